@@ -1,0 +1,71 @@
+# greenlight. `make local` runs a whole release on the local engine;
+# `make test` runs every test. Both install what they need first.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# The pinned Node 22 from package.json comes first on PATH for everything
+# that runs jsii (CDK in Go), the CDK CLI or the local engine.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+# jsii: do not nag about the Node version or print deprecation notices.
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_DEPRECATED := quiet
+
+CONFIG ?= $(if $(wildcard greenlight.json),greenlight.json,greenlight.example.json)
+ASSET := build/bootstrap.zip
+NODE_STAMP := node_modules/.greenlight-installed
+GO_SOURCES := $(shell find lambdas internal -name '*.go' -not -name '*_test.go') go.mod go.sum
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+TEST_FLAGS ?=
+
+.PHONY: help build test synth lint deploy clean node tools
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+node: $(NODE_STAMP) ## install the pinned Node toolchain (node_modules/)
+
+# Debian tools the tests run: shellcheck for instance/, zip for the asset.
+tools:
+	@missing=""; for t in zip shellcheck; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing from Debian's packages"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(ASSET): $(GO_SOURCES)
+	@mkdir -p build/lambda
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -trimpath -tags lambda.norpc -ldflags='-s -w -buildid=' -o build/lambda/bootstrap ./lambdas
+	@# A fixed timestamp keeps the zip, and so the CDK asset hash, stable.
+	@touch -d '2000-01-01 00:00:00 UTC' build/lambda/bootstrap
+	@rm -f $@ && cd build/lambda && zip -q -X ../bootstrap.zip bootstrap
+	@ls -l build/lambda/bootstrap $@ | awk '{print $$5, $$9}'
+
+build: tools $(ASSET) ## build the Lambda bootstrap (linux/arm64) and zip it under build/
+
+test: node tools $(ASSET) lint ## run every test
+	go test $(TEST_FLAGS) ./...
+
+synth: node $(ASSET) ## synthesize the stack into cdk.out/ (greenlight.json, else the example)
+	cdk synth --quiet -c config=$(CONFIG) -c asset=$(ASSET)
+	@ls cdk.out/*.template.json
+
+lint: ## gofmt, go vet and staticcheck
+	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
+	if [ -n "$$bad" ]; then echo "gofmt would change: $$bad"; exit 1; fi
+	go vet ./...
+	go run $(STATICCHECK) ./...
+
+deploy: node $(ASSET) ## deploy the stack from greenlight.json to the configured AWS account
+	@test -f greenlight.json || { echo "greenlight.json is missing: copy greenlight.example.json and fill in your values"; exit 1; }
+	go run ./cmd/greenlight validate greenlight.json
+	cdk deploy --require-approval broadening -c config=greenlight.json -c asset=$(ASSET)
+
+clean: ## remove build outputs (keeps node_modules)
+	rm -rf build cdk.out

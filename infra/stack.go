@@ -1,0 +1,206 @@
+// Package infra is greenlight's CDK app: the stack that wires the release
+// bucket, the trigger, one Lambda function per step, the Release state
+// machine, the ledger, the notification topic, the retirement schedules and
+// every IAM role. infra/app is the executable cdk.json runs.
+package infra
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/lambdas/registry"
+	"github.com/greenlight/greenlight/lambdas/step"
+)
+
+// Props configure the stack.
+type Props struct {
+	// Config is the validated greenlight.json.
+	Config release.Config
+	// Asset is the zipped bootstrap binary every function runs
+	// (build/bootstrap.zip from `make build`).
+	Asset string
+	// Env pins account and region; nil leaves them to deploy time.
+	Env *awscdk.Environment
+}
+
+// Stack is the greenlight stack with handles on what tests and the local
+// engine look at.
+type Stack struct {
+	awscdk.Stack
+	Config    release.Config
+	Bucket    awss3.Bucket
+	Table     awsdynamodb.Table
+	Topic     awssns.Topic
+	Functions map[string]awslambda.Function
+}
+
+// Output names: the CLI finds the stack's resources through them.
+const (
+	OutputBucket       = "ReleaseBucket"
+	OutputTable        = "LedgerTable"
+	OutputTopic        = "NotificationTopic"
+	OutputStateMachine = "StateMachine"
+)
+
+// NewStack builds the stack for one application.
+func NewStack(scope constructs.Construct, props Props) *Stack {
+	c := props.Config
+	st := awscdk.NewStack(scope, jsii.String(c.StackName), &awscdk.StackProps{
+		Env:         props.Env,
+		Description: jsii.String(fmt.Sprintf("greenlight: releases of %s on EC2", c.App)),
+	})
+	awscdk.Tags_Of(st).Add(jsii.String("greenlight:app"), jsii.String(c.App), nil)
+	s := &Stack{Stack: st, Config: c, Functions: map[string]awslambda.Function{}}
+
+	s.Bucket = s.releaseBucket()
+	s.Table = s.ledger()
+	s.Topic = s.topic()
+	code := awslambda.Code_FromAsset(jsii.String(props.Asset), nil)
+	for _, e := range registry.All() {
+		s.Functions[e.Name] = s.function(e, code)
+	}
+
+	out := func(id string, v *string) { awscdk.NewCfnOutput(st, jsii.String(id), &awscdk.CfnOutputProps{Value: v}) }
+	out(OutputBucket, s.Bucket.BucketName())
+	out(OutputTable, s.Table.TableName())
+	out(OutputTopic, s.Topic.TopicArn())
+	return s
+}
+
+// releaseBucket is where operators upload release artifacts. Uploads emit
+// EventBridge events, which start releases.
+func (s *Stack) releaseBucket() awss3.Bucket {
+	logs := awss3.NewBucket(s.Stack, jsii.String("AccessLogs"), &awss3.BucketProps{
+		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
+		EnforceSSL:        jsii.Bool(true),
+		Encryption:        awss3.BucketEncryption_S3_MANAGED,
+		ObjectOwnership:   awss3.ObjectOwnership_OBJECT_WRITER,
+		LifecycleRules: &[]*awss3.LifecycleRule{{
+			Expiration: awscdk.Duration_Days(jsii.Number(365)),
+		}},
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+	cdknag.NagSuppressions_AddResourceSuppressions(logs, &[]*cdknag.NagPackSuppression{{
+		Id:     jsii.String("AwsSolutions-S1"),
+		Reason: jsii.String("This is the access log bucket of the release bucket; logging it into itself would loop."),
+	}}, jsii.Bool(true))
+
+	b := awss3.NewBucket(s.Stack, jsii.String("Releases"), &awss3.BucketProps{
+		BlockPublicAccess:      awss3.BlockPublicAccess_BLOCK_ALL(),
+		EnforceSSL:             jsii.Bool(true),
+		Encryption:             awss3.BucketEncryption_S3_MANAGED,
+		Versioned:              jsii.Bool(true),
+		ServerAccessLogsBucket: logs,
+		ServerAccessLogsPrefix: jsii.String("releases/"),
+		LifecycleRules: &[]*awss3.LifecycleRule{{
+			// Old artifact versions are only needed while a rollback to
+			// them is possible.
+			NoncurrentVersionExpiration: awscdk.Duration_Days(jsii.Number(90)),
+		}},
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+	// EventBridge notifications set on the bucket resource itself; the L2
+	// EventBridgeEnabled flag would deploy a custom-resource Lambda for it.
+	b.Node().DefaultChild().(awss3.CfnBucket).AddPropertyOverride(
+		jsii.String("NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled"), true)
+	return b
+}
+
+// ledger is the release database: the per-app lock and one item per
+// release.
+func (s *Stack) ledger() awsdynamodb.Table {
+	return awsdynamodb.NewTable(s.Stack, jsii.String("Ledger"), &awsdynamodb.TableProps{
+		PartitionKey:  &awsdynamodb.Attribute{Name: jsii.String("pk"), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:       &awsdynamodb.Attribute{Name: jsii.String("sk"), Type: awsdynamodb.AttributeType_STRING},
+		BillingMode:   awsdynamodb.BillingMode_PAY_PER_REQUEST,
+		Encryption:    awsdynamodb.TableEncryption_AWS_MANAGED,
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
+			PointInTimeRecoveryEnabled: jsii.Bool(true),
+		},
+	})
+}
+
+// topic carries notifications to the operators.
+func (s *Stack) topic() awssns.Topic {
+	t := awssns.NewTopic(s.Stack, jsii.String("Notifications"), &awssns.TopicProps{
+		DisplayName: jsii.String("greenlight " + s.Config.App),
+		MasterKey:   awskms.Alias_FromAliasName(s.Stack, jsii.String("SnsKey"), jsii.String("alias/aws/sns")),
+		EnforceSSL:  jsii.Bool(true),
+	})
+	for _, email := range s.Config.Notifications.Emails {
+		t.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(email), nil))
+	}
+	return t
+}
+
+// function creates the Lambda function for one step, with its own role and
+// log group, and the permissions its spec lists.
+func (s *Stack) function(e registry.Entry, code awslambda.Code) awslambda.Function {
+	id := functionID(e.Name)
+	spec, ok := specs[e.Name]
+	if !ok {
+		panic(fmt.Sprintf("infra: handler %q has no function spec in infra/functions.go", e.Name))
+	}
+	logGroup := awslogs.NewLogGroup(s.Stack, jsii.String(id+"Logs"), &awslogs.LogGroupProps{
+		Retention:     awslogs.RetentionDays_ONE_MONTH,
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	role := awsiam.NewRole(s.Stack, jsii.String(id+"Role"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String("greenlight " + e.Name + " step: only the calls this step makes"),
+	})
+	env := map[string]*string{step.VarApp: jsii.String(s.Config.App)}
+	fn := awslambda.NewFunction(s.Stack, jsii.String(id), &awslambda.FunctionProps{
+		Description:   jsii.String(e.Summary),
+		Runtime:       awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture:  awslambda.Architecture_ARM_64(),
+		Handler:       jsii.String(e.Name),
+		Code:          code,
+		Role:          role,
+		LogGroup:      logGroup,
+		LoggingFormat: awslambda.LoggingFormat_JSON,
+		MemorySize:    jsii.Number(256),
+		Timeout:       awscdk.Duration_Seconds(jsii.Number(spec.timeoutSeconds())),
+		Environment:   &env,
+	})
+	// The role writes only to its own log group.
+	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("logs:CreateLogStream", "logs:PutLogEvents"),
+		Resources: &[]*string{logGroup.LogGroupArn()},
+	}))
+	return fn
+}
+
+// functionID is the construct id of a step's function: "check-candidate"
+// becomes "CheckCandidateFunction".
+func functionID(name string) string {
+	out := []byte{}
+	upper := true
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c == '-' {
+			upper = true
+			continue
+		}
+		if upper && c >= 'a' && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		upper = false
+		out = append(out, c)
+	}
+	return string(out) + "Function"
+}

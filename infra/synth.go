@@ -1,0 +1,100 @@
+package infra
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/greenlight/greenlight/internal/release"
+)
+
+// NewApp returns a CDK app holding the greenlight stack with the
+// AwsSolutions checks applied, writing to outdir ("" lets the CDK choose).
+func NewApp(outdir string, props Props) (awscdk.App, *Stack) {
+	appProps := &awscdk.AppProps{}
+	if outdir != "" {
+		appProps.Outdir = jsii.String(outdir)
+	}
+	app := awscdk.NewApp(appProps)
+	s := NewStack(app, props)
+	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+	return app, s
+}
+
+// Synthesized is a synthesized stack: its template and what cdk-nag and
+// the CDK said about it.
+type Synthesized struct {
+	StackName string
+	Template  map[string]any
+	// Findings are the error and warning annotations, as "path: message".
+	Findings []string
+}
+
+// Synth synthesizes the stack in-process into outdir and reads it back.
+func Synth(outdir string, props Props) (*Synthesized, error) {
+	app, s := NewApp(outdir, props)
+	asm := app.Synth(nil)
+	name := *s.StackName()
+	art := asm.GetStackByName(jsii.String(name))
+	b, err := os.ReadFile(filepath.Join(*asm.Directory(), *art.TemplateFile()))
+	if err != nil {
+		return nil, fmt.Errorf("read synthesized template: %w", err)
+	}
+	out := &Synthesized{StackName: name}
+	if err := json.Unmarshal(b, &out.Template); err != nil {
+		return nil, fmt.Errorf("parse synthesized template: %w", err)
+	}
+	for _, m := range *art.Messages() {
+		level := string(m.Level)
+		if level != "error" && level != "warning" {
+			continue
+		}
+		text := fmt.Sprint(m.Entry.Data)
+		if p, ok := m.Entry.Data.(*string); ok && p != nil {
+			text = *p
+		}
+		out.Findings = append(out.Findings, fmt.Sprintf("%s %s: %s", level, *m.Id, strings.TrimSpace(text)))
+	}
+	sort.Strings(out.Findings)
+	return out, nil
+}
+
+// DefaultAsset is where `make build` leaves the zipped bootstrap.
+const DefaultAsset = "build/bootstrap.zip"
+
+// DefaultConfigPath is greenlight.json when it exists, else the example,
+// so a fresh clone synthesizes.
+func DefaultConfigPath() string {
+	if _, err := os.Stat("greenlight.json"); err == nil {
+		return "greenlight.json"
+	}
+	return "greenlight.example.json"
+}
+
+// EnvFor pins the stack's region when the config names one; the account
+// and, otherwise, the region come from the deploying credentials.
+func EnvFor(c release.Config) *awscdk.Environment {
+	region := c.Region
+	if region == "" {
+		region = os.Getenv("CDK_DEFAULT_REGION")
+	}
+	account := os.Getenv("CDK_DEFAULT_ACCOUNT")
+	if region == "" && account == "" {
+		return nil
+	}
+	env := &awscdk.Environment{}
+	if region != "" {
+		env.Region = jsii.String(region)
+	}
+	if account != "" {
+		env.Account = jsii.String(account)
+	}
+	return env
+}

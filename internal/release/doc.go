@@ -1,0 +1,226 @@
+package release
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Doc is the release document: the state every step reads and the part of
+// it each step returns. The state machine writes a step's result at that
+// step's ResultPath, so steps never overwrite each other. Keep it small:
+// Step Functions caps a payload at 256 KiB.
+type Doc struct {
+	ReleaseID string    `json:"releaseId"`
+	App       string    `json:"app"`
+	Version   string    `json:"version"`
+	StartedAt time.Time `json:"startedAt"`
+	Artifact  Artifact  `json:"artifact"`
+	Config    Config    `json:"config"`
+	Live      Live      `json:"live"`
+
+	Candidate *Candidate `json:"candidate,omitempty"`
+	Deploy    *Deploy    `json:"deploy,omitempty"`
+	Smoke     *Report    `json:"smoke,omitempty"`
+	Approval  *Approval  `json:"approval,omitempty"`
+	Switch    *Switch    `json:"switch,omitempty"`
+	Verify    *Verify    `json:"verify,omitempty"`
+	Finish    *Finish    `json:"finish,omitempty"`
+
+	// Failure is what a Catch recorded: the error that sent the release
+	// into rollback.
+	Failure  *Failure  `json:"failure,omitempty"`
+	Rollback *Rollback `json:"rollback,omitempty"`
+}
+
+// ID is the release id, for logs.
+func (d Doc) ID() string { return d.ReleaseID }
+
+// Artifact identifies the uploaded release archive exactly.
+type Artifact struct {
+	Bucket    string `json:"bucket"`
+	Key       string `json:"key"`
+	VersionID string `json:"versionId,omitempty"`
+	SHA256    string `json:"sha256"`
+	Size      int64  `json:"size"`
+}
+
+// Live is the serving side when the release started.
+type Live struct {
+	InstanceID    string `json:"instanceId"`
+	SubnetID      string `json:"subnetId"`
+	AZ            string `json:"az"`
+	PrivateIP     string `json:"privateIp"`
+	AllocationID  string `json:"allocationId"`
+	PublicIP      string `json:"publicIp"`
+	Version       string `json:"version,omitempty"`
+	ImageID       string `json:"imageId,omitempty"`
+	DataVolumeID  string `json:"dataVolumeId,omitempty"`
+	PreviousRelID string `json:"previousReleaseId,omitempty"`
+}
+
+// Candidate is the instance being prepared to take over.
+type Candidate struct {
+	InstanceID string    `json:"instanceId"`
+	ImageID    string    `json:"imageId"`
+	PrivateIP  string    `json:"privateIp,omitempty"`
+	PublicIP   string    `json:"publicIp,omitempty"`
+	LaunchedAt time.Time `json:"launchedAt"`
+	Poll
+	Status string `json:"status,omitempty"`
+	Undo   []Undo `json:"undo,omitempty"`
+}
+
+// Poll is the shape every Wait → Check → Choice loop shares: the check
+// says whether the thing is done and, if not, how long to wait.
+type Poll struct {
+	Ready       bool `json:"ready"`
+	WaitSeconds int  `json:"waitSeconds"`
+	Checks      int  `json:"checks"`
+}
+
+// Deploy tracks the deploy command on the candidate.
+type Deploy struct {
+	CommandID string    `json:"commandId"`
+	SentAt    time.Time `json:"sentAt"`
+	Poll
+	Status   string `json:"status,omitempty"`
+	LastLine string `json:"lastLine,omitempty"`
+}
+
+// Report is the smoke test report.
+type Report struct {
+	Target string        `json:"target"`
+	Passed bool          `json:"passed"`
+	Checks []CheckResult `json:"checks"`
+	At     time.Time     `json:"at"`
+}
+
+// CheckResult is one HTTP check.
+type CheckResult struct {
+	Name      string `json:"name"`
+	URL       string `json:"url"`
+	Status    int    `json:"status"`
+	LatencyMS int64  `json:"latencyMs"`
+	Passed    bool   `json:"passed"`
+	Problem   string `json:"problem,omitempty"`
+}
+
+// Approval is what the approver sent back through the task token.
+type Approval struct {
+	Approved bool      `json:"approved"`
+	By       string    `json:"by"`
+	Reason   string    `json:"reason,omitempty"`
+	At       time.Time `json:"at"`
+}
+
+// Switch records the traffic switch.
+type Switch struct {
+	From          string    `json:"from"`
+	To            string    `json:"to"`
+	AssociationID string    `json:"associationId"`
+	At            time.Time `json:"at"`
+	Undo          []Undo    `json:"undo,omitempty"`
+}
+
+// Verify tracks the bake after the switch.
+type Verify struct {
+	Since time.Time `json:"since"`
+	Poll
+	Last *Report `json:"last,omitempty"`
+}
+
+// Finish is the bookkeeping after success.
+type Finish struct {
+	RetireAfter time.Time `json:"retireAfter"`
+	Schedule    string    `json:"schedule"`
+}
+
+// Failure is the Error/Cause pair a Catch writes.
+type Failure struct {
+	Error string `json:"Error"`
+	Cause string `json:"Cause"`
+}
+
+// Rollback tracks the compensating rollback.
+type Rollback struct {
+	Poll
+	Done    int      `json:"done"`
+	Outcome string   `json:"outcome,omitempty"`
+	Left    []string `json:"left,omitempty"`
+}
+
+// Undo kinds: what a release did that a rollback must undo.
+const (
+	UndoLaunch = "launched"  // terminate the instance
+	UndoEIP    = "eip-moved" // associate the Elastic IP back to From
+)
+
+// Undo is one compensation log entry.
+type Undo struct {
+	Kind     string    `json:"kind"`
+	Resource string    `json:"resource"`
+	From     string    `json:"from,omitempty"`
+	To       string    `json:"to,omitempty"`
+	At       time.Time `json:"at"`
+}
+
+func (u Undo) String() string {
+	switch u.Kind {
+	case UndoEIP:
+		return fmt.Sprintf("%s %s from %s to %s", u.Kind, u.Resource, u.From, u.To)
+	}
+	return u.Kind + " " + u.Resource
+}
+
+// Compensation is the compensation log: everything this release did that
+// a rollback must undo, oldest first. Each step keeps its own entries in
+// its part, and the parts are read in workflow order.
+func (d Doc) Compensation() []Undo {
+	var out []Undo
+	if d.Candidate != nil {
+		out = append(out, d.Candidate.Undo...)
+	}
+	if d.Switch != nil {
+		out = append(out, d.Switch.Undo...)
+	}
+	return out
+}
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9-]+`)
+
+// ReleaseID derives a stable release id from the artifact's identity, so a
+// duplicate event maps to the same Step Functions execution name. It fits
+// the 80-character limit of execution names.
+func ReleaseID(app, version, bucket, key, versionID string) string {
+	h := sha256.Sum256([]byte(bucket + "/" + key + "#" + versionID))
+	v := strings.Trim(unsafeName.ReplaceAllString(version, "-"), "-")
+	id := app + "-" + v
+	if len(id) > 64 {
+		id = id[:64]
+	}
+	return strings.TrimRight(id, "-") + "-" + hex.EncodeToString(h[:])[:10]
+}
+
+// VersionFromKey takes the version out of "<prefix><app>-<version>.tar.gz".
+func VersionFromKey(prefix, app, key string) (string, error) {
+	name, ok := strings.CutPrefix(key, prefix)
+	if !ok {
+		return "", fmt.Errorf("key %q is not under the artifact prefix %q", key, prefix)
+	}
+	if strings.Contains(name, "/") {
+		return "", fmt.Errorf("key %q is in a sub-folder of %q; upload releases directly under it", key, prefix)
+	}
+	base, ok := strings.CutSuffix(name, ".tar.gz")
+	if !ok {
+		return "", fmt.Errorf("key %q does not end in .tar.gz", key)
+	}
+	v, ok := strings.CutPrefix(base, app+"-")
+	if !ok || v == "" {
+		return "", fmt.Errorf("key %q is not named %s<app>-<version>.tar.gz for app %q", key, prefix, app)
+	}
+	return v, nil
+}

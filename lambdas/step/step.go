@@ -1,0 +1,181 @@
+// Package step holds what every step handler shares: its dependencies, the
+// environment the stack gives it, the classification of AWS errors into
+// the error names the state machine retries or catches, and logging.
+package step
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/smithy-go"
+
+	"github.com/greenlight/greenlight/internal/awsapi"
+	"github.com/greenlight/greenlight/internal/release"
+)
+
+// Deps is everything a handler needs from outside, built once per cold
+// start (or once per local run) and passed in, never global.
+type Deps struct {
+	AWS  awsapi.Clients
+	Env  Env
+	Now  func() time.Time
+	HTTP *http.Client
+	Log  *slog.Logger
+}
+
+// Env names the stack's resources a handler works with. The stack sets the
+// variables each function needs; the local engine sets them all.
+type Env struct {
+	App                 string
+	Table               string // the ledger
+	Topic               string // notifications
+	Bucket              string // release artifacts
+	StateMachine        string
+	ScheduleGroup       string
+	SchedulerRole       string
+	RetireFunction      string
+	DeployDocument      string
+	MaintenanceDocument string
+	DataDocument        string
+	Region              string
+}
+
+// Environment variable names, shared by the stack that sets them and
+// EnvFrom that reads them.
+const (
+	VarApp                 = "GREENLIGHT_APP"
+	VarTable               = "GREENLIGHT_TABLE"
+	VarTopic               = "GREENLIGHT_TOPIC_ARN"
+	VarBucket              = "GREENLIGHT_BUCKET"
+	VarStateMachine        = "GREENLIGHT_STATE_MACHINE_ARN"
+	VarScheduleGroup       = "GREENLIGHT_SCHEDULE_GROUP"
+	VarSchedulerRole       = "GREENLIGHT_SCHEDULER_ROLE_ARN"
+	VarRetireFunction      = "GREENLIGHT_RETIRE_FUNCTION_ARN"
+	VarDeployDocument      = "GREENLIGHT_DEPLOY_DOCUMENT"
+	VarMaintenanceDocument = "GREENLIGHT_MAINTENANCE_DOCUMENT"
+	VarDataDocument        = "GREENLIGHT_DATA_DOCUMENT"
+	VarRegion              = "AWS_REGION" // set by Lambda itself
+)
+
+// EnvFrom reads the environment through get (os.Getenv in Lambda).
+func EnvFrom(get func(string) string) Env {
+	return Env{
+		App:                 get(VarApp),
+		Table:               get(VarTable),
+		Topic:               get(VarTopic),
+		Bucket:              get(VarBucket),
+		StateMachine:        get(VarStateMachine),
+		ScheduleGroup:       get(VarScheduleGroup),
+		SchedulerRole:       get(VarSchedulerRole),
+		RetireFunction:      get(VarRetireFunction),
+		DeployDocument:      get(VarDeployDocument),
+		MaintenanceDocument: get(VarMaintenanceDocument),
+		DataDocument:        get(VarDataDocument),
+		Region:              get(VarRegion),
+	}
+}
+
+// EnvFromOS reads the process environment.
+func EnvFromOS() Env { return EnvFrom(os.Getenv) }
+
+// Logger is the one logger: JSON lines on stdout, which Lambda's JSON log
+// format keeps as structured fields.
+func Logger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// AWS classifies an error from an AWS call into the step error the state
+// machine acts on, naming the call and the resource it was about:
+// throttling and server faults become Throttled (retried with backoff), a
+// missing resource becomes NotYetVisible (retried briefly, since EC2 and
+// SSM are eventually consistent), anything else AWSError.
+func AWS(op, resource string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if se, ok := release.AsStepError(err); ok {
+		return se
+	}
+	msg := fmt.Sprintf("%s %s: %v", op, resource, err)
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		code := ae.ErrorCode()
+		msg = fmt.Sprintf("%s %s: %s: %s", op, resource, code, ae.ErrorMessage())
+		_, throttle := retry.DefaultThrottleErrorCodes[code]
+		_, retryable := retry.DefaultRetryableErrorCodes[code]
+		switch {
+		case throttle || retryable || ae.ErrorFault() == smithy.FaultServer:
+			return release.Throttled{Cause: release.Cause(msg)}
+		case IsNotFound(err):
+			return release.NotYetVisible{Cause: release.Cause(msg)}
+		}
+		return release.AWSError{Cause: release.Cause(msg)}
+	}
+	if (retry.RetryableConnectionError{}).IsErrorRetryable(err).Bool() {
+		return release.Throttled{Cause: release.Cause(msg)}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return release.Throttled{Cause: release.Cause(msg + " (the Lambda deadline passed)")}
+	}
+	return release.AWSError{Cause: release.Cause(msg)}
+}
+
+// IsNotFound reports whether err says the resource does not exist.
+func IsNotFound(err error) bool {
+	code := ErrorCode(err)
+	return strings.HasSuffix(code, ".NotFound") || strings.HasSuffix(code, "NotFound") ||
+		code == "InvocationDoesNotExist" || code == "ParameterNotFound" || code == "ResourceNotFoundException"
+}
+
+// ErrorCode is the AWS error code of err, or "".
+func ErrorCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+// Normalize makes sure err reaches Step Functions under a step error name:
+// step errors pass through (unwrapped if a handler wrapped one), AWS errors
+// are classified, anything else is a StepFailed.
+func Normalize(err error) error {
+	if err == nil {
+		return nil
+	}
+	if se, ok := release.AsStepError(err); ok {
+		return se
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return AWS("aws", "call", err)
+	}
+	return release.StepFailed{Cause: release.Cause(err.Error())}
+}
+
+// identified is implemented by inputs that belong to a release.
+type identified interface{ ID() string }
+
+// Handler wraps a step: one log line when it fails, with the release id and
+// the error name the state machine will see, and errors normalized.
+func Handler[In, Out any](name string, d *Deps, fn func(context.Context, In) (Out, error)) func(context.Context, In) (Out, error) {
+	return func(ctx context.Context, in In) (Out, error) {
+		out, err := fn(ctx, in)
+		if err != nil {
+			err = Normalize(err)
+			attrs := []any{"step", name, "error", release.ErrorName(err), "cause", err.Error()}
+			if r, ok := any(in).(identified); ok {
+				attrs = append(attrs, "release", r.ID())
+			}
+			d.Log.ErrorContext(ctx, "step failed", attrs...)
+		}
+		return out, err
+	}
+}
