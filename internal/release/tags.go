@@ -1,0 +1,24 @@
+package release
+
+// Tag keys greenlight puts on what it creates. Destructive IAM actions are
+// conditioned on TagManaged, so only resources carrying it can be
+// terminated, stopped, detached or deleted by the steps.
+const (
+	TagApp         = "greenlight:app"
+	TagRelease     = "greenlight:release"
+	TagRole        = "greenlight:role" // RoleCandidate, RoleLive, RolePrevious, RoleData
+	TagManaged     = "greenlight:managed"
+	TagRetireAfter = "greenlight:retire-after" // RFC 3339 time
+	TagVersion     = "greenlight:version"
+	// ManagedValue is TagManaged's value.
+	ManagedValue = "true"
+)
+
+// Values of TagRole.
+const (
+	RoleCandidate = "candidate"
+	RoleLive      = "live"
+	RolePrevious  = "previous"
+	RoleData      = "data"
+	RoleBackup    = "backup"
+)
