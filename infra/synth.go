@@ -56,11 +56,8 @@ func Synth(outdir string, props Props) (*Synthesized, error) {
 		if level != "error" && level != "warning" {
 			continue
 		}
-		text := fmt.Sprint(m.Entry.Data)
-		if p, ok := m.Entry.Data.(*string); ok && p != nil {
-			text = *p
-		}
-		out.Findings = append(out.Findings, fmt.Sprintf("%s %s: %s", level, *m.Id, strings.TrimSpace(text)))
+		text := strings.TrimSpace(fmt.Sprint(m.Entry.Data))
+		out.Findings = append(out.Findings, fmt.Sprintf("%s %s: %s", level, *m.Id, text))
 	}
 	sort.Strings(out.Findings)
 	return out, nil
@@ -68,15 +65,6 @@ func Synth(outdir string, props Props) (*Synthesized, error) {
 
 // DefaultAsset is where `make build` leaves the zipped bootstrap.
 const DefaultAsset = "build/bootstrap.zip"
-
-// DefaultConfigPath is greenlight.json when it exists, else the example,
-// so a fresh clone synthesizes.
-func DefaultConfigPath() string {
-	if _, err := os.Stat("greenlight.json"); err == nil {
-		return "greenlight.json"
-	}
-	return "greenlight.example.json"
-}
 
 // EnvFor pins the stack's region when the config names one; the account
 // and, otherwise, the region come from the deploying credentials.

@@ -18,7 +18,7 @@ import (
 func main() {
 	defer jsii.Close()
 	probe := awscdk.NewApp(nil)
-	path := contextString(probe, "config", infra.DefaultConfigPath())
+	path := contextString(probe, "config", release.DefaultConfigPath())
 	asset := contextString(probe, "asset", infra.DefaultAsset)
 	cfg, err := release.LoadConfig(path)
 	if err != nil {

@@ -141,6 +141,15 @@ var durationLimits = map[string][2]time.Duration{
 	"smokeTests[].maxLatency": {time.Millisecond, time.Minute},
 }
 
+// DefaultConfigPath is greenlight.json when it exists, else the example,
+// so a fresh clone works out of the box.
+func DefaultConfigPath() string {
+	if _, err := os.Stat("greenlight.json"); err == nil {
+		return "greenlight.json"
+	}
+	return "greenlight.example.json"
+}
+
 // LoadConfig reads and validates a config file.
 func LoadConfig(path string) (Config, error) {
 	b, err := os.ReadFile(path)

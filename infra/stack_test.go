@@ -1,0 +1,255 @@
+package infra
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/lambdas/registry"
+)
+
+const asset = "../build/bootstrap.zip"
+
+func TestMain(m *testing.M) {
+	// jsii runs the pinned Node from the repository's node_modules.
+	bin, _ := filepath.Abs("../node_modules/.bin")
+	os.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	os.Setenv("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+	os.Exit(m.Run())
+}
+
+func exampleProps(t *testing.T) Props {
+	t.Helper()
+	if _, err := os.Stat(asset); err != nil {
+		t.Fatalf("%s is missing: run `make build` (make test does)", asset)
+	}
+	cfg, err := release.LoadConfig("../greenlight.example.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Props{Config: cfg, Asset: asset}
+}
+
+var (
+	synthOnce sync.Once
+	synthed   *Synthesized
+	synthErr  error
+)
+
+// example synthesizes the example stack once for the whole package.
+func example(t *testing.T) *Synthesized {
+	t.Helper()
+	props := exampleProps(t)
+	synthOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "greenlight-synth-")
+		if err != nil {
+			synthErr = err
+			return
+		}
+		synthed, synthErr = Synth(dir, props)
+	})
+	if synthErr != nil {
+		t.Fatal(synthErr)
+	}
+	return synthed
+}
+
+func resources(s *Synthesized, typ string) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for id, r := range s.Template["Resources"].(map[string]any) {
+		res := r.(map[string]any)
+		if res["Type"] == typ {
+			props, _ := res["Properties"].(map[string]any)
+			out[id] = props
+		}
+	}
+	return out
+}
+
+func only(t *testing.T, s *Synthesized, typ string, match func(map[string]any) bool) map[string]any {
+	t.Helper()
+	var found []map[string]any
+	for _, p := range resources(s, typ) {
+		if match == nil || match(p) {
+			found = append(found, p)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("want exactly one matching %s, found %d", typ, len(found))
+	}
+	return found[0]
+}
+
+// dig follows a path of map keys and array indexes through a template value.
+func dig(v any, path ...any) any {
+	for _, p := range path {
+		switch k := p.(type) {
+		case string:
+			m, ok := v.(map[string]any)
+			if !ok {
+				return nil
+			}
+			v = m[k]
+		case int:
+			a, ok := v.([]any)
+			if !ok || k >= len(a) {
+				return nil
+			}
+			v = a[k]
+		}
+	}
+	return v
+}
+
+func TestCdkNagFindsNothing(t *testing.T) {
+	s := example(t)
+	if len(s.Findings) > 0 {
+		t.Fatalf("cdk-nag AwsSolutions findings (fix them or suppress with a reason):\n%s", strings.Join(s.Findings, "\n"))
+	}
+}
+
+// TestCdkNagCatchesAFinding proves the guard above has teeth: a bucket with
+// none of the protections must produce AwsSolutions findings.
+func TestCdkNagCatchesAFinding(t *testing.T) {
+	props := exampleProps(t)
+	app, s := NewApp(t.TempDir(), props)
+	awss3.NewBucket(s.Stack, jsii.String("Careless"), &awss3.BucketProps{})
+	asm := app.Synth(nil)
+	var found []string
+	for _, m := range *asm.GetStackByName(s.StackName()).Messages() {
+		if strings.Contains(*m.Id, "Careless") {
+			found = append(found, fmt.Sprint(m.Entry.Data))
+		}
+	}
+	joined := strings.Join(found, "\n")
+	for _, rule := range []string{"AwsSolutions-S1", "AwsSolutions-S10"} {
+		if !strings.Contains(joined, rule) {
+			t.Errorf("cdk-nag did not report %s for an unprotected bucket; got:\n%s", rule, joined)
+		}
+	}
+}
+
+func TestReleaseBucketIsLockedDown(t *testing.T) {
+	s := example(t)
+	b := only(t, s, "AWS::S3::Bucket", func(p map[string]any) bool { return p["VersioningConfiguration"] != nil })
+	for _, k := range []string{"BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"} {
+		if dig(b, "PublicAccessBlockConfiguration", k) != true {
+			t.Errorf("release bucket: %s is not on", k)
+		}
+	}
+	if dig(b, "VersioningConfiguration", "Status") != "Enabled" {
+		t.Error("release bucket is not versioned")
+	}
+	if dig(b, "BucketEncryption", "ServerSideEncryptionConfiguration", 0, "ServerSideEncryptionByDefault", "SSEAlgorithm") == nil {
+		t.Error("release bucket is not encrypted")
+	}
+	if dig(b, "NotificationConfiguration", "EventBridgeConfiguration", "EventBridgeEnabled") != true {
+		t.Error("release bucket does not send events to EventBridge")
+	}
+	if dig(b, "LoggingConfiguration", "DestinationBucketName") == nil {
+		t.Error("release bucket has no access logging")
+	}
+	tlsOnly := false
+	for _, p := range resources(s, "AWS::S3::BucketPolicy") {
+		for _, st := range dig(p, "PolicyDocument", "Statement").([]any) {
+			if dig(st, "Effect") == "Deny" && dig(st, "Condition", "Bool", "aws:SecureTransport") == "false" {
+				tlsOnly = true
+			}
+		}
+	}
+	if !tlsOnly {
+		t.Error("no bucket policy denies requests without TLS")
+	}
+}
+
+func TestLedgerTable(t *testing.T) {
+	s := example(t)
+	tbl := only(t, s, "AWS::DynamoDB::Table", nil)
+	if tbl["BillingMode"] != "PAY_PER_REQUEST" {
+		t.Errorf("ledger billing mode %v, want on-demand", tbl["BillingMode"])
+	}
+	if dig(tbl, "PointInTimeRecoverySpecification", "PointInTimeRecoveryEnabled") != true {
+		t.Error("ledger has no point-in-time recovery")
+	}
+	if dig(tbl, "KeySchema", 0, "AttributeName") != "pk" || dig(tbl, "KeySchema", 1, "AttributeName") != "sk" {
+		t.Errorf("ledger key schema %v", tbl["KeySchema"])
+	}
+}
+
+func TestTopicIsEncryptedAndSubscribed(t *testing.T) {
+	s := example(t)
+	topic := only(t, s, "AWS::SNS::Topic", nil)
+	if topic["KmsMasterKeyId"] == nil {
+		t.Error("topic is not encrypted")
+	}
+	sub := only(t, s, "AWS::SNS::Subscription", nil)
+	if sub["Protocol"] != "email" || sub["Endpoint"] != "ops@example.com" {
+		t.Errorf("subscription %v", sub)
+	}
+}
+
+func TestOneFunctionPerHandlerWithItsOwnRole(t *testing.T) {
+	s := example(t)
+	fns := resources(s, "AWS::Lambda::Function")
+	byHandler := map[string]map[string]any{}
+	roles := map[string]string{}
+	for _, f := range fns {
+		h, _ := f["Handler"].(string)
+		byHandler[h] = f
+		role := fmt.Sprint(dig(f, "Role", "Fn::GetAtt", 0))
+		if other, dup := roles[role]; dup {
+			t.Errorf("functions %s and %s share role %s", h, other, role)
+		}
+		roles[role] = h
+	}
+	names := registry.Names()
+	if len(fns) != len(names) {
+		t.Errorf("%d functions for %d handlers", len(fns), len(names))
+	}
+	for _, name := range names {
+		f, ok := byHandler[name]
+		if !ok {
+			t.Errorf("no function for handler %s", name)
+			continue
+		}
+		if f["Runtime"] != "provided.al2023" || dig(f, "Architectures", 0) != "arm64" {
+			t.Errorf("%s: runtime %v %v, want provided.al2023 arm64", name, f["Runtime"], f["Architectures"])
+		}
+		if dig(f, "LoggingConfig", "LogFormat") != "JSON" || dig(f, "LoggingConfig", "LogGroup") == nil {
+			t.Errorf("%s: logging %v", name, f["LoggingConfig"])
+		}
+	}
+	for _, lg := range resources(s, "AWS::Logs::LogGroup") {
+		if lg["RetentionInDays"] == nil {
+			t.Error("a log group keeps logs forever")
+		}
+	}
+}
+
+func TestSpecsMatchRegistry(t *testing.T) {
+	for _, name := range registry.Names() {
+		if _, ok := specs[name]; !ok {
+			t.Errorf("handler %s has no spec in functions.go", name)
+		}
+	}
+	for name := range specs {
+		if _, err := registry.Lookup(name); err != nil {
+			t.Errorf("spec %s has no handler: %v", name, err)
+		}
+	}
+}
+
+func TestFunctionID(t *testing.T) {
+	for in, want := range map[string]string{"prepare": "PrepareFunction", "check-candidate": "CheckCandidateFunction"} {
+		if got := functionID(in); got != want {
+			t.Errorf("functionID(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,168 @@
+package localrun
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Clock is the simulated clock the engine drives.
+type Clock interface {
+	Now() time.Time
+	Advance(d time.Duration)
+}
+
+// Scheduler moves simulated time the way a discrete-event simulation does:
+// executions (actors) run until they wait, and only when every running
+// execution is waiting does the clock jump to the earliest wake-up. Two
+// executions waiting 60 s side by side therefore cost 60 simulated seconds,
+// not 120, and a task never sees time move under it.
+type Scheduler struct {
+	clock Clock
+
+	mu     sync.Mutex
+	actors map[string]*actor
+	// AfterAdvance hooks run, without the lock, each time the clock
+	// moves (schedules firing, the live app writing).
+	afterAdvance []func(from, to time.Time)
+}
+
+type actor struct {
+	waiting bool
+	wake    time.Time // zero: no deadline (a human must answer)
+	woken   chan struct{}
+}
+
+// NewScheduler drives clock.
+func NewScheduler(clock Clock) *Scheduler {
+	return &Scheduler{clock: clock, actors: map[string]*actor{}}
+}
+
+// Now is the simulated time.
+func (s *Scheduler) Now() time.Time { return s.clock.Now() }
+
+// AfterAdvance registers a hook run after every clock move.
+func (s *Scheduler) AfterAdvance(f func(from, to time.Time)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.afterAdvance = append(s.afterAdvance, f)
+}
+
+// Join marks an execution as running.
+func (s *Scheduler) Join(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.actors[name] = &actor{}
+}
+
+// Leave marks an execution as ended; the others may then move on.
+func (s *Scheduler) Leave(name string) {
+	s.mu.Lock()
+	delete(s.actors, name)
+	moved := s.step()
+	s.mu.Unlock()
+	s.runHooks(moved)
+}
+
+// Sleep waits until the clock has moved d past now.
+func (s *Scheduler) Sleep(ctx context.Context, name string, d time.Duration) error {
+	_, err := s.Wait(ctx, name, s.Now().Add(d), nil)
+	return err
+}
+
+// Wait blocks the execution until done is closed (it returns false) or the
+// clock reaches deadline (it returns true). A zero deadline waits for done
+// only.
+func (s *Scheduler) Wait(ctx context.Context, name string, deadline time.Time, done <-chan struct{}) (timedOut bool, err error) {
+	s.mu.Lock()
+	a, ok := s.actors[name]
+	if !ok {
+		a = &actor{}
+		s.actors[name] = a
+	}
+	if !deadline.IsZero() && !s.clock.Now().Before(deadline) {
+		s.mu.Unlock()
+		return true, nil
+	}
+	a.waiting, a.wake, a.woken = true, deadline, make(chan struct{})
+	woken := a.woken
+	moved := s.step()
+	s.mu.Unlock()
+	s.runHooks(moved)
+
+	select {
+	case <-woken:
+		return true, nil
+	case <-done:
+		s.resume(name)
+		return false, nil
+	case <-ctx.Done():
+		s.resume(name)
+		return false, ctx.Err()
+	}
+}
+
+func (s *Scheduler) resume(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a, ok := s.actors[name]; ok && a.waiting {
+		a.waiting = false
+	}
+}
+
+type move struct{ from, to time.Time }
+
+// step advances the clock while every actor waits and one has a deadline.
+// Called with the lock held; returns the moves for the hooks.
+func (s *Scheduler) step() []move {
+	var moves []move
+	for {
+		var next time.Time
+		for _, a := range s.actors {
+			if !a.waiting {
+				return moves
+			}
+			if !a.wake.IsZero() && (next.IsZero() || a.wake.Before(next)) {
+				next = a.wake
+			}
+		}
+		if next.IsZero() {
+			return moves
+		}
+		from := s.clock.Now()
+		if next.After(from) {
+			s.clock.Advance(next.Sub(from))
+			moves = append(moves, move{from, next})
+		}
+		for _, a := range s.actors {
+			if a.waiting && !a.wake.IsZero() && !a.wake.After(next) {
+				a.waiting = false
+				close(a.woken)
+			}
+		}
+	}
+}
+
+func (s *Scheduler) runHooks(moves []move) {
+	if len(moves) == 0 {
+		return
+	}
+	s.mu.Lock()
+	hooks := append([]func(from, to time.Time){}, s.afterAdvance...)
+	s.mu.Unlock()
+	for _, m := range moves {
+		for _, h := range hooks {
+			h(m.from, m.to)
+		}
+	}
+}
+
+// AdvanceIdle moves the clock by d when no execution runs, for scenarios
+// that let days pass (retirement) between releases.
+func (s *Scheduler) AdvanceIdle(d time.Duration) {
+	s.mu.Lock()
+	from := s.clock.Now()
+	s.clock.Advance(d)
+	s.mu.Unlock()
+	s.runHooks([]move{{from, from.Add(d)}})
+}

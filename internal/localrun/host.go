@@ -1,0 +1,243 @@
+package localrun
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambda/messages"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/greenlight/greenlight/internal/release"
+)
+
+// Job is one execution the runner is asked to run.
+type Job struct {
+	Name       string              `json:"name"`
+	Definition map[string]any      `json:"definition"`
+	Input      any                 `json:"input"`
+	Context    map[string]any      `json:"context"`
+	Tasks      map[string]TaskSpec `json:"tasks"`
+	Waits      map[string]any      `json:"waits"`
+	Retrying   []string            `json:"retrying"`
+}
+
+// Invocation is what the host tells hooks about a Task's Lambda call.
+type Invocation struct {
+	Execution string
+	State     string
+	Function  string
+	Payload   []byte
+}
+
+// Tokens is the task-token book the host consults for callback tasks.
+type Tokens interface {
+	// Register opens a token for a callback task.
+	Register(execution, state, token string, timeout, heartbeat time.Duration)
+	// Await waits on the scheduler until the token is answered or times
+	// out.
+	Await(ctx context.Context, execution, token string) TokenOutcome
+}
+
+// TokenOutcome is how a callback task ended.
+type TokenOutcome struct {
+	Status string `json:"status"` // success, failure, timeout, heartbeat-timeout
+	Output string `json:"output,omitempty"`
+	Error  string `json:"error,omitempty"`
+	Cause  string `json:"cause,omitempty"`
+}
+
+// Host serves step handlers over the Lambda Invoke API on loopback, and the
+// runner's requests for its job, for simulated sleep and for task tokens.
+type Host struct {
+	// Before runs before each invocation; returning an error fails the
+	// invocation with it (fault injection). It may return a new context.
+	Before func(ctx context.Context, inv Invocation) (context.Context, error)
+	// After runs after each invocation with its result.
+	After func(ctx context.Context, inv Invocation, out []byte, err error)
+	// Timeout bounds each invocation, as a function's timeout does.
+	Timeout func(function string) time.Duration
+
+	handlers  map[string]lambda.Handler
+	scheduler *Scheduler
+	tokens    Tokens
+	log       *slog.Logger
+
+	mu   sync.Mutex
+	jobs map[string]*Job
+
+	srv *http.Server
+	url string
+}
+
+// NewHost serves handlers (name → func(ctx, In) (Out, error)).
+func NewHost(handlers map[string]any, scheduler *Scheduler, tokens Tokens, log *slog.Logger) *Host {
+	h := &Host{
+		handlers:  map[string]lambda.Handler{},
+		scheduler: scheduler,
+		tokens:    tokens,
+		log:       log,
+		jobs:      map[string]*Job{},
+	}
+	for name, fn := range handlers {
+		// aws-lambda-go's own wrapper: payload decoding and output encoding
+		// are production's.
+		h.handlers[name] = lambda.NewHandler(fn)
+	}
+	return h
+}
+
+// Start listens on a loopback port.
+func (h *Host) Start() error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("local host: listen: %w", err)
+	}
+	h.url = "http://" + ln.Addr().String()
+	h.srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = h.srv.Serve(ln) }()
+	return nil
+}
+
+// URL is the host's base URL.
+func (h *Host) URL() string { return h.url }
+
+// Close stops the server.
+func (h *Host) Close() error {
+	if h.srv == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return h.srv.Shutdown(ctx)
+}
+
+// AddJob makes an execution's job available to its runner.
+func (h *Host) AddJob(j *Job) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.jobs[j.Name] = j
+}
+
+func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 6<<20)) // Lambda's synchronous payload limit
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	exec := r.Header.Get("X-Greenlight-Execution")
+	w.Header().Set("Content-Type", "application/json")
+	path := r.URL.Path
+	switch {
+	case strings.HasPrefix(path, "/2015-03-31/functions/") && strings.HasSuffix(path, "/invocations"):
+		fn := strings.TrimSuffix(strings.TrimPrefix(path, "/2015-03-31/functions/"), "/invocations")
+		h.invoke(w, r.Context(), Invocation{Execution: exec, State: r.Header.Get("X-Greenlight-State"), Function: handlerOf(fn), Payload: body})
+	case path == "/greenlight/job":
+		h.mu.Lock()
+		j, ok := h.jobs[exec]
+		h.mu.Unlock()
+		if !ok {
+			http.Error(w, "no job for execution "+exec, http.StatusNotFound)
+			return
+		}
+		h.reply(w, j)
+	case path == "/greenlight/sleep":
+		var req struct {
+			Seconds float64 `json:"seconds"`
+		}
+		if err := json.Unmarshal(body, &req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err := h.scheduler.Sleep(r.Context(), exec, time.Duration(req.Seconds*float64(time.Second))); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		h.reply(w, map[string]any{})
+	case path == "/greenlight/tokens":
+		var req struct {
+			Token            string `json:"token"`
+			State            string `json:"state"`
+			TimeoutSeconds   int    `json:"timeoutSeconds"`
+			HeartbeatSeconds int    `json:"heartbeatSeconds"`
+		}
+		if err := json.Unmarshal(body, &req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		h.tokens.Register(exec, req.State, req.Token, time.Duration(req.TimeoutSeconds)*time.Second, time.Duration(req.HeartbeatSeconds)*time.Second)
+		h.reply(w, map[string]any{})
+	case strings.HasPrefix(path, "/greenlight/tokens/") && strings.HasSuffix(path, "/await"):
+		token := strings.TrimSuffix(strings.TrimPrefix(path, "/greenlight/tokens/"), "/await")
+		h.reply(w, h.tokens.Await(r.Context(), exec, token))
+	default:
+		http.Error(w, "no such endpoint "+path, http.StatusNotFound)
+	}
+}
+
+func (h *Host) reply(w http.ResponseWriter, v any) {
+	w.Header().Set("X-Greenlight-Time", h.scheduler.Now().UTC().Format(time.RFC3339Nano))
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// invoke runs one handler the way the Lambda service would and answers the
+// way the Invoke API does: 200 with the output, or 200 with
+// X-Amz-Function-Error and {errorType, errorMessage}.
+func (h *Host) invoke(w http.ResponseWriter, ctx context.Context, inv Invocation) {
+	handler, ok := h.handlers[inv.Function]
+	if !ok {
+		w.WriteHeader(http.StatusNotFound)
+		h.reply(w, map[string]string{"Type": "User", "message": "Function not found: " + FunctionARN(inv.Function)})
+		return
+	}
+	timeout := 30 * time.Second
+	if h.Timeout != nil {
+		timeout = h.Timeout(inv.Function)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{
+		AwsRequestID:       fmt.Sprintf("%s-%d", inv.Function, time.Now().UnixNano()),
+		InvokedFunctionArn: FunctionARN(inv.Function),
+	})
+	var out []byte
+	var err error
+	if h.Before != nil {
+		ctx, err = h.Before(ctx, inv)
+	}
+	if err == nil {
+		out, err = handler.Invoke(ctx, inv.Payload)
+	}
+	if h.After != nil {
+		h.After(ctx, inv, out, err)
+	}
+	if err != nil {
+		w.Header().Set("X-Amz-Function-Error", "Unhandled")
+		h.reply(w, errorPayload(err))
+		return
+	}
+	w.Header().Set("X-Greenlight-Time", h.scheduler.Now().UTC().Format(time.RFC3339Nano))
+	_, _ = w.Write(out)
+}
+
+// errorPayload is the function error document the Lambda runtime sends for
+// err: aws-lambda-go names it after the error's Go type, or takes the type
+// an InvokeResponse_Error carries.
+func errorPayload(err error) messages.InvokeResponse_Error {
+	if ive, ok := err.(messages.InvokeResponse_Error); ok {
+		return ive
+	}
+	return messages.InvokeResponse_Error{Type: release.ErrorName(err), Message: err.Error()}
+}
