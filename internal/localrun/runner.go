@@ -99,7 +99,9 @@ func FindToolchain() (Toolchain, error) {
 func (t Toolchain) Node() string { return filepath.Join(t.Root, "node_modules", ".bin", "node") }
 
 // Bin is a tool from node_modules/.bin.
-func (t Toolchain) Bin(name string) string { return filepath.Join(t.Root, "node_modules", ".bin", name) }
+func (t Toolchain) Bin(name string) string {
+	return filepath.Join(t.Root, "node_modules", ".bin", name)
+}
 
 // Run runs one execution whose job the host holds, reporting each event to
 // onEvent as it happens. The runner process dies with ctx and with this
