@@ -3,7 +3,13 @@ package infra
 import (
 	"time"
 
-	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/lambdas/registry"
+	"github.com/greenlight/greenlight/lambdas/step"
 )
 
 // spec is what the stack must know about a step's function beyond its
@@ -15,8 +21,10 @@ type spec struct {
 	Timeout time.Duration
 	// Env lists the step.Var* variables the step reads.
 	Env []string
-	// Allow grants the step's role its permissions.
-	Allow func(s *Stack, fn awslambda.Function)
+	// Allow lists the step's permissions.
+	Allow func(s *Stack) []awsiam.PolicyStatement
+	// Wildcards justifies each "Resource: *" the step needs, for cdk-nag.
+	Wildcards string
 }
 
 func (sp spec) timeoutSeconds() float64 {
@@ -26,6 +34,219 @@ func (sp spec) timeoutSeconds() float64 {
 	return sp.Timeout.Seconds()
 }
 
+// describeWhy is the one justification for the read-only EC2 and SSM
+// calls: AWS does not support resource-level permissions for them.
+const describeWhy = "ec2:Describe* and ssm:DescribeInstanceInformation/GetCommandInvocation support no resource-level permissions; they only read"
+
 // specs has one entry per registered handler; a test keeps the two lists
 // equal.
-var specs = map[string]spec{}
+var specs = map[string]spec{
+	registry.Start: {
+		Env: []string{step.VarTable, step.VarStateMachine, step.VarArtifactPrefix},
+		Allow: func(s *Stack) []awsiam.PolicyStatement {
+			return []awsiam.PolicyStatement{
+				s.ledgerAccess("dynamodb:PutItem", "dynamodb:UpdateItem"),
+				allow([]string{"states:StartExecution"}, s.stateMachineARN()),
+				allow([]string{"states:DescribeExecution"}, s.executionsARN()),
+			}
+		},
+		Wildcards: "states:DescribeExecution on this state machine's executions only; their names are release ids known at run time",
+	},
+	registry.Prepare: {
+		Timeout: 5 * time.Minute, // streams an artifact of up to artifactMaxSize
+		Env:     []string{step.VarTable, step.VarTopic},
+		Allow: func(s *Stack) []awsiam.PolicyStatement {
+			return []awsiam.PolicyStatement{
+				allow([]string{"s3:GetObject", "s3:GetObjectVersion"}, jsii.String(*s.Bucket.BucketArn()+"/"+s.Config.ArtifactPrefix+"*")),
+				allow([]string{"ec2:DescribeAddresses", "ec2:DescribeInstances", "ec2:DescribeSubnets"}, jsii.String("*")),
+				s.ledgerAccess("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"),
+				s.publish(),
+			}
+		},
+		Wildcards: describeWhy,
+	},
+	registry.Reject: {
+		Env: []string{step.VarTable, step.VarTopic},
+		Allow: func(s *Stack) []awsiam.PolicyStatement {
+			return []awsiam.PolicyStatement{s.ledgerAccess("dynamodb:UpdateItem"), s.publish()}
+		},
+	},
+	registry.Launch: {
+		Env: []string{step.VarTable},
+		Allow: func(s *Stack) []awsiam.PolicyStatement {
+			st := []awsiam.PolicyStatement{
+				allow([]string{"ec2:DescribeImages"}, jsii.String("*")),
+				// RunInstances touches many resource types; the instance and
+				// its volumes must be created carrying the management tag.
+				allowIf([]string{"ec2:RunInstances"}, map[string]any{
+					"StringEquals": map[string]any{"aws:RequestTag/" + release.TagManaged: release.ManagedValue, "aws:RequestTag/" + release.TagApp: s.Config.App},
+				}, s.ec2ARN("instance/*"), s.ec2ARN("volume/*")),
+				allow([]string{"ec2:RunInstances"}, s.ec2ARN("subnet/*"), s.ec2ARN("security-group/*"), s.ec2ARN("network-interface/*"),
+					s.ec2ARN("key-pair/*"), jsii.String("arn:"+*awscdk.Aws_PARTITION()+":ec2:"+*awscdk.Aws_REGION()+"::image/*")),
+				allowIf([]string{"ec2:CreateTags"}, map[string]any{"StringEquals": map[string]any{"ec2:CreateAction": "RunInstances"}},
+					s.ec2ARN("instance/*"), s.ec2ARN("volume/*")),
+				allow([]string{"iam:PassRole"}, jsii.String("arn:"+*awscdk.Aws_PARTITION()+":iam::"+*awscdk.Aws_ACCOUNT_ID()+":role/"+s.Config.Candidate.InstanceRole)),
+				s.ledgerAccess("dynamodb:UpdateItem"),
+			}
+			if p := s.Config.Candidate.AMIParameter; p != "" {
+				st = append(st, allow([]string{"ssm:GetParameter"}, jsii.String("arn:"+*awscdk.Aws_PARTITION()+":ssm:"+*awscdk.Aws_REGION()+":"+*awscdk.Aws_ACCOUNT_ID()+":parameter"+p)))
+			}
+			return st
+		},
+		Wildcards: "ec2:DescribeImages supports no resource-level permissions; RunInstances is allowed on any subnet, security group, network interface, key pair and image of the account because the golden AMI and network come from the config, while the instance and volumes it creates must carry the management tag",
+	},
+	registry.CheckCandidate: {
+		Env: []string{step.VarTable},
+		Allow: func(s *Stack) []awsiam.PolicyStatement {
+			return []awsiam.PolicyStatement{
+				allow([]string{"ec2:DescribeInstanceStatus", "ec2:DescribeInstances", "ssm:DescribeInstanceInformation"}, jsii.String("*")),
+				s.ledgerAccess("dynamodb:UpdateItem"),
+			}
+		},
+		Wildcards: describeWhy,
+	},
+	registry.Deploy: {
+		Env: []string{step.VarTable, step.VarDeployDocument},
+		Allow: func(s *Stack) []awsiam.PolicyStatement {
+			return []awsiam.PolicyStatement{
+				allow([]string{"ssm:SendCommand"}, s.documentARN(s.Documents.Deploy)),
+				allowIf([]string{"ssm:SendCommand"}, managedResource(s), s.ec2ARN("instance/*")),
+				s.ledgerAccess("dynamodb:UpdateItem"),
+			}
+		},
+		Wildcards: "ssm:SendCommand may target any instance of the account that carries greenlight's management tag (the candidate's id is only known at run time)",
+	},
+	registry.CheckDeploy: {
+		Env: []string{step.VarTable},
+		Allow: func(s *Stack) []awsiam.PolicyStatement {
+			return []awsiam.PolicyStatement{
+				allow([]string{"ssm:GetCommandInvocation"}, jsii.String("*")),
+				s.ledgerAccess("dynamodb:UpdateItem"),
+			}
+		},
+		Wildcards: describeWhy,
+	},
+	registry.Smoke: {
+		Timeout: 2 * time.Minute,
+		Env:     []string{step.VarTable, step.VarSmokeTarget},
+		Allow: func(s *Stack) []awsiam.PolicyStatement {
+			return []awsiam.PolicyStatement{s.ledgerAccess("dynamodb:UpdateItem")}
+		},
+	},
+	registry.Approval: {
+		Env: []string{step.VarTable, step.VarTopic},
+		Allow: func(s *Stack) []awsiam.PolicyStatement {
+			return []awsiam.PolicyStatement{s.ledgerAccess("dynamodb:UpdateItem", "dynamodb:GetItem"), s.publish()}
+		},
+	},
+	registry.Switch: {
+		Env: []string{step.VarTable},
+		Allow: func(s *Stack) []awsiam.PolicyStatement {
+			return []awsiam.PolicyStatement{
+				allow([]string{"ec2:DescribeAddresses"}, jsii.String("*")),
+				allow([]string{"ec2:AssociateAddress"}, s.ec2ARN("elastic-ip/"+s.Config.Live.ElasticIPAllocationID), s.ec2ARN("instance/*")),
+				s.ledgerAccess("dynamodb:UpdateItem"),
+			}
+		},
+		Wildcards: "ec2:DescribeAddresses supports no resource-level permissions; AssociateAddress is limited to the app's Elastic IP, and may target any instance since the previous live instance need not carry greenlight's tags",
+	},
+	registry.Verify: {
+		Timeout: 2 * time.Minute,
+		Env:     []string{step.VarTable},
+		Allow: func(s *Stack) []awsiam.PolicyStatement {
+			return []awsiam.PolicyStatement{s.ledgerAccess("dynamodb:UpdateItem")}
+		},
+	},
+	registry.Finish: {
+		Env: []string{step.VarTable, step.VarTopic, step.VarScheduleGroup, step.VarSchedulerRole, step.VarRetireFunction},
+		Allow: func(s *Stack) []awsiam.PolicyStatement {
+			return []awsiam.PolicyStatement{
+				// Tagging marks the old instance greenlight's; the request
+				// must name this app.
+				allowIf([]string{"ec2:CreateTags"}, map[string]any{"StringEquals": map[string]any{"aws:RequestTag/" + release.TagApp: s.Config.App}}, s.ec2ARN("instance/*")),
+				allowIf([]string{"ec2:DeleteTags"}, managedResource(s), s.ec2ARN("instance/*")),
+				allow([]string{"scheduler:CreateSchedule"}, s.scheduleARN()),
+				allow([]string{"iam:PassRole"}, s.SchedulerRole.RoleArn()),
+				s.ledgerAccess("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
+				s.publish(),
+			}
+		},
+		Wildcards: "tags may be put on any instance of the account as long as the request names this app (the old live instance may not be greenlight's yet); tags are removed only from instances greenlight manages",
+	},
+	registry.Rollback: {
+		Env: []string{step.VarTable, step.VarTopic},
+		Allow: func(s *Stack) []awsiam.PolicyStatement {
+			return []awsiam.PolicyStatement{
+				allow([]string{"ec2:DescribeAddresses", "ec2:DescribeInstances"}, jsii.String("*")),
+				allow([]string{"ec2:AssociateAddress"}, s.ec2ARN("elastic-ip/"+s.Config.Live.ElasticIPAllocationID), s.ec2ARN("instance/*")),
+				allowIf([]string{"ec2:TerminateInstances"}, managedResource(s), s.ec2ARN("instance/*")),
+				s.ledgerAccess("dynamodb:UpdateItem", "dynamodb:DeleteItem"),
+				s.publish(),
+			}
+		},
+		Wildcards: "describe calls support no resource-level permissions; TerminateInstances only for instances carrying this app's management tags; AssociateAddress only for the app's Elastic IP",
+	},
+	registry.Abandon: {
+		Env: []string{step.VarTable, step.VarTopic},
+		Allow: func(s *Stack) []awsiam.PolicyStatement {
+			return []awsiam.PolicyStatement{s.ledgerAccess("dynamodb:UpdateItem", "dynamodb:DeleteItem"), s.publish()}
+		},
+	},
+	registry.Retire: {
+		Env: []string{step.VarTable, step.VarTopic},
+		Allow: func(s *Stack) []awsiam.PolicyStatement {
+			return []awsiam.PolicyStatement{
+				allow([]string{"ec2:DescribeInstances", "ec2:DescribeAddresses"}, jsii.String("*")),
+				allowIf([]string{"ec2:TerminateInstances"}, managedResource(s), s.ec2ARN("instance/*")),
+				s.ledgerAccess("dynamodb:GetItem", "dynamodb:PutItem"),
+				s.publish(),
+			}
+		},
+		Wildcards: "describe calls support no resource-level permissions; TerminateInstances only for instances carrying this app's management tags",
+	},
+}
+
+func allow(actions []string, resources ...*string) awsiam.PolicyStatement {
+	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Actions: jsii.Strings(actions...), Resources: &resources})
+}
+
+func allowIf(actions []string, cond map[string]any, resources ...*string) awsiam.PolicyStatement {
+	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Actions: jsii.Strings(actions...), Resources: &resources, Conditions: &cond})
+}
+
+// managedResource is the condition every destructive EC2 action carries:
+// the resource is greenlight's, for this app.
+func managedResource(s *Stack) map[string]any {
+	return map[string]any{"StringEquals": map[string]any{
+		"aws:ResourceTag/" + release.TagManaged: release.ManagedValue,
+		"aws:ResourceTag/" + release.TagApp:     s.Config.App,
+	}}
+}
+
+func (s *Stack) ledgerAccess(actions ...string) awsiam.PolicyStatement {
+	return allow(actions, s.Table.TableArn())
+}
+
+func (s *Stack) publish() awsiam.PolicyStatement {
+	return allow([]string{"sns:Publish"}, s.Topic.TopicArn())
+}
+
+func (s *Stack) ec2ARN(resource string) *string {
+	return jsii.String("arn:" + *awscdk.Aws_PARTITION() + ":ec2:" + *awscdk.Aws_REGION() + ":" + *awscdk.Aws_ACCOUNT_ID() + ":" + resource)
+}
+
+func (s *Stack) documentARN(name *string) *string {
+	return jsii.String("arn:" + *awscdk.Aws_PARTITION() + ":ssm:" + *awscdk.Aws_REGION() + ":" + *awscdk.Aws_ACCOUNT_ID() + ":document/" + *name)
+}
+
+func (s *Stack) scheduleARN() *string {
+	return jsii.String("arn:" + *awscdk.Aws_PARTITION() + ":scheduler:" + *awscdk.Aws_REGION() + ":" + *awscdk.Aws_ACCOUNT_ID() + ":schedule/" + s.ScheduleGroup + "/*")
+}
+
+func (s *Stack) stateMachineARN() *string { return s.StateMachine.StateMachineArn() }
+
+// executionsARN covers the Release state machine's executions.
+func (s *Stack) executionsARN() *string {
+	return jsii.String("arn:" + *awscdk.Aws_PARTITION() + ":states:" + *awscdk.Aws_REGION() + ":" + *awscdk.Aws_ACCOUNT_ID() +
+		":execution:" + *s.StateMachine.StateMachineName() + ":*")
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
@@ -23,6 +24,7 @@ import (
 	"github.com/greenlight/greenlight/internal/release"
 	"github.com/greenlight/greenlight/lambdas/registry"
 	"github.com/greenlight/greenlight/lambdas/step"
+	"github.com/greenlight/greenlight/statemachine"
 )
 
 // Props configure the stack.
@@ -40,11 +42,20 @@ type Props struct {
 // engine look at.
 type Stack struct {
 	awscdk.Stack
-	Config    release.Config
-	Bucket    awss3.Bucket
-	Table     awsdynamodb.Table
-	Topic     awssns.Topic
-	Functions map[string]awslambda.Function
+	Config        release.Config
+	Bucket        awss3.Bucket
+	Table         awsdynamodb.Table
+	Topic         awssns.Topic
+	Functions     map[string]awslambda.Function
+	StateMachine  awsstepfunctions.StateMachine
+	SchedulerRole awsiam.Role
+	ScheduleGroup string
+	Documents     Documents
+}
+
+// Documents names the SSM documents the steps run on instances.
+type Documents struct {
+	Deploy, Maintenance, Data *string
 }
 
 // Output names: the CLI finds the stack's resources through them.
@@ -68,16 +79,91 @@ func NewStack(scope constructs.Construct, props Props) *Stack {
 	s.Bucket = s.releaseBucket()
 	s.Table = s.ledger()
 	s.Topic = s.topic()
+	s.Documents = s.documents()
+	s.ScheduleGroup = "greenlight-" + c.App
 	code := awslambda.Code_FromAsset(jsii.String(props.Asset), nil)
 	for _, e := range registry.All() {
 		s.Functions[e.Name] = s.function(e, code)
+	}
+	s.StateMachine = s.stateMachine()
+	s.schedules()
+	s.trigger()
+	for _, e := range registry.All() {
+		s.wire(e.Name)
 	}
 
 	out := func(id string, v *string) { awscdk.NewCfnOutput(st, jsii.String(id), &awscdk.CfnOutputProps{Value: v}) }
 	out(OutputBucket, s.Bucket.BucketName())
 	out(OutputTable, s.Table.TableName())
 	out(OutputTopic, s.Topic.TopicArn())
+	out(OutputStateMachine, s.StateMachine.StateMachineArn())
 	return s
+}
+
+// wire gives a step's function its environment and its permissions, once
+// every resource they name exists.
+func (s *Stack) wire(name string) {
+	sp := specs[name]
+	fn := s.Functions[name]
+	values := map[string]*string{
+		step.VarTable:               s.Table.TableName(),
+		step.VarTopic:               s.Topic.TopicArn(),
+		step.VarBucket:              s.Bucket.BucketName(),
+		step.VarArtifactPrefix:      jsii.String(s.Config.ArtifactPrefix),
+		step.VarScheduleGroup:       jsii.String(s.ScheduleGroup),
+		step.VarSchedulerRole:       s.SchedulerRole.RoleArn(),
+		step.VarRetireFunction:      s.Functions[registry.Retire].FunctionArn(),
+		step.VarDeployDocument:      s.Documents.Deploy,
+		step.VarMaintenanceDocument: s.Documents.Maintenance,
+		step.VarDataDocument:        s.Documents.Data,
+		step.VarSmokeTarget:         jsii.String("public"),
+	}
+	values[step.VarStateMachine] = s.StateMachine.StateMachineArn()
+	for _, v := range sp.Env {
+		val, ok := values[v]
+		if !ok {
+			panic(fmt.Sprintf("infra: no value for %s of %s", v, name))
+		}
+		fn.AddEnvironment(jsii.String(v), val, nil)
+	}
+	for _, st := range sp.Allow(s) {
+		fn.Role().AddToPrincipalPolicy(st)
+	}
+	if sp.Wildcards != "" {
+		cdknag.NagSuppressions_AddResourceSuppressions(fn.Role(), &[]*cdknag.NagPackSuppression{{
+			Id:     jsii.String("AwsSolutions-IAM5"),
+			Reason: jsii.String(sp.Wildcards),
+		}}, jsii.Bool(true))
+	}
+}
+
+// stateMachine is the Release workflow with execution logging and tracing.
+func (s *Stack) stateMachine() awsstepfunctions.StateMachine {
+	fns := map[string]awslambda.IFunction{}
+	for k, v := range s.Functions {
+		fns[k] = v
+	}
+	logs := awslogs.NewLogGroup(s.Stack, jsii.String("ReleaseLogs"), &awslogs.LogGroupProps{
+		Retention:     awslogs.RetentionDays_THREE_MONTHS,
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	sm := awsstepfunctions.NewStateMachine(s.Stack, jsii.String("Release"), &awsstepfunctions.StateMachineProps{
+		StateMachineName: jsii.String(s.Config.StackName + "-release"),
+		Comment:          jsii.String(fmt.Sprintf("greenlight: release %s to EC2 with a candidate, approval, Elastic IP switch and compensating rollback", s.Config.App)),
+		DefinitionBody:   awsstepfunctions.DefinitionBody_FromChainable(statemachine.Definition(s.Stack, statemachine.Props{Config: s.Config, Functions: fns})),
+		StateMachineType: awsstepfunctions.StateMachineType_STANDARD,
+		TracingEnabled:   jsii.Bool(true),
+		Logs: &awsstepfunctions.LogOptions{
+			Destination:          logs,
+			Level:                awsstepfunctions.LogLevel_ALL,
+			IncludeExecutionData: jsii.Bool(false), // payloads carry the task token
+		},
+	})
+	cdknag.NagSuppressions_AddResourceSuppressions(sm.Role(), &[]*cdknag.NagPackSuppression{{
+		Id:     jsii.String("AwsSolutions-IAM5"),
+		Reason: jsii.String("CDK's generated state machine role: X-Ray and CloudWatch Logs delivery need Resource *, and it may invoke each step function's versions (arn:...:function:name:*)"),
+	}}, jsii.Bool(true))
+	return sm
 }
 
 // releaseBucket is where operators upload release artifacts. Uploads emit

@@ -121,11 +121,14 @@ func TestCdkNagCatchesAFinding(t *testing.T) {
 	props := exampleProps(t)
 	app, s := NewApp(t.TempDir(), props)
 	awss3.NewBucket(s.Stack, jsii.String("Careless"), &awss3.BucketProps{})
-	asm := app.Synth(nil)
+	synth, err := synthApp(app, s)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var found []string
-	for _, m := range *asm.GetStackByName(s.StackName()).Messages() {
-		if strings.Contains(*m.Id, "Careless") {
-			found = append(found, fmt.Sprint(m.Entry.Data))
+	for _, f := range synth.Findings {
+		if strings.Contains(f, "Careless") {
+			found = append(found, f)
 		}
 	}
 	joined := strings.Join(found, "\n")

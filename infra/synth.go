@@ -18,7 +18,7 @@ import (
 // NewApp returns a CDK app holding the greenlight stack with the
 // AwsSolutions checks applied, writing to outdir ("" lets the CDK choose).
 func NewApp(outdir string, props Props) (awscdk.App, *Stack) {
-	appProps := &awscdk.AppProps{}
+	appProps := &awscdk.AppProps{Context: &featureFlags}
 	if outdir != "" {
 		appProps.Outdir = jsii.String(outdir)
 	}
@@ -26,6 +26,19 @@ func NewApp(outdir string, props Props) (awscdk.App, *Stack) {
 	s := NewStack(app, props)
 	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
 	return app, s
+}
+
+// featureFlags are the CDK feature flags, set in code rather than cdk.json
+// so that tests, the local engine and `cdk synth` build the same template.
+var featureFlags = map[string]any{
+	"@aws-cdk/aws-lambda:recognizeLayerVersion":                                       true,
+	"@aws-cdk/core:checkSecretUsage":                                                  true,
+	"@aws-cdk/aws-iam:minimizePolicies":                                               true,
+	"@aws-cdk/core:enablePartitionLiterals":                                           true,
+	"@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy":                                 true,
+	"@aws-cdk/aws-iam:standardizedServicePrincipals":                                  true,
+	"@aws-cdk/aws-stepfunctions-tasks:useNewS3UriParametersForBedrockInvokeModelTask": true,
+	"@aws-cdk/aws-lambda:useCdkManagedLogGroup":                                       true,
 }
 
 // Synthesized is a synthesized stack: its template and what cdk-nag and
@@ -40,6 +53,10 @@ type Synthesized struct {
 // Synth synthesizes the stack in-process into outdir and reads it back.
 func Synth(outdir string, props Props) (*Synthesized, error) {
 	app, s := NewApp(outdir, props)
+	return synthApp(app, s)
+}
+
+func synthApp(app awscdk.App, s *Stack) (*Synthesized, error) {
 	asm := app.Synth(nil)
 	name := *s.StackName()
 	art := asm.GetStackByName(jsii.String(name))
@@ -52,7 +69,7 @@ func Synth(outdir string, props Props) (*Synthesized, error) {
 		return nil, fmt.Errorf("parse synthesized template: %w", err)
 	}
 	for _, m := range *art.Messages() {
-		level := string(m.Level)
+		level := strings.ToLower(string(m.Level))
 		if level != "error" && level != "warning" {
 			continue
 		}

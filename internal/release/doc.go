@@ -3,6 +3,7 @@ package release
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -14,7 +15,10 @@ import (
 // step's ResultPath, so steps never overwrite each other. Keep it small:
 // Step Functions caps a payload at 256 KiB.
 type Doc struct {
-	ReleaseID string    `json:"releaseId"`
+	ReleaseID string `json:"releaseId"`
+	// Execution is the Step Functions execution ARN, from the Context
+	// Object, for links in notifications and the ledger.
+	Execution string    `json:"execution,omitempty"`
 	App       string    `json:"app"`
 	Version   string    `json:"version"`
 	StartedAt time.Time `json:"startedAt"`
@@ -34,6 +38,9 @@ type Doc struct {
 	// into rollback.
 	Failure  *Failure  `json:"failure,omitempty"`
 	Rollback *Rollback `json:"rollback,omitempty"`
+	// RollbackError is what a Catch recorded when the rollback step itself
+	// failed past its retries.
+	RollbackError *Failure `json:"rollbackError,omitempty"`
 }
 
 // ID is the release id, for logs.
@@ -199,8 +206,10 @@ func ReleaseID(app, version, bucket, key, versionID string) string {
 	h := sha256.Sum256([]byte(bucket + "/" + key + "#" + versionID))
 	v := strings.Trim(unsafeName.ReplaceAllString(version, "-"), "-")
 	id := app + "-" + v
-	if len(id) > 64 {
-		id = id[:64]
+	// 52 + "-" + 10 hex: 63 characters at most, within RunInstances'
+	// 64-character ClientToken and the 80 of an execution name.
+	if len(id) > 52 {
+		id = id[:52]
 	}
 	return strings.TrimRight(id, "-") + "-" + hex.EncodeToString(h[:])[:10]
 }
@@ -223,4 +232,20 @@ func VersionFromKey(prefix, app, key string) (string, error) {
 		return "", fmt.Errorf("key %q is not named %s<app>-<version>.tar.gz for app %q", key, prefix, app)
 	}
 	return v, nil
+}
+
+// Reason is the failure's message in plain words: the errorMessage of a
+// Lambda error (Step Functions keeps the function's whole error document
+// as the Cause), or the Cause itself.
+func (f Failure) Reason() string {
+	var le struct {
+		ErrorMessage string `json:"errorMessage"`
+	}
+	if err := json.Unmarshal([]byte(f.Cause), &le); err == nil && le.ErrorMessage != "" {
+		return le.ErrorMessage
+	}
+	if f.Cause == "" {
+		return f.Error
+	}
+	return f.Cause
 }

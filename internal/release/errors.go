@@ -27,6 +27,9 @@ type (
 	ArtifactInvalid struct{ Cause }
 	// ReleaseInProgress: another release of the app holds the lock.
 	ReleaseInProgress struct{ Cause }
+	// ConfigMismatch: the config does not fit what is in AWS (a subnet in
+	// another AZ than the live instance, a data device it does not have).
+	ConfigMismatch struct{ Cause }
 	// LiveNotFound: the Elastic IP is not associated with a usable
 	// instance, so there is nothing to release next to.
 	LiveNotFound struct{ Cause }

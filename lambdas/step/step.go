@@ -17,6 +17,8 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/greenlight/greenlight/internal/awsapi"
+	"github.com/greenlight/greenlight/internal/ledger"
+	"github.com/greenlight/greenlight/internal/notify"
 	"github.com/greenlight/greenlight/internal/release"
 )
 
@@ -34,6 +36,7 @@ type Deps struct {
 // variables each function needs; the local engine sets them all.
 type Env struct {
 	App                 string
+	ArtifactPrefix      string
 	Table               string // the ledger
 	Topic               string // notifications
 	Bucket              string // release artifacts
@@ -44,13 +47,17 @@ type Env struct {
 	DeployDocument      string
 	MaintenanceDocument string
 	DataDocument        string
-	Region              string
+	// SmokeTarget is "private" (the function runs in the VPC) or
+	// "public" (the candidate's public address).
+	SmokeTarget string
+	Region      string
 }
 
 // Environment variable names, shared by the stack that sets them and
 // EnvFrom that reads them.
 const (
 	VarApp                 = "GREENLIGHT_APP"
+	VarArtifactPrefix      = "GREENLIGHT_ARTIFACT_PREFIX"
 	VarTable               = "GREENLIGHT_TABLE"
 	VarTopic               = "GREENLIGHT_TOPIC_ARN"
 	VarBucket              = "GREENLIGHT_BUCKET"
@@ -61,6 +68,7 @@ const (
 	VarDeployDocument      = "GREENLIGHT_DEPLOY_DOCUMENT"
 	VarMaintenanceDocument = "GREENLIGHT_MAINTENANCE_DOCUMENT"
 	VarDataDocument        = "GREENLIGHT_DATA_DOCUMENT"
+	VarSmokeTarget         = "GREENLIGHT_SMOKE_TARGET"
 	VarRegion              = "AWS_REGION" // set by Lambda itself
 )
 
@@ -68,6 +76,7 @@ const (
 func EnvFrom(get func(string) string) Env {
 	return Env{
 		App:                 get(VarApp),
+		ArtifactPrefix:      get(VarArtifactPrefix),
 		Table:               get(VarTable),
 		Topic:               get(VarTopic),
 		Bucket:              get(VarBucket),
@@ -78,6 +87,7 @@ func EnvFrom(get func(string) string) Env {
 		DeployDocument:      get(VarDeployDocument),
 		MaintenanceDocument: get(VarMaintenanceDocument),
 		DataDocument:        get(VarDataDocument),
+		SmokeTarget:         get(VarSmokeTarget),
 		Region:              get(VarRegion),
 	}
 }
@@ -178,4 +188,30 @@ func Handler[In, Out any](name string, d *Deps, fn func(context.Context, In) (Ou
 		}
 		return out, err
 	}
+}
+
+// Ledger is the release ledger in the stack's table.
+func (d *Deps) Ledger() *ledger.Ledger {
+	return &ledger.Ledger{DB: d.AWS.DynamoDB, Table: d.Env.Table, Now: d.Now}
+}
+
+// Publisher sends notifications to the stack's topic.
+func (d *Deps) Publisher() notify.Publisher {
+	return notify.Publisher{SNS: d.AWS.SNS, Topic: d.Env.Topic}
+}
+
+// Did logs one AWS action a step took, with the release and the resources
+// it touched: the line an operator greps for when asking "what did
+// greenlight do to i-0abc?".
+func (d *Deps) Did(ctx context.Context, releaseID, action string, attrs ...any) {
+	d.Log.InfoContext(ctx, action, append([]any{"release", releaseID, "action", action}, attrs...)...)
+}
+
+// ExecutionARN is the ARN of a release's execution: the execution is named
+// after the release.
+func (d *Deps) ExecutionARN(releaseID string) string {
+	if d.Env.StateMachine == "" {
+		return ""
+	}
+	return strings.Replace(d.Env.StateMachine, ":stateMachine:", ":execution:", 1) + ":" + releaseID
 }

@@ -1,0 +1,68 @@
+package infra
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/greenlight/greenlight/lambdas/registry"
+)
+
+// trigger starts a release for every artifact uploaded under the prefix.
+// EventBridge retries the start function and parks events it could not
+// deliver in a dead-letter queue, so an upload is never silently lost.
+func (s *Stack) trigger() {
+	dlq := awssqs.NewQueue(s.Stack, jsii.String("TriggerDeadLetters"), &awssqs.QueueProps{
+		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:      jsii.Bool(true),
+		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
+	})
+	cdknag.NagSuppressions_AddResourceSuppressions(dlq, &[]*cdknag.NagPackSuppression{{
+		Id:     jsii.String("AwsSolutions-SQS3"),
+		Reason: jsii.String("This queue is the dead-letter queue of the release trigger rule's target; it needs no dead-letter queue of its own."),
+	}}, jsii.Bool(true))
+	rule := awsevents.NewRule(s.Stack, jsii.String("ReleaseUploaded"), &awsevents.RuleProps{
+		Description: jsii.String(fmt.Sprintf("greenlight: an artifact uploaded under s3://…/%s starts a release of %s", s.Config.ArtifactPrefix, s.Config.App)),
+		EventPattern: &awsevents.EventPattern{
+			Source:     jsii.Strings("aws.s3"),
+			DetailType: jsii.Strings("Object Created"),
+			Detail: &map[string]any{
+				"bucket": map[string]any{"name": []any{s.Bucket.BucketName()}},
+				"object": map[string]any{"key": awsevents.Match_Wildcard(jsii.String(s.Config.ArtifactPrefix + "*.tar.gz"))},
+			},
+		},
+	})
+	rule.AddTarget(awseventstargets.NewLambdaFunction(s.Functions[registry.Start], &awseventstargets.LambdaFunctionProps{
+		RetryAttempts:   jsii.Number(8),
+		MaxEventAge:     awscdk.Duration_Hours(jsii.Number(2)),
+		DeadLetterQueue: dlq,
+	}))
+}
+
+// schedules sets up retirement: a schedule group for the one-time
+// schedules the finish step creates, the role EventBridge Scheduler uses
+// to invoke the retire function, and a daily sweep that catches any
+// retirement a schedule missed.
+func (s *Stack) schedules() {
+	awsscheduler.NewCfnScheduleGroup(s.Stack, jsii.String("RetireSchedules"), &awsscheduler.CfnScheduleGroupProps{
+		Name: jsii.String(s.ScheduleGroup),
+	})
+	retire := s.Functions[registry.Retire]
+	s.SchedulerRole = awsiam.NewRole(s.Stack, jsii.String("SchedulerRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("scheduler.amazonaws.com"), nil),
+		Description: jsii.String("greenlight: lets EventBridge Scheduler invoke the retire function"),
+	})
+	s.SchedulerRole.AddToPrincipalPolicy(allow([]string{"lambda:InvokeFunction"}, retire.FunctionArn()))
+	sweep := awsevents.NewRule(s.Stack, jsii.String("DailySweep"), &awsevents.RuleProps{
+		Description: jsii.String("greenlight: retire kept instances whose retention has passed, in case a schedule did not fire"),
+		Schedule:    awsevents.Schedule_Cron(&awsevents.CronOptions{Hour: jsii.String("3"), Minute: jsii.String("17")}),
+	})
+	sweep.AddTarget(awseventstargets.NewLambdaFunction(retire, &awseventstargets.LambdaFunctionProps{RetryAttempts: jsii.Number(2)}))
+}

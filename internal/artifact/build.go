@@ -1,0 +1,68 @@
+package artifact
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"time"
+)
+
+// Entry is one file of an archive built by Build.
+type Entry struct {
+	Name     string
+	Body     string
+	Mode     int64
+	Type     byte   // tar.TypeReg when zero
+	Linkname string // for links
+}
+
+// Build writes a gzipped tar of entries. The local engine uses it for its
+// sample release, and tests for good and hostile archives.
+func Build(entries []Entry) ([]byte, error) {
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	mtime := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, e := range entries {
+		typ := e.Type
+		if typ == 0 {
+			typ = tar.TypeReg
+		}
+		mode := e.Mode
+		if mode == 0 {
+			mode = 0o644
+		}
+		h := &tar.Header{Name: e.Name, Typeflag: typ, Mode: mode, Linkname: e.Linkname, ModTime: mtime, Format: tar.FormatPAX}
+		if typ == tar.TypeReg {
+			h.Size = int64(len(e.Body))
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return nil, fmt.Errorf("archive entry %s: %w", e.Name, err)
+		}
+		if typ == tar.TypeReg {
+			if _, err := tw.Write([]byte(e.Body)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	if err := gz.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Sample is a small release of app at version in the layout the instance
+// scripts expect: VERSION, bin/<app>, and an install hook.
+func Sample(app, version string) ([]byte, error) {
+	return Build([]Entry{
+		{Name: "VERSION", Body: version + "\n"},
+		{Name: "bin/", Type: tar.TypeDir, Mode: 0o755},
+		{Name: "bin/" + app, Mode: 0o755, Body: "#!/bin/sh\n# " + app + " " + version + ": the sample app the local engine releases\nexec sleep infinity\n"},
+		{Name: "greenlight/hooks/install", Mode: 0o755, Body: "#!/bin/sh\necho installed " + app + " " + version + "\n"},
+		{Name: "public/index.html", Body: "<h1>" + app + " " + version + "</h1>\n"},
+	})
+}

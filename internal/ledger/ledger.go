@@ -1,0 +1,364 @@
+// Package ledger is greenlight's record of releases, kept in DynamoDB: the
+// per-app release lock, one item per release (status, timeline, instances,
+// smoke report, pending approval token) and the app's serving state (which
+// instance is live, which one is kept for rollback). The steps write it; the
+// CLI reads it.
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/greenlight/greenlight/internal/awsapi"
+	"github.com/greenlight/greenlight/internal/release"
+)
+
+// Release statuses, as the ledger and the CLI show them. The terminal ones
+// match the state machine's terminal states.
+const (
+	StatusStarting         = "Starting"
+	StatusRunning          = "Running"
+	StatusAwaitingApproval = "AwaitingApproval"
+	StatusReleased         = "Released"
+	StatusRolledBack       = "RolledBack"
+	StatusRollbackFailed   = "RollbackFailed"
+	StatusRejected         = "Rejected"
+	StatusDuplicate        = "Duplicate"
+)
+
+// Terminal reports whether a status is an end state.
+func Terminal(status string) bool {
+	switch status {
+	case StatusReleased, StatusRolledBack, StatusRollbackFailed, StatusRejected:
+		return true
+	}
+	return false
+}
+
+// Ledger reads and writes the ledger table.
+type Ledger struct {
+	DB    awsapi.DynamoDB
+	Table string
+	Now   func() time.Time
+}
+
+// Record is one release.
+type Record struct {
+	App       string    `dynamodbav:"app"`
+	ReleaseID string    `dynamodbav:"releaseId"`
+	Version   string    `dynamodbav:"version"`
+	Kind      string    `dynamodbav:"kind,omitempty"` // "release" or "rollback"
+	Status    string    `dynamodbav:"status"`
+	Execution string    `dynamodbav:"execution,omitempty"`
+	StartedAt time.Time `dynamodbav:"startedAt"`
+	EndedAt   time.Time `dynamodbav:"endedAt,omitempty"`
+	Artifact  string    `dynamodbav:"artifact,omitempty"` // s3://bucket/key?versionId=
+
+	LiveInstance      string `dynamodbav:"liveInstance,omitempty"`
+	CandidateInstance string `dynamodbav:"candidateInstance,omitempty"`
+	CandidateAddress  string `dynamodbav:"candidateAddress,omitempty"`
+
+	Smoke      *release.Report `dynamodbav:"smoke,omitempty"`
+	ApprovedBy string          `dynamodbav:"approvedBy,omitempty"`
+	Reason     string          `dynamodbav:"reason,omitempty"`
+
+	// Token is the pending approval's task token; TokenExpires is when
+	// the approval times out. Never logged, never printed.
+	Token        string    `dynamodbav:"token,omitempty"`
+	TokenExpires time.Time `dynamodbav:"tokenExpires,omitempty"`
+
+	LeadTimeSeconds          float64  `dynamodbav:"leadTimeSeconds,omitempty"`
+	MaintenanceWindowSeconds float64  `dynamodbav:"maintenanceWindowSeconds,omitempty"`
+	Failure                  string   `dynamodbav:"failure,omitempty"`
+	Left                     []string `dynamodbav:"left,omitempty"`
+	Duplicates               int      `dynamodbav:"duplicates,omitempty"`
+	Timeline                 []Event  `dynamodbav:"timeline,omitempty"`
+}
+
+// Event is one line of a release's timeline.
+type Event struct {
+	At     time.Time `dynamodbav:"at"`
+	Step   string    `dynamodbav:"step"`
+	Detail string    `dynamodbav:"detail"`
+}
+
+// Serving is the app's current serving state.
+type Serving struct {
+	App              string    `dynamodbav:"app"`
+	LiveInstance     string    `dynamodbav:"liveInstance"`
+	LiveRelease      string    `dynamodbav:"liveRelease"`
+	LiveVersion      string    `dynamodbav:"liveVersion"`
+	PreviousInstance string    `dynamodbav:"previousInstance,omitempty"`
+	PreviousRelease  string    `dynamodbav:"previousRelease,omitempty"`
+	PreviousVersion  string    `dynamodbav:"previousVersion,omitempty"`
+	RetireAfter      time.Time `dynamodbav:"retireAfter,omitempty"`
+	Updated          time.Time `dynamodbav:"updated"`
+}
+
+// Lock is the per-app release lock.
+type Lock struct {
+	App       string    `dynamodbav:"app"`
+	ReleaseID string    `dynamodbav:"releaseId"`
+	Since     time.Time `dynamodbav:"since"`
+}
+
+func appKey(app string) string { return "app#" + app }
+
+func key(app, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: appKey(app)},
+		"sk": &types.AttributeValueMemberS{Value: sk},
+	}
+}
+
+func releaseKey(id string) string { return "release#" + id }
+
+const (
+	lockKey    = "lock"
+	servingKey = "serving"
+)
+
+// ErrNotFound is returned when a release or item is missing.
+var ErrNotFound = errors.New("not found")
+
+func isConditionFailed(err error) bool {
+	var cf *types.ConditionalCheckFailedException
+	return errors.As(err, &cf)
+}
+
+// Acquire takes the app's release lock for releaseID. Taking it again for
+// the same release succeeds (the step may be retried); for another release
+// it returns release.ReleaseInProgress naming the holder.
+func (l *Ledger) Acquire(ctx context.Context, app, releaseID string) error {
+	item, err := attributevalue.MarshalMap(Lock{App: app, ReleaseID: releaseID, Since: l.Now().UTC()})
+	if err != nil {
+		return err
+	}
+	for k, v := range key(app, lockKey) {
+		item[k] = v
+	}
+	_, err = l.DB.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                 aws.String(l.Table),
+		Item:                      item,
+		ConditionExpression:       aws.String("attribute_not_exists(pk) OR releaseId = :me"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":me": &types.AttributeValueMemberS{Value: releaseID}},
+	})
+	if isConditionFailed(err) {
+		holder, ok, herr := l.LockHolder(ctx, app)
+		if herr != nil {
+			return herr
+		}
+		if !ok {
+			return fmt.Errorf("lock for %s changed hands while taking it; retry", app)
+		}
+		return release.ReleaseInProgress{Cause: release.Causef("release %s of %s is in progress since %s; this release waits for it to end (greenlight status %s)",
+			holder.ReleaseID, app, holder.Since.Format(time.RFC3339), holder.ReleaseID)}
+	}
+	return err
+}
+
+// Release gives the lock back if releaseID holds it; it is a no-op
+// otherwise, so a rollback never frees another release's lock.
+func (l *Ledger) Release(ctx context.Context, app, releaseID string) error {
+	_, err := l.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 aws.String(l.Table),
+		Key:                       key(app, lockKey),
+		ConditionExpression:       aws.String("releaseId = :me"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":me": &types.AttributeValueMemberS{Value: releaseID}},
+	})
+	if isConditionFailed(err) {
+		return nil
+	}
+	return err
+}
+
+// ForceRelease breaks the lock whoever holds it, returning the holder.
+func (l *Ledger) ForceRelease(ctx context.Context, app string) (Lock, bool, error) {
+	out, err := l.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:    aws.String(l.Table),
+		Key:          key(app, lockKey),
+		ReturnValues: types.ReturnValueAllOld,
+	})
+	if err != nil || len(out.Attributes) == 0 {
+		return Lock{}, false, err
+	}
+	var lk Lock
+	err = attributevalue.UnmarshalMap(out.Attributes, &lk)
+	return lk, true, err
+}
+
+// LockHolder reads the lock.
+func (l *Ledger) LockHolder(ctx context.Context, app string) (Lock, bool, error) {
+	var lk Lock
+	ok, err := l.get(ctx, app, lockKey, &lk)
+	return lk, ok, err
+}
+
+func (l *Ledger) get(ctx context.Context, app, sk string, v any) (bool, error) {
+	out, err := l.DB.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(l.Table),
+		Key:            key(app, sk),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return false, err
+	}
+	if len(out.Item) == 0 {
+		return false, nil
+	}
+	return true, attributevalue.UnmarshalMap(out.Item, v)
+}
+
+// Create records a new release; it returns false when the release already
+// has a record (a duplicate event or a retried start).
+func (l *Ledger) Create(ctx context.Context, r Record) (bool, error) {
+	item, err := attributevalue.MarshalMap(r)
+	if err != nil {
+		return false, err
+	}
+	for k, v := range key(r.App, releaseKey(r.ReleaseID)) {
+		item[k] = v
+	}
+	_, err = l.DB.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:           aws.String(l.Table),
+		Item:                item,
+		ConditionExpression: aws.String("attribute_not_exists(pk)"),
+	})
+	if isConditionFailed(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Get reads one release.
+func (l *Ledger) Get(ctx context.Context, app, releaseID string) (Record, error) {
+	var r Record
+	ok, err := l.get(ctx, app, releaseKey(releaseID), &r)
+	if err == nil && !ok {
+		err = fmt.Errorf("release %s of %s: %w", releaseID, app, ErrNotFound)
+	}
+	return r, err
+}
+
+// History lists the app's releases, newest first.
+func (l *Ledger) History(ctx context.Context, app string) ([]Record, error) {
+	keyCond := expression.Key("pk").Equal(expression.Value(appKey(app))).And(expression.Key("sk").BeginsWith("release#"))
+	expr, err := expression.NewBuilder().WithKeyCondition(keyCond).Build()
+	if err != nil {
+		return nil, err
+	}
+	var out []Record
+	p := dynamodb.NewQueryPaginator(l.DB, &dynamodb.QueryInput{
+		TableName:                 aws.String(l.Table),
+		KeyConditionExpression:    expr.KeyCondition(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var recs []Record
+		if err := attributevalue.UnmarshalListOfMaps(page.Items, &recs); err != nil {
+			return nil, err
+		}
+		out = append(out, recs...)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].StartedAt.After(out[j].StartedAt) })
+	return out, nil
+}
+
+// Change is a set of fields to update on a release, plus an optional
+// timeline event to append.
+type Change struct {
+	Set    map[string]any
+	Remove []string
+	Event  *Event
+	// Add increments numeric fields.
+	Add map[string]int
+}
+
+// Update applies a change to an existing release.
+func (l *Ledger) Update(ctx context.Context, app, releaseID string, c Change) error {
+	var upd expression.UpdateBuilder
+	empty := true
+	for k, v := range c.Set {
+		av, err := attributevalue.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("ledger field %s: %w", k, err)
+		}
+		upd = upd.Set(expression.Name(k), expression.Value(av))
+		empty = false
+	}
+	for _, k := range c.Remove {
+		upd = upd.Remove(expression.Name(k))
+		empty = false
+	}
+	for k, n := range c.Add {
+		upd = upd.Add(expression.Name(k), expression.Value(n))
+		empty = false
+	}
+	if c.Event != nil {
+		ev := *c.Event
+		if ev.At.IsZero() {
+			ev.At = l.Now().UTC()
+		}
+		av, err := attributevalue.Marshal([]Event{ev})
+		if err != nil {
+			return err
+		}
+		upd = upd.Set(expression.Name("timeline"),
+			expression.ListAppend(expression.IfNotExists(expression.Name("timeline"), expression.Value(&types.AttributeValueMemberL{})), expression.Value(av)))
+		empty = false
+	}
+	if empty {
+		return nil
+	}
+	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(expression.AttributeExists(expression.Name("pk"))).Build()
+	if err != nil {
+		return err
+	}
+	_, err = l.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(l.Table),
+		Key:                       key(app, releaseKey(releaseID)),
+		UpdateExpression:          expr.Update(),
+		ConditionExpression:       expr.Condition(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+	})
+	if isConditionFailed(err) {
+		return fmt.Errorf("release %s of %s: %w", releaseID, app, ErrNotFound)
+	}
+	return err
+}
+
+// Serving reads the app's serving state.
+func (l *Ledger) Serving(ctx context.Context, app string) (Serving, bool, error) {
+	var s Serving
+	ok, err := l.get(ctx, app, servingKey, &s)
+	return s, ok, err
+}
+
+// SetServing records which instance serves the app now.
+func (l *Ledger) SetServing(ctx context.Context, s Serving) error {
+	s.Updated = l.Now().UTC()
+	item, err := attributevalue.MarshalMap(s)
+	if err != nil {
+		return err
+	}
+	for k, v := range key(s.App, servingKey) {
+		item[k] = v
+	}
+	_, err = l.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(l.Table), Item: item})
+	return err
+}

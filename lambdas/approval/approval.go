@@ -1,0 +1,59 @@
+// Package approval opens the manual approval: it stores the task token in
+// the ledger (where `greenlight approve|reject` finds it) and notifies the
+// operators with everything they need to decide. The state machine then
+// waits on the token until an answer or the approval timeout.
+package approval
+
+import (
+	"context"
+	"time"
+
+	"github.com/greenlight/greenlight/internal/ledger"
+	"github.com/greenlight/greenlight/internal/notify"
+	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/lambdas/step"
+)
+
+// Input is the release and the callback task's token.
+type Input struct {
+	Release release.Doc `json:"release"`
+	Token   string      `json:"token"`
+}
+
+// Answer is what `greenlight approve` sends back as the task's output.
+type Answer = release.Approval
+
+// Handler opens approvals.
+type Handler struct{ D *step.Deps }
+
+// Open records the token and asks for a decision. It returns nothing: the
+// task's result is the answer sent to the token.
+func (h Handler) Open(ctx context.Context, in Input) (struct{}, error) {
+	d := in.Release
+	if in.Token == "" {
+		return struct{}{}, release.StepFailed{Cause: "no task token: the approval task must pass $$.Task.Token"}
+	}
+	expires := h.D.Now().Add(d.Config.ApprovalTimeout.D()).UTC()
+	err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{
+		Set: map[string]any{"status": ledger.StatusAwaitingApproval, "token": in.Token, "tokenExpires": expires},
+		Event: &ledger.Event{Step: "AwaitApproval", Detail: "waiting for approval until " + expires.Format(time.RFC3339) +
+			": greenlight approve " + d.ReleaseID},
+	})
+	if err != nil {
+		return struct{}{}, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
+	}
+	var report *release.Report
+	if rec, err := h.D.Ledger().Get(ctx, d.App, d.ReleaseID); err == nil {
+		report = rec.Smoke
+	}
+	if d.Smoke != nil {
+		report = d.Smoke
+	}
+	msg := notify.AwaitingApproval(d, report, expires, h.D.Env.Region)
+	if err := h.D.Publisher().Publish(ctx, msg); err != nil {
+		return struct{}{}, step.AWS("sns:Publish", h.D.Env.Topic, err)
+	}
+	// The token is a credential: it is stored, never logged.
+	h.D.Did(ctx, d.ReleaseID, "approval-requested", "expires", expires.Format(time.RFC3339))
+	return struct{}{}, nil
+}

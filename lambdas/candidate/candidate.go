@@ -1,0 +1,250 @@
+// Package candidate launches the candidate instance and decides when it is
+// ready: running, both status checks passed, and online in SSM.
+package candidate
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/greenlight/greenlight/internal/ledger"
+	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/lambdas/step"
+)
+
+// Polling. EC2 reports status checks once a minute and an instance spends
+// its first minute or two booting, so looking earlier than a minute after
+// launch only costs state transitions; after that, every 30 s keeps the
+// detection delay to half a check cycle on average.
+const (
+	FirstCheck = 60 * time.Second
+	CheckEvery = 30 * time.Second
+)
+
+// Handler launches and checks candidates.
+type Handler struct{ D *step.Deps }
+
+// Launch starts the candidate in the live instance's subnet. The release id
+// is the ClientToken, so a retried launch returns the same instance.
+func (h Handler) Launch(ctx context.Context, d release.Doc) (release.Candidate, error) {
+	cfg := d.Config
+	image, err := h.image(ctx, d)
+	if err != nil {
+		return release.Candidate{}, err
+	}
+	subnet := cfg.Candidate.SubnetID
+	if subnet == "" {
+		subnet = d.Live.SubnetID
+	}
+	tags := []types.Tag{
+		{Key: aws.String("Name"), Value: aws.String(fmt.Sprintf("%s %s (greenlight candidate)", d.App, d.Version))},
+		{Key: aws.String(release.TagApp), Value: aws.String(d.App)},
+		{Key: aws.String(release.TagRelease), Value: aws.String(d.ReleaseID)},
+		{Key: aws.String(release.TagRole), Value: aws.String(release.RoleCandidate)},
+		{Key: aws.String(release.TagManaged), Value: aws.String(release.ManagedValue)},
+		{Key: aws.String(release.TagVersion), Value: aws.String(d.Version)},
+	}
+	in := &ec2.RunInstancesInput{
+		ClientToken:        aws.String(d.ReleaseID),
+		ImageId:            aws.String(image.id),
+		InstanceType:       types.InstanceType(cfg.Candidate.InstanceType),
+		MinCount:           aws.Int32(1),
+		MaxCount:           aws.Int32(1),
+		SubnetId:           aws.String(subnet),
+		SecurityGroupIds:   cfg.Candidate.SecurityGroupIDs,
+		IamInstanceProfile: &types.IamInstanceProfileSpecification{Name: aws.String(cfg.Candidate.InstanceProfile)},
+		MetadataOptions: &types.InstanceMetadataOptionsRequest{
+			HttpTokens:              types.HttpTokensStateRequired,
+			HttpEndpoint:            types.InstanceMetadataEndpointStateEnabled,
+			HttpPutResponseHopLimit: aws.Int32(2),
+		},
+		BlockDeviceMappings: []types.BlockDeviceMapping{{
+			DeviceName: aws.String(image.rootDevice),
+			Ebs:        &types.EbsBlockDevice{Encrypted: aws.Bool(true), DeleteOnTermination: aws.Bool(true), VolumeType: types.VolumeTypeGp3},
+		}},
+		TagSpecifications: []types.TagSpecification{
+			{ResourceType: types.ResourceTypeInstance, Tags: tags},
+			{ResourceType: types.ResourceTypeVolume, Tags: tags},
+		},
+	}
+	if cfg.Candidate.KeyName != "" {
+		in.KeyName = aws.String(cfg.Candidate.KeyName)
+	}
+	if cfg.Candidate.UserData != "" {
+		in.UserData = aws.String(base64.StdEncoding.EncodeToString([]byte(cfg.Candidate.UserData)))
+	}
+	out, err := h.D.AWS.EC2.RunInstances(ctx, in)
+	if err != nil {
+		return release.Candidate{}, step.AWS("ec2:RunInstances", "candidate of "+d.ReleaseID, err)
+	}
+	inst := out.Instances[0]
+	id := aws.ToString(inst.InstanceId)
+	now := h.D.Now().UTC()
+	h.D.Did(ctx, d.ReleaseID, "ec2:RunInstances", "instance", id, "image", image.id, "subnet", subnet, "type", cfg.Candidate.InstanceType)
+	c := release.Candidate{
+		InstanceID: id,
+		ImageID:    image.id,
+		PrivateIP:  aws.ToString(inst.PrivateIpAddress),
+		LaunchedAt: now,
+		Poll:       release.Poll{WaitSeconds: int(FirstCheck / time.Second)},
+		Status:     "pending",
+		Undo:       []release.Undo{{Kind: release.UndoLaunch, Resource: id, At: now}},
+	}
+	err = h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{
+		Set:   map[string]any{"candidateInstance": id},
+		Event: &ledger.Event{At: now, Step: "LaunchCandidate", Detail: fmt.Sprintf("launched %s from %s in %s", id, image.id, subnet)},
+	})
+	if err != nil {
+		return c, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
+	}
+	return c, nil
+}
+
+type image struct{ id, rootDevice string }
+
+// image resolves the golden AMI (directly or through its SSM parameter) and
+// checks it can be launched.
+func (h Handler) image(ctx context.Context, d release.Doc) (image, error) {
+	cfg := d.Config.Candidate
+	id := cfg.AMI
+	if cfg.AMIParameter != "" {
+		p, err := h.D.AWS.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(cfg.AMIParameter)})
+		if step.ErrorCode(err) == "ParameterNotFound" {
+			return image{}, release.ConfigMismatch{Cause: release.Causef("SSM parameter %s (candidate.amiParameter) does not exist", cfg.AMIParameter)}
+		}
+		if err != nil {
+			return image{}, step.AWS("ssm:GetParameter", cfg.AMIParameter, err)
+		}
+		id = strings.TrimSpace(aws.ToString(p.Parameter.Value))
+	}
+	out, err := h.D.AWS.EC2.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}})
+	if err != nil && !step.IsNotFound(err) && step.ErrorCode(err) != "InvalidAMIID.Malformed" {
+		return image{}, step.AWS("ec2:DescribeImages", id, err)
+	}
+	if err != nil || len(out.Images) == 0 {
+		return image{}, release.ConfigMismatch{Cause: release.Causef("golden AMI %s does not exist or is not shared with this account", id)}
+	}
+	img := out.Images[0]
+	if img.State != types.ImageStateAvailable {
+		return image{}, release.ConfigMismatch{Cause: release.Causef("golden AMI %s is %s, not available", id, img.State)}
+	}
+	return image{id: id, rootDevice: aws.ToString(img.RootDeviceName)}, nil
+}
+
+// Check looks at the candidate once and says whether it is ready or how
+// long to wait before looking again. Past the ready timeout, or with a
+// failed status check, it gives up with CandidateNotReady.
+func (h Handler) Check(ctx context.Context, d release.Doc) (release.Candidate, error) {
+	c := *d.Candidate
+	c.Checks++
+	c.WaitSeconds = int(CheckEvery / time.Second)
+	now := h.D.Now()
+	deadline := c.LaunchedAt.Add(d.Config.Candidate.ReadyTimeout.D())
+	missing, err := h.missing(ctx, d, &c)
+	if err != nil {
+		return c, err
+	}
+	if len(missing) == 0 {
+		c.Ready, c.Status = true, "ready"
+		h.D.Did(ctx, d.ReleaseID, "candidate-ready", "instance", c.InstanceID, "after", now.Sub(c.LaunchedAt).Round(time.Second).String())
+		err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{
+			Set:   map[string]any{"candidateAddress": c.PrivateIP},
+			Event: &ledger.Event{Step: "CheckCandidate", Detail: fmt.Sprintf("%s ready after %s (running, status checks ok, SSM online)", c.InstanceID, now.Sub(c.LaunchedAt).Round(time.Second))},
+		})
+		if err != nil {
+			return c, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
+		}
+		return c, nil
+	}
+	c.Status = strings.Join(missing, ", ")
+	if !now.Before(deadline) {
+		return c, release.CandidateNotReady{Cause: release.Causef("candidate %s not ready %s after launch (readyTimeout): %s",
+			c.InstanceID, d.Config.Candidate.ReadyTimeout.D(), c.Status)}
+	}
+	if left := deadline.Sub(now); left < CheckEvery {
+		c.WaitSeconds = int((left + time.Second - 1) / time.Second)
+	}
+	return c, nil
+}
+
+// missing lists what the candidate still lacks. A failed status check or a
+// dead instance ends the wait at once with CandidateNotReady.
+func (h Handler) missing(ctx context.Context, d release.Doc, c *release.Candidate) ([]string, error) {
+	id := c.InstanceID
+	st, err := h.D.AWS.EC2.DescribeInstanceStatus(ctx, &ec2.DescribeInstanceStatusInput{InstanceIds: []string{id}, IncludeAllInstances: aws.Bool(true)})
+	if step.IsNotFound(err) {
+		// EC2 is eventually consistent: a just-launched instance may not
+		// be visible yet.
+		return []string{"not visible yet"}, nil
+	}
+	if err != nil {
+		return nil, step.AWS("ec2:DescribeInstanceStatus", id, err)
+	}
+	if len(st.InstanceStatuses) == 0 {
+		return []string{"not visible yet"}, nil
+	}
+	s := st.InstanceStatuses[0]
+	state := s.InstanceState.Name
+	switch state {
+	case types.InstanceStateNamePending:
+		return []string{"pending"}, nil
+	case types.InstanceStateNameRunning:
+	default:
+		return nil, release.CandidateNotReady{Cause: release.Causef("candidate %s is %s", id, state)}
+	}
+	if c.PrivateIP == "" || c.PublicIP == "" {
+		if err := h.addresses(ctx, c); err != nil {
+			return nil, err
+		}
+	}
+	var missing []string
+	checks := []struct {
+		name string
+		sum  *types.InstanceStatusSummary
+	}{{"system status check", s.SystemStatus}, {"instance status check", s.InstanceStatus}}
+	for _, chk := range checks {
+		status := types.SummaryStatusInitializing
+		if chk.sum != nil {
+			status = chk.sum.Status
+		}
+		switch status {
+		case types.SummaryStatusOk:
+		case types.SummaryStatusImpaired:
+			return nil, release.CandidateNotReady{Cause: release.Causef("candidate %s failed its %s (impaired)", id, chk.name)}
+		default:
+			missing = append(missing, chk.name+" "+string(status))
+		}
+	}
+	info, err := h.D.AWS.SSM.DescribeInstanceInformation(ctx, &ssm.DescribeInstanceInformationInput{
+		Filters: []ssmtypes.InstanceInformationStringFilter{{Key: aws.String("InstanceIds"), Values: []string{id}}},
+	})
+	if err != nil {
+		return nil, step.AWS("ssm:DescribeInstanceInformation", id, err)
+	}
+	if len(info.InstanceInformationList) == 0 || info.InstanceInformationList[0].PingStatus != ssmtypes.PingStatusOnline {
+		missing = append(missing, "SSM agent not online")
+	}
+	return missing, nil
+}
+
+func (h Handler) addresses(ctx context.Context, c *release.Candidate) error {
+	out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{c.InstanceID}})
+	if err != nil {
+		return step.AWS("ec2:DescribeInstances", c.InstanceID, err)
+	}
+	for _, r := range out.Reservations {
+		for _, i := range r.Instances {
+			c.PrivateIP = aws.ToString(i.PrivateIpAddress)
+			c.PublicIP = aws.ToString(i.PublicIpAddress)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,127 @@
+// Package deploy installs the release on the candidate through the deploy
+// SSM document and follows the command to its end.
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/greenlight/greenlight/internal/ledger"
+	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/lambdas/step"
+)
+
+// Polling: the agent picks a command up within a second or two and a
+// deploy downloads, unpacks, restarts and waits for health, so the first
+// look comes after 10 s and then every 5 s.
+const (
+	FirstCheck = 10 * time.Second
+	CheckEvery = 5 * time.Second
+	// slack is how long past the app's own health timeout a deploy may
+	// take (download, unpack, hooks) before it counts as hung.
+	slack = 10 * time.Minute
+)
+
+// Handler sends and follows deploy commands.
+type Handler struct{ D *step.Deps }
+
+// Send runs the deploy document on the candidate. The script is idempotent
+// for a release id, so a retried send at worst repeats a no-op.
+func (h Handler) Send(ctx context.Context, d release.Doc) (release.Deploy, error) {
+	cfg := d.Config
+	a := d.Artifact
+	params := map[string][]string{
+		"App":           {d.App},
+		"ReleaseId":     {d.ReleaseID},
+		"Version":       {d.Version},
+		"Bucket":        {a.Bucket},
+		"Key":           {a.Key},
+		"VersionId":     {a.VersionID},
+		"Sha256":        {a.SHA256},
+		"HealthPort":    {strconv.Itoa(cfg.HealthCheck.Port)},
+		"HealthPath":    {cfg.HealthCheck.Path},
+		"HealthTimeout": {strconv.Itoa(cfg.HealthCheck.Timeout.Seconds())},
+		"KeepReleases":  {strconv.Itoa(cfg.KeepReleases)},
+		"MaxSizeMiB":    {strconv.Itoa(cfg.ArtifactMaxSize)},
+	}
+	id := d.Candidate.InstanceID
+	out, err := h.D.AWS.SSM.SendCommand(ctx, &ssm.SendCommandInput{
+		DocumentName:   aws.String(h.D.Env.DeployDocument),
+		InstanceIds:    []string{id},
+		Parameters:     params,
+		Comment:        aws.String("greenlight " + d.ReleaseID),
+		TimeoutSeconds: aws.Int32(600),
+	})
+	if err != nil {
+		return release.Deploy{}, step.AWS("ssm:SendCommand", id, err)
+	}
+	cmd := aws.ToString(out.Command.CommandId)
+	now := h.D.Now().UTC()
+	h.D.Did(ctx, d.ReleaseID, "ssm:SendCommand", "document", h.D.Env.DeployDocument, "instance", id, "command", cmd)
+	err = h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{
+		Event: &ledger.Event{At: now, Step: "DeployRelease", Detail: fmt.Sprintf("deploying %s on %s (command %s)", d.Version, id, cmd)},
+	})
+	if err != nil {
+		return release.Deploy{}, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
+	}
+	return release.Deploy{CommandID: cmd, SentAt: now, Poll: release.Poll{WaitSeconds: int(FirstCheck / time.Second)}, Status: "Pending"}, nil
+}
+
+// Check reads the command's invocation once.
+func (h Handler) Check(ctx context.Context, d release.Doc) (release.Deploy, error) {
+	dep := *d.Deploy
+	dep.Checks++
+	dep.WaitSeconds = int(CheckEvery / time.Second)
+	id := d.Candidate.InstanceID
+	inv, err := h.D.AWS.SSM.GetCommandInvocation(ctx, &ssm.GetCommandInvocationInput{CommandId: aws.String(dep.CommandID), InstanceId: aws.String(id)})
+	deadline := dep.SentAt.Add(d.Config.HealthCheck.Timeout.D() + slack)
+	switch {
+	case step.ErrorCode(err) == "InvocationDoesNotExist":
+		// Just sent: SSM has not registered the invocation yet.
+		dep.Status = "Pending"
+	case err != nil:
+		return dep, step.AWS("ssm:GetCommandInvocation", dep.CommandID, err)
+	default:
+		dep.Status = string(inv.Status)
+		switch inv.Status {
+		case ssmtypes.CommandInvocationStatusSuccess:
+			dep.Ready = true
+			err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{
+				Event: &ledger.Event{Step: "CheckDeploy", Detail: fmt.Sprintf("%s installed on %s: %s", d.Version, id, LastLine(aws.ToString(inv.StandardOutputContent)))},
+			})
+			if err != nil {
+				return dep, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
+			}
+			return dep, nil
+		case ssmtypes.CommandInvocationStatusFailed, ssmtypes.CommandInvocationStatusTimedOut, ssmtypes.CommandInvocationStatusCancelled:
+			dep.LastLine = LastLine(aws.ToString(inv.StandardOutputContent))
+			if dep.LastLine == "" {
+				dep.LastLine = LastLine(aws.ToString(inv.StandardErrorContent))
+			}
+			return dep, release.DeployFailed{Cause: release.Causef("deploy on %s %s (exit %d): %s", id, strings.ToLower(string(inv.Status)), inv.ResponseCode, dep.LastLine)}
+		}
+	}
+	if !h.D.Now().Before(deadline) {
+		return dep, release.DeployFailed{Cause: release.Causef("deploy on %s still %s %s after it was sent", id, dep.Status, h.D.Now().Sub(dep.SentAt).Round(time.Second))}
+	}
+	return dep, nil
+}
+
+// LastLine is the last non-empty line of a script's output: the deploy
+// script's short reason when it fails.
+func LastLine(out string) string {
+	lines := strings.Split(strings.TrimRight(out, "\n\r\t "), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); l != "" {
+			return l
+		}
+	}
+	return ""
+}

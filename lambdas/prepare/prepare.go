@@ -1,0 +1,217 @@
+// Package prepare checks that a release can start and takes the app's
+// release lock: the event names a well-formed, versioned artifact; the
+// artifact is a safe archive with the right checksum; the Elastic IP leads
+// to a running live instance; the config fits it. Nothing is created before
+// all of that holds, and a refusal names what is wrong.
+package prepare
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/greenlight/greenlight/internal/artifact"
+	"github.com/greenlight/greenlight/internal/ledger"
+	"github.com/greenlight/greenlight/internal/notify"
+	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/lambdas/step"
+)
+
+// Input is what the state machine passes: the document the start step
+// began, and the config the stack was deployed with.
+type Input struct {
+	Release release.Doc `json:"release"`
+	// Config is greenlight.json as JSON text.
+	Config string `json:"config"`
+	// Execution is $$.Execution.Id.
+	Execution string `json:"execution"`
+}
+
+// MetadataSHA256 is the user metadata key `greenlight release` sets to the
+// artifact's SHA-256 (hex).
+const MetadataSHA256 = "sha256"
+
+// Handler prepares releases.
+type Handler struct{ D *step.Deps }
+
+// Prepare validates and locks.
+func (h Handler) Prepare(ctx context.Context, in Input) (release.Doc, error) {
+	d := in.Release
+	d.Execution = in.Execution
+	cfg, err := release.ParseConfig([]byte(in.Config))
+	if err != nil {
+		return d, release.ConfigMismatch{Cause: release.Causef("the deployed config is invalid: %v", err)}
+	}
+	d.Config = cfg
+	d.App = cfg.App
+	if err := checkEvent(d, cfg); err != nil {
+		return d, err
+	}
+	if err := h.checkArtifact(ctx, &d); err != nil {
+		return d, err
+	}
+	if err := h.resolveLive(ctx, &d); err != nil {
+		return d, err
+	}
+	if err := h.D.Ledger().Acquire(ctx, d.App, d.ReleaseID); err != nil {
+		var busy release.ReleaseInProgress
+		if errors.As(err, &busy) {
+			return d, busy
+		}
+		return d, step.AWS("dynamodb:PutItem", "lock "+d.App, err)
+	}
+	h.D.Did(ctx, d.ReleaseID, "lock-acquired", "app", d.App)
+	err = h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{
+		Set: map[string]any{"status": ledger.StatusRunning, "liveInstance": d.Live.InstanceID, "version": d.Version},
+		Event: &ledger.Event{Step: "Prepare", Detail: fmt.Sprintf("artifact sha256 %s verified; live instance %s (%s) behind %s",
+			d.Artifact.SHA256[:12], d.Live.InstanceID, orUnknown(d.Live.Version), d.Live.PublicIP)},
+	})
+	if err != nil {
+		return d, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
+	}
+	if err := h.D.Publisher().Publish(ctx, notify.Started(d, h.D.Env.Region)); err != nil {
+		return d, step.AWS("sns:Publish", h.D.Env.Topic, err)
+	}
+	return d, nil
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "version unknown"
+	}
+	return s
+}
+
+func checkEvent(d release.Doc, cfg release.Config) error {
+	a := d.Artifact
+	if _, err := release.VersionFromKey(cfg.ArtifactPrefix, cfg.App, a.Key); err != nil {
+		return release.EventInvalid{Cause: release.Cause(err.Error())}
+	}
+	if a.VersionID == "" || a.VersionID == "null" {
+		return release.EventInvalid{Cause: release.Causef("s3://%s/%s has no version id: the release bucket must be versioned so a release always installs exactly what was uploaded", a.Bucket, a.Key)}
+	}
+	return nil
+}
+
+// checkArtifact streams the exact object version once, checking it as the
+// instance will unpack it and computing the SHA-256 the deploy verifies.
+func (h Handler) checkArtifact(ctx context.Context, d *release.Doc) error {
+	a := &d.Artifact
+	limit := int64(d.Config.ArtifactMaxSize) << 20
+	if a.Size > limit {
+		return release.ArtifactInvalid{Cause: release.Causef("s3://%s/%s is %d bytes, more than the %d MiB artifactMaxSize", a.Bucket, a.Key, a.Size, d.Config.ArtifactMaxSize)}
+	}
+	obj, err := h.D.AWS.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(a.Bucket), Key: aws.String(a.Key), VersionId: aws.String(a.VersionID)})
+	if err != nil {
+		if step.IsNotFound(err) || step.ErrorCode(err) == "NoSuchVersion" {
+			return release.ArtifactInvalid{Cause: release.Causef("s3://%s/%s version %s does not exist (deleted after upload?)", a.Bucket, a.Key, a.VersionID)}
+		}
+		return step.AWS("s3:GetObject", "s3://"+a.Bucket+"/"+a.Key, err)
+	}
+	defer obj.Body.Close()
+	sum, err := artifact.Inspect(obj.Body, limit)
+	var p *artifact.Problem
+	if errors.As(err, &p) {
+		return release.ArtifactInvalid{Cause: release.Causef("s3://%s/%s: %s", a.Bucket, a.Key, p.Reason)}
+	}
+	if err != nil {
+		return step.AWS("s3:GetObject", "s3://"+a.Bucket+"/"+a.Key, err)
+	}
+	if want := strings.ToLower(obj.Metadata[MetadataSHA256]); want != "" && want != sum.SHA256 {
+		return release.ArtifactInvalid{Cause: release.Causef("s3://%s/%s: checksum mismatch: uploaded as sha256 %s, the object is %s", a.Bucket, a.Key, want, sum.SHA256)}
+	}
+	if sum.Version != "" && sum.Version != d.Version {
+		return release.ArtifactInvalid{Cause: release.Causef("s3://%s/%s: its VERSION file says %q but the key says %q", a.Bucket, a.Key, sum.Version, d.Version)}
+	}
+	a.SHA256, a.Size = sum.SHA256, sum.CompressedSize
+	h.D.Did(ctx, d.ReleaseID, "s3:GetObject", "artifact", "s3://"+a.Bucket+"/"+a.Key, "sha256", sum.SHA256, "files", sum.Files)
+	return nil
+}
+
+// resolveLive finds the live instance through the Elastic IP, the source of
+// truth for what serves users.
+func (h Handler) resolveLive(ctx context.Context, d *release.Doc) error {
+	cfg := d.Config
+	alloc := cfg.Live.ElasticIPAllocationID
+	addrs, err := h.D.AWS.EC2.DescribeAddresses(ctx, &ec2.DescribeAddressesInput{AllocationIds: []string{alloc}})
+	if step.IsNotFound(err) {
+		return release.LiveNotFound{Cause: release.Causef("Elastic IP %s does not exist in this account and region", alloc)}
+	}
+	if err != nil {
+		return step.AWS("ec2:DescribeAddresses", alloc, err)
+	}
+	if len(addrs.Addresses) != 1 {
+		return release.LiveNotFound{Cause: release.Causef("Elastic IP %s does not exist in this account and region", alloc)}
+	}
+	addr := addrs.Addresses[0]
+	live := aws.ToString(addr.InstanceId)
+	if live == "" {
+		return release.LiveNotFound{Cause: release.Causef("Elastic IP %s (%s) is not associated with an instance: associate it with the live instance first", alloc, aws.ToString(addr.PublicIp))}
+	}
+	out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{live}})
+	if err != nil {
+		return step.AWS("ec2:DescribeInstances", live, err)
+	}
+	if len(out.Reservations) == 0 || len(out.Reservations[0].Instances) == 0 {
+		return release.LiveNotFound{Cause: release.Causef("instance %s behind %s is not visible", live, alloc)}
+	}
+	inst := out.Reservations[0].Instances[0]
+	if inst.State == nil || inst.State.Name != "running" {
+		return release.LiveNotFound{Cause: release.Causef("live instance %s is %s, not running", live, stateName(inst))}
+	}
+	d.Live = release.Live{
+		InstanceID:   live,
+		SubnetID:     aws.ToString(inst.SubnetId),
+		AZ:           aws.ToString(inst.Placement.AvailabilityZone),
+		PrivateIP:    aws.ToString(inst.PrivateIpAddress),
+		AllocationID: alloc,
+		PublicIP:     aws.ToString(addr.PublicIp),
+		ImageID:      aws.ToString(inst.ImageId),
+	}
+	for _, t := range inst.Tags {
+		switch aws.ToString(t.Key) {
+		case release.TagVersion:
+			d.Live.Version = aws.ToString(t.Value)
+		case release.TagRelease:
+			d.Live.PreviousRelID = aws.ToString(t.Value)
+		}
+	}
+	if cfg.HasData() {
+		for _, bdm := range inst.BlockDeviceMappings {
+			if aws.ToString(bdm.DeviceName) == cfg.Data.Device && bdm.Ebs != nil {
+				d.Live.DataVolumeID = aws.ToString(bdm.Ebs.VolumeId)
+			}
+		}
+		if d.Live.DataVolumeID == "" {
+			return release.ConfigMismatch{Cause: release.Causef("data.mode is %s but live instance %s has no volume attached at %s", cfg.Data.Mode, live, cfg.Data.Device)}
+		}
+	}
+	if cfg.Candidate.SubnetID != "" && cfg.Candidate.SubnetID != d.Live.SubnetID {
+		subs, err := h.D.AWS.EC2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{SubnetIds: []string{cfg.Candidate.SubnetID}})
+		if step.IsNotFound(err) || (err == nil && len(subs.Subnets) == 0) {
+			return release.ConfigMismatch{Cause: release.Causef("candidate.subnetId %s does not exist", cfg.Candidate.SubnetID)}
+		}
+		if err != nil {
+			return step.AWS("ec2:DescribeSubnets", cfg.Candidate.SubnetID, err)
+		}
+		az := aws.ToString(subs.Subnets[0].AvailabilityZone)
+		if cfg.HasData() && az != d.Live.AZ {
+			return release.ConfigMismatch{Cause: release.Causef("candidate.subnetId %s is in %s but the live instance and its data volume are in %s; EBS volumes attach only within their AZ", cfg.Candidate.SubnetID, az, d.Live.AZ)}
+		}
+	}
+	h.D.Did(ctx, d.ReleaseID, "live-resolved", "allocation", alloc, "instance", live, "az", d.Live.AZ, "version", d.Live.Version)
+	return nil
+}
+
+func stateName(i types.Instance) string {
+	if i.State == nil {
+		return "in an unknown state"
+	}
+	return string(i.State.Name)
+}

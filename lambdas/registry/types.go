@@ -1,0 +1,23 @@
+package registry
+
+import (
+	"context"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/greenlight/greenlight/internal/release"
+)
+
+// Short names for the handler signatures above.
+type (
+	ctxT      = context.Context
+	evT       = events.EventBridgeEvent
+	docT      = release.Doc
+	candT     = release.Candidate
+	depT      = release.Deploy
+	repT      = release.Report
+	switchT   = release.Switch
+	verifyT   = release.Verify
+	finishT   = release.Finish
+	rollbackT = release.Rollback
+)

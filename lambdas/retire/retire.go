@@ -1,0 +1,159 @@
+// Package retire terminates instances kept for rollback once their
+// retention has passed. It is fired by each instance's one-time schedule
+// and by a daily sweep that catches any schedule that did not fire. It
+// never touches an instance that holds an Elastic IP, is live in the
+// ledger, or is not greenlight's; it refuses and says so instead.
+package retire
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/greenlight/greenlight/internal/notify"
+	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/lambdas/step"
+)
+
+// Input is either a schedule's payload (InstanceID set) or the daily sweep
+// rule's scheduled event (Source "aws.events").
+type Input struct {
+	App        string `json:"app,omitempty"`
+	InstanceID string `json:"instanceId,omitempty"`
+	ReleaseID  string `json:"releaseId,omitempty"`
+	Source     string `json:"source,omitempty"`
+	DetailType string `json:"detail-type,omitempty"`
+}
+
+// Result lists what happened to each instance looked at.
+type Result struct {
+	Retired []string  `json:"retired"`
+	Refused []Refusal `json:"refused"`
+	NotDue  []string  `json:"notDue"`
+}
+
+// Refusal is an instance that was due but is not safe to retire.
+type Refusal struct {
+	InstanceID string `json:"instanceId"`
+	Why        string `json:"why"`
+}
+
+// Handler retires instances.
+type Handler struct{ D *step.Deps }
+
+// Retire handles a schedule or a sweep.
+func (h Handler) Retire(ctx context.Context, in Input) (Result, error) {
+	res := Result{Retired: []string{}, Refused: []Refusal{}, NotDue: []string{}}
+	ids := []string{in.InstanceID}
+	if in.InstanceID == "" {
+		if in.Source != "aws.events" {
+			return res, release.EventInvalid{Cause: release.Causef("retire needs an instanceId or the sweep's scheduled event, got source %q", in.Source)}
+		}
+		var err error
+		if ids, err = h.kept(ctx); err != nil {
+			return res, err
+		}
+	}
+	for _, id := range ids {
+		if err := h.one(ctx, id, &res); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// kept lists the app's instances carrying a retirement date.
+func (h Handler) kept(ctx context.Context) ([]string, error) {
+	out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{
+		{Name: aws.String("tag:" + release.TagApp), Values: []string{h.D.Env.App}},
+		{Name: aws.String("tag:" + release.TagManaged), Values: []string{release.ManagedValue}},
+		{Name: aws.String("tag-key"), Values: []string{release.TagRetireAfter}},
+		{Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped"}},
+	}})
+	if err != nil {
+		return nil, step.AWS("ec2:DescribeInstances", "kept instances of "+h.D.Env.App, err)
+	}
+	var ids []string
+	for _, r := range out.Reservations {
+		for _, i := range r.Instances {
+			ids = append(ids, aws.ToString(i.InstanceId))
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+func (h Handler) one(ctx context.Context, id string, res *Result) error {
+	out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+	if step.IsNotFound(err) {
+		return nil // already gone
+	}
+	if err != nil {
+		return step.AWS("ec2:DescribeInstances", id, err)
+	}
+	var inst *types.Instance
+	for _, r := range out.Reservations {
+		for i := range r.Instances {
+			inst = &r.Instances[i]
+		}
+	}
+	if inst == nil || inst.State.Name == types.InstanceStateNameTerminated || inst.State.Name == types.InstanceStateNameShuttingDown {
+		return nil
+	}
+	tags := map[string]string{}
+	for _, t := range inst.Tags {
+		tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	refuse := func(why string) error {
+		res.Refused = append(res.Refused, Refusal{InstanceID: id, Why: why})
+		h.D.Did(ctx, tags[release.TagRelease], "retire-refused", "instance", id, "why", why)
+		if err := h.D.Publisher().Publish(ctx, notify.RetireRefused(h.D.Env.App, id, why)); err != nil {
+			return step.AWS("sns:Publish", h.D.Env.Topic, err)
+		}
+		return nil
+	}
+	if tags[release.TagManaged] != release.ManagedValue || tags[release.TagApp] != h.D.Env.App {
+		return refuse(fmt.Sprintf("it is not managed by greenlight for %s (tags %s=%q, %s=%q)", h.D.Env.App, release.TagApp, tags[release.TagApp], release.TagManaged, tags[release.TagManaged]))
+	}
+	due, err := time.Parse(time.RFC3339, tags[release.TagRetireAfter])
+	if err != nil || h.D.Now().Before(due) {
+		// Not due: a rollback re-dated or cleared it. Nothing to say.
+		res.NotDue = append(res.NotDue, id)
+		return nil
+	}
+	addrs, err := h.D.AWS.EC2.DescribeAddresses(ctx, &ec2.DescribeAddressesInput{Filters: []types.Filter{{Name: aws.String("instance-id"), Values: []string{id}}}})
+	if err != nil {
+		return step.AWS("ec2:DescribeAddresses", id, err)
+	}
+	if len(addrs.Addresses) > 0 {
+		return refuse(fmt.Sprintf("it holds Elastic IP %s (%s): it serves users", aws.ToString(addrs.Addresses[0].AllocationId), aws.ToString(addrs.Addresses[0].PublicIp)))
+	}
+	led := h.D.Ledger()
+	serving, ok, err := led.Serving(ctx, h.D.Env.App)
+	if err != nil {
+		return step.AWS("dynamodb:GetItem", "serving "+h.D.Env.App, err)
+	}
+	if ok && serving.LiveInstance == id {
+		return refuse("the ledger records it as the live instance")
+	}
+	if _, err := h.D.AWS.EC2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}}); err != nil {
+		return step.AWS("ec2:TerminateInstances", id, err)
+	}
+	h.D.Did(ctx, tags[release.TagRelease], "ec2:TerminateInstances", "instance", id, "retired", true, "due", due.Format(time.RFC3339))
+	res.Retired = append(res.Retired, id)
+	if ok && serving.PreviousInstance == id {
+		serving.PreviousInstance, serving.PreviousRelease, serving.PreviousVersion, serving.RetireAfter = "", "", "", time.Time{}
+		if err := led.SetServing(ctx, serving); err != nil {
+			return step.AWS("dynamodb:PutItem", "serving "+h.D.Env.App, err)
+		}
+	}
+	if err := h.D.Publisher().Publish(ctx, notify.Retired(h.D.Env.App, id, tags[release.TagVersion], due)); err != nil {
+		return step.AWS("sns:Publish", h.D.Env.Topic, err)
+	}
+	return nil
+}

@@ -1,0 +1,210 @@
+// Package rollback is the compensating rollback: it walks the release's
+// compensation log newest first and undoes each entry, reconciling toward
+// "the live instance serves, nothing this release created remains". Each
+// undo looks at AWS before acting, so a repeated pass changes nothing; an
+// undo that must wait (an instance shutting down) makes the pass return
+// and the state machine call again after a short wait.
+package rollback
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/greenlight/greenlight/internal/ledger"
+	"github.com/greenlight/greenlight/internal/notify"
+	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/internal/traffic"
+	"github.com/greenlight/greenlight/lambdas/step"
+)
+
+// Outcomes, matching the state machine's terminal states.
+const (
+	RolledBack     = "RolledBack"
+	RollbackFailed = "RollbackFailed"
+)
+
+// WaitSeconds is the pause between passes while an undo is in progress.
+const WaitSeconds = 10
+
+// Handler rolls releases back.
+type Handler struct{ D *step.Deps }
+
+// Rollback makes one pass over the compensation log.
+func (h Handler) Rollback(ctx context.Context, d release.Doc) (release.Rollback, error) {
+	rb := release.Rollback{}
+	if d.Rollback != nil {
+		rb = *d.Rollback
+	}
+	rb.Checks++
+	rb.WaitSeconds = WaitSeconds
+	log := d.Compensation()
+	for i := len(log) - 1 - rb.Done; i >= 0; i-- {
+		u := log[i]
+		done, err := h.undo(ctx, d, u)
+		if err != nil {
+			if isTransient(err) {
+				return rb, err // the state machine retries this pass
+			}
+			rb.Outcome = RollbackFailed
+			for j := i; j >= 0; j-- {
+				rb.Left = append(rb.Left, "undo "+log[j].String())
+			}
+			rb.Left = append(rb.Left, "failed at "+u.String()+": "+err.Error())
+			return rb, h.conclude(ctx, d, &rb)
+		}
+		if !done {
+			return rb, nil
+		}
+		rb.Done++
+		if err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{Event: &ledger.Event{Step: "Rollback", Detail: "undone: " + u.String()}}); err != nil {
+			return rb, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
+		}
+	}
+	rb.Ready, rb.Outcome = true, RolledBack
+	return rb, h.conclude(ctx, d, &rb)
+}
+
+func isTransient(err error) bool {
+	var t release.Throttled
+	var nv release.NotYetVisible
+	return errors.As(err, &t) || errors.As(err, &nv)
+}
+
+// undo reconciles one entry; done reports that it needs nothing more.
+func (h Handler) undo(ctx context.Context, d release.Doc, u release.Undo) (bool, error) {
+	switch u.Kind {
+	case release.UndoEIP:
+		mv, err := traffic.ElasticIP{EC2: h.D.AWS.EC2, AllocationID: u.Resource}.Route(ctx, u.From)
+		if err != nil {
+			return false, step.AWS("switch traffic back", u.Resource, err)
+		}
+		if mv.Changed {
+			h.D.Did(ctx, d.ReleaseID, "ec2:AssociateAddress", "allocation", u.Resource, "to", u.From, "undo", true)
+		}
+		return true, nil
+	case release.UndoLaunch:
+		return h.terminate(ctx, d, u.Resource)
+	}
+	return false, release.StepFailed{Cause: release.Causef("unknown compensation entry %q", u.Kind)}
+}
+
+// terminate ends an instance this release launched, and only such an
+// instance: its release tag must name this release.
+func (h Handler) terminate(ctx context.Context, d release.Doc, id string) (bool, error) {
+	out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+	if step.IsNotFound(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, step.AWS("ec2:DescribeInstances", id, err)
+	}
+	var inst *types.Instance
+	for _, r := range out.Reservations {
+		for i := range r.Instances {
+			inst = &r.Instances[i]
+		}
+	}
+	if inst == nil {
+		return true, nil
+	}
+	switch inst.State.Name {
+	case types.InstanceStateNameTerminated:
+		return true, nil
+	case types.InstanceStateNameShuttingDown:
+		return false, nil
+	}
+	if rel := tagValue(inst.Tags, release.TagRelease); rel != d.ReleaseID {
+		return false, release.RollbackIncomplete{Cause: release.Causef("refusing to terminate %s: it belongs to release %q, not %s", id, rel, d.ReleaseID)}
+	}
+	if _, err := h.D.AWS.EC2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}}); err != nil {
+		return false, step.AWS("ec2:TerminateInstances", id, err)
+	}
+	h.D.Did(ctx, d.ReleaseID, "ec2:TerminateInstances", "instance", id, "undo", true)
+	return false, nil
+}
+
+func tagValue(tags []types.Tag, key string) string {
+	for _, t := range tags {
+		if aws.ToString(t.Key) == key {
+			return aws.ToString(t.Value)
+		}
+	}
+	return ""
+}
+
+// conclude records the outcome, releases the lock and notifies.
+func (h Handler) conclude(ctx context.Context, d release.Doc, rb *release.Rollback) error {
+	reason := "unknown failure"
+	if d.Failure != nil {
+		reason = d.Failure.Error + ": " + d.Failure.Reason()
+	}
+	return Conclude(ctx, h.D, d, rb.Outcome, reason, rb.Left)
+}
+
+// Conclude writes the end of a failed release: ledger status, lock
+// released, pending token cleared, notification.
+func Conclude(ctx context.Context, dep *step.Deps, d release.Doc, outcome, reason string, left []string) error {
+	now := dep.Now().UTC()
+	led := dep.Ledger()
+	status, detail := ledger.StatusRolledBack, "rolled back: "+reason
+	if outcome == RollbackFailed {
+		status, detail = ledger.StatusRollbackFailed, fmt.Sprintf("ROLLBACK FAILED (%s); left: %v", reason, left)
+	}
+	err := led.Update(ctx, d.App, d.ReleaseID, ledger.Change{
+		Set:    map[string]any{"status": status, "endedAt": now, "failure": reason, "left": left},
+		Remove: []string{"token", "tokenExpires"},
+		Event:  &ledger.Event{At: now, Step: outcome, Detail: detail},
+	})
+	if err != nil && !errors.Is(err, ledger.ErrNotFound) {
+		return step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
+	}
+	if err := led.Release(ctx, d.App, d.ReleaseID); err != nil {
+		return step.AWS("dynamodb:DeleteItem", "lock "+d.App, err)
+	}
+	msg := notify.RolledBack(d, reason, undone(d, left))
+	if outcome == RollbackFailed {
+		msg = notify.RollbackFailed(d, reason, left)
+	}
+	if err := dep.Publisher().Publish(ctx, msg); err != nil {
+		return step.AWS("sns:Publish", dep.Env.Topic, err)
+	}
+	dep.Did(ctx, d.ReleaseID, outcome, "reason", reason, "left", len(left), "after", now.Sub(d.StartedAt).Round(time.Second).String())
+	return nil
+}
+
+func undone(d release.Doc, left []string) []string {
+	if len(left) > 0 {
+		return nil
+	}
+	var out []string
+	log := d.Compensation()
+	for i := len(log) - 1; i >= 0; i-- {
+		out = append(out, log[i].String())
+	}
+	return out
+}
+
+// Abandon is the last resort when the rollback itself keeps failing (its
+// retries exhausted): record RollbackFailed with what the log still holds,
+// free the lock and raise the alarm.
+func (h Handler) Abandon(ctx context.Context, d release.Doc) (release.Rollback, error) {
+	rb := release.Rollback{Outcome: RollbackFailed}
+	if d.Rollback != nil {
+		rb = *d.Rollback
+		rb.Outcome = RollbackFailed
+	}
+	log := d.Compensation()
+	for i := len(log) - 1 - rb.Done; i >= 0; i-- {
+		rb.Left = append(rb.Left, "undo "+log[i].String())
+	}
+	if d.RollbackError != nil {
+		rb.Left = append(rb.Left, "the rollback step failed: "+d.RollbackError.Error+": "+d.RollbackError.Reason())
+	}
+	return rb, h.conclude(ctx, d, &rb)
+}

@@ -1,0 +1,101 @@
+// Package traffic switches users to the candidate and then verifies the
+// public endpoint for the configured bake time.
+package traffic
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/greenlight/greenlight/internal/ledger"
+	"github.com/greenlight/greenlight/internal/probe"
+	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/internal/traffic"
+	"github.com/greenlight/greenlight/lambdas/step"
+)
+
+// Handler switches and verifies.
+type Handler struct{ D *step.Deps }
+
+// Router is the release's traffic router.
+func Router(d *step.Deps, doc release.Doc) traffic.Router {
+	return traffic.ElasticIP{EC2: d.AWS.EC2, AllocationID: doc.Live.AllocationID}
+}
+
+// Switch moves the Elastic IP to the candidate and records the move in the
+// compensation log.
+func (h Handler) Switch(ctx context.Context, d release.Doc) (release.Switch, error) {
+	to := d.Candidate.InstanceID
+	mv, err := Router(h.D, d).Route(ctx, to)
+	if err != nil {
+		return release.Switch{}, step.AWS("switch traffic", d.Live.AllocationID, err)
+	}
+	from := mv.From
+	if from == to || from == "" {
+		from = d.Live.InstanceID // a retried switch: the first one moved it
+	}
+	now := h.D.Now().UTC()
+	sw := release.Switch{From: from, To: to, AssociationID: mv.Detail, At: now,
+		Undo: []release.Undo{{Kind: release.UndoEIP, Resource: d.Live.AllocationID, From: from, To: to, At: now}}}
+	h.D.Did(ctx, d.ReleaseID, "ec2:AssociateAddress", "allocation", d.Live.AllocationID, "from", from, "to", to, "changed", mv.Changed)
+	set := map[string]any{"status": ledger.StatusRunning}
+	if d.Approval != nil {
+		set["approvedBy"] = d.Approval.By
+		if d.Approval.Reason != "" {
+			set["reason"] = d.Approval.Reason
+		}
+	}
+	err = h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{
+		Set:    set,
+		Remove: []string{"token", "tokenExpires"},
+		Event:  &ledger.Event{At: now, Step: "SwitchTraffic", Detail: fmt.Sprintf("Elastic IP %s moved from %s to %s", d.Live.PublicIP, from, to)},
+	})
+	if err != nil {
+		return sw, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
+	}
+	return sw, nil
+}
+
+// Verify checks the public endpoint once; after the bake time has passed
+// with every round green, the release is verified. A failed round fails the
+// release, and the rollback moves traffic back.
+func (h Handler) Verify(ctx context.Context, d release.Doc) (release.Verify, error) {
+	v := release.Verify{Since: h.D.Now().UTC()}
+	if d.Verify != nil {
+		v = *d.Verify
+	}
+	v.Checks++
+	bake := d.Config.BakeTime.D()
+	rep := probe.Run(ctx, h.D.HTTP, d.Live.PublicIP, d.Config.HealthCheck.Port, probe.Checks(d.Config), h.D.Now())
+	v.Last = rep
+	if !rep.Passed {
+		return v, release.VerifyFailed{Cause: release.Causef("after the switch, round %d: %s", v.Checks, probe.Failures(rep))}
+	}
+	elapsed := h.D.Now().Sub(v.Since)
+	if elapsed >= bake {
+		v.Ready = true
+		err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{
+			Event: &ledger.Event{Step: "VerifyLive", Detail: fmt.Sprintf("%s served %s cleanly for %s (%d rounds)", d.Live.PublicIP, d.Version, bake, v.Checks)},
+		})
+		if err != nil {
+			return v, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
+		}
+		return v, nil
+	}
+	v.WaitSeconds = int((Interval(bake) + time.Second - 1) / time.Second)
+	if left := bake - elapsed; left < Interval(bake) {
+		v.WaitSeconds = int((left + time.Second - 1) / time.Second)
+	}
+	return v, nil
+}
+
+// Interval is how often the bake checks the public endpoint: three rounds
+// after the first across the bake, at least 30 s apart, so a long bake
+// does not cost a state transition every few seconds.
+func Interval(bake time.Duration) time.Duration {
+	i := bake / 3
+	if i < 30*time.Second {
+		i = 30 * time.Second
+	}
+	return i
+}
