@@ -1,0 +1,51 @@
+// Package events holds sample events for every trigger of the stack: the
+// S3 "Object Created" event that starts a release, a retirement schedule's
+// payload and the daily sweep. Tests, the local engine and `make invoke`
+// start from them.
+package events
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+//go:embed *.json
+var files embed.FS
+
+// Names of the sample files.
+const (
+	ObjectCreatedFile  = "s3-object-created.json"
+	RetireScheduleFile = "retire-schedule.json"
+	DailySweepFile     = "daily-sweep.json"
+)
+
+// Sample returns a sample event file's bytes.
+func Sample(name string) ([]byte, error) {
+	b, err := files.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("no sample event %q (have %s, %s, %s)", name, ObjectCreatedFile, RetireScheduleFile, DailySweepFile)
+	}
+	return b, nil
+}
+
+// ObjectCreated is the sample upload event for another object: what
+// EventBridge delivers when an artifact lands in the release bucket.
+func ObjectCreated(bucket, key, versionID string, size int64, at time.Time) ([]byte, error) {
+	b, err := Sample(ObjectCreatedFile)
+	if err != nil {
+		return nil, err
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(b, &ev); err != nil {
+		return nil, err
+	}
+	ev["time"] = at.UTC().Format(time.RFC3339)
+	ev["resources"] = []string{"arn:aws:s3:::" + bucket}
+	detail := ev["detail"].(map[string]any)
+	detail["bucket"] = map[string]any{"name": bucket}
+	obj := detail["object"].(map[string]any)
+	obj["key"], obj["size"], obj["version-id"] = key, size, versionID
+	return json.Marshal(ev)
+}
