@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Every shell script in the package passes shellcheck with no finding.
@@ -720,7 +721,7 @@ func TestRunTimesOut(t *testing.T) {
 	sb := box(t)
 	_ = sb.SetHealth(200)
 	art := tarball(t, append(good("r1"), dir("greenlight/hooks/"), script("greenlight/hooks/install", "#!/bin/sh\nexec tail -f /dev/null\n"))...)
-	res, err := Run(context.Background(), Spec{Document: Deploy, Params: deployParams(t, sb, "r1", art, nil), Sandbox: sb, Timeout: 500e6})
+	res, err := Run(context.Background(), Spec{Document: Deploy, Params: deployParams(t, sb, "r1", art, nil), Sandbox: sb, Timeout: 500 * time.Millisecond})
 	if !errors.Is(err, ErrTimedOut) || res.ExitCode != -1 {
 		t.Errorf("err = %v, exit %d; want ErrTimedOut", err, res.ExitCode)
 	}
