@@ -99,10 +99,10 @@ start_app() {
 }
 
 # freeze_fs and thaw_fs treat "already frozen" (EBUSY) and "not frozen"
-# (EINVAL) as done.
+# (EINVAL) as done; LC_ALL=C keeps the error text in English.
 freeze_fs() {
 	local out
-	if out=$(fsfreeze -f "$MP" 2>&1); then return 0; fi
+	if out=$(LC_ALL=C fsfreeze -f "$MP" 2>&1); then return 0; fi
 	if [[ $out == *"Device or resource busy"* ]]; then
 		log "$MOUNT_POINT was already frozen"
 		return 0
@@ -111,7 +111,7 @@ freeze_fs() {
 }
 thaw_fs() {
 	local out
-	if out=$(fsfreeze -u "$MP" 2>&1); then return 0; fi
+	if out=$(LC_ALL=C fsfreeze -u "$MP" 2>&1); then return 0; fi
 	if [[ $out == *"Invalid argument"* ]]; then
 		log "$MOUNT_POINT was not frozen"
 		return 0
