@@ -9,12 +9,9 @@ import (
 	"github.com/greenlight/greenlight/internal/release"
 )
 
-// AddDocuments creates the SSM Command documents the workflow runs on
-// instances (deploy, maintenance, data), keyed by instance.Deploy,
-// instance.Maintenance and instance.Data; call it once. Pass a
-// document's Ref (its name) to the step that sends it, so the function
-// depends on the document. (Exported so it is not dead code before
-// NewStack calls it.)
+// documents creates the SSM Command documents the workflow runs on
+// instances (deploy, maintenance, data) and returns their names (their
+// Ref, so each function that sends one depends on it).
 //
 // The documents are named greenlight-<app>-<name> rather than left to
 // CloudFormation: the name is what operators see in the Run Command
@@ -22,7 +19,7 @@ import (
 // named document cannot be replaced in place, so UpdateMethod NewVersion
 // turns a changed script into a new default version of the same
 // document instead of a replacement.
-func (s *Stack) AddDocuments() map[string]awsssm.CfnDocument {
+func (s *Stack) documents() Documents {
 	out := map[string]awsssm.CfnDocument{}
 	for _, d := range instance.Documents() {
 		out[d.Name] = awsssm.NewCfnDocument(s.Stack, jsii.String(documentID(d.Name)), &awsssm.CfnDocumentProps{
@@ -37,7 +34,7 @@ func (s *Stack) AddDocuments() map[string]awsssm.CfnDocument {
 			},
 		})
 	}
-	return out
+	return Documents{Deploy: out[instance.Deploy].Ref(), Maintenance: out[instance.Maintenance].Ref(), Data: out[instance.Data].Ref()}
 }
 
 // documentID is a document's construct id: "deploy" becomes

@@ -59,8 +59,9 @@ func Synth(outdir string, props Props) (*Synthesized, error) {
 func synthApp(app awscdk.App, s *Stack) (*Synthesized, error) {
 	asm := app.Synth(nil)
 	name := *s.StackName()
+	dir := *asm.Directory()
 	art := asm.GetStackByName(jsii.String(name))
-	b, err := os.ReadFile(filepath.Join(*asm.Directory(), *art.TemplateFile()))
+	b, err := os.ReadFile(filepath.Join(dir, *art.TemplateFile()))
 	if err != nil {
 		return nil, fmt.Errorf("read synthesized template: %w", err)
 	}
@@ -68,15 +69,47 @@ func synthApp(app awscdk.App, s *Stack) (*Synthesized, error) {
 	if err := json.Unmarshal(b, &out.Template); err != nil {
 		return nil, fmt.Errorf("parse synthesized template: %w", err)
 	}
-	for _, m := range *art.Messages() {
-		level := strings.ToLower(string(m.Level))
-		if level != "error" && level != "warning" {
-			continue
-		}
-		text := strings.TrimSpace(fmt.Sprint(m.Entry.Data))
-		out.Findings = append(out.Findings, fmt.Sprintf("%s %s: %s", level, *m.Id, text))
+	if out.Findings, err = findings(dir, name); err != nil {
+		return nil, err
 	}
-	sort.Strings(out.Findings)
+	return out, nil
+}
+
+// findings reads the error and warning annotations (cdk-nag's among them)
+// from the cloud assembly: the stack's metadata file, or the manifest.
+func findings(dir, stack string) ([]string, error) {
+	type entry struct {
+		Type string `json:"type"`
+		Data any    `json:"data"`
+	}
+	var meta map[string][]entry
+	b, err := os.ReadFile(filepath.Join(dir, stack+".metadata.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &meta)
+	} else {
+		var manifest struct {
+			Artifacts map[string]struct {
+				Metadata map[string][]entry `json:"metadata"`
+			} `json:"artifacts"`
+		}
+		if b, err = os.ReadFile(filepath.Join(dir, "manifest.json")); err == nil {
+			err = json.Unmarshal(b, &manifest)
+			meta = manifest.Artifacts[stack].Metadata
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the cloud assembly's annotations: %w", err)
+	}
+	var out []string
+	for path, entries := range meta {
+		for _, e := range entries {
+			level := strings.TrimPrefix(e.Type, "aws:cdk:")
+			if level == "error" || level == "warning" {
+				out = append(out, fmt.Sprintf("%s %s: %s", level, path, strings.TrimSpace(fmt.Sprint(e.Data))))
+			}
+		}
+	}
+	sort.Strings(out)
 	return out, nil
 }
 

@@ -17,6 +17,10 @@ import (
 	"strings"
 )
 
+// Entrypoint is the file every release must hold: the instance's systemd
+// unit starts it (see instance/README.md).
+const Entrypoint = "greenlight/run"
+
 // Summary describes a valid archive.
 type Summary struct {
 	SHA256           string // of the compressed archive, hex
@@ -51,6 +55,7 @@ func Inspect(r io.Reader, limit int64) (Summary, error) {
 		return s, refuse("not a gzip file: %v", err)
 	}
 	tr := tar.NewReader(gz)
+	hasEntrypoint := false
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -67,6 +72,12 @@ func Inspect(r io.Reader, limit int64) (Summary, error) {
 		}
 		if err := checkEntry(hdr); err != nil {
 			return s, err
+		}
+		if hdr.Typeflag == tar.TypeReg && clean(hdr.Name) == Entrypoint {
+			if hdr.Mode&0o111 == 0 {
+				return s, refuse("%s is not executable", Entrypoint)
+			}
+			hasEntrypoint = true
 		}
 		if hdr.Typeflag == tar.TypeReg {
 			s.Files++
@@ -96,6 +107,9 @@ func Inspect(r io.Reader, limit int64) (Summary, error) {
 	}
 	if s.Files == 0 {
 		return s, refuse("the archive holds no files")
+	}
+	if !hasEntrypoint {
+		return s, refuse("the archive has no %s, the entry point the app's service starts", Entrypoint)
 	}
 	s.SHA256 = hex.EncodeToString(h.Sum(nil))
 	s.CompressedSize = counted.n

@@ -57,6 +57,8 @@ func TestInspectRefuses(t *testing.T) {
 		{"char device", mustBuild(t, Entry{Name: "VERSION", Body: "1"}, Entry{Name: "dev/tty", Type: tar.TypeChar}), "device file"},
 		{"fifo", mustBuild(t, Entry{Name: "VERSION", Body: "1"}, Entry{Name: "pipe", Type: tar.TypeFifo}), "fifo"},
 		{"unpacks too large", mustBuild(t, Entry{Name: "big", Body: strings.Repeat("0", 3000)}), "unpacks to more than"},
+		{"no entry point", mustBuild(t, Entry{Name: "VERSION", Body: "1"}), "has no greenlight/run"},
+		{"entry point not executable", mustBuild(t, Entry{Name: Entrypoint, Body: "x", Mode: 0o644}), "not executable"},
 		{"not tar inside gzip", gzipOf(t, []byte(strings.Repeat("hello", 200))), "not a valid tar"},
 	}
 	for _, tt := range tests {
@@ -90,7 +92,7 @@ func TestInspectCompressedLimit(t *testing.T) {
 }
 
 func TestInsideLinksAreFine(t *testing.T) {
-	b := mustBuild(t, Entry{Name: "VERSION", Body: "2"}, Entry{Name: "bin/run", Body: "x"},
+	b := mustBuild(t, Entry{Name: "VERSION", Body: "2"}, Entry{Name: "bin/run", Body: "x"}, Entry{Name: Entrypoint, Body: "x", Mode: 0o755},
 		Entry{Name: "bin/start", Type: tar.TypeSymlink, Linkname: "run"},
 		Entry{Name: "lib/a/b", Type: tar.TypeSymlink, Linkname: "../../bin/run"},
 		Entry{Name: "bin/hard", Type: tar.TypeLink, Linkname: "bin/run"})

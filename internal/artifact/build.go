@@ -56,12 +56,13 @@ func Build(entries []Entry) ([]byte, error) {
 }
 
 // Sample is a small release of app at version in the layout the instance
-// scripts expect: VERSION, bin/<app>, and an install hook.
+// scripts expect (instance/README.md): VERSION, the greenlight/run entry
+// point, an install hook, and a page.
 func Sample(app, version string) ([]byte, error) {
 	return Build([]Entry{
 		{Name: "VERSION", Body: version + "\n"},
-		{Name: "bin/", Type: tar.TypeDir, Mode: 0o755},
-		{Name: "bin/" + app, Mode: 0o755, Body: "#!/bin/sh\n# " + app + " " + version + ": the sample app the local engine releases\nexec sleep infinity\n"},
+		{Name: "greenlight/", Type: tar.TypeDir, Mode: 0o755},
+		{Name: Entrypoint, Mode: 0o755, Body: "#!/bin/sh\n# " + app + " " + version + ": the sample app the local engine releases\nexec python3 -m http.server \"${PORT:-8080}\" --directory \"$(dirname \"$0\")/../public\"\n"},
 		{Name: "greenlight/hooks/install", Mode: 0o755, Body: "#!/bin/sh\necho installed " + app + " " + version + "\n"},
 		{Name: "public/index.html", Body: "<h1>" + app + " " + version + "</h1>\n"},
 	})

@@ -276,7 +276,7 @@ func (t Template) ref(arg any) (any, error) {
 	if _, ok := t.resources()[name]; ok {
 		return name, nil
 	}
-	return nil, fmt.Errorf("Ref to unknown %s", name)
+	return nil, fmt.Errorf("unknown Ref %s", name)
 }
 
 // Analyze maps the Task and Wait states of a definition (including those

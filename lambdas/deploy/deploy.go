@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/greenlight/greenlight/instance"
 	"github.com/greenlight/greenlight/internal/ledger"
 	"github.com/greenlight/greenlight/internal/release"
 	"github.com/greenlight/greenlight/lambdas/step"
@@ -38,18 +39,20 @@ func (h Handler) Send(ctx context.Context, d release.Doc) (release.Deploy, error
 	cfg := d.Config
 	a := d.Artifact
 	params := map[string][]string{
-		"App":           {d.App},
-		"ReleaseId":     {d.ReleaseID},
-		"Version":       {d.Version},
-		"Bucket":        {a.Bucket},
-		"Key":           {a.Key},
-		"VersionId":     {a.VersionID},
-		"Sha256":        {a.SHA256},
-		"HealthPort":    {strconv.Itoa(cfg.HealthCheck.Port)},
-		"HealthPath":    {cfg.HealthCheck.Path},
-		"HealthTimeout": {strconv.Itoa(cfg.HealthCheck.Timeout.Seconds())},
-		"KeepReleases":  {strconv.Itoa(cfg.KeepReleases)},
-		"MaxSizeMiB":    {strconv.Itoa(cfg.ArtifactMaxSize)},
+		instance.ParamApp:           {d.App},
+		instance.ParamReleaseID:     {d.ReleaseID},
+		instance.ParamVersion:       {d.Version},
+		instance.ParamBucket:        {a.Bucket},
+		instance.ParamKey:           {a.Key},
+		instance.ParamVersionID:     {a.VersionID},
+		instance.ParamSha256:        {a.SHA256},
+		instance.ParamHealthPort:    {strconv.Itoa(cfg.HealthCheck.Port)},
+		instance.ParamHealthPath:    {cfg.HealthCheck.Path},
+		instance.ParamHealthStatus:  {strconv.Itoa(cfg.HealthCheck.ExpectedStatus)},
+		instance.ParamHealthTimeout: {strconv.Itoa(cfg.HealthCheck.Timeout.Seconds())},
+		instance.ParamKeepReleases:  {strconv.Itoa(cfg.KeepReleases)},
+		instance.ParamMaxSizeMiB:    {strconv.Itoa(cfg.ArtifactMaxSize)},
+		instance.ParamRegion:        {h.D.Env.Region},
 	}
 	id := d.Candidate.InstanceID
 	out, err := h.D.AWS.SSM.SendCommand(ctx, &ssm.SendCommandInput{
