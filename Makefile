@@ -30,13 +30,17 @@ $(NODE_STAMP): package.json package-lock.json
 
 node: $(NODE_STAMP) ## install the pinned Node toolchain (node_modules/)
 
-# Debian tools the tests run: shellcheck for instance/, zip for the asset.
+# Debian tools the tests run: zip for the asset, shellcheck for instance/,
+# nginx for the maintenance-page test (command:package pairs).
+DEBIAN_TOOLS := zip:zip shellcheck:shellcheck nginx:nginx-light
 tools:
-	@missing=""; for t in zip shellcheck; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	@missing=""; for pair in $(DEBIAN_TOOLS); do \
+		command -v "$${pair%%:*}" >/dev/null || [ -x "/usr/sbin/$${pair%%:*}" ] || missing="$$missing $${pair#*:}"; \
+	done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing from Debian's packages"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
 $(ASSET): $(GO_SOURCES)

@@ -15,12 +15,15 @@ import (
 )
 
 // The snippet and the maintenance document together, against a real
-// nginx on loopback when one is installed (the Makefile does not install
-// it; the test skips without it): maintenance on gives 503, Retry-After and
-// the page; the app's own 503 passes through untouched; off restores the
-// app.
+// nginx on loopback (`make test` installs Debian's nginx-light; a bare
+// `go test` without nginx skips): maintenance on gives 503, Retry-After
+// and the page; the app's own 503 passes through untouched; off restores
+// the app.
 func TestNginxMaintenancePage(t *testing.T) {
 	nginx, err := exec.LookPath("nginx")
+	if err != nil {
+		nginx, err = exec.LookPath("/usr/sbin/nginx")
+	}
 	if err != nil {
 		t.Skip("nginx is not installed")
 	}
