@@ -6,6 +6,8 @@ import (
 	"net/http"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	schedtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
@@ -49,7 +51,7 @@ func apiErrorf(service, code, format string, args ...any) error {
 var serverCodes = map[string]bool{
 	"InternalError": true, "InternalFailure": true, "ServiceUnavailable": true,
 	"Unavailable": true, "InternalServerError": true, "InternalServerException": true,
-	"InternalErrorException": true,
+	"InternalErrorException": true, "ServiceException": true,
 }
 
 // modeled builds the SDK's typed error for each code the simulator may
@@ -80,6 +82,17 @@ var modeled = map[string]map[string]func(string) error{
 		"InvalidParameter": func(m string) error { return &snstypes.InvalidParameterException{Message: &m} },
 		"InternalError":    func(m string) error { return &snstypes.InternalErrorException{Message: &m} },
 	},
+	ServiceDynamoDB: {
+		"ConditionalCheckFailedException":        func(m string) error { return &ddbtypes.ConditionalCheckFailedException{Message: &m} },
+		"ProvisionedThroughputExceededException": func(m string) error { return &ddbtypes.ProvisionedThroughputExceededException{Message: &m} },
+		"ThrottlingException":                    func(m string) error { return &ddbtypes.ThrottlingException{Message: &m} },
+		"ResourceNotFoundException":              func(m string) error { return &ddbtypes.ResourceNotFoundException{Message: &m} },
+		"InternalServerError":                    func(m string) error { return &ddbtypes.InternalServerError{Message: &m} },
+	},
+	ServiceS3: {
+		"NoSuchKey":    func(m string) error { return &s3types.NoSuchKey{Message: &m} },
+		"NoSuchBucket": func(m string) error { return &s3types.NoSuchBucket{Message: &m} },
+	},
 	ServiceSFN: {
 		"ExecutionAlreadyExists":   func(m string) error { return &sfntypes.ExecutionAlreadyExists{Message: &m} },
 		"ExecutionDoesNotExist":    func(m string) error { return &sfntypes.ExecutionDoesNotExist{Message: &m} },
@@ -98,7 +111,7 @@ var modeled = map[string]map[string]func(string) error{
 // the error chain (awshttp.ResponseError), where retry logic looks.
 func httpStatus(code string, fault smithy.ErrorFault) int {
 	switch code {
-	case "ServiceUnavailable", "Unavailable":
+	case "ServiceUnavailable", "Unavailable", "SlowDown":
 		return http.StatusServiceUnavailable
 	case "ResourceNotFoundException", "NotFound":
 		return http.StatusNotFound
@@ -126,18 +139,24 @@ func wrapOp(service, op, requestID string, err error) error {
 	if errors.As(err, &oe) {
 		return err
 	}
+	return &smithy.OperationError{ServiceID: service, OperationName: op, Err: responseError(requestID, err)}
+}
+
+// responseError puts an API error in the HTTP response error the SDK
+// reports it in, with the status AWS answers the code with.
+func responseError(requestID string, err error) error {
 	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		status := httpStatus(ae.ErrorCode(), ae.ErrorFault())
-		err = &awshttp.ResponseError{
-			RequestID: requestID,
-			ResponseError: &smithyhttp.ResponseError{
-				Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status, Status: http.StatusText(status), Header: http.Header{}}},
-				Err:      err,
-			},
-		}
+	if !errors.As(err, &ae) {
+		return err
 	}
-	return &smithy.OperationError{ServiceID: service, OperationName: op, Err: err}
+	status := httpStatus(ae.ErrorCode(), ae.ErrorFault())
+	return &awshttp.ResponseError{
+		RequestID: requestID,
+		ResponseError: &smithyhttp.ResponseError{
+			Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status, Status: http.StatusText(status), Header: http.Header{}}},
+			Err:      err,
+		},
+	}
 }
 
 // ErrorCode is the AWS error code in err, or "" when err is nil or not an

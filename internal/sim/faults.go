@@ -15,7 +15,7 @@ import (
 //	Fault{Service: ServiceSSM, Code: "ThrottlingException", Times: 3}                   // the next three SSM calls
 //	Fault{Service: ServiceSNS, Operation: "Publish", Code: "InternalError", Always: true, Caller: "notify"}
 type Fault struct {
-	Service   string // required: ServiceEC2, ServiceSSM, ServiceScheduler, ServiceSNS, ServiceSFN
+	Service   string // required: ServiceEC2, ServiceSSM, ServiceScheduler, ServiceSNS, ServiceSFN, ServiceS3, ServiceDynamoDB
 	Operation string // "" matches every operation of the service
 	Caller    string // "" matches every caller
 	Code      string // required: the AWS error code
@@ -45,7 +45,8 @@ func (r *Region) Inject(f Fault) {
 
 // Throttle makes the next n calls to a service fail with the code that
 // service throttles with (RequestLimitExceeded for EC2, ThrottlingException
-// for SSM, Scheduler and Step Functions, Throttled for SNS), the burst a
+// for SSM, Scheduler and Step Functions, Throttled for SNS, SlowDown for
+// S3, ProvisionedThroughputExceededException for DynamoDB), the burst a
 // busy account sees.
 func (r *Region) Throttle(service string, n int) {
 	r.Inject(Fault{Service: service, Code: throttleCode[service], Times: n})
@@ -58,16 +59,20 @@ var throttleCode = map[string]string{
 	ServiceScheduler: "ThrottlingException",
 	ServiceSNS:       "Throttled",
 	ServiceSFN:       "ThrottlingException",
+	ServiceS3:        "SlowDown",
+	ServiceDynamoDB:  "ProvisionedThroughputExceededException",
 }
 
 // defaultMessages are the messages AWS sends with common injected codes.
 var defaultMessages = map[string]string{
-	"RequestLimitExceeded":         "Request limit exceeded.",
-	"ThrottlingException":          "Rate exceeded",
-	"Throttled":                    "Rate exceeded",
-	"InternalError":                "An internal error has occurred",
-	"Unavailable":                  "The service is unavailable. Please try again shortly.",
-	"InsufficientInstanceCapacity": "We currently do not have sufficient capacity in the Availability Zone you requested.",
+	"RequestLimitExceeded":                   "Request limit exceeded.",
+	"ThrottlingException":                    "Rate exceeded",
+	"Throttled":                              "Rate exceeded",
+	"InternalError":                          "An internal error has occurred",
+	"Unavailable":                            "The service is unavailable. Please try again shortly.",
+	"InsufficientInstanceCapacity":           "We currently do not have sufficient capacity in the Availability Zone you requested.",
+	"SlowDown":                               "Please reduce your request rate.",
+	"ProvisionedThroughputExceededException": "The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.",
 }
 
 // ClearFaults removes every injected fault, impairment and command fault.

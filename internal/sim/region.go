@@ -76,7 +76,8 @@ type Options struct {
 	StateMachineARN string
 	ScheduleGroup   string
 	// DynamoDB, when set, is returned in Clients (dynalite from
-	// StartDynamo, usually).
+	// StartDynamo, usually); an SDK client's calls are recorded and obey
+	// injected faults.
 	DynamoDB awsapi.DynamoDB
 }
 
@@ -163,9 +164,11 @@ type Region struct {
 	commandFaults []*CommandFault
 	impairNext    int
 
-	servers map[string]*appServer
-	s3      *S3
-	closed  bool
+	servers  map[string]*appServer
+	s3       *S3
+	s3Client *s3.Client
+	dynamo   awsapi.DynamoDB
+	closed   bool
 }
 
 // New builds a region with the fixture Options describe. Close it when
@@ -197,6 +200,9 @@ func New(opts Options) (*Region, error) {
 		executions:   map[string]*execution{},
 		tasks:        map[string]*Task{},
 		servers:      map[string]*appServer{},
+	}
+	if opts.DynamoDB != nil {
+		r.dynamo = r.observedDynamoDB()
 	}
 	r.exec = opts.Executor
 	if r.exec == nil {
@@ -304,12 +310,13 @@ func (r *Region) Clients() awsapi.Clients {
 		SNS:       r.SNS(),
 		SFN:       r.SFN(),
 		S3:        r.S3Client(),
-		DynamoDB:  r.opts.DynamoDB,
+		DynamoDB:  r.dynamo,
 	}
 }
 
 // S3Client returns the real SDK S3 client of the region's S3 emulator,
-// starting the emulator on first use.
+// starting the emulator on first use. Its calls are recorded and obey
+// injected faults like the simulated services'.
 func (r *Region) S3Client() *s3.Client {
 	s, err := r.s3Server()
 	if err != nil {
@@ -318,7 +325,12 @@ func (r *Region) S3Client() *s3.Client {
 		// the caller, said where it shows.
 		panic(fmt.Sprintf("sim: start S3 emulator: %v", err))
 	}
-	return s.Client()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.s3Client == nil {
+		r.s3Client = r.observedS3(s)
+	}
+	return r.s3Client
 }
 
 // S3 returns the region's S3 emulator, starting it on first use.
