@@ -30,16 +30,15 @@ const (
 // service's model declares the code, the SDK returns its typed error (for
 // example *ssmtypes.ParameterNotFound), so code may use errors.As on either
 // that type or smithy.APIError; the simulator does the same. Codes a model
-// does not declare (all of EC2's) come back as *smithy.GenericAPIError.
+// does not declare (all of EC2's) come back as *smithy.GenericAPIError
+// with Code and Message and, as the SDK's deserializers leave it, no
+// Fault: whether AWS or the caller is at fault shows in the HTTP status of
+// the awshttp.ResponseError around it (see wrapOp), not in Fault.
 func apiError(service, code, msg string) error {
 	if mk, ok := modeled[service][code]; ok {
 		return mk(msg)
 	}
-	fault := smithy.FaultClient
-	if serverCodes[code] {
-		fault = smithy.FaultServer
-	}
-	return &smithy.GenericAPIError{Code: code, Message: msg, Fault: fault}
+	return &smithy.GenericAPIError{Code: code, Message: msg}
 }
 
 // apiErrorf formats the message of an apiError.
@@ -47,7 +46,7 @@ func apiErrorf(service, code, format string, args ...any) error {
 	return apiError(service, code, fmt.Sprintf(format, args...))
 }
 
-// serverCodes are the codes AWS reports as its own fault (HTTP 5xx).
+// serverCodes are the codes AWS answers with a 5xx status: its own fault.
 var serverCodes = map[string]bool{
 	"InternalError": true, "InternalFailure": true, "ServiceUnavailable": true,
 	"Unavailable": true, "InternalServerError": true, "InternalServerException": true,
@@ -109,7 +108,7 @@ var modeled = map[string]map[string]func(string) error{
 
 // httpStatus is the status AWS answers a code with; the SDK keeps it in
 // the error chain (awshttp.ResponseError), where retry logic looks.
-func httpStatus(code string, fault smithy.ErrorFault) int {
+func httpStatus(code string) int {
 	switch code {
 	case "ServiceUnavailable", "Unavailable", "SlowDown":
 		return http.StatusServiceUnavailable
@@ -120,7 +119,7 @@ func httpStatus(code string, fault smithy.ErrorFault) int {
 	case "Throttled":
 		return http.StatusTooManyRequests
 	}
-	if fault == smithy.FaultServer {
+	if serverCodes[code] {
 		return http.StatusInternalServerError
 	}
 	return http.StatusBadRequest
@@ -149,7 +148,7 @@ func responseError(requestID string, err error) error {
 	if !errors.As(err, &ae) {
 		return err
 	}
-	status := httpStatus(ae.ErrorCode(), ae.ErrorFault())
+	status := httpStatus(ae.ErrorCode())
 	return &awshttp.ResponseError{
 		RequestID: requestID,
 		ResponseError: &smithyhttp.ResponseError{

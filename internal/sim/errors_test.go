@@ -57,8 +57,17 @@ func TestErrorsClassifyAsOnAWS(t *testing.T) {
 	if !errors.As(inUse, &re) || re.HTTPStatusCode() != 400 {
 		t.Errorf("no 400 response in the chain: %v", inUse)
 	}
-	if !errors.As(inUse, &ge) || ge.Fault != smithy.FaultClient {
-		t.Errorf("EC2 error is not a client-fault GenericAPIError: %v", inUse)
+	// The SDK's EC2 deserializer sets Code and Message only; so does the
+	// simulator, so code relying on Fault fails here as it would on AWS.
+	if !errors.As(inUse, &ge) || ge.Fault != smithy.FaultUnknown {
+		t.Errorf("EC2 error is not a GenericAPIError as the SDK builds it: %#v", ge)
+	}
+
+	// A server-side EC2 error shows as such in the HTTP status.
+	r.Inject(sim.Fault{Service: sim.ServiceEC2, Code: "InternalError"})
+	_, internal := r.EC2().DescribeAddresses(ctx, &ec2.DescribeAddressesInput{})
+	if !errors.As(internal, &re) || re.HTTPStatusCode() != 500 {
+		t.Errorf("InternalError without a 500 status: %v", internal)
 	}
 	if msg := inUse.Error(); !strings.Contains(msg, "operation error EC2: DeleteVolume, https response error StatusCode: 400") ||
 		!strings.Contains(msg, "api error VolumeInUse: Volume vol-") {
