@@ -84,9 +84,35 @@ func (r *Region) ClearFaults() {
 	r.impairNext = 0
 }
 
+// Interceptor decides, just before a call runs, whether it fails: a
+// non-empty code fails it with that AWS error (and message, or the one AWS
+// sends with the code). The local engine uses it to fail the first call a
+// chosen step makes, whichever service that is. It runs with the region
+// locked and must not call back into it.
+type Interceptor func(service, operation, caller string) (code, message string)
+
+// Intercept installs f (nil removes it). Interceptor faults come before
+// injected ones.
+func (r *Region) Intercept(f Interceptor) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.intercept = f
+}
+
+// ThrottleCode is the error code a service throttles with.
+func ThrottleCode(service string) string { return throttleCode[service] }
+
 // injected returns the error an injected fault answers this call with,
 // or nil. Called with r.mu held.
 func (r *Region) injected(service, op, caller string) error {
+	if r.intercept != nil {
+		if code, msg := r.intercept(service, op, caller); code != "" {
+			if msg == "" {
+				msg = defaultMessages[code]
+			}
+			return apiError(service, code, msg)
+		}
+	}
 	var fired *faultRule
 	for _, f := range r.faults {
 		if f.Service != service || (f.Operation != "" && f.Operation != op) || (f.Caller != "" && f.Caller != caller) {

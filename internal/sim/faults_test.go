@@ -155,3 +155,33 @@ func TestRecordingAndInventory(t *testing.T) {
 		t.Fatalf("after termination: %v", leaks)
 	}
 }
+
+func TestInterceptorFailsChosenCalls(t *testing.T) {
+	r := NewTest(t, Options{})
+	var seen []string
+	r.Intercept(func(service, op, caller string) (string, string) {
+		seen = append(seen, service+":"+op+":"+caller)
+		if caller == "launch" {
+			return ThrottleCode(service), ""
+		}
+		return "", ""
+	})
+	ctx := WithCaller(context.Background(), "launch")
+	_, err := r.EC2().DescribeAddresses(ctx, &ec2.DescribeAddressesInput{})
+	if ErrorCode(err) != "RequestLimitExceeded" {
+		t.Fatalf("launch's call: %v", err)
+	}
+	if _, err := r.EC2().DescribeAddresses(WithCaller(context.Background(), "other"), &ec2.DescribeAddressesInput{}); err != nil {
+		t.Fatalf("another caller's call failed: %v", err)
+	}
+	r.Intercept(nil)
+	if _, err := r.EC2().DescribeAddresses(ctx, &ec2.DescribeAddressesInput{}); err != nil {
+		t.Fatalf("after removing the interceptor: %v", err)
+	}
+	if len(seen) != 2 || seen[0] != ServiceEC2+":DescribeAddresses:launch" {
+		t.Errorf("interceptor saw %v", seen)
+	}
+	if len(r.CallsTo(ServiceEC2, "DescribeAddresses")) != 3 {
+		t.Error("intercepted calls are still recorded")
+	}
+}

@@ -161,6 +161,7 @@ type Region struct {
 
 	calls         []Call
 	faults        []*faultRule
+	intercept     Interceptor
 	commandFaults []*CommandFault
 	impairNext    int
 

@@ -266,6 +266,10 @@ func (t *Task) Result() TaskResult {
 	return t.result
 }
 
+// Deadline is when the task times out on the simulated clock, zero if
+// never or already ended.
+func (t *Task) Deadline() time.Time { return t.deadline() }
+
 // deadline is when the task times out, zero if never or already ended.
 // Called with the region's lock held.
 func (t *Task) deadline() time.Time {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 
 	"github.com/greenlight/greenlight/internal/awsapi"
@@ -121,7 +122,7 @@ func AWS(op, resource string, err error) error {
 		_, throttle := retry.DefaultThrottleErrorCodes[code]
 		_, retryable := retry.DefaultRetryableErrorCodes[code]
 		switch {
-		case throttle || retryable || ae.ErrorFault() == smithy.FaultServer:
+		case throttle || retryable || code == "Throttled" || ae.ErrorFault() == smithy.FaultServer || transientStatus(err):
 			return release.Throttled{Cause: release.Cause(msg)}
 		case IsNotFound(err):
 			return release.NotYetVisible{Cause: release.Cause(msg)}
@@ -135,6 +136,18 @@ func AWS(op, resource string, err error) error {
 		return release.Throttled{Cause: release.Cause(msg + " (the Lambda deadline passed)")}
 	}
 	return release.AWSError{Cause: release.Cause(msg)}
+}
+
+// transientStatus reports an HTTP status that says "try again": a server
+// error or 429. EC2's generic errors carry no fault, only the status, and
+// SNS throttles with 429 and a code the SDK does not list.
+func transientStatus(err error) bool {
+	var re *awshttp.ResponseError
+	if !errors.As(err, &re) {
+		return false
+	}
+	st := re.HTTPStatusCode()
+	return st >= 500 || st == 429
 }
 
 // IsNotFound reports whether err says the resource does not exist.
