@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/greenlight/greenlight/internal/sim"
 )
 
 // Clock is the simulated clock the engine drives.
@@ -11,6 +13,13 @@ type Clock interface {
 	Now() time.Time
 	Advance(d time.Duration)
 }
+
+// regionClock is a simulated region's clock: moving it lets the region
+// apply every state change due by then.
+type regionClock struct{ r *sim.Region }
+
+func (c regionClock) Now() time.Time          { return c.r.Now() }
+func (c regionClock) Advance(d time.Duration) { c.r.Advance(context.Background(), d) }
 
 // Scheduler moves simulated time the way a discrete-event simulation does:
 // executions (actors) run until they wait, and only when every running

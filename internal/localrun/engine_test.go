@@ -7,30 +7,15 @@ import (
 	"os"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+
 	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/internal/sim"
 )
-
-// testClock is a bare simulated clock for the engine's own tests.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 var epoch = time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
 
@@ -43,7 +28,7 @@ type engineInput struct {
 
 // testMachine runs testdata/engine-test.asl.json with test handlers; answer
 // decides what happens to the approval token once the "ask" task has run.
-func testMachine(t *testing.T, in engineInput, answer func(b *TokenBook, token string)) (*Execution, time.Duration) {
+func testMachine(t *testing.T, in engineInput, answer func(r *sim.Region, token string)) (*Execution, time.Duration) {
 	t.Helper()
 	tc, err := FindToolchain()
 	if err != nil {
@@ -61,9 +46,9 @@ func testMachine(t *testing.T, in engineInput, answer func(b *TokenBook, token s
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &testClock{now: epoch}
-	sched := NewScheduler(clock)
-	book := NewTokenBook(sched)
+	region := sim.NewTest(t, sim.Options{Start: epoch})
+	sched := NewScheduler(regionClock{region})
+	book := newSimTokens(region, sched, m.ExecutionARN)
 	attempts := 0
 	var token string
 	handlers := map[string]any{
@@ -89,7 +74,7 @@ func testMachine(t *testing.T, in engineInput, answer func(b *TokenBook, token s
 	host := NewHost(handlers, sched, book, slog.New(slog.DiscardHandler))
 	host.After = func(ctx context.Context, inv Invocation, out []byte, err error) {
 		if inv.Function == "ask" && answer != nil {
-			answer(book, token)
+			answer(region, token)
 		}
 	}
 	if err := host.Start(); err != nil {
@@ -104,14 +89,14 @@ func testMachine(t *testing.T, in engineInput, answer func(b *TokenBook, token s
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ex, clock.Now().Sub(epoch)
+	return ex, region.Now().Sub(epoch)
 }
 
 // Boom is a test error; its type name is what the Catch matches.
 type Boom struct{ release.Cause }
 
-func approve(b *TokenBook, token string) {
-	if err := b.Succeed(token, `{"approved":true}`); err != nil {
+func approve(r *sim.Region, token string) {
+	if _, err := r.SFN().SendTaskSuccess(context.Background(), &sfn.SendTaskSuccessInput{TaskToken: &token, Output: aws.String(`{"approved":true}`)}); err != nil {
 		panic(err)
 	}
 }
@@ -120,7 +105,7 @@ func TestEnginePaths(t *testing.T) {
 	tests := []struct {
 		name    string
 		in      engineInput
-		answer  func(*TokenBook, string)
+		answer  func(*sim.Region, string)
 		status  string
 		errName string
 		path    []string
@@ -139,14 +124,14 @@ func TestEnginePaths(t *testing.T) {
 			engineInput{PauseSeconds: 1, FlakyFailures: 9}, nil, "FAILED", "Throttled",
 			[]string{"Begin", "Pause", "Flaky"}, time.Second + 2*time.Second + 4*time.Second + 8*time.Second},
 		{"callback rejected",
-			engineInput{PauseSeconds: 1}, func(b *TokenBook, tok string) {
-				if err := b.Fail(tok, "Rejected", "not today"); err != nil {
+			engineInput{PauseSeconds: 1}, func(r *sim.Region, tok string) {
+				if _, err := r.SFN().SendTaskFailure(context.Background(), &sfn.SendTaskFailureInput{TaskToken: &tok, Error: aws.String("Rejected"), Cause: aws.String("not today")}); err != nil {
 					panic(err)
 				}
 			}, "FAILED", "Recovered",
 			[]string{"Begin", "Pause", "Flaky", "Route", "Approve", "Recover", "Failed"}, time.Second},
 		{"callback timed out",
-			engineInput{PauseSeconds: 1}, func(*TokenBook, string) {}, "FAILED", "Recovered",
+			engineInput{PauseSeconds: 1}, func(*sim.Region, string) {}, "FAILED", "Recovered",
 			[]string{"Begin", "Pause", "Flaky", "Route", "Approve", "Recover", "Failed"}, time.Second + time.Hour},
 	}
 	for _, tt := range tests {
@@ -166,7 +151,7 @@ func TestEnginePaths(t *testing.T) {
 }
 
 func TestCallbackTimeoutCause(t *testing.T) {
-	ex, _ := testMachine(t, engineInput{PauseSeconds: 1}, func(*TokenBook, string) {})
+	ex, _ := testMachine(t, engineInput{PauseSeconds: 1}, func(*sim.Region, string) {})
 	for _, ev := range ex.Events {
 		if ev.Type == "StateCaught" && ev.State == "Approve" {
 			return
