@@ -153,13 +153,19 @@ func (b *builder) task(name, handler, resultPath string, retry func(awsstepfunct
 }
 
 func (b *builder) taskWith(name, handler, resultPath string, retry func(awsstepfunctionstasks.LambdaInvoke), payload sfn.TaskInput) awsstepfunctionstasks.LambdaInvoke {
-	t := awsstepfunctionstasks.NewLambdaInvoke(b.scope, jsii.String(name), &awsstepfunctionstasks.LambdaInvokeProps{
+	props := &awsstepfunctionstasks.LambdaInvokeProps{
 		LambdaFunction:           b.fn(handler),
 		PayloadResponseOnly:      jsii.Bool(true),
 		Payload:                  payload,
-		ResultPath:               jsii.String(resultPath),
 		RetryOnServiceExceptions: jsii.Bool(false), // retryStep covers them
-	})
+	}
+	// "$" is the default and is left out: aws-local-stepfunctions 3.0.0
+	// mishandles an explicit ResultPath "$" (it nests the result under a
+	// "$" key instead of replacing the input).
+	if resultPath != "$" {
+		props.ResultPath = jsii.String(resultPath)
+	}
+	t := awsstepfunctionstasks.NewLambdaInvoke(b.scope, jsii.String(name), props)
 	if retry != nil {
 		retry(t)
 	}

@@ -72,10 +72,12 @@ func testMachine(t *testing.T, in engineInput, answer func(r *sim.Region, token 
 		},
 	}
 	host := NewHost(handlers, sched, book, slog.New(slog.DiscardHandler))
-	host.After = func(ctx context.Context, inv Invocation, out []byte, err error) {
+	host.Around = func(ctx context.Context, inv Invocation, invoke func(context.Context) ([]byte, error)) ([]byte, error) {
+		out, err := invoke(ctx)
 		if inv.Function == "ask" && answer != nil {
 			answer(region, token)
 		}
+		return out, err
 	}
 	if err := host.Start(); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package localrun
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -58,11 +59,9 @@ type TokenOutcome struct {
 // Host serves step handlers over the Lambda Invoke API on loopback, and the
 // runner's requests for its job, for simulated sleep and for task tokens.
 type Host struct {
-	// Before runs before each invocation; returning an error fails the
-	// invocation with it (fault injection). It may return a new context.
-	Before func(ctx context.Context, inv Invocation) (context.Context, error)
-	// After runs after each invocation with its result.
-	After func(ctx context.Context, inv Invocation, out []byte, err error)
+	// Around, when set, wraps each invocation: it may change the context,
+	// fail the invocation (fault injection) or act on its result.
+	Around func(ctx context.Context, inv Invocation, invoke func(context.Context) ([]byte, error)) ([]byte, error)
 	// Timeout bounds each invocation, as a function's timeout does.
 	Timeout func(function string) time.Duration
 
@@ -212,16 +211,21 @@ func (h *Host) invoke(w http.ResponseWriter, ctx context.Context, inv Invocation
 		AwsRequestID:       fmt.Sprintf("%s-%d", inv.Function, time.Now().UnixNano()),
 		InvokedFunctionArn: FunctionARN(inv.Function),
 	})
+	invoke := func(ctx context.Context) ([]byte, error) { return handler.Invoke(ctx, inv.Payload) }
 	var out []byte
 	var err error
-	if h.Before != nil {
-		ctx, err = h.Before(ctx, inv)
+	if h.Around != nil {
+		out, err = h.Around(ctx, inv, invoke)
+	} else {
+		out, err = invoke(ctx)
 	}
-	if err == nil {
-		out, err = handler.Invoke(ctx, inv.Payload)
-	}
-	if h.After != nil {
-		h.After(ctx, inv, out, err)
+	var timedOut *TimedOut
+	if errors.As(err, &timedOut) {
+		// A function that ran out of time returns no error type; Step
+		// Functions reports it as Lambda.Unknown.
+		w.Header().Set("X-Amz-Function-Error", "Unhandled")
+		h.reply(w, map[string]string{"errorMessage": timedOut.Error()})
+		return
 	}
 	if err != nil {
 		w.Header().Set("X-Amz-Function-Error", "Unhandled")
@@ -230,6 +234,14 @@ func (h *Host) invoke(w http.ResponseWriter, ctx context.Context, inv Invocation
 	}
 	w.Header().Set("X-Greenlight-Time", h.scheduler.Now().UTC().Format(time.RFC3339Nano))
 	_, _ = w.Write(out)
+}
+
+// TimedOut fails an invocation the way a function that hit its timeout
+// fails: Lambda's error document then has no errorType.
+type TimedOut struct{ After time.Duration }
+
+func (t *TimedOut) Error() string {
+	return fmt.Sprintf("Task timed out after %.2f seconds", t.After.Seconds())
 }
 
 // errorPayload is the function error document the Lambda runtime sends for

@@ -156,7 +156,7 @@ type Failure struct {
 type Rollback struct {
 	Poll
 	Done    int      `json:"done"`
-	Outcome string   `json:"outcome,omitempty"`
+	Outcome string   `json:"outcome"`
 	Left    []string `json:"left,omitempty"`
 }
 

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	documents "github.com/greenlight/greenlight/instance"
 )
 
 // SSM is the simulated Systems Manager API: agent registration, Run
@@ -46,12 +48,27 @@ type invocation struct {
 	executionStart time.Time
 }
 
-// documentParams is greenlight's document contract: the parameters each
-// document declares. SSM refuses a command with any other parameter.
-var documentParams = map[DocumentKind][]string{
-	DocumentDeploy:      {"App", "ReleaseId", "Version", "Bucket", "Key", "VersionId", "Sha256", "HealthPort", "HealthPath", "HealthTimeout", "KeepReleases"},
-	DocumentMaintenance: {"App", "Action"},
-	DocumentData:        {"App", "Action", "VolumeId", "Device", "MountPoint"},
+// checkParameters applies a document's parameter declarations (from the
+// instance package, the documents the stack deploys) the way SSM does:
+// unknown or missing parameters, or a value outside a parameter's
+// allowedPattern, refuse the command with InvalidParameters.
+func checkParameters(kind DocumentKind, params map[string][]string) error {
+	doc, ok := documents.Lookup(string(kind))
+	if !ok {
+		return apiError(ServiceSSM, "InvalidDocument", "")
+	}
+	flat := map[string]string{}
+	for name, values := range params {
+		if len(values) != 1 {
+			return apiError(ServiceSSM, "InvalidParameters", "")
+		}
+		flat[name] = values[0]
+	}
+	if _, err := doc.Resolve(flat); err != nil {
+		// SSM sends this code with an empty message.
+		return apiError(ServiceSSM, "InvalidParameters", "")
+	}
+	return nil
 }
 
 // PutParameter stores a String parameter (outside the API: the fixture
@@ -169,10 +186,8 @@ func (s *SSM) SendCommand(ctx context.Context, in *ssm.SendCommandInput, _ ...fu
 		if !ok {
 			return nil, apiError(ServiceSSM, "InvalidDocument", "")
 		}
-		for name, values := range in.Parameters {
-			if !slices.Contains(documentParams[kind], name) || len(values) != 1 {
-				return nil, apiError(ServiceSSM, "InvalidParameters", "")
-			}
+		if err := checkParameters(kind, in.Parameters); err != nil {
+			return nil, err
 		}
 		now := r.now()
 		var offline []string

@@ -1,0 +1,453 @@
+package localrun
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
+
+	"github.com/greenlight/greenlight/events"
+	"github.com/greenlight/greenlight/instance"
+	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/internal/sim"
+	"github.com/greenlight/greenlight/lambdas/prepare"
+	"github.com/greenlight/greenlight/lambdas/registry"
+	"github.com/greenlight/greenlight/lambdas/start"
+	"github.com/greenlight/greenlight/lambdas/step"
+	"github.com/greenlight/greenlight/statemachine"
+)
+
+// Approval policies: what answers the approval task in a local run.
+const (
+	ApproveAuto    = "auto"    // approve as soon as it is asked
+	ApproveReject  = "reject"  // reject as soon as it is asked
+	ApproveTimeout = "timeout" // never answer: the approval times out
+	ApprovePrompt  = "prompt"  // wait for `greenlight approve|reject --local`
+)
+
+// Options configure a local environment.
+type Options struct {
+	// Config is the operator's greenlight.json; the environment points
+	// its AWS ids at the simulated region's.
+	Config release.Config
+	// Asset is build/bootstrap.zip (the functions' code, for synthesis).
+	Asset string
+	// Approve is the approval policy (default auto).
+	Approve string
+	// Fault, when set, fails the next invocation of a Task state.
+	Fault *Fault
+	// Latencies overrides the simulated region's reference latencies.
+	Latencies *sim.Latencies
+	// Log receives the handlers' JSON log lines; nil discards them.
+	Log io.Writer
+	// OnEvent sees each execution event as it happens.
+	OnEvent func(execution string, ev Event)
+	// OnApproval is told when an approval waits for a person (prompt).
+	OnApproval func(releaseID string)
+}
+
+// Env is a running local AWS: the simulated region with its live app,
+// dynalite for the ledger, gofakes3 for the release bucket, the
+// synthesized stack, and the host serving every step. It stays up across
+// releases, so scenarios can release, approve, roll back and let days pass.
+type Env struct {
+	opts    Options
+	tc      Toolchain
+	Region  *sim.Region
+	Fixture sim.Fixture
+	Dynamo  *sim.Dynamo
+	// Config is the operator's config with its AWS ids pointed at the
+	// simulated region.
+	Config release.Config
+	Stack  *Stack
+	Deps   *step.Deps
+
+	sched  *Scheduler
+	tokens *simTokens
+	host   *Host
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu          sync.Mutex
+	runs        map[string]*run
+	invocations map[string]int // by execution
+	calls       map[string][]sim.Call
+	faultArmed  bool
+	wg          sync.WaitGroup
+}
+
+type run struct {
+	name, arn string
+	done      chan struct{}
+	exec      *Execution
+	err       error
+	started   time.Time
+	ended     time.Time
+}
+
+// Names of the local stack's resources.
+func tableName(app string) string  { return "greenlight-" + app + "-ledger" }
+func bucketName(app string) string { return "greenlight-" + app + "-releases" }
+
+// Start brings a local environment up. Close it.
+func Start(ctx context.Context, opts Options) (*Env, error) {
+	if opts.Approve == "" {
+		opts.Approve = ApproveAuto
+	}
+	tc, err := FindToolchain()
+	if err != nil {
+		return nil, err
+	}
+	e := &Env{opts: opts, tc: tc, runs: map[string]*run{}, invocations: map[string]int{}, calls: map[string][]sim.Call{}}
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	ok := false
+	defer func() {
+		if !ok {
+			e.Close()
+		}
+	}()
+	cfg := opts.Config
+	if e.Dynamo, err = sim.StartDynamo(ctx); err != nil {
+		return nil, fmt.Errorf("start dynalite: %w", err)
+	}
+	docs := map[string]sim.DocumentKind{
+		instance.DocumentName(cfg.App, instance.Deploy):      sim.DocumentDeploy,
+		instance.DocumentName(cfg.App, instance.Maintenance): sim.DocumentMaintenance,
+		instance.DocumentName(cfg.App, instance.Data):        sim.DocumentData,
+	}
+	e.Region, err = sim.New(sim.Options{
+		Start:          time.Now().UTC().Truncate(time.Second),
+		Latencies:      opts.Latencies,
+		App:            cfg.App,
+		AppPort:        cfg.HealthCheck.Port,
+		HealthPath:     cfg.HealthCheck.Path,
+		AMIParameter:   cfg.Candidate.AMIParameter,
+		DataVolume:     cfg.HasData(),
+		DataDevice:     cfg.Data.Device,
+		DataMountPoint: cfg.Data.MountPoint,
+		DataSnapshots:  1,
+		Documents:      docs,
+		Buckets:        []string{bucketName(cfg.App)},
+		DynamoDB:       e.Dynamo.Client(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start the simulated region: %w", err)
+	}
+	e.Fixture = e.Region.Fixture()
+	e.Config = pointAtRegion(cfg, e.Fixture)
+	if e.Stack, err = Synthesize(tc, e.Config, opts.Asset); err != nil {
+		return nil, err
+	}
+	if len(e.Stack.Findings) > 0 {
+		return nil, fmt.Errorf("the stack has cdk-nag findings:\n%v", e.Stack.Findings)
+	}
+	e.Region.AddStateMachine(e.machineARN())
+	if err := e.Dynamo.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:            aws.String(tableName(cfg.App)),
+		BillingMode:          ddbtypes.BillingModePayPerRequest,
+		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: ddbtypes.ScalarAttributeTypeS}, {AttributeName: aws.String("sk"), AttributeType: ddbtypes.ScalarAttributeTypeS}},
+		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: ddbtypes.KeyTypeHash}, {AttributeName: aws.String("sk"), KeyType: ddbtypes.KeyTypeRange}},
+	}); err != nil {
+		return nil, fmt.Errorf("create the ledger table: %w", err)
+	}
+	e.sched = NewScheduler(regionClock{e.Region})
+	e.tokens = newSimTokens(e.Region, e.sched, e.Stack.Release.ExecutionARN)
+	logOut := opts.Log
+	if logOut == nil {
+		logOut = io.Discard
+	}
+	e.Deps = &step.Deps{
+		AWS:  e.Region.Clients(),
+		Env:  e.env(),
+		Now:  e.Region.Now,
+		HTTP: e.Region.HTTPClient(),
+		Log:  slog.New(slog.NewJSONHandler(logOut, nil)),
+	}
+	handlers := map[string]any{}
+	for _, entry := range registry.All() {
+		handlers[entry.Name] = entry.New(e.Deps)
+	}
+	e.host = NewHost(handlers, e.sched, e.tokens, e.Deps.Log)
+	e.host.Around = e.around
+	if err := e.host.Start(); err != nil {
+		return nil, err
+	}
+	e.Region.OnStartExecution(e.onStart)
+	e.Region.OnSchedule(e.onSchedule)
+	e.sched.AfterAdvance(func(from, to time.Time) {
+		if _, err := e.Region.RunDueSchedules(e.ctx); err != nil {
+			e.Deps.Log.Error("due schedules", "error", err)
+		}
+	})
+	ok = true
+	return e, nil
+}
+
+// pointAtRegion keeps the operator's config but for its AWS ids, which
+// become the simulated region's: the Elastic IP, the golden AMI's
+// parameter, the live instance's subnet.
+func pointAtRegion(c release.Config, f sim.Fixture) release.Config {
+	c.Live.ElasticIPAllocationID = f.AllocationID
+	c.Candidate.AMI = ""
+	c.Candidate.AMIParameter = f.AMIParameter
+	c.Candidate.SubnetID = ""
+	return c
+}
+
+func (e *Env) machineARN() string {
+	return fmt.Sprintf("arn:%s:states:%s:%s:stateMachine:%s", Partition, Region, Account, e.Stack.Release.Name)
+}
+
+// env is every step's environment in the local stack.
+func (e *Env) env() step.Env {
+	app := e.Config.App
+	return step.Env{
+		App:                 app,
+		ArtifactPrefix:      e.Config.ArtifactPrefix,
+		Table:               tableName(app),
+		Topic:               e.Fixture.TopicARN,
+		Bucket:              bucketName(app),
+		StateMachine:        e.machineARN(),
+		ScheduleGroup:       e.Fixture.ScheduleGroup,
+		SchedulerRole:       fmt.Sprintf("arn:%s:iam::%s:role/greenlight-%s-scheduler", Partition, Account, app),
+		RetireFunction:      FunctionARN(registry.Retire),
+		DeployDocument:      instance.DocumentName(app, instance.Deploy),
+		MaintenanceDocument: instance.DocumentName(app, instance.Maintenance),
+		DataDocument:        instance.DocumentName(app, instance.Data),
+		SmokeTarget:         "private",
+		Region:              Region,
+	}
+}
+
+// Close stops everything the environment started: runners, the host,
+// the region's app servers, dynalite.
+func (e *Env) Close() error {
+	if e.cancel != nil {
+		e.cancel()
+	}
+	e.wg.Wait()
+	var errs []error
+	if e.host != nil {
+		errs = append(errs, e.host.Close())
+	}
+	if e.Region != nil {
+		errs = append(errs, e.Region.Close())
+	}
+	if e.Dynamo != nil {
+		errs = append(errs, e.Dynamo.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Machine is the synthesized Release state machine.
+func (e *Env) Machine() *Machine { return e.Stack.Release }
+
+// around serves one invocation the way Lambda would: it names the caller
+// for the region's records, applies an armed fault, charges the modelled
+// time of the calls the handler made, and answers the approval task per
+// the policy.
+func (e *Env) around(ctx context.Context, inv Invocation, invoke func(context.Context) ([]byte, error)) ([]byte, error) {
+	ctx = sim.WithCaller(ctx, inv.Function)
+	e.mu.Lock()
+	e.invocations[inv.Execution]++
+	armed := e.opts.Fault != nil && !e.faultArmed && e.opts.Fault.State == inv.State
+	if armed {
+		e.faultArmed = true
+	}
+	e.mu.Unlock()
+	before := len(e.Region.Calls())
+	var out []byte
+	var err error
+	if armed {
+		out, err = e.opts.Fault.apply(ctx, e, inv, invoke)
+	} else {
+		out, err = invoke(ctx)
+	}
+	calls := e.Region.Calls()[before:]
+	charge := e.Region.Latencies().LambdaWarmInvoke
+	e.mu.Lock()
+	for _, c := range calls {
+		if c.Caller == inv.Function {
+			e.calls[inv.Execution] = append(e.calls[inv.Execution], c)
+			charge += c.Latency
+		}
+	}
+	e.mu.Unlock()
+	e.Region.Advance(ctx, charge)
+	if err == nil && inv.State == statemachine.AwaitApproval {
+		e.answerApproval(ctx, inv)
+	}
+	return out, err
+}
+
+// answerApproval applies the approval policy once the approval step has
+// stored its token and notified.
+func (e *Env) answerApproval(ctx context.Context, inv Invocation) {
+	for _, token := range e.tokens.Open(inv.Execution, inv.State) {
+		var err error
+		switch e.opts.Approve {
+		case ApproveAuto:
+			out, _ := json.Marshal(release.Approval{Approved: true, By: "local auto-approval (--approve auto)", At: e.Region.Now()})
+			_, err = e.Region.SFN().SendTaskSuccess(ctx, &sfn.SendTaskSuccessInput{TaskToken: aws.String(token), Output: aws.String(string(out))})
+		case ApproveReject:
+			_, err = e.Region.SFN().SendTaskFailure(ctx, &sfn.SendTaskFailureInput{TaskToken: aws.String(token), Error: aws.String("Rejected"), Cause: aws.String("rejected by greenlight local --approve reject")})
+		case ApprovePrompt:
+			e.tokens.WaitForHuman(token)
+			if e.opts.OnApproval != nil {
+				e.opts.OnApproval(inv.Execution)
+			}
+		}
+		if err != nil {
+			e.Deps.Log.Error("answer approval", "error", err)
+		}
+	}
+}
+
+// onStart runs an execution the region was asked to start.
+func (e *Env) onStart(ctx context.Context, ex sim.Execution) {
+	var input any
+	if err := json.Unmarshal([]byte(ex.Input), &input); err != nil {
+		input = ex.Input
+	}
+	m := e.Stack.Release
+	r := &run{name: ex.Name, arn: ex.ARN, done: make(chan struct{}), started: e.Region.Now()}
+	e.mu.Lock()
+	e.runs[ex.Name] = r
+	e.mu.Unlock()
+	e.host.AddJob(m.Job(ex.Name, input, ex.StartDate))
+	e.sched.Join(ex.Name)
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer close(r.done)
+		defer e.sched.Leave(ex.Name)
+		onEvent := func(ev Event) {
+			if e.opts.OnEvent != nil {
+				e.opts.OnEvent(ex.Name, ev)
+			}
+		}
+		r.exec, r.err = e.tc.Run(e.ctx, e.host.URL(), ex.Name, onEvent)
+		r.ended = e.Region.Now()
+		status := sfntypes.ExecutionStatusFailed
+		var output, errName, cause string
+		if r.err != nil {
+			errName, cause = "States.Runtime", r.err.Error()
+		} else {
+			output, errName, cause = string(r.exec.Output), r.exec.Error, r.exec.Cause
+			if r.exec.Status == "SUCCEEDED" {
+				status = sfntypes.ExecutionStatusSucceeded
+			}
+		}
+		if err := e.Region.FinishExecution(ex.ARN, status, output, errName, cause); err != nil {
+			e.Deps.Log.Error("finish execution", "execution", ex.Name, "error", err)
+		}
+	}()
+}
+
+// onSchedule invokes a schedule's target (the retire function) the way
+// EventBridge Scheduler would.
+func (e *Env) onSchedule(ctx context.Context, f sim.Firing) error {
+	_, err := e.Invoke(ctx, handlerOf(f.TargetARN), []byte(f.Input))
+	return err
+}
+
+// Invoke calls a function through the host, as EventBridge or a schedule
+// would: the Lambda Invoke API over loopback.
+func (e *Env) Invoke(ctx context.Context, function string, payload []byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.host.URL()+"/2015-03-31/functions/"+function+"/invocations", bytes.NewReader(payload))
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("invoke %s: HTTP %d: %s", function, resp.StatusCode, body)
+	}
+	if resp.Header.Get("X-Amz-Function-Error") != "" {
+		var fe struct {
+			Type    string `json:"errorType"`
+			Message string `json:"errorMessage"`
+		}
+		_ = json.Unmarshal(body, &fe)
+		return nil, fmt.Errorf("%s failed: %s: %s", function, fe.Type, fe.Message)
+	}
+	return body, nil
+}
+
+// Upload puts an artifact in the release bucket the way `greenlight
+// release` does (SHA-256 in the metadata) and returns its version id.
+func (e *Env) Upload(ctx context.Context, key string, body []byte) (string, error) {
+	sum := sha256.Sum256(body)
+	out, err := e.Region.S3Client().PutObject(ctx, &s3.PutObjectInput{
+		Bucket:   aws.String(bucketName(e.Config.App)),
+		Key:      aws.String(key),
+		Body:     bytes.NewReader(body),
+		Metadata: map[string]string{prepare.MetadataSHA256: hex.EncodeToString(sum[:])},
+	})
+	if err != nil {
+		return "", fmt.Errorf("upload s3://%s/%s: %w", bucketName(e.Config.App), key, err)
+	}
+	return aws.ToString(out.VersionId), nil
+}
+
+// Deliver sends the S3 Object Created event for an uploaded artifact to
+// the start function, as the stack's EventBridge rule does.
+func (e *Env) Deliver(ctx context.Context, key, versionID string, size int64) (start.Result, error) {
+	ev, err := events.ObjectCreated(bucketName(e.Config.App), key, versionID, size, e.Region.Now())
+	if err != nil {
+		return start.Result{}, err
+	}
+	out, err := e.Invoke(ctx, registry.Start, ev)
+	if err != nil {
+		return start.Result{}, err
+	}
+	var res start.Result
+	return res, json.Unmarshal(out, &res)
+}
+
+// Wait waits for an execution to end.
+func (e *Env) Wait(ctx context.Context, execution string) (*Execution, error) {
+	e.mu.Lock()
+	r, ok := e.runs[execution]
+	e.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("no execution %s", execution)
+	}
+	select {
+	case <-r.done:
+		return r.exec, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// LetTimePass moves the simulated clock while no execution runs (days for
+// retirement), firing due schedules.
+func (e *Env) LetTimePass(d time.Duration) { e.sched.AdvanceIdle(d) }
+
+// Key is the artifact key of a version.
+func (e *Env) Key(version string) string {
+	return e.Config.ArtifactPrefix + e.Config.App + "-" + version + ".tar.gz"
+}

@@ -1,0 +1,170 @@
+package localrun
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/internal/sim"
+	"github.com/greenlight/greenlight/statemachine"
+)
+
+// Fault kinds: what `greenlight local --fail-at STATE --fault KIND` does to
+// that state's next invocation.
+const (
+	// FaultThrottle: the step's next three AWS calls are throttled, with
+	// each service's own code. Transient: the release goes on.
+	FaultThrottle = "throttle"
+	// FaultError: the step's first AWS call fails with an access error.
+	// Hard: the release rolls back.
+	FaultError = "error"
+	// FaultNotFound: the step's first EC2 or SSM call does not see the
+	// resource yet (eventual consistency). Transient.
+	FaultNotFound = "not-found"
+	// FaultImpaired: the candidate fails its status checks.
+	FaultImpaired = "impaired"
+	// FaultCommandFailed: the SSM command the step runs fails on the
+	// instance.
+	FaultCommandFailed = "command-failed"
+	// FaultTimeout: the function runs out of time after doing its work,
+	// so Step Functions sees Lambda.Unknown and runs it again.
+	FaultTimeout = "timeout"
+)
+
+// FaultKinds lists the kinds, for flags and errors.
+var FaultKinds = []string{FaultThrottle, FaultError, FaultNotFound, FaultImpaired, FaultCommandFailed, FaultTimeout}
+
+// Transient reports whether a fault kind is one the release must survive.
+func Transient(kind string) bool {
+	return kind == FaultThrottle || kind == FaultNotFound || kind == FaultTimeout
+}
+
+// Fault fails one state's next invocation.
+type Fault struct {
+	State string
+	Kind  string
+}
+
+// Check says whether the fault fits the machine: the state exists and is a
+// Task, and the kind applies to it.
+func (f Fault) Check(m *Machine) error {
+	if _, ok := m.Tasks[f.State]; !ok {
+		return fmt.Errorf("--fail-at %q is not a Task state; the Task states are: %s", f.State, strings.Join(m.TaskStates(), ", "))
+	}
+	switch f.Kind {
+	case FaultThrottle, FaultError, FaultNotFound, FaultTimeout:
+	case FaultImpaired:
+		if f.State != statemachine.LaunchCandidate && f.State != statemachine.CheckCandidate {
+			return fmt.Errorf("--fault impaired applies to %s or %s, which wait for the candidate's status checks", statemachine.LaunchCandidate, statemachine.CheckCandidate)
+		}
+	case FaultCommandFailed:
+		if !commandStates[f.State] {
+			return fmt.Errorf("--fault command-failed applies to the states that run SSM commands: %s", strings.Join(sortedKeys(commandStates), ", "))
+		}
+	default:
+		return fmt.Errorf("--fault %q is not one of %s", f.Kind, strings.Join(FaultKinds, ", "))
+	}
+	return nil
+}
+
+// commandStates run or follow SSM commands on instances.
+var commandStates = map[string]bool{statemachine.DeployRelease: true, statemachine.CheckDeploy: true}
+
+func sortedKeys(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// hardCodes are access errors as each service words them: not retryable.
+var hardCodes = map[string]string{
+	sim.ServiceEC2: "UnauthorizedOperation", sim.ServiceS3: "AccessDenied", sim.ServiceSNS: "AuthorizationError",
+}
+
+// notFoundCodes are EC2's and SSM's "not visible yet" answers by operation.
+var notFoundCodes = map[string]string{
+	"DescribeInstances": "InvalidInstanceID.NotFound", "DescribeInstanceStatus": "InvalidInstanceID.NotFound",
+	"TerminateInstances": "InvalidInstanceID.NotFound", "CreateTags": "InvalidInstanceID.NotFound", "DeleteTags": "InvalidInstanceID.NotFound",
+	"DescribeVolumes": "InvalidVolume.NotFound", "AttachVolume": "InvalidVolume.NotFound", "DetachVolume": "InvalidVolume.NotFound",
+	"DeleteVolume": "InvalidVolume.NotFound", "DescribeSnapshots": "InvalidSnapshot.NotFound", "CreateVolume": "InvalidSnapshot.NotFound",
+	"GetCommandInvocation": "InvocationDoesNotExist",
+}
+
+// apply runs one invocation with the fault in force.
+func (f *Fault) apply(ctx context.Context, e *Env, inv Invocation, invoke func(context.Context) ([]byte, error)) ([]byte, error) {
+	switch f.Kind {
+	case FaultThrottle:
+		left := 3
+		e.Region.Intercept(func(service, op, caller string) (string, string) {
+			if caller != inv.Function || left == 0 {
+				return "", ""
+			}
+			left--
+			return sim.ThrottleCode(service), ""
+		})
+		// The burst outlives this invocation: the retries meet the rest.
+		// Spent, the interceptor passes everything.
+		return invoke(ctx)
+	case FaultError, FaultNotFound:
+		fired := false
+		e.Region.Intercept(func(service, op, caller string) (string, string) {
+			if fired || caller != inv.Function {
+				return "", ""
+			}
+			if f.Kind == FaultError {
+				fired = true
+				if code, ok := hardCodes[service]; ok {
+					return code, "injected by --fault error"
+				}
+				return "AccessDeniedException", "injected by --fault error"
+			}
+			if code, ok := notFoundCodes[op]; ok && (service == sim.ServiceEC2 || service == sim.ServiceSSM) {
+				fired = true
+				return code, ""
+			}
+			return "", ""
+		})
+		out, err := invoke(ctx)
+		e.Region.Intercept(nil)
+		if !fired && f.Kind == FaultError {
+			// The step made no AWS call: fail it as its first call would.
+			return nil, release.AWSError{Cause: release.Causef("%s: injected by --fault error (the step made no AWS call)", inv.Function)}
+		}
+		return out, err
+	case FaultImpaired:
+		if inv.State == statemachine.LaunchCandidate {
+			e.Region.ImpairNextInstance(1)
+		} else if id := candidateOf(inv.Payload); id != "" {
+			if err := e.Region.ImpairInstance(id); err != nil {
+				return nil, err
+			}
+		}
+		return invoke(ctx)
+	case FaultCommandFailed:
+		e.Region.FailCommands(sim.CommandFault{Times: 1, Outcome: sim.Outcome{
+			Status: ssmtypes.CommandInvocationStatusFailed, ResponseCode: 1, Stdout: "injected by --fault command-failed\n"}})
+		return invoke(ctx)
+	case FaultTimeout:
+		// The function does its work; the answer is lost to the timeout.
+		_, _ = invoke(ctx)
+		return nil, &TimedOut{After: 30 * time.Second}
+	}
+	return invoke(ctx)
+}
+
+func candidateOf(payload []byte) string {
+	var d release.Doc
+	if json.Unmarshal(payload, &d) != nil || d.Candidate == nil {
+		return ""
+	}
+	return d.Candidate.InstanceID
+}

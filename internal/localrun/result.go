@@ -1,0 +1,200 @@
+package localrun
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/greenlight/greenlight/internal/artifact"
+	"github.com/greenlight/greenlight/internal/sim"
+	"github.com/greenlight/greenlight/lambdas/start"
+	"github.com/greenlight/greenlight/statemachine"
+)
+
+// Result is how a local release went, in the shape `greenlight local
+// --json` prints.
+type Result struct {
+	Status                 string         `json:"status"`
+	ReleaseID              string         `json:"releaseId"`
+	Execution              string         `json:"execution,omitempty"`
+	Error                  string         `json:"error,omitempty"`
+	Cause                  string         `json:"cause,omitempty"`
+	StatesEntered          []string       `json:"statesEntered"`
+	StateTransitions       int            `json:"stateTransitions"`
+	LambdaInvocations      int            `json:"lambdaInvocations"`
+	AWSAPICalls            int            `json:"awsApiCalls"`
+	AWSAPICallsByOperation map[string]int `json:"awsApiCallsByOperation"`
+	ModelSeconds           ModelSeconds   `json:"modelSeconds"`
+	LiveInstanceID         string         `json:"liveInstanceId"`
+	LiveVersion            string         `json:"liveVersion"`
+	LeakedResources        []sim.Resource `json:"leakedResources"`
+	Timeline               []Event        `json:"timeline,omitempty"`
+	WallSeconds            float64        `json:"wallSeconds"`
+}
+
+// ModelSeconds are modelled (simulated) durations.
+type ModelSeconds struct {
+	Total             float64 `json:"total"`
+	ExcludingApproval float64 `json:"excludingApproval"`
+	MaintenanceWindow float64 `json:"maintenanceWindow"`
+}
+
+// Release uploads an artifact, delivers its upload event and follows the
+// execution to its end. An empty artifact means the sample release of
+// version.
+func (e *Env) Release(ctx context.Context, version string, body []byte) (*Result, error) {
+	wall := time.Now()
+	if body == nil {
+		var err error
+		if body, err = artifact.Sample(e.Config.App, version); err != nil {
+			return nil, err
+		}
+	}
+	key := e.Key(version)
+	vid, err := e.Upload(ctx, key, body)
+	if err != nil {
+		return nil, err
+	}
+	res, err := e.Deliver(ctx, key, vid, int64(len(body)))
+	if err != nil {
+		return nil, err
+	}
+	return e.Follow(ctx, res, wall)
+}
+
+// Follow waits for a started release to end and summarizes it.
+func (e *Env) Follow(ctx context.Context, started start.Result, wall time.Time) (*Result, error) {
+	if started.Status == start.Duplicate {
+		return &Result{Status: statemachine.Duplicate, ReleaseID: started.ReleaseID, Execution: started.Execution,
+			StatesEntered: []string{}, AWSAPICallsByOperation: map[string]int{}, LeakedResources: []sim.Resource{},
+			LiveInstanceID: e.live(), LiveVersion: e.liveVersion(), WallSeconds: time.Since(wall).Seconds()}, nil
+	}
+	ex, err := e.Wait(ctx, started.ReleaseID)
+	if err != nil {
+		return nil, err
+	}
+	return e.summarize(started, ex, wall), nil
+}
+
+func (e *Env) summarize(started start.Result, ex *Execution, wall time.Time) *Result {
+	e.mu.Lock()
+	r := e.runs[ex.Name]
+	calls := append([]sim.Call(nil), e.calls[ex.Name]...)
+	invocations := e.invocations[ex.Name]
+	e.mu.Unlock()
+	res := &Result{
+		ReleaseID: started.ReleaseID, Execution: started.Execution,
+		Status: outcomeOf(ex), Error: ex.Error, Cause: ex.Cause,
+		StatesEntered: ex.Path(), StateTransitions: ex.Transitions(), LambdaInvocations: invocations,
+		AWSAPICalls: len(calls), AWSAPICallsByOperation: map[string]int{},
+		Timeline: ex.Events, WallSeconds: time.Since(wall).Seconds(),
+	}
+	for _, c := range calls {
+		res.AWSAPICallsByOperation[c.Service+":"+c.Operation]++
+	}
+	total := r.ended.Sub(r.started)
+	res.ModelSeconds = ModelSeconds{
+		Total:             total.Seconds(),
+		ExcludingApproval: (total - waited(ex.Events, statemachine.AwaitApproval)).Seconds(),
+		MaintenanceWindow: maintenanceWindow(ex.Events).Seconds(),
+	}
+	res.LiveInstanceID, res.LiveVersion = e.live(), e.liveVersion()
+	res.LeakedResources = e.leaks(started.ReleaseID, res.Status == statemachine.Released)
+	return res
+}
+
+// outcomeOf maps an execution's end to the release's terminal state.
+func outcomeOf(ex *Execution) string {
+	if ex.Status == "SUCCEEDED" {
+		path := ex.Path()
+		return path[len(path)-1]
+	}
+	for _, o := range statemachine.Outcomes {
+		if ex.Error == o {
+			return o
+		}
+	}
+	return "Failed(" + ex.Error + ")"
+}
+
+// waited is the simulated time spent in a state.
+func waited(evs []Event, state string) time.Duration {
+	var d time.Duration
+	var entered time.Time
+	for _, ev := range evs {
+		if ev.State != state {
+			continue
+		}
+		switch ev.Type {
+		case "StateEntered":
+			entered = ev.Time
+		case "StateExited", "StateFailed":
+			if !entered.IsZero() {
+				d += ev.Time.Sub(entered)
+				entered = time.Time{}
+			}
+		}
+	}
+	return d
+}
+
+// maintenanceWindow is measured from the maintenance page going up to the
+// Elastic IP answering from the candidate; zero without a data cutover.
+func maintenanceWindow(evs []Event) time.Duration { return 0 }
+
+// live is the instance receiving the Elastic IP's traffic now.
+func (e *Env) live() string { return e.Region.TrafficTarget(e.Fixture.AllocationID) }
+
+func (e *Env) liveVersion() string {
+	app, err := e.Region.App(e.live())
+	if err != nil {
+		return ""
+	}
+	return app.Version
+}
+
+// leaks lists what the release created and should no longer exist: after
+// success anything but the new live instance and its volumes, after a
+// failure anything at all (snapshots are kept as backups either way).
+func (e *Env) leaks(releaseID string, released bool) []sim.Resource {
+	keep := map[string]bool{}
+	if released {
+		live := e.live()
+		keep[live] = true
+		ctx := sim.WithCaller(context.Background(), "localrun")
+		out, err := e.Region.EC2().DescribeVolumes(ctx, &ec2.DescribeVolumesInput{Filters: []ec2types.Filter{{Name: aws.String("attachment.instance-id"), Values: []string{live}}}})
+		if err == nil {
+			for _, v := range out.Volumes {
+				keep[aws.ToString(v.VolumeId)] = true
+			}
+		}
+	}
+	out := []sim.Resource{}
+	for _, r := range e.Region.Leaks(releaseID) {
+		if !keep[r.ID] {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// JSON renders the result for --json.
+func (r *Result) JSON() ([]byte, error) { return json.MarshalIndent(r, "", "  ") }
+
+// Expected is the status a run should end in: Released, unless the
+// approval is refused or a hard fault is injected.
+func Expected(approve string, f *Fault) string {
+	if approve == ApproveReject || approve == ApproveTimeout {
+		return statemachine.RolledBack
+	}
+	if f != nil && !Transient(f.Kind) {
+		return statemachine.RolledBack
+	}
+	return statemachine.Released
+}
