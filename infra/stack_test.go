@@ -19,9 +19,12 @@ const asset = "../build/bootstrap.zip"
 
 func TestMain(m *testing.M) {
 	// jsii runs the pinned Node from the repository's node_modules.
-	bin, _ := filepath.Abs("../node_modules/.bin")
-	os.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	// jsii prepared its Node process during package init; restart it on
+	// the pinned Node.
+	node, _ := filepath.Abs("../node_modules/.bin/node")
+	os.Setenv("JSII_NODE", node)
 	os.Setenv("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+	jsii.Close()
 	os.Exit(m.Run())
 }
 

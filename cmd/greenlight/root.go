@@ -15,6 +15,6 @@ instance for a one-command rollback.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newValidate())
+	root.AddCommand(newValidate(), newLocal())
 	return root
 }

@@ -184,6 +184,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	}
 	e.host = NewHost(handlers, e.sched, e.tokens, e.Deps.Log)
 	e.host.Around = e.around
+	e.host.SFN = e.Region.SFN()
 	if err := e.host.Start(); err != nil {
 		return nil, err
 	}

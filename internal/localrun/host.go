@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/greenlight/greenlight/internal/awsapi"
 	"github.com/greenlight/greenlight/internal/release"
 )
 
@@ -64,6 +65,9 @@ type Host struct {
 	Around func(ctx context.Context, inv Invocation, invoke func(context.Context) ([]byte, error)) ([]byte, error)
 	// Timeout bounds each invocation, as a function's timeout does.
 	Timeout func(function string) time.Duration
+	// SFN, when set, answers the Step Functions API on "/" for clients
+	// (the CLI) pointed at the host.
+	SFN awsapi.SFN
 
 	handlers  map[string]lambda.Handler
 	scheduler *Scheduler
@@ -140,6 +144,8 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	path := r.URL.Path
 	switch {
+	case path == "/" && strings.HasPrefix(r.Header.Get("X-Amz-Target"), "AWSStepFunctions.") && h.SFN != nil:
+		serveSFN(w, r, body, h.SFN)
 	case strings.HasPrefix(path, "/2015-03-31/functions/") && strings.HasSuffix(path, "/invocations"):
 		fn := strings.TrimSuffix(strings.TrimPrefix(path, "/2015-03-31/functions/"), "/invocations")
 		h.invoke(w, r.Context(), Invocation{Execution: exec, State: r.Header.Get("X-Greenlight-State"), Function: handlerOf(fn), Payload: body})

@@ -4,7 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
+
+	"github.com/aws/jsii-runtime-go"
 
 	"github.com/greenlight/greenlight/infra"
 	"github.com/greenlight/greenlight/internal/release"
@@ -24,9 +25,7 @@ type Stack struct {
 // Release state machine out of the template. asset is the zipped bootstrap
 // the functions reference; root is the repository (for Node).
 func Synthesize(tc Toolchain, cfg release.Config, asset string) (*Stack, error) {
-	bin := filepath.Join(tc.Root, "node_modules", ".bin")
-	os.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-	os.Setenv("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+	UsePinnedNode(tc)
 	if _, err := os.Stat(asset); err != nil {
 		return nil, fmt.Errorf("the Lambda asset %s is missing: run `make build`", asset)
 	}
@@ -56,4 +55,17 @@ func Synthesize(tc Toolchain, cfg release.Config, asset string) (*Stack, error) 
 		return nil, err
 	}
 	return &Stack{Template: tpl, Release: m, Handlers: tpl.Handlers(), Findings: syn.Findings}, nil
+}
+
+// UsePinnedNode makes jsii run on the repository's pinned Node whatever is
+// first on PATH. jsii prepares its Node process while Go packages
+// initialize, before any code can set JSII_NODE, so the prepared (unused)
+// process is closed and the next CDK call starts a fresh one.
+func UsePinnedNode(tc Toolchain) {
+	if os.Getenv("JSII_NODE") == tc.Node() {
+		return
+	}
+	os.Setenv("JSII_NODE", tc.Node())
+	os.Setenv("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+	jsii.Close()
 }

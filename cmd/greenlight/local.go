@@ -1,0 +1,315 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/greenlight/greenlight/internal/artifact"
+	"github.com/greenlight/greenlight/internal/localrun"
+	"github.com/greenlight/greenlight/internal/release"
+)
+
+type localFlags struct {
+	config     string
+	artifact   string
+	version    string
+	approve    string
+	failAt     string
+	fault      string
+	dataMode   string
+	expect     string
+	listStates bool
+	json       bool
+	logFile    string
+}
+
+func newLocal() *cobra.Command {
+	var f localFlags
+	cmd := &cobra.Command{
+		Use:   "local",
+		Short: "Run a whole release on the local engine, no AWS account needed",
+		Long: `local synthesizes the stack, takes the Release state machine out of the
+template and runs it on aws-local-stepfunctions, with every step served by
+the same handlers as in Lambda, against a simulated AWS region (EC2, EBS,
+Elastic IP, SSM, Scheduler, SNS in memory; S3 on gofakes3; DynamoDB on
+dynalite). Wait states run on the simulated clock, so a release takes
+seconds while the summary shows modelled AWS time.
+
+It exits 0 when the release ends as expected: Released, or RolledBack when
+the approval is refused or a hard fault is injected (see --expect).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runLocal(cmd, f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.config, "config", "", "config file (default greenlight.json, else greenlight.example.json)")
+	fl.StringVar(&f.artifact, "artifact", "", "release this .tar.gz instead of a generated sample")
+	fl.StringVar(&f.version, "version", "", "version to release (default: the artifact's VERSION file, or 1.1.0 for the sample)")
+	fl.StringVar(&f.approve, "approve", localrun.ApproveAuto, "how the approval is answered: auto, reject, timeout or prompt (wait for `greenlight approve|reject --local`)")
+	fl.StringVar(&f.failAt, "fail-at", "", "Task state whose next invocation fails (see --list-states)")
+	fl.StringVar(&f.fault, "fault", localrun.FaultError, "what --fail-at injects: "+strings.Join(localrun.FaultKinds, ", "))
+	fl.StringVar(&f.dataMode, "data-mode", "", "override data.mode: none, restore or move")
+	fl.StringVar(&f.expect, "expect", "", "the terminal status that counts as success (default: Released, or RolledBack for a refused approval or a hard fault)")
+	fl.BoolVar(&f.listStates, "list-states", false, "print the Task states --fail-at accepts, one per line, and exit")
+	fl.BoolVar(&f.json, "json", false, "print one JSON summary on stdout instead of progress")
+	fl.StringVar(&f.logFile, "log", "", "write the handlers' JSON log lines to this file")
+	return cmd
+}
+
+func runLocal(cmd *cobra.Command, f localFlags) error {
+	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	switch f.approve {
+	case localrun.ApproveAuto, localrun.ApproveReject, localrun.ApproveTimeout, localrun.ApprovePrompt:
+	default:
+		return withCode(exitUsage, fmt.Errorf("--approve %q is not one of auto, reject, timeout, prompt", f.approve))
+	}
+	cfgPath := f.config
+	if cfgPath == "" {
+		cfgPath = release.DefaultConfigPath()
+	}
+	cfg, err := release.LoadConfig(cfgPath)
+	if err != nil {
+		return withCode(exitConfig, err)
+	}
+	if f.dataMode != "" {
+		if err := setDataMode(&cfg, f.dataMode); err != nil {
+			return withCode(exitUsage, err)
+		}
+	}
+	body, version, err := localArtifact(f, cfg.App)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	var fault *localrun.Fault
+	if f.failAt != "" {
+		fault = &localrun.Fault{State: f.failAt, Kind: f.fault}
+	}
+
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	tc, err := localrun.FindToolchain()
+	if err != nil {
+		return err
+	}
+	var logOut io.Writer
+	if f.logFile != "" {
+		lf, err := os.Create(f.logFile)
+		if err != nil {
+			return err
+		}
+		defer lf.Close()
+		logOut = lf
+	}
+	progress := &progress{w: errOut, quiet: f.json}
+	if !f.json {
+		fmt.Fprintf(errOut, "greenlight local: %s %s from %s, data mode %s, approval %s\n", cfg.App, version, describeArtifact(f.artifact), cfg.Data.Mode, f.approve)
+		fmt.Fprintf(errOut, "  starting the simulated region, dynalite and the stack (config %s)...\n", cfgPath)
+	}
+	var unpublish func()
+	env, err := localrun.Start(ctx, localrun.Options{
+		Config:  cfg,
+		Asset:   filepath.Join(tc.Root, "build", "bootstrap.zip"),
+		Approve: f.approve,
+		Fault:   fault,
+		Log:     logOut,
+		OnEvent: progress.event,
+		OnApproval: func(id string) {
+			fmt.Fprintf(errOut, "\n  approval pending for %s. In another terminal run\n      greenlight approve --local %s\n  or  greenlight reject --local %s --reason \"...\"\n\n", id, id, id)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	if f.listStates {
+		for _, s := range env.Machine().TaskStates() {
+			fmt.Fprintln(out, s)
+		}
+		return nil
+	}
+	if fault != nil {
+		if err := fault.Check(env.Machine()); err != nil {
+			return withCode(exitUsage, err)
+		}
+	}
+	if f.approve == localrun.ApprovePrompt {
+		if unpublish, err = env.Publish(); err != nil {
+			return err
+		}
+		defer unpublish()
+	}
+	type done struct {
+		res *localrun.Result
+		err error
+	}
+	ch := make(chan done, 1)
+	go func() {
+		res, err := env.Release(ctx, version, body)
+		ch <- done{res, err}
+	}()
+	var d done
+	select {
+	case d = <-ch:
+	case <-ctx.Done():
+		fmt.Fprintln(errOut, "\ninterrupted: stopping the runner, the region and dynalite")
+		return withCode(exitFailed, errors.New("interrupted"))
+	}
+	if d.err != nil {
+		return d.err
+	}
+	res := d.res
+	expect := f.expect
+	if expect == "" {
+		expect = localrun.Expected(f.approve, fault)
+	}
+	if f.json {
+		b, err := res.JSON()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(out, string(b))
+	} else {
+		summarize(errOut, res)
+	}
+	if res.Status != expect {
+		return withCode(exitFailed, fmt.Errorf("the release ended %s, expected %s: %s", res.Status, expect, release.Failure{Error: res.Error, Cause: res.Cause}.Reason()))
+	}
+	if len(res.LeakedResources) > 0 {
+		return withCode(exitFailed, fmt.Errorf("the release leaked %d resource(s): %v", len(res.LeakedResources), res.LeakedResources))
+	}
+	return nil
+}
+
+func setDataMode(c *release.Config, mode string) error {
+	switch mode {
+	case release.DataNone, release.DataRestore, release.DataMove:
+	default:
+		return fmt.Errorf("--data-mode %q is not one of none, restore, move", mode)
+	}
+	c.Data.Mode = mode
+	if mode != release.DataNone {
+		if c.Data.Device == "" {
+			c.Data.Device = "/dev/sdf"
+		}
+		if c.Data.MountPoint == "" {
+			c.Data.MountPoint = "/var/lib/" + c.App
+		}
+		if c.Data.SnapshotMaxAge == 0 {
+			c.Data.SnapshotMaxAge = release.Duration(time.Hour)
+		}
+	}
+	return nil
+}
+
+// localArtifact reads --artifact, or makes the sample release.
+func localArtifact(f localFlags, app string) ([]byte, string, error) {
+	if f.artifact == "" {
+		v := f.version
+		if v == "" {
+			v = "1.1.0"
+		}
+		b, err := artifact.Sample(app, v)
+		return b, v, err
+	}
+	b, err := os.ReadFile(f.artifact)
+	if err != nil {
+		return nil, "", err
+	}
+	v := f.version
+	if v == "" {
+		v = versionOf(b, app, f.artifact)
+	}
+	if v == "" {
+		return nil, "", fmt.Errorf("cannot tell the version of %s: name it %s-<version>.tar.gz, put a VERSION file in it, or pass --version", f.artifact, app)
+	}
+	return b, v, nil
+}
+
+func describeArtifact(path string) string {
+	if path == "" {
+		return "a generated sample artifact"
+	}
+	return path
+}
+
+// progress prints one line per state entered, with the simulated time
+// since the execution started.
+type progress struct {
+	w     io.Writer
+	quiet bool
+	mu    sync.Mutex
+	start time.Time
+}
+
+func (p *progress) event(execution string, ev localrun.Event) {
+	if p.quiet {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ev.Type == "ExecutionStarted" {
+		p.start = ev.Time
+		fmt.Fprintf(p.w, "  execution %s\n", execution)
+		return
+	}
+	at := fmtOffset(ev.Time.Sub(p.start))
+	switch ev.Type {
+	case "StateEntered":
+		fmt.Fprintf(p.w, "  %9s  %s\n", at, ev.State)
+	case "StateRetried":
+		fmt.Fprintf(p.w, "  %9s    retry %s in %gs (attempt %d)\n", at, ev.State, ev.Delay, ev.Attempt)
+	case "StateFailed":
+		if ev.StateType == "Fail" {
+			return
+		}
+		fmt.Fprintf(p.w, "  %9s    %s failed: %s: %s\n", at, ev.State, ev.Error, release.Failure{Error: ev.Error, Cause: ev.Cause}.Reason())
+	}
+}
+
+func fmtOffset(d time.Duration) string {
+	if d < time.Minute {
+		return fmt.Sprintf("+%.1fs", d.Seconds())
+	}
+	return "+" + d.Round(time.Second).String()
+}
+
+func summarize(w io.Writer, r *localrun.Result) {
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "%s: %s\n", r.ReleaseID, r.Status)
+	if r.Status == "Duplicate" {
+		fmt.Fprintf(w, "  the upload event was a duplicate; no second release started (%s)\n", r.Execution)
+		return
+	}
+	if r.Error != "" && r.Status != "Released" {
+		fmt.Fprintf(w, "  why:          %s\n", release.Failure{Error: r.Error, Cause: r.Cause}.Reason())
+	}
+	ms := r.ModelSeconds
+	fmt.Fprintf(w, "  modelled:     %s in all, %s excluding the approval wait", secs(ms.Total), secs(ms.ExcludingApproval))
+	if ms.MaintenanceWindow > 0 {
+		fmt.Fprintf(w, ", maintenance window %s", secs(ms.MaintenanceWindow))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  work:         %d state transitions, %d Lambda invocations, %d AWS API calls\n", r.StateTransitions, r.LambdaInvocations, r.AWSAPICalls)
+	fmt.Fprintf(w, "  live:         %s serving %s\n", r.LiveInstanceID, r.LiveVersion)
+	if len(r.LeakedResources) == 0 {
+		fmt.Fprintln(w, "  leaked:       nothing")
+	} else {
+		for _, l := range r.LeakedResources {
+			fmt.Fprintf(w, "  LEAKED:       %s %s (%s)\n", l.Kind, l.ID, l.State)
+		}
+	}
+	fmt.Fprintf(w, "  wall time:    %.1fs\n", r.WallSeconds)
+}
+
+func secs(s float64) string {
+	return (time.Duration(s * float64(time.Second))).Round(100 * time.Millisecond).String()
+}
