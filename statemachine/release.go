@@ -56,7 +56,7 @@ func Definition(scope constructs.Construct, props Props) sfn.IChainable {
 
 	// Failure handling first: every forward step catches into it.
 	rollbackFailed := sfn.NewFail(scope, jsii.String(RollbackFailed), &sfn.FailProps{
-		Error: jsii.String(RollbackFailed), CausePath: jsii.String("$.failure.Cause"),
+		Error: jsii.String(RollbackFailed), CausePath: jsii.String("$.rollback.reason"),
 		Comment: jsii.String("The release failed and its rollback could not finish: a person must look (urgent notification sent)."),
 	})
 	abandon := b.task(Abandon, registry.Abandon, "$.rollback", retryRollback)
@@ -66,14 +66,14 @@ func Definition(scope constructs.Construct, props Props) sfn.IChainable {
 	rollback.Next(sfn.NewChoice(scope, jsii.String(RollbackDone), nil).
 		When(sfn.Condition_StringEquals(jsii.String("$.rollback.outcome"), jsii.String(RolledBack)),
 			sfn.NewFail(scope, jsii.String(RolledBack), &sfn.FailProps{
-				Error: jsii.String(RolledBack), CausePath: jsii.String("$.failure.Cause"),
+				Error: jsii.String(RolledBack), CausePath: jsii.String("$.rollback.reason"),
 				Comment: jsii.String("The release failed; everything it did was undone and the live instance serves."),
 			}), nil).
 		When(sfn.Condition_StringEquals(jsii.String("$.rollback.outcome"), jsii.String(RollbackFailed)), rollbackFailed, nil).
 		Otherwise(b.wait(WaitForRollback, "$.rollback.waitSeconds").Next(rollback)))
 
 	reject := b.task(RecordRejection, registry.Reject, "$.rejection", retryStep).
-		Next(sfn.NewFail(scope, jsii.String(Rejected), &sfn.FailProps{Error: jsii.String(Rejected), CausePath: jsii.String("$.failure.Cause")}))
+		Next(sfn.NewFail(scope, jsii.String(Rejected), &sfn.FailProps{Error: jsii.String(Rejected), CausePath: jsii.String("$.rejection.cause")}))
 
 	cfgJSON, err := json.Marshal(props.Config)
 	if err != nil {

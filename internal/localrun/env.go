@@ -59,6 +59,13 @@ type Options struct {
 	OnEvent func(execution string, ev Event)
 	// OnApproval is told when an approval waits for a person (prompt).
 	OnApproval func(releaseID string)
+	// AfterInvoke, for tests, runs after each invocation with its result.
+	AfterInvoke func(inv Invocation, out []byte, err error)
+	// Twice, for tests, runs every invocation a second time with the same
+	// payload and reports what the second run changed in AWS to
+	// OnRepeatChange: a step must be idempotent.
+	Twice          bool
+	OnRepeatChange func(inv Invocation, before, after string)
 }
 
 // Env is a running local AWS: the simulated region with its live app,
@@ -266,7 +273,8 @@ func (e *Env) around(ctx context.Context, inv Invocation, invoke func(context.Co
 	ctx = sim.WithCaller(ctx, inv.Function)
 	e.mu.Lock()
 	e.invocations[inv.Execution]++
-	armed := e.opts.Fault != nil && !e.faultArmed && e.opts.Fault.State == inv.State
+	fault := e.opts.Fault
+	armed := fault != nil && !e.faultArmed && fault.State == inv.State
 	if armed {
 		e.faultArmed = true
 	}
@@ -275,9 +283,18 @@ func (e *Env) around(ctx context.Context, inv Invocation, invoke func(context.Co
 	var out []byte
 	var err error
 	if armed {
-		out, err = e.opts.Fault.apply(ctx, e, inv, invoke)
+		out, err = fault.apply(ctx, e, inv, invoke)
 	} else {
 		out, err = invoke(ctx)
+	}
+	if e.opts.Twice && err == nil {
+		// aws-lambda-go reuses its output buffer: keep this answer.
+		out = append([]byte(nil), out...)
+		before := e.State()
+		_, _ = invoke(ctx)
+		if after := e.State(); after != before && e.opts.OnRepeatChange != nil {
+			e.opts.OnRepeatChange(inv, before, after)
+		}
 	}
 	calls := e.Region.Calls()[before:]
 	charge := e.Region.Latencies().LambdaWarmInvoke
@@ -293,7 +310,24 @@ func (e *Env) around(ctx context.Context, inv Invocation, invoke func(context.Co
 	if err == nil && inv.State == statemachine.AwaitApproval {
 		e.answerApproval(ctx, inv)
 	}
+	if e.opts.AfterInvoke != nil {
+		e.opts.AfterInvoke(inv, out, err)
+	}
 	return out, err
+}
+
+// SetFault arms a fault for the next release (nil clears it).
+func (e *Env) SetFault(f *Fault) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.opts.Fault, e.faultArmed = f, false
+}
+
+// SetApprove changes the approval policy for what comes next.
+func (e *Env) SetApprove(policy string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.opts.Approve = policy
 }
 
 // answerApproval applies the approval policy once the approval step has
@@ -301,7 +335,10 @@ func (e *Env) around(ctx context.Context, inv Invocation, invoke func(context.Co
 func (e *Env) answerApproval(ctx context.Context, inv Invocation) {
 	for _, token := range e.tokens.Open(inv.Execution, inv.State) {
 		var err error
-		switch e.opts.Approve {
+		e.mu.Lock()
+		policy := e.opts.Approve
+		e.mu.Unlock()
+		switch policy {
 		case ApproveAuto:
 			out, _ := json.Marshal(release.Approval{Approved: true, By: "local auto-approval (--approve auto)", At: e.Region.Now()})
 			_, err = e.Region.SFN().SendTaskSuccess(ctx, &sfn.SendTaskSuccessInput{TaskToken: aws.String(token), Output: aws.String(string(out))})

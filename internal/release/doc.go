@@ -155,9 +155,12 @@ type Failure struct {
 // Rollback tracks the compensating rollback.
 type Rollback struct {
 	Poll
-	Done    int      `json:"done"`
-	Outcome string   `json:"outcome"`
-	Left    []string `json:"left,omitempty"`
+	Done    int    `json:"done"`
+	Outcome string `json:"outcome"`
+	// Reason is why the release failed, in words ("VerifyFailed: …"):
+	// the terminal state's cause.
+	Reason string   `json:"reason"`
+	Left   []string `json:"left,omitempty"`
 }
 
 // Undo kinds: what a release did that a rollback must undo.

@@ -12,10 +12,12 @@ import (
 	"github.com/greenlight/greenlight/lambdas/step"
 )
 
-// Result is the rejection as recorded.
+// Result is the rejection as recorded; Cause is the Rejected state's
+// cause.
 type Result struct {
 	Error  string `json:"error"`
 	Reason string `json:"reason"`
+	Cause  string `json:"cause"`
 }
 
 // Handler records rejections.
@@ -28,6 +30,7 @@ func (h Handler) Record(ctx context.Context, d release.Doc) (Result, error) {
 		f = *d.Failure
 	}
 	res := Result{Error: f.Error, Reason: f.Reason()}
+	res.Cause = res.Error + ": " + res.Reason
 	now := h.D.Now().UTC()
 	err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{
 		Set:   map[string]any{"status": ledger.StatusRejected, "failure": f.Error + ": " + res.Reason, "endedAt": now},

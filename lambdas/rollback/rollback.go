@@ -43,6 +43,7 @@ func (h Handler) Rollback(ctx context.Context, d release.Doc) (release.Rollback,
 	}
 	rb.Checks++
 	rb.WaitSeconds = WaitSeconds
+	rb.Reason = reasonOf(d)
 	log := d.Compensation()
 	for i := len(log) - 1 - rb.Done; i >= 0; i-- {
 		u := log[i]
@@ -138,13 +139,20 @@ func tagValue(tags []types.Tag, key string) string {
 	return ""
 }
 
+// reasonOf words why the release failed.
+func reasonOf(d release.Doc) string {
+	if d.Failure == nil {
+		return "unknown failure"
+	}
+	if r := d.Failure.Reason(); r != d.Failure.Error {
+		return d.Failure.Error + ": " + r
+	}
+	return d.Failure.Error
+}
+
 // conclude records the outcome, releases the lock and notifies.
 func (h Handler) conclude(ctx context.Context, d release.Doc, rb *release.Rollback) error {
-	reason := "unknown failure"
-	if d.Failure != nil {
-		reason = d.Failure.Error + ": " + d.Failure.Reason()
-	}
-	return Conclude(ctx, h.D, d, rb.Outcome, reason, rb.Left)
+	return Conclude(ctx, h.D, d, rb.Outcome, reasonOf(d), rb.Left)
 }
 
 // Conclude writes the end of a failed release: ledger status, lock
@@ -194,11 +202,11 @@ func undone(d release.Doc, left []string) []string {
 // retries exhausted): record RollbackFailed with what the log still holds,
 // free the lock and raise the alarm.
 func (h Handler) Abandon(ctx context.Context, d release.Doc) (release.Rollback, error) {
-	rb := release.Rollback{Outcome: RollbackFailed}
+	rb := release.Rollback{}
 	if d.Rollback != nil {
 		rb = *d.Rollback
-		rb.Outcome = RollbackFailed
 	}
+	rb.Outcome, rb.Reason = RollbackFailed, reasonOf(d)
 	log := d.Compensation()
 	for i := len(log) - 1 - rb.Done; i >= 0; i-- {
 		rb.Left = append(rb.Left, "undo "+log[i].String())

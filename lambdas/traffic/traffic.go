@@ -60,10 +60,13 @@ func (h Handler) Switch(ctx context.Context, d release.Doc) (release.Switch, err
 // with every round green, the release is verified. A failed round fails the
 // release, and the rollback moves traffic back.
 func (h Handler) Verify(ctx context.Context, d release.Doc) (release.Verify, error) {
-	v := release.Verify{Since: h.D.Now().UTC()}
-	if d.Verify != nil {
-		v = *d.Verify
+	if d.Verify == nil {
+		// Just switched: an Elastic IP remapping takes a few seconds to
+		// reach the network, so the first round waits for it rather than
+		// checking the previous instance.
+		return release.Verify{Since: h.D.Now().UTC(), Poll: release.Poll{WaitSeconds: SettleSeconds}}, nil
 	}
+	v := *d.Verify
 	v.Checks++
 	bake := d.Config.BakeTime.D()
 	rep := probe.Run(ctx, h.D.HTTP, d.Live.PublicIP, d.Config.HealthCheck.Port, probe.Checks(d.Config), h.D.Now())
@@ -88,6 +91,10 @@ func (h Handler) Verify(ctx context.Context, d release.Doc) (release.Verify, err
 	}
 	return v, nil
 }
+
+// SettleSeconds is the pause between the switch and the first check of the
+// public endpoint.
+const SettleSeconds = 10
 
 // Interval is how often the bake checks the public endpoint: three rounds
 // after the first across the bake, at least 30 s apart, so a long bake
