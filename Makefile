@@ -19,7 +19,7 @@ GO_SOURCES := $(shell find lambdas internal -name '*.go' -not -name '*_test.go')
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_FLAGS ?=
 
-.PHONY: help build test synth lint deploy clean node tools
+.PHONY: help build test synth lint deploy clean node tools local invoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -55,6 +55,13 @@ build: tools $(ASSET) ## build the Lambda bootstrap (linux/arm64) and zip it und
 
 test: node tools $(ASSET) lint ## run every test
 	go test $(TEST_FLAGS) ./...
+
+local: node tools $(ASSET) ## run a whole release on the local engine (ARGS="--approve reject", "--fail-at DeployRelease", ...)
+	go run ./cmd/greenlight local $(ARGS)
+
+invoke: node tools $(ASSET) ## run one handler against the simulated region: make invoke HANDLER=retire EVENT=daily-sweep.json
+	@test -n "$(HANDLER)" || { echo "usage: make invoke HANDLER=<name> [EVENT=<file or events/ sample>]"; exit 2; }
+	go run ./cmd/greenlight local invoke $(HANDLER) $(EVENT)
 
 synth: node $(ASSET) ## synthesize the stack into cdk.out/ (greenlight.json, else the example)
 	cdk synth --quiet -c config=$(CONFIG) -c asset=$(ASSET)

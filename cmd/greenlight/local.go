@@ -50,6 +50,7 @@ the approval is refused or a hard fault is injected (see --expect).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runLocal(cmd, f) },
 	}
+	cmd.AddCommand(newInvoke())
 	fl := cmd.Flags()
 	fl.StringVar(&f.config, "config", "", "config file (default greenlight.json, else greenlight.example.json)")
 	fl.StringVar(&f.artifact, "artifact", "", "release this .tar.gz instead of a generated sample")
