@@ -105,14 +105,48 @@ var specs = map[string]spec{
 		},
 		Wildcards: describeWhy,
 	},
+	registry.TestData: {
+		Env: []string{step.VarTable, step.VarDataDocument},
+		Allow: func(s *Stack) []awsiam.PolicyStatement {
+			return []awsiam.PolicyStatement{
+				allow([]string{"ec2:DescribeSnapshots", "ec2:DescribeVolumes", "ec2:DescribeInstances", "ssm:GetCommandInvocation"}, jsii.String("*")),
+				s.createManaged("ec2:CreateSnapshot", "snapshot/*", "volume/*"),
+				s.createManaged("ec2:CreateVolume", "volume/*"),
+				allowIf([]string{"ec2:CreateTags"}, map[string]any{"StringEquals": map[string]any{"ec2:CreateAction": []string{"CreateSnapshot", "CreateVolume"}}},
+					s.ec2ARN("volume/*"), jsii.String("arn:"+*awscdk.Aws_PARTITION()+":ec2:"+*awscdk.Aws_REGION()+"::snapshot/*")),
+				allow([]string{"ec2:AttachVolume"}, s.ec2ARN("volume/*"), s.ec2ARN("instance/*")),
+				s.sendDocuments(s.Documents.Data), s.sendToManaged(),
+				s.ledgerAccess("dynamodb:UpdateItem"),
+			}
+		},
+		Wildcards: describeWhy + "; snapshots and volumes are created only carrying the management tag; AttachVolume is not destructive and its volume and instance ids are known at run time",
+	},
+	registry.Cutover: {
+		Env: []string{step.VarTable, step.VarDataDocument, step.VarMaintenanceDocument},
+		Allow: func(s *Stack) []awsiam.PolicyStatement {
+			return []awsiam.PolicyStatement{
+				allow([]string{"ec2:DescribeSnapshots", "ec2:DescribeVolumes", "ssm:GetCommandInvocation"}, jsii.String("*")),
+				s.createManaged("ec2:CreateSnapshot", "snapshot/*", "volume/*"),
+				s.createManaged("ec2:CreateVolume", "volume/*"),
+				allowIf([]string{"ec2:CreateTags"}, map[string]any{"StringEquals": map[string]any{"ec2:CreateAction": []string{"CreateSnapshot", "CreateVolume"}}},
+					s.ec2ARN("volume/*"), jsii.String("arn:"+*awscdk.Aws_PARTITION()+":ec2:"+*awscdk.Aws_REGION()+"::snapshot/*")),
+				// Adopting the live instance and its data volume marks them
+				// greenlight's, so the conditions below apply to them.
+				allowIf([]string{"ec2:CreateTags"}, map[string]any{"StringEquals": map[string]any{"aws:RequestTag/" + release.TagApp: s.Config.App}},
+					s.ec2ARN("volume/*"), s.ec2ARN("instance/*")),
+				allow([]string{"ec2:AttachVolume"}, s.ec2ARN("volume/*"), s.ec2ARN("instance/*")),
+				allowIf([]string{"ec2:DetachVolume", "ec2:DeleteVolume"}, managedResource(s), s.ec2ARN("volume/*")),
+				allow([]string{"ec2:DetachVolume"}, s.ec2ARN("instance/*")),
+				s.sendDocuments(s.Documents.Data, s.Documents.Maintenance), s.sendToManaged(),
+				s.ledgerAccess("dynamodb:UpdateItem"),
+			}
+		},
+		Wildcards: describeWhy + "; volumes are detached and deleted, and commands sent, only where this app's management tags are; tags are added only naming this app",
+	},
 	registry.Deploy: {
 		Env: []string{step.VarTable, step.VarDeployDocument},
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
-			return []awsiam.PolicyStatement{
-				allow([]string{"ssm:SendCommand"}, s.documentARN(s.Documents.Deploy)),
-				allowIf([]string{"ssm:SendCommand"}, managedResource(s), s.ec2ARN("instance/*")),
-				s.ledgerAccess("dynamodb:UpdateItem"),
-			}
+			return []awsiam.PolicyStatement{s.sendDocuments(s.Documents.Deploy), s.sendToManaged(), s.ledgerAccess("dynamodb:UpdateItem")}
 		},
 		Wildcards: "ssm:SendCommand may target any instance of the account that carries greenlight's management tag (the candidate's id is only known at run time)",
 	},
@@ -174,15 +208,27 @@ var specs = map[string]spec{
 		Wildcards: "tags may be put on any instance of the account as long as the request names this app (the old live instance may not be greenlight's yet); tags are removed only from instances greenlight manages",
 	},
 	registry.Rollback: {
-		Env: []string{step.VarTable, step.VarTopic},
+		Env: []string{step.VarTable, step.VarTopic, step.VarDataDocument, step.VarMaintenanceDocument},
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
-			return []awsiam.PolicyStatement{
+			st := []awsiam.PolicyStatement{
 				allow([]string{"ec2:DescribeAddresses", "ec2:DescribeInstances"}, jsii.String("*")),
 				allow([]string{"ec2:AssociateAddress"}, s.ec2ARN("elastic-ip/"+s.Config.Live.ElasticIPAllocationID), s.ec2ARN("instance/*")),
 				allowIf([]string{"ec2:TerminateInstances"}, managedResource(s), s.ec2ARN("instance/*")),
 				s.ledgerAccess("dynamodb:UpdateItem", "dynamodb:DeleteItem"),
 				s.publish(),
 			}
+			if s.Config.HasData() {
+				// Giving the data back: maintenance and data documents on
+				// both instances, volumes moved and created ones deleted.
+				st = append(st,
+					allow([]string{"ec2:DescribeVolumes", "ssm:GetCommandInvocation"}, jsii.String("*")),
+					allow([]string{"ec2:AttachVolume"}, s.ec2ARN("volume/*"), s.ec2ARN("instance/*")),
+					allowIf([]string{"ec2:DetachVolume", "ec2:DeleteVolume"}, managedResource(s), s.ec2ARN("volume/*")),
+					allow([]string{"ec2:DetachVolume"}, s.ec2ARN("instance/*")),
+					s.sendDocuments(s.Documents.Data, s.Documents.Maintenance), s.sendToManaged(),
+				)
+			}
+			return st
 		},
 		Wildcards: "describe calls support no resource-level permissions; TerminateInstances only for instances carrying this app's management tags; AssociateAddress only for the app's Elastic IP",
 	},
@@ -193,16 +239,19 @@ var specs = map[string]spec{
 		},
 	},
 	registry.Retire: {
-		Env: []string{step.VarTable, step.VarTopic},
+		Env: []string{step.VarTable, step.VarTopic, step.VarRetentionDays},
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
 			return []awsiam.PolicyStatement{
-				allow([]string{"ec2:DescribeInstances", "ec2:DescribeAddresses"}, jsii.String("*")),
+				allow([]string{"ec2:DescribeInstances", "ec2:DescribeAddresses", "ec2:DescribeVolumes", "ec2:DescribeSnapshots"}, jsii.String("*")),
 				allowIf([]string{"ec2:TerminateInstances"}, managedResource(s), s.ec2ARN("instance/*")),
+				allowIf([]string{"ec2:DeleteVolume"}, managedResource(s), s.ec2ARN("volume/*")),
+				allowIf([]string{"ec2:DeleteSnapshot"}, managedResource(s), jsii.String("arn:"+*awscdk.Aws_PARTITION()+":ec2:"+*awscdk.Aws_REGION()+"::snapshot/*")),
+				allowIf([]string{"ec2:CreateTags"}, map[string]any{"StringEquals": map[string]any{"aws:RequestTag/" + release.TagApp: s.Config.App}}, s.ec2ARN("volume/*")),
 				s.ledgerAccess("dynamodb:GetItem", "dynamodb:PutItem"),
 				s.publish(),
 			}
 		},
-		Wildcards: "describe calls support no resource-level permissions; TerminateInstances only for instances carrying this app's management tags",
+		Wildcards: "describe calls support no resource-level permissions; instances, volumes and snapshots are terminated or deleted only when they carry this app's management tags",
 	},
 }
 
@@ -221,6 +270,36 @@ func managedResource(s *Stack) map[string]any {
 		"aws:ResourceTag/" + release.TagManaged: release.ManagedValue,
 		"aws:ResourceTag/" + release.TagApp:     s.Config.App,
 	}}
+}
+
+// sendDocuments allows SendCommand with these documents. SendCommand is
+// authorized on the document and on each instance; sendToManaged is the
+// instance half.
+func (s *Stack) sendDocuments(docs ...*string) awsiam.PolicyStatement {
+	var arns []*string
+	for _, d := range docs {
+		arns = append(arns, s.documentARN(d))
+	}
+	return allow([]string{"ssm:SendCommand"}, arns...)
+}
+
+// sendToManaged allows SendCommand only to greenlight's instances.
+func (s *Stack) sendToManaged() awsiam.PolicyStatement {
+	return allowIf([]string{"ssm:SendCommand"}, managedResource(s), s.ec2ARN("instance/*"))
+}
+
+// createManaged allows a create action only when the request tags what
+// it creates as greenlight's, for this app.
+func (s *Stack) createManaged(action string, resources ...string) awsiam.PolicyStatement {
+	var arns []*string
+	for _, r := range resources {
+		if r == "snapshot/*" {
+			arns = append(arns, jsii.String("arn:"+*awscdk.Aws_PARTITION()+":ec2:"+*awscdk.Aws_REGION()+"::snapshot/*"))
+			continue
+		}
+		arns = append(arns, s.ec2ARN(r))
+	}
+	return allow([]string{action}, arns...)
 }
 
 func (s *Stack) ledgerAccess(actions ...string) awsiam.PolicyStatement {

@@ -6,6 +6,7 @@ package infra
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
@@ -83,13 +84,18 @@ func NewStack(scope constructs.Construct, props Props) *Stack {
 	s.ScheduleGroup = "greenlight-" + c.App
 	code := awslambda.Code_FromAsset(jsii.String(props.Asset), nil)
 	for _, e := range registry.All() {
+		if e.DataOnly && !c.HasData() {
+			continue
+		}
 		s.Functions[e.Name] = s.function(e, code)
 	}
 	s.StateMachine = s.stateMachine()
 	s.schedules()
 	s.trigger()
 	for _, e := range registry.All() {
-		s.wire(e.Name)
+		if _, ok := s.Functions[e.Name]; ok {
+			s.wire(e.Name)
+		}
 	}
 
 	out := func(id string, v *string) { awscdk.NewCfnOutput(st, jsii.String(id), &awscdk.CfnOutputProps{Value: v}) }
@@ -117,6 +123,7 @@ func (s *Stack) wire(name string) {
 		step.VarMaintenanceDocument: s.Documents.Maintenance,
 		step.VarDataDocument:        s.Documents.Data,
 		step.VarSmokeTarget:         jsii.String("public"),
+		step.VarRetentionDays:       jsii.String(strconv.Itoa(s.Config.RetentionDays)),
 	}
 	values[step.VarStateMachine] = s.StateMachine.StateMachineArn()
 	for _, v := range sp.Env {

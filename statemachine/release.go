@@ -119,6 +119,7 @@ func Definition(scope constructs.Construct, props Props) sfn.IChainable {
 	retryStep(approval)
 	approval.AddCatch(rollback, &sfn.CatchProps{Errors: jsii.Strings("States.ALL"), ResultPath: jsii.String("$.failure")})
 
+	data := props.Config.HasData()
 	waitCandidate := b.wait(WaitForCandidate, "$.candidate.waitSeconds")
 	waitDeploy := b.wait(WaitForDeploy, "$.deploy.waitSeconds")
 	waitVerify := b.wait(WaitBeforeVerify, "$.verify.waitSeconds")
@@ -127,16 +128,41 @@ func Definition(scope constructs.Construct, props Props) sfn.IChainable {
 	bake := sfn.NewChoice(scope, jsii.String(Baked), nil).
 		When(sfn.Condition_BooleanEquals(jsii.String("$.verify.ready"), jsii.Bool(true)), finish.Next(released), nil).
 		Otherwise(waitVerify.Next(verify))
+	// With a data volume: the candidate gets a restored copy before the
+	// deploy, and the data moves to it between approval and switch.
+	afterApproval := sfn.IChainable(switchTraffic)
+	afterReady := sfn.IChainable(deploy)
+	afterLaunch := sfn.IChainable(waitCandidate)
+	if data {
+		cutover := forward(Cutover, registry.Cutover, "$.cutover")
+		waitCutover := b.wait(WaitForCutover, "$.cutover.waitSeconds")
+		cutover.Next(sfn.NewChoice(scope, jsii.String(CutoverDone), nil).
+			When(sfn.Condition_BooleanEquals(jsii.String("$.cutover.ready"), jsii.Bool(true)), switchTraffic, nil).
+			Otherwise(waitCutover.Next(cutover)))
+		afterApproval = cutover
+
+		prepareTestData := forward(PrepareTestData, registry.TestData, "$.testData")
+		prepareTestData.Next(waitCandidate)
+		afterLaunch = prepareTestData
+		attachTestData := forward(AttachTestData, registry.TestData, "$.testData")
+		waitTestData := b.wait(WaitForTestData, "$.testData.waitSeconds")
+		attachTestData.Next(sfn.NewChoice(scope, jsii.String(TestDataReady), nil).
+			When(sfn.Condition_BooleanEquals(jsii.String("$.testData.ready"), jsii.Bool(true)), deploy, nil).
+			Otherwise(waitTestData.Next(attachTestData)))
+		afterReady = attachTestData
+	}
 	deployed := sfn.NewChoice(scope, jsii.String(DeployDone), nil).
 		When(sfn.Condition_BooleanEquals(jsii.String("$.deploy.ready"), jsii.Bool(true)),
-			sfn.Chain_Start(smoke).Next(approval).Next(switchTraffic).Next(verify).Next(bake), nil).
+			sfn.Chain_Start(smoke).Next(approval).Next(afterApproval), nil).
 		Otherwise(waitDeploy.Next(checkDeploy))
 	checkDeploy.Next(deployed)
+	switchTraffic.Next(verify).Next(bake)
+	deploy.Next(waitDeploy)
 	ready := sfn.NewChoice(scope, jsii.String(CandidateReady), nil).
-		When(sfn.Condition_BooleanEquals(jsii.String("$.candidate.ready"), jsii.Bool(true)), deploy.Next(waitDeploy), nil).
+		When(sfn.Condition_BooleanEquals(jsii.String("$.candidate.ready"), jsii.Bool(true)), afterReady, nil).
 		Otherwise(waitCandidate)
 	waitCandidate.Next(checkCandidate).Next(ready)
-	return sfn.Chain_Start(prepare).Next(launch).Next(waitCandidate)
+	return sfn.Chain_Start(prepare).Next(launch).Next(afterLaunch)
 }
 
 func (b *builder) fn(handler string) awslambda.IFunction {

@@ -92,9 +92,9 @@ func TestTasksMapToRegisteredHandlers(t *testing.T) {
 		used[spec.Function] = true
 	}
 	var unused []string
-	for _, n := range registry.Names() {
-		if !used[n] && n != registry.Start && n != registry.Retire {
-			unused = append(unused, n)
+	for _, e := range registry.For(false) {
+		if !used[e.Name] && e.Name != registry.Start && e.Name != registry.Retire {
+			unused = append(unused, e.Name)
 		}
 	}
 	sort.Strings(unused)

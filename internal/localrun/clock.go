@@ -166,6 +166,13 @@ func (s *Scheduler) runHooks(moves []move) {
 	}
 }
 
+// Busy reports whether an execution is running.
+func (s *Scheduler) Busy() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.actors) > 0
+}
+
 // AdvanceIdle moves the clock by d when no execution runs, for scenarios
 // that let days pass (retirement) between releases.
 func (s *Scheduler) AdvanceIdle(d time.Duration) {

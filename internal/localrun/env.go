@@ -91,6 +91,7 @@ type Env struct {
 	cancel context.CancelFunc
 
 	mu          sync.Mutex
+	writes      Writes
 	runs        map[string]*run
 	invocations map[string]int // by execution
 	calls       map[string][]sim.Call
@@ -202,6 +203,14 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 			e.Deps.Log.Error("due schedules", "error", err)
 		}
 	})
+	if cfg.HasData() {
+		baseline, err := e.Region.VolumeWrites(e.Fixture.DataVolume)
+		if err != nil {
+			return nil, err
+		}
+		e.writes.Baseline = baseline
+		e.sched.AfterAdvance(e.userWrites)
+	}
 	ok = true
 	return e, nil
 }
@@ -238,6 +247,7 @@ func (e *Env) env() step.Env {
 		MaintenanceDocument: instance.DocumentName(app, instance.Maintenance),
 		DataDocument:        instance.DocumentName(app, instance.Data),
 		SmokeTarget:         "private",
+		RetentionDays:       e.Config.RetentionDays,
 		Region:              Region,
 	}
 }

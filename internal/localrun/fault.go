@@ -74,7 +74,8 @@ func (f Fault) Check(m *Machine) error {
 }
 
 // commandStates run or follow SSM commands on instances.
-var commandStates = map[string]bool{statemachine.DeployRelease: true, statemachine.CheckDeploy: true}
+var commandStates = map[string]bool{statemachine.DeployRelease: true, statemachine.CheckDeploy: true,
+	statemachine.AttachTestData: true, statemachine.Cutover: true}
 
 func sortedKeys(m map[string]bool) []string {
 	var out []string

@@ -11,7 +11,9 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/greenlight/greenlight/internal/artifact"
+	"github.com/greenlight/greenlight/internal/release"
 	"github.com/greenlight/greenlight/internal/sim"
+	"github.com/greenlight/greenlight/lambdas/finish"
 	"github.com/greenlight/greenlight/lambdas/start"
 	"github.com/greenlight/greenlight/statemachine"
 )
@@ -33,8 +35,11 @@ type Result struct {
 	LiveInstanceID         string         `json:"liveInstanceId"`
 	LiveVersion            string         `json:"liveVersion"`
 	LeakedResources        []sim.Resource `json:"leakedResources"`
-	Timeline               []Event        `json:"timeline,omitempty"`
-	WallSeconds            float64        `json:"wallSeconds"`
+	// Writes, with a data volume: every write users made, and whether
+	// each is on the live data volume.
+	Writes      *Writes `json:"writes,omitempty"`
+	Timeline    []Event `json:"timeline,omitempty"`
+	WallSeconds float64 `json:"wallSeconds"`
 }
 
 // ModelSeconds are modelled (simulated) durations.
@@ -101,10 +106,17 @@ func (e *Env) summarize(started start.Result, ex *Execution, wall time.Time) *Re
 	res.ModelSeconds = ModelSeconds{
 		Total:             total.Seconds(),
 		ExcludingApproval: (total - waited(ex.Events, statemachine.AwaitApproval)).Seconds(),
-		MaintenanceWindow: maintenanceWindow(ex.Events).Seconds(),
+	}
+	var doc release.Doc
+	if ex.Status == "SUCCEEDED" && json.Unmarshal(ex.Output, &doc) == nil {
+		res.ModelSeconds.MaintenanceWindow = finish.MaintenanceWindow(doc).Seconds()
+	}
+	if e.Config.HasData() {
+		w := e.Writes()
+		res.Writes = &w
 	}
 	res.LiveInstanceID, res.LiveVersion = e.live(), e.liveVersion()
-	res.LeakedResources = e.leaks(started.ReleaseID, res.Status == statemachine.Released)
+	res.LeakedResources = e.leaks(started.ReleaseID)
 	return res
 }
 
@@ -143,10 +155,6 @@ func waited(evs []Event, state string) time.Duration {
 	return d
 }
 
-// maintenanceWindow is measured from the maintenance page going up to the
-// Elastic IP answering from the candidate; zero without a data cutover.
-func maintenanceWindow(evs []Event) time.Duration { return 0 }
-
 // live is the instance receiving the Elastic IP's traffic now.
 func (e *Env) live() string { return e.Region.TrafficTarget(e.Fixture.AllocationID) }
 
@@ -158,12 +166,13 @@ func (e *Env) liveVersion() string {
 	return app.Version
 }
 
-// leaks lists what the release created and should no longer exist: after
-// success anything but the new live instance and its volumes, after a
-// failure anything at all (snapshots are kept as backups either way).
-func (e *Env) leaks(releaseID string, released bool) []sim.Resource {
+// leaks lists what the release created and should no longer exist:
+// anything but the live instance and the volumes it uses (after success
+// the candidate itself, after a rollback the data volume the old instance
+// got back), and snapshots, which are kept as backups.
+func (e *Env) leaks(releaseID string) []sim.Resource {
 	keep := map[string]bool{}
-	if released {
+	{
 		live := e.live()
 		keep[live] = true
 		ctx := sim.WithCaller(context.Background(), "localrun")

@@ -27,9 +27,11 @@ type Doc struct {
 	Live      Live      `json:"live"`
 
 	Candidate *Candidate `json:"candidate,omitempty"`
+	TestData  *TestData  `json:"testData,omitempty"`
 	Deploy    *Deploy    `json:"deploy,omitempty"`
 	Smoke     *Report    `json:"smoke,omitempty"`
 	Approval  *Approval  `json:"approval,omitempty"`
+	Cutover   *Cutover   `json:"cutover,omitempty"`
 	Switch    *Switch    `json:"switch,omitempty"`
 	Verify    *Verify    `json:"verify,omitempty"`
 	Finish    *Finish    `json:"finish,omitempty"`
@@ -89,6 +91,41 @@ type Poll struct {
 	Checks      int  `json:"checks"`
 }
 
+// Step is the progress of one action of a data plan (test copy, cutover,
+// an undo): the id of what it created or sent, when it started, whether
+// its effect is in place.
+type Step struct {
+	ID      string    `json:"id,omitempty"`
+	Started time.Time `json:"started,omitempty"`
+	Done    bool      `json:"done,omitempty"`
+	DoneAt  time.Time `json:"doneAt,omitempty"`
+}
+
+// TestData is the candidate's copy of the live data, for testing.
+type TestData struct {
+	SnapshotID string          `json:"snapshotId,omitempty"`
+	VolumeID   string          `json:"volumeId,omitempty"`
+	Deadline   time.Time       `json:"deadline"`
+	Steps      map[string]Step `json:"steps"`
+	Poll
+	Status string `json:"status,omitempty"`
+	Undo   []Undo `json:"undo,omitempty"`
+}
+
+// Cutover moves the live data onto the candidate under maintenance.
+type Cutover struct {
+	// VolumeID is the data volume that serves on the candidate after
+	// the cutover.
+	VolumeID        string          `json:"volumeId,omitempty"`
+	FinalSnapshotID string          `json:"finalSnapshotId,omitempty"`
+	MaintenanceOnAt time.Time       `json:"maintenanceOnAt,omitempty"`
+	Deadline        time.Time       `json:"deadline"`
+	Steps           map[string]Step `json:"steps"`
+	Poll
+	Status string `json:"status,omitempty"`
+	Undo   []Undo `json:"undo,omitempty"`
+}
+
 // Deploy tracks the deploy command on the candidate.
 type Deploy struct {
 	CommandID string    `json:"commandId"`
@@ -136,6 +173,9 @@ type Switch struct {
 // Verify tracks the bake after the switch.
 type Verify struct {
 	Since time.Time `json:"since"`
+	// TrafficAt is when the public endpoint first answered from the
+	// candidate; with a data cutover, the end of the maintenance window.
+	TrafficAt time.Time `json:"trafficAt,omitempty"`
 	Poll
 	Last *Report `json:"last,omitempty"`
 }
@@ -161,12 +201,18 @@ type Rollback struct {
 	// the terminal state's cause.
 	Reason string   `json:"reason"`
 	Left   []string `json:"left,omitempty"`
+	// Steps is the progress of the undo under way.
+	Steps map[string]Step `json:"steps,omitempty"`
 }
 
 // Undo kinds: what a release did that a rollback must undo.
 const (
-	UndoLaunch = "launched"  // terminate the instance
-	UndoEIP    = "eip-moved" // associate the Elastic IP back to From
+	UndoLaunch      = "launched"       // terminate the instance
+	UndoEIP         = "eip-moved"      // associate the Elastic IP back to From
+	UndoVolume      = "created-volume" // delete the volume, unless it now holds the live data
+	UndoMaintenance = "maintenance-on" // turn the maintenance page off on Resource (an instance)
+	UndoWrites      = "writes-stopped" // thaw, mount and start the app on From with volume Resource
+	UndoVolumeMoved = "volume-moved"   // move volume Resource back from To to From
 )
 
 // Undo is one compensation log entry.
@@ -180,8 +226,10 @@ type Undo struct {
 
 func (u Undo) String() string {
 	switch u.Kind {
-	case UndoEIP:
+	case UndoEIP, UndoVolumeMoved:
 		return fmt.Sprintf("%s %s from %s to %s", u.Kind, u.Resource, u.From, u.To)
+	case UndoWrites:
+		return fmt.Sprintf("%s on %s (%s)", u.Kind, u.From, u.Resource)
 	}
 	return u.Kind + " " + u.Resource
 }
@@ -193,6 +241,12 @@ func (d Doc) Compensation() []Undo {
 	var out []Undo
 	if d.Candidate != nil {
 		out = append(out, d.Candidate.Undo...)
+	}
+	if d.TestData != nil {
+		out = append(out, d.TestData.Undo...)
+	}
+	if d.Cutover != nil {
+		out = append(out, d.Cutover.Undo...)
 	}
 	if d.Switch != nil {
 		out = append(out, d.Switch.Undo...)

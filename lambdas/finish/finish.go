@@ -21,6 +21,16 @@ import (
 	"github.com/greenlight/greenlight/lambdas/step"
 )
 
+// MaintenanceWindow is how long users saw the maintenance page: from the
+// page going up on the old instance to the public endpoint answering from
+// the candidate. Zero without a data cutover.
+func MaintenanceWindow(d release.Doc) time.Duration {
+	if d.Cutover == nil || d.Verify == nil || d.Cutover.MaintenanceOnAt.IsZero() || d.Verify.TrafficAt.IsZero() {
+		return 0
+	}
+	return d.Verify.TrafficAt.Sub(d.Cutover.MaintenanceOnAt)
+}
+
 // RetireRequest is the payload a retirement schedule sends the retire
 // function.
 type RetireRequest struct {
@@ -56,8 +66,13 @@ func (h Handler) Finish(ctx context.Context, d release.Doc) (release.Finish, err
 		return release.Finish{}, step.AWS("dynamodb:PutItem", "serving "+d.App, err)
 	}
 	lead := now.Sub(d.StartedAt)
+	window := MaintenanceWindow(d)
+	set := map[string]any{"status": ledger.StatusReleased, "endedAt": now, "liveInstance": cand, "leadTimeSeconds": lead.Seconds()}
+	if window > 0 {
+		set["maintenanceWindowSeconds"] = window.Seconds()
+	}
 	err = led.Update(ctx, d.App, d.ReleaseID, ledger.Change{
-		Set: map[string]any{"status": ledger.StatusReleased, "endedAt": now, "liveInstance": cand, "leadTimeSeconds": lead.Seconds()},
+		Set: set,
 		Event: &ledger.Event{At: now, Step: "Released", Detail: fmt.Sprintf("%s live on %s; %s kept until %s (greenlight rollback)",
 			d.Version, cand, old, retireAfter.Format(time.RFC3339))},
 	})
@@ -67,7 +82,7 @@ func (h Handler) Finish(ctx context.Context, d release.Doc) (release.Finish, err
 	if err := led.Release(ctx, d.App, d.ReleaseID); err != nil {
 		return release.Finish{}, step.AWS("dynamodb:DeleteItem", "lock "+d.App, err)
 	}
-	if err := h.D.Publisher().Publish(ctx, notify.Released(d, old, retireAfter, lead, 0)); err != nil {
+	if err := h.D.Publisher().Publish(ctx, notify.Released(d, old, retireAfter, lead, window)); err != nil {
 		return release.Finish{}, step.AWS("sns:Publish", h.D.Env.Topic, err)
 	}
 	h.D.Did(ctx, d.ReleaseID, "released", "live", cand, "previous", old, "retireAfter", retireAfter.Format(time.RFC3339), "schedule", name)

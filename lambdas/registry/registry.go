@@ -22,6 +22,19 @@ type Entry struct {
 	// New builds the handler, a func(context.Context, In) (Out, error)
 	// that aws-lambda-go can start.
 	New func(d *step.Deps) any
+	// DataOnly steps exist only in a stack whose config has a data mode.
+	DataOnly bool
+}
+
+// For lists the entries a stack with or without a data mode has.
+func For(hasData bool) []Entry {
+	var out []Entry
+	for _, e := range All() {
+		if hasData || !e.DataOnly {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 var entries []Entry
@@ -54,6 +67,12 @@ func Lookup(name string) (Entry, error) {
 		}
 	}
 	return Entry{}, fmt.Errorf("unknown handler %q: known handlers are %s", name, strings.Join(Names(), ", "))
+}
+
+// addData registers a step that only data modes use.
+func addData[In, Out any](name, summary string, build func(d *step.Deps) func(context.Context, In) (Out, error)) {
+	add(name, summary, build)
+	entries[len(entries)-1].DataOnly = true
 }
 
 // add registers a typed handler, wrapped so that whatever error it returns

@@ -3,6 +3,7 @@ package registry
 import (
 	"github.com/greenlight/greenlight/lambdas/approval"
 	"github.com/greenlight/greenlight/lambdas/candidate"
+	"github.com/greenlight/greenlight/lambdas/data"
 	"github.com/greenlight/greenlight/lambdas/deploy"
 	"github.com/greenlight/greenlight/lambdas/finish"
 	"github.com/greenlight/greenlight/lambdas/prepare"
@@ -22,6 +23,8 @@ const (
 	Reject         = "reject"
 	Launch         = "launch"
 	CheckCandidate = "check-candidate"
+	TestData       = "test-data"
+	Cutover        = "cutover"
 	Deploy         = "deploy"
 	CheckDeploy    = "check-deploy"
 	Smoke          = "smoke"
@@ -49,6 +52,12 @@ func init() {
 	})
 	add(CheckCandidate, "greenlight: check the candidate is running, healthy and online in SSM", func(d *step.Deps) func(ctxT, docT) (candT, error) {
 		return candidate.Handler{D: d}.Check
+	})
+	addData(TestData, "greenlight: give the candidate a restored copy of the live data", func(d *step.Deps) func(ctxT, docT) (testDataT, error) {
+		return data.Handler{D: d}.TestData
+	})
+	addData(Cutover, "greenlight: move the live data to the candidate under maintenance, no write lost", func(d *step.Deps) func(ctxT, docT) (cutoverT, error) {
+		return data.Handler{D: d}.Cutover
 	})
 	add(Deploy, "greenlight: install the release on the candidate over SSM", func(d *step.Deps) func(ctxT, docT) (depT, error) {
 		return deploy.Handler{D: d}.Send

@@ -14,6 +14,8 @@ type (
 	evT       = events.EventBridgeEvent
 	docT      = release.Doc
 	candT     = release.Candidate
+	testDataT = release.TestData
+	cutoverT  = release.Cutover
 	depT      = release.Deploy
 	repT      = release.Report
 	switchT   = release.Switch

@@ -35,7 +35,15 @@ type Result struct {
 	Retired []string  `json:"retired"`
 	Refused []Refusal `json:"refused"`
 	NotDue  []string  `json:"notDue"`
+	// VolumesDeleted are data volumes left behind by retired instances;
+	// SnapshotsPruned are backups past the retention period.
+	VolumesDeleted  []string `json:"volumesDeleted,omitempty"`
+	SnapshotsPruned []string `json:"snapshotsPruned,omitempty"`
 }
+
+// KeepSnapshots is how many of the newest backups survive pruning,
+// whatever their age.
+const KeepSnapshots = 3
 
 // Refusal is an instance that was due but is not safe to retire.
 type Refusal struct {
@@ -64,7 +72,83 @@ func (h Handler) Retire(ctx context.Context, in Input) (Result, error) {
 			return res, err
 		}
 	}
+	if in.InstanceID == "" {
+		if err := h.leftovers(ctx, &res); err != nil {
+			return res, err
+		}
+		if err := h.prune(ctx, &res); err != nil {
+			return res, err
+		}
+	}
 	return res, nil
+}
+
+// leftovers deletes greenlight's data volumes that a retired instance left
+// behind (adopted or restored volumes do not go with the instance): they
+// are detached and carry a due retirement date.
+func (h Handler) leftovers(ctx context.Context, res *Result) error {
+	out, err := h.D.AWS.EC2.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{Filters: []types.Filter{
+		{Name: aws.String("tag:" + release.TagApp), Values: []string{h.D.Env.App}},
+		{Name: aws.String("tag:" + release.TagManaged), Values: []string{release.ManagedValue}},
+		{Name: aws.String("tag-key"), Values: []string{release.TagRetireAfter}},
+		{Name: aws.String("status"), Values: []string{"available"}},
+	}})
+	if err != nil {
+		return step.AWS("ec2:DescribeVolumes", "left-over volumes of "+h.D.Env.App, err)
+	}
+	for _, v := range out.Volumes {
+		due, err := time.Parse(time.RFC3339, tagOf(v.Tags, release.TagRetireAfter))
+		if err != nil || h.D.Now().Before(due) {
+			continue
+		}
+		id := aws.ToString(v.VolumeId)
+		if _, err := h.D.AWS.EC2.DeleteVolume(ctx, &ec2.DeleteVolumeInput{VolumeId: v.VolumeId}); err != nil && !step.IsNotFound(err) {
+			return step.AWS("ec2:DeleteVolume", id, err)
+		}
+		h.D.Did(ctx, tagOf(v.Tags, release.TagRelease), "ec2:DeleteVolume", "volume", id, "retired", true)
+		res.VolumesDeleted = append(res.VolumesDeleted, id)
+	}
+	return nil
+}
+
+// prune deletes the app's backup snapshots older than the retention
+// period, always keeping the newest KeepSnapshots.
+func (h Handler) prune(ctx context.Context, res *Result) error {
+	out, err := h.D.AWS.EC2.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{OwnerIds: []string{"self"}, Filters: []types.Filter{
+		{Name: aws.String("tag:" + release.TagApp), Values: []string{h.D.Env.App}},
+		{Name: aws.String("tag:" + release.TagManaged), Values: []string{release.ManagedValue}},
+		{Name: aws.String("status"), Values: []string{"completed"}},
+	}})
+	if err != nil {
+		return step.AWS("ec2:DescribeSnapshots", "backups of "+h.D.Env.App, err)
+	}
+	snaps := out.Snapshots
+	sort.Slice(snaps, func(i, j int) bool { return aws.ToTime(snaps[i].StartTime).After(aws.ToTime(snaps[j].StartTime)) })
+	cutoff := h.D.Now().Add(-time.Duration(h.D.Env.RetentionDays) * 24 * time.Hour)
+	for i, sn := range snaps {
+		if i < KeepSnapshots || aws.ToTime(sn.StartTime).After(cutoff) {
+			continue
+		}
+		id := aws.ToString(sn.SnapshotId)
+		if _, err := h.D.AWS.EC2.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: sn.SnapshotId}); err != nil && !step.IsNotFound(err) {
+			if step.ErrorCode(err) == "InvalidSnapshot.InUse" {
+				continue // a volume is being created from it
+			}
+			return step.AWS("ec2:DeleteSnapshot", id, err)
+		}
+		h.D.Did(ctx, tagOf(sn.Tags, release.TagRelease), "ec2:DeleteSnapshot", "snapshot", id, "pruned", true)
+		res.SnapshotsPruned = append(res.SnapshotsPruned, id)
+	}
+	return nil
+}
+
+func tagOf(tags []types.Tag, key string) string {
+	for _, t := range tags {
+		if aws.ToString(t.Key) == key {
+			return aws.ToString(t.Value)
+		}
+	}
+	return ""
 }
 
 // kept lists the app's instances carrying a retirement date.
@@ -86,6 +170,34 @@ func (h Handler) kept(ctx context.Context) ([]string, error) {
 	}
 	sort.Strings(ids)
 	return ids, nil
+}
+
+// markDataVolumes dates greenlight's data volumes on an instance about to
+// be retired, so the sweep deletes them once the instance let go of them.
+func (h Handler) markDataVolumes(ctx context.Context, instanceID string, due time.Time) error {
+	out, err := h.D.AWS.EC2.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{Filters: []types.Filter{
+		{Name: aws.String("attachment.instance-id"), Values: []string{instanceID}},
+		{Name: aws.String("attachment.delete-on-termination"), Values: []string{"false"}},
+		{Name: aws.String("tag:" + release.TagManaged), Values: []string{release.ManagedValue}},
+	}})
+	if err != nil {
+		return step.AWS("ec2:DescribeVolumes", "data volumes of "+instanceID, err)
+	}
+	var ids []string
+	for _, v := range out.Volumes {
+		ids = append(ids, aws.ToString(v.VolumeId))
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err = h.D.AWS.EC2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: ids, Tags: []types.Tag{
+		{Key: aws.String(release.TagApp), Value: aws.String(h.D.Env.App)},
+		{Key: aws.String(release.TagRetireAfter), Value: aws.String(due.UTC().Format(time.RFC3339))},
+	}})
+	if err != nil {
+		return step.AWS("ec2:CreateTags", "data volumes of "+instanceID, err)
+	}
+	return nil
 }
 
 func (h Handler) one(ctx context.Context, id string, res *Result) error {
@@ -140,6 +252,9 @@ func (h Handler) one(ctx context.Context, id string, res *Result) error {
 	}
 	if ok && serving.LiveInstance == id {
 		return refuse("the ledger records it as the live instance")
+	}
+	if err := h.markDataVolumes(ctx, id, due); err != nil {
+		return err
 	}
 	if _, err := h.D.AWS.EC2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}}); err != nil {
 		return step.AWS("ec2:TerminateInstances", id, err)

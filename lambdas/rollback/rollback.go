@@ -20,6 +20,7 @@ import (
 	"github.com/greenlight/greenlight/internal/notify"
 	"github.com/greenlight/greenlight/internal/release"
 	"github.com/greenlight/greenlight/internal/traffic"
+	"github.com/greenlight/greenlight/lambdas/data"
 	"github.com/greenlight/greenlight/lambdas/step"
 )
 
@@ -47,7 +48,10 @@ func (h Handler) Rollback(ctx context.Context, d release.Doc) (release.Rollback,
 	log := d.Compensation()
 	for i := len(log) - 1 - rb.Done; i >= 0; i-- {
 		u := log[i]
-		done, err := h.undo(ctx, d, u)
+		if rb.Steps == nil {
+			rb.Steps = map[string]release.Step{}
+		}
+		done, err := h.undo(ctx, d, u, rb.Steps)
 		if err != nil {
 			if isTransient(err) {
 				return rb, err // the state machine retries this pass
@@ -63,6 +67,7 @@ func (h Handler) Rollback(ctx context.Context, d release.Doc) (release.Rollback,
 			return rb, nil
 		}
 		rb.Done++
+		rb.Steps = nil
 		if err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{Event: &ledger.Event{Step: "Rollback", Detail: "undone: " + u.String()}}); err != nil {
 			return rb, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
 		}
@@ -78,7 +83,10 @@ func isTransient(err error) bool {
 }
 
 // undo reconciles one entry; done reports that it needs nothing more.
-func (h Handler) undo(ctx context.Context, d release.Doc, u release.Undo) (bool, error) {
+func (h Handler) undo(ctx context.Context, d release.Doc, u release.Undo, steps map[string]release.Step) (bool, error) {
+	if data.IsData(u) {
+		return data.Undo(ctx, h.D, d, u, steps)
+	}
 	switch u.Kind {
 	case release.UndoEIP:
 		mv, err := traffic.ElasticIP{EC2: h.D.AWS.EC2, AllocationID: u.Resource}.Route(ctx, u.From)
@@ -90,17 +98,21 @@ func (h Handler) undo(ctx context.Context, d release.Doc, u release.Undo) (bool,
 		}
 		return true, nil
 	case release.UndoLaunch:
-		return h.terminate(ctx, d, u.Resource)
+		return h.terminate(ctx, d, u)
 	}
 	return false, release.StepFailed{Cause: release.Causef("unknown compensation entry %q", u.Kind)}
 }
 
 // terminate ends an instance this release launched, and only such an
 // instance: its release tag must name this release.
-func (h Handler) terminate(ctx context.Context, d release.Doc, id string) (bool, error) {
+func (h Handler) terminate(ctx context.Context, d release.Doc, u release.Undo) (bool, error) {
+	id := u.Resource
 	out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
 	if step.IsNotFound(err) {
-		return true, nil
+		// EC2 is eventually consistent: an instance launched moments ago
+		// may not be visible yet. It is really gone only when it was
+		// launched longer ago than a terminated instance stays visible.
+		return h.D.Now().Sub(u.At) > time.Hour, nil
 	}
 	if err != nil {
 		return false, step.AWS("ec2:DescribeInstances", id, err)

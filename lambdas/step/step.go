@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,7 +52,9 @@ type Env struct {
 	// SmokeTarget is "private" (the function runs in the VPC) or
 	// "public" (the candidate's public address).
 	SmokeTarget string
-	Region      string
+	// RetentionDays is how long backups and kept instances stay.
+	RetentionDays int
+	Region        string
 }
 
 // Environment variable names, shared by the stack that sets them and
@@ -70,6 +73,7 @@ const (
 	VarMaintenanceDocument = "GREENLIGHT_MAINTENANCE_DOCUMENT"
 	VarDataDocument        = "GREENLIGHT_DATA_DOCUMENT"
 	VarSmokeTarget         = "GREENLIGHT_SMOKE_TARGET"
+	VarRetentionDays       = "GREENLIGHT_RETENTION_DAYS"
 	VarRegion              = "AWS_REGION" // set by Lambda itself
 )
 
@@ -89,8 +93,14 @@ func EnvFrom(get func(string) string) Env {
 		MaintenanceDocument: get(VarMaintenanceDocument),
 		DataDocument:        get(VarDataDocument),
 		SmokeTarget:         get(VarSmokeTarget),
+		RetentionDays:       atoi(get(VarRetentionDays)),
 		Region:              get(VarRegion),
 	}
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }
 
 // EnvFromOS reads the process environment.

@@ -37,6 +37,12 @@ func (h Handler) Switch(ctx context.Context, d release.Doc) (release.Switch, err
 	now := h.D.Now().UTC()
 	sw := release.Switch{From: from, To: to, AssociationID: mv.Detail, At: now,
 		Undo: []release.Undo{{Kind: release.UndoEIP, Resource: d.Live.AllocationID, From: from, To: to, At: now}}}
+	if d.Cutover != nil {
+		// Writes now land on the candidate's data volume: a rollback must
+		// give that volume back to the old instance before traffic, so it
+		// comes after the Elastic IP in the log (undone first).
+		sw.Undo = append(sw.Undo, release.Undo{Kind: release.UndoVolumeMoved, Resource: d.Cutover.VolumeID, From: d.Live.InstanceID, To: to, At: now})
+	}
 	h.D.Did(ctx, d.ReleaseID, "ec2:AssociateAddress", "allocation", d.Live.AllocationID, "from", from, "to", to, "changed", mv.Changed)
 	set := map[string]any{"status": ledger.StatusRunning}
 	if d.Approval != nil {
@@ -64,9 +70,27 @@ func (h Handler) Verify(ctx context.Context, d release.Doc) (release.Verify, err
 		// Just switched: an Elastic IP remapping takes a few seconds to
 		// reach the network, so the first round waits for it rather than
 		// checking the previous instance.
-		return release.Verify{Since: h.D.Now().UTC(), Poll: release.Poll{WaitSeconds: SettleSeconds}}, nil
+		wait := SettleSeconds
+		if d.Cutover != nil {
+			wait = settlePoll // users see the maintenance page meanwhile
+		}
+		return release.Verify{Since: h.D.Now().UTC(), Poll: release.Poll{WaitSeconds: wait}}, nil
 	}
 	v := *d.Verify
+	if v.TrafficAt.IsZero() {
+		arrived, err := h.trafficArrived(ctx, d)
+		if err != nil {
+			return v, err
+		}
+		if !arrived {
+			if h.D.Now().Sub(v.Since) > settleTimeout {
+				return v, release.VerifyFailed{Cause: release.Causef("%s still shows the maintenance page %s after the switch", d.Live.PublicIP, settleTimeout)}
+			}
+			v.WaitSeconds = settlePoll
+			return v, nil
+		}
+		v.TrafficAt = h.D.Now().UTC()
+	}
 	v.Checks++
 	bake := d.Config.BakeTime.D()
 	rep := probe.Run(ctx, h.D.HTTP, d.Live.PublicIP, d.Config.HealthCheck.Port, probe.Checks(d.Config), h.D.Now())
@@ -95,6 +119,27 @@ func (h Handler) Verify(ctx context.Context, d release.Doc) (release.Verify, err
 // SettleSeconds is the pause between the switch and the first check of the
 // public endpoint.
 const SettleSeconds = 10
+
+// With a data cutover the old instance shows the maintenance page, so the
+// moment the public endpoint stops showing it is when users reach the
+// candidate: it is watched every settlePoll seconds, for up to
+// settleTimeout.
+const (
+	settlePoll    = 2
+	settleTimeout = 2 * time.Minute
+)
+
+// trafficArrived reports whether users reach the candidate: always after
+// the settle pause without a data cutover; with one, once the public
+// health check no longer answers with the maintenance page (503).
+func (h Handler) trafficArrived(ctx context.Context, d release.Doc) (bool, error) {
+	if d.Cutover == nil {
+		return true, nil
+	}
+	hc := d.Config.HealthCheck
+	rep := probe.Run(ctx, h.D.HTTP, d.Live.PublicIP, hc.Port, probe.Checks(d.Config)[:1], h.D.Now())
+	return rep.Checks[0].Status != 0 && rep.Checks[0].Status != 503, nil
+}
 
 // Interval is how often the bake checks the public endpoint: three rounds
 // after the first across the bake, at least 30 s apart, so a long bake

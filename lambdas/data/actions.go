@@ -1,0 +1,411 @@
+package data
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/greenlight/greenlight/instance"
+	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/lambdas/deploy"
+	"github.com/greenlight/greenlight/lambdas/step"
+)
+
+// stuckAfter is how long a volume may stay attached, detaching or in use
+// before the move counts as stuck: EBS detaches and attaches in seconds,
+// so minutes mean something holds the device.
+const stuckAfter = 3 * time.Minute
+
+// mover builds the actions of one release's plans.
+type mover struct {
+	d   *step.Deps
+	doc release.Doc
+	// undo receives the compensation entries of what the plan does, in
+	// the order it does them.
+	undo *[]release.Undo
+}
+
+func (m mover) now() time.Time { return m.d.Now().UTC() }
+
+func (m mover) record(u release.Undo) {
+	if m.undo == nil {
+		return
+	}
+	for _, e := range *m.undo {
+		if e.Kind == u.Kind && e.Resource == u.Resource && e.From == u.From && e.To == u.To {
+			return
+		}
+	}
+	u.At = m.now()
+	*m.undo = append(*m.undo, u)
+}
+
+func (m mover) tags(role, purpose string) []types.Tag {
+	t := []types.Tag{
+		{Key: aws.String(release.TagApp), Value: aws.String(m.doc.App)},
+		{Key: aws.String(release.TagRelease), Value: aws.String(m.doc.ReleaseID)},
+		{Key: aws.String(release.TagManaged), Value: aws.String(release.ManagedValue)},
+		{Key: aws.String(release.TagRole), Value: aws.String(role)},
+		{Key: aws.String("Name"), Value: aws.String(fmt.Sprintf("%s %s %s", m.doc.App, purpose, m.doc.Version))},
+	}
+	return append(t, types.Tag{Key: aws.String(TagPurpose), Value: aws.String(purpose)})
+}
+
+// TagPurpose says why greenlight made a snapshot or volume: test-copy,
+// warm-up, final, data.
+const TagPurpose = "greenlight:purpose"
+
+// command runs an SSM document on an instance and waits for it to
+// succeed. onSent runs once when the command is sent.
+func (m mover) command(name, instanceID, document string, params map[string]string, onSent func()) func(context.Context, *release.Step) (bool, error) {
+	return func(ctx context.Context, st *release.Step) (bool, error) {
+		if st.ID == "" {
+			in := map[string][]string{}
+			for k, v := range params {
+				in[k] = []string{v}
+			}
+			out, err := m.d.AWS.SSM.SendCommand(ctx, &ssm.SendCommandInput{
+				DocumentName: aws.String(document), InstanceIds: []string{instanceID}, Parameters: in,
+				Comment: aws.String("greenlight " + m.doc.ReleaseID + " " + name), TimeoutSeconds: aws.Int32(300),
+			})
+			if step.ErrorCode(err) == "InvalidInstanceId" {
+				return false, release.DataFailed{Cause: release.Causef("%s: the SSM agent on %s is not online", name, instanceID)}
+			}
+			if err != nil {
+				return false, step.AWS("ssm:SendCommand", name+" on "+instanceID, err)
+			}
+			st.ID, st.Started = aws.ToString(out.Command.CommandId), m.now()
+			m.d.Did(ctx, m.doc.ReleaseID, "ssm:SendCommand", "action", name, "instance", instanceID, "command", st.ID)
+			if onSent != nil {
+				onSent()
+			}
+			return false, nil
+		}
+		inv, err := m.d.AWS.SSM.GetCommandInvocation(ctx, &ssm.GetCommandInvocationInput{CommandId: aws.String(st.ID), InstanceId: aws.String(instanceID)})
+		if step.ErrorCode(err) == "InvocationDoesNotExist" {
+			return false, nil
+		}
+		if err != nil {
+			return false, step.AWS("ssm:GetCommandInvocation", name+" on "+instanceID, err)
+		}
+		switch inv.Status {
+		case ssmtypes.CommandInvocationStatusSuccess:
+			st.DoneAt = m.now()
+			if t := aws.ToString(inv.ExecutionEndDateTime); t != "" {
+				if at, err := time.Parse(time.RFC3339, t); err == nil {
+					st.DoneAt = at.UTC()
+				}
+			}
+			return true, nil
+		case ssmtypes.CommandInvocationStatusFailed, ssmtypes.CommandInvocationStatusTimedOut, ssmtypes.CommandInvocationStatusCancelled:
+			last := deploy.LastLine(aws.ToString(inv.StandardOutputContent))
+			return false, release.DataFailed{Cause: release.Causef("%s on %s %s: %s", name, instanceID, strings.ToLower(string(inv.Status)), last)}
+		}
+		return false, nil
+	}
+}
+
+// dataCommand runs the data document with an action.
+func (m mover) dataCommand(name, instanceID, act, volumeID string, onSent func()) func(context.Context, *release.Step) (bool, error) {
+	c := m.doc.Config.Data
+	return m.command(name, instanceID, m.d.Env.DataDocument, map[string]string{
+		instance.ParamApp: m.doc.App, instance.ParamAction: act, instance.ParamVolumeID: volumeID,
+		instance.ParamDevice: c.Device, instance.ParamMountPoint: c.MountPoint,
+	}, onSent)
+}
+
+// maintenance turns the maintenance page on or off.
+func (m mover) maintenance(name, instanceID, act string, onSent func()) func(context.Context, *release.Step) (bool, error) {
+	return m.command(name, instanceID, m.d.Env.MaintenanceDocument, map[string]string{instance.ParamApp: m.doc.App, instance.ParamAction: act}, onSent)
+}
+
+func (m mover) volume(ctx context.Context, id string) (*types.Volume, error) {
+	out, err := m.d.AWS.EC2.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{id}})
+	if step.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, step.AWS("ec2:DescribeVolumes", id, err)
+	}
+	if len(out.Volumes) == 0 {
+		return nil, nil
+	}
+	return &out.Volumes[0], nil
+}
+
+// attachedTo is the instance a volume is attached to (in any attachment
+// state) and that attachment's state.
+func attachedTo(v *types.Volume) (string, types.VolumeAttachmentState) {
+	for _, a := range v.Attachments {
+		return aws.ToString(a.InstanceId), a.State
+	}
+	return "", ""
+}
+
+// detach detaches a volume from an instance and waits until it is free.
+// force is for a disposable copy on an instance that cannot unmount it.
+func (m mover) detach(name string, volumeID func() string, from string, force bool) func(context.Context, *release.Step) (bool, error) {
+	return func(ctx context.Context, st *release.Step) (bool, error) {
+		id := volumeID()
+		if id == "" {
+			return true, nil
+		}
+		v, err := m.volume(ctx, id)
+		if err != nil || v == nil {
+			return v == nil && err == nil, err
+		}
+		at, state := attachedTo(v)
+		if at != from {
+			return true, nil // not (or no longer) on that instance
+		}
+		if state == types.VolumeAttachmentStateAttached && st.Started.IsZero() {
+			_, err := m.d.AWS.EC2.DetachVolume(ctx, &ec2.DetachVolumeInput{VolumeId: aws.String(id), InstanceId: aws.String(from), Force: aws.Bool(force)})
+			if err != nil && step.ErrorCode(err) != "IncorrectState" {
+				return false, step.AWS("ec2:DetachVolume", id+" from "+from, err)
+			}
+			st.Started = m.now()
+			m.d.Did(ctx, m.doc.ReleaseID, "ec2:DetachVolume", "volume", id, "instance", from, "force", force)
+			return false, nil
+		}
+		if !st.Started.IsZero() && m.now().Sub(st.Started) > stuckAfter {
+			return false, release.DataFailed{Cause: release.Causef("volume %s is stuck %s on %s %s after the detach: something still holds the device",
+				id, orState(state), from, m.now().Sub(st.Started).Round(time.Second))}
+		}
+		return false, nil
+	}
+}
+
+func orState(s types.VolumeAttachmentState) string {
+	if s == "" {
+		return "in-use"
+	}
+	return string(s)
+}
+
+// attach attaches a volume to an instance at the data device and waits
+// until it is attached. A volume still on another instance is waited for
+// (its detach is under way), up to stuckAfter.
+func (m mover) attach(name string, volumeID func() string, to string) func(context.Context, *release.Step) (bool, error) {
+	device := m.doc.Config.Data.Device
+	return func(ctx context.Context, st *release.Step) (bool, error) {
+		id := volumeID()
+		v, err := m.volume(ctx, id)
+		if err != nil {
+			return false, err
+		}
+		if v == nil {
+			return false, release.DataFailed{Cause: release.Causef("volume %s to attach to %s does not exist", id, to)}
+		}
+		at, state := attachedTo(v)
+		if at == to {
+			return state == types.VolumeAttachmentStateAttached, nil
+		}
+		if st.Started.IsZero() {
+			st.Started = m.now()
+		}
+		if at != "" || v.State != types.VolumeStateAvailable {
+			if m.now().Sub(st.Started) > stuckAfter {
+				return false, release.DataFailed{Cause: release.Causef("volume %s is stuck in use on %s: it cannot move to %s", id, at, to)}
+			}
+			return false, nil
+		}
+		_, err = m.d.AWS.EC2.AttachVolume(ctx, &ec2.AttachVolumeInput{VolumeId: aws.String(id), InstanceId: aws.String(to), Device: aws.String(device)})
+		switch code := step.ErrorCode(err); {
+		case err == nil:
+			m.d.Did(ctx, m.doc.ReleaseID, "ec2:AttachVolume", "volume", id, "instance", to, "device", device)
+			return false, nil
+		case code == "InvalidVolume.ZoneMismatch":
+			return false, release.DataFailed{Cause: release.Causef("volume %s is in another Availability Zone than %s: EBS volumes attach only within their AZ", id, to)}
+		case code == "InvalidParameterValue" && strings.Contains(err.Error(), "already in use"):
+			return false, release.DataFailed{Cause: release.Causef("device %s is already in use on %s: free it or set data.device to another name", device, to)}
+		case code == "VolumeInUse" || code == "IncorrectState" || code == "IncorrectInstanceState":
+			if m.now().Sub(st.Started) > stuckAfter {
+				return false, release.DataFailed{Cause: release.Causef("volume %s is stuck in use: it could not be attached to %s for %s: %v", id, to, stuckAfter, err)}
+			}
+			return false, nil
+		default:
+			return false, step.AWS("ec2:AttachVolume", id+" to "+to, err)
+		}
+	}
+}
+
+// snapshot takes a snapshot of a volume (point in time at the call). With
+// complete it waits until the snapshot is completed. A retried step finds
+// the snapshot it took by its tags instead of taking another.
+func (m mover) snapshot(name string, volumeID string, purpose string, complete bool) func(context.Context, *release.Step) (bool, error) {
+	return func(ctx context.Context, st *release.Step) (bool, error) {
+		if st.ID == "" {
+			id, err := m.findSnapshot(ctx, volumeID, purpose)
+			if err != nil {
+				return false, err
+			}
+			if id == "" {
+				out, err := m.d.AWS.EC2.CreateSnapshot(ctx, &ec2.CreateSnapshotInput{
+					VolumeId:          aws.String(volumeID),
+					Description:       aws.String(fmt.Sprintf("greenlight %s: %s of %s %s", m.doc.ReleaseID, purpose, m.doc.App, m.doc.Live.Version)),
+					TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeSnapshot, Tags: m.tags(release.RoleBackup, purpose)}},
+				})
+				if err != nil {
+					return false, step.AWS("ec2:CreateSnapshot", volumeID, err)
+				}
+				id = aws.ToString(out.SnapshotId)
+				m.d.Did(ctx, m.doc.ReleaseID, "ec2:CreateSnapshot", "volume", volumeID, "snapshot", id, "purpose", purpose)
+			}
+			st.ID, st.Started = id, m.now()
+		}
+		if !complete {
+			return true, nil
+		}
+		return m.snapshotCompleted(ctx, st.ID)
+	}
+}
+
+func (m mover) findSnapshot(ctx context.Context, volumeID, purpose string) (string, error) {
+	out, err := m.d.AWS.EC2.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{OwnerIds: []string{"self"}, Filters: []types.Filter{
+		{Name: aws.String("volume-id"), Values: []string{volumeID}},
+		{Name: aws.String("tag:" + release.TagRelease), Values: []string{m.doc.ReleaseID}},
+		{Name: aws.String("tag:" + TagPurpose), Values: []string{purpose}},
+	}})
+	if err != nil {
+		return "", step.AWS("ec2:DescribeSnapshots", volumeID, err)
+	}
+	for _, s := range out.Snapshots {
+		return aws.ToString(s.SnapshotId), nil
+	}
+	return "", nil
+}
+
+func (m mover) snapshotCompleted(ctx context.Context, id string) (bool, error) {
+	out, err := m.d.AWS.EC2.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: []string{id}})
+	if step.IsNotFound(err) {
+		return false, nil // just taken: not visible yet
+	}
+	if err != nil {
+		return false, step.AWS("ec2:DescribeSnapshots", id, err)
+	}
+	if len(out.Snapshots) == 0 {
+		return false, nil
+	}
+	switch s := out.Snapshots[0]; s.State {
+	case types.SnapshotStateCompleted:
+		return true, nil
+	case types.SnapshotStateError:
+		return false, release.DataFailed{Cause: release.Causef("snapshot %s failed: %s", id, aws.ToString(s.StateMessage))}
+	}
+	return false, nil
+}
+
+// createVolume restores a snapshot into a new volume in the live
+// instance's AZ and waits until it is available. The client token makes a
+// retried call return the same volume.
+func (m mover) createVolume(name string, snapshotID func() string, purpose string) func(context.Context, *release.Step) (bool, error) {
+	return func(ctx context.Context, st *release.Step) (bool, error) {
+		if st.ID == "" {
+			snap := snapshotID()
+			out, err := m.d.AWS.EC2.CreateVolume(ctx, &ec2.CreateVolumeInput{
+				AvailabilityZone:  aws.String(m.doc.Live.AZ),
+				SnapshotId:        aws.String(snap),
+				VolumeType:        types.VolumeTypeGp3,
+				Encrypted:         aws.Bool(true),
+				ClientToken:       aws.String(m.doc.ReleaseID + "-" + name),
+				TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeVolume, Tags: m.tags(release.RoleData, purpose)}},
+			})
+			if err != nil {
+				return false, step.AWS("ec2:CreateVolume", "from "+snap, err)
+			}
+			st.ID, st.Started = aws.ToString(out.VolumeId), m.now()
+			m.record(release.Undo{Kind: release.UndoVolume, Resource: st.ID})
+			m.d.Did(ctx, m.doc.ReleaseID, "ec2:CreateVolume", "volume", st.ID, "snapshot", snap, "purpose", purpose)
+			return false, nil
+		}
+		v, err := m.volume(ctx, st.ID)
+		if err != nil || v == nil {
+			return false, err
+		}
+		switch v.State {
+		case types.VolumeStateAvailable, types.VolumeStateInUse:
+			return true, nil
+		case types.VolumeStateError:
+			return false, release.DataFailed{Cause: release.Causef("volume %s from snapshot failed to create", st.ID)}
+		}
+		return false, nil
+	}
+}
+
+// deleteVolume deletes a volume once it is detached.
+func (m mover) deleteVolume(name string, volumeID func() string) func(context.Context, *release.Step) (bool, error) {
+	return func(ctx context.Context, st *release.Step) (bool, error) {
+		id := volumeID()
+		if id == "" {
+			return true, nil
+		}
+		v, err := m.volume(ctx, id)
+		if err != nil || v == nil {
+			return v == nil && err == nil, err
+		}
+		switch v.State {
+		case types.VolumeStateDeleting, types.VolumeStateDeleted:
+			return true, nil
+		case types.VolumeStateAvailable:
+			if _, err := m.d.AWS.EC2.DeleteVolume(ctx, &ec2.DeleteVolumeInput{VolumeId: aws.String(id)}); err != nil && !step.IsNotFound(err) {
+				return false, step.AWS("ec2:DeleteVolume", id, err)
+			}
+			m.d.Did(ctx, m.doc.ReleaseID, "ec2:DeleteVolume", "volume", id)
+			return true, nil
+		}
+		return false, nil
+	}
+}
+
+// healthy waits until the app on an instance answers its health check.
+func (m mover) healthy(name, instanceID, address string) func(context.Context, *release.Step) (bool, error) {
+	hc := m.doc.Config.HealthCheck
+	return func(ctx context.Context, st *release.Step) (bool, error) {
+		if st.Started.IsZero() {
+			st.Started = m.now()
+		}
+		url := "http://" + net.JoinHostPort(address, strconv.Itoa(hc.Port)) + hc.Path
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return false, err
+		}
+		if resp, err := m.d.HTTP.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == hc.ExpectedStatus {
+				return true, nil
+			}
+		}
+		if m.now().Sub(st.Started) > hc.Timeout.D() {
+			return false, release.DataFailed{Cause: release.Causef("the app on %s did not answer %s with %d within %s after its data was mounted", instanceID, url, hc.ExpectedStatus, hc.Timeout.D())}
+		}
+		return false, nil
+	}
+}
+
+// adopt tags resources the release did not create (the live instance and
+// its data volume) as greenlight's for this app, before it moves them:
+// the IAM conditions on detach, delete and SendCommand then apply.
+func (m mover) adopt(ids ...string) func(context.Context, *release.Step) (bool, error) {
+	return func(ctx context.Context, st *release.Step) (bool, error) {
+		_, err := m.d.AWS.EC2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: ids, Tags: []types.Tag{
+			{Key: aws.String(release.TagApp), Value: aws.String(m.doc.App)},
+			{Key: aws.String(release.TagManaged), Value: aws.String(release.ManagedValue)},
+		}})
+		if err != nil {
+			return false, step.AWS("ec2:CreateTags", strings.Join(ids, ", "), err)
+		}
+		return true, nil
+	}
+}

@@ -1,0 +1,123 @@
+package data
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/greenlight/greenlight/internal/ledger"
+	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/lambdas/step"
+)
+
+// Polling of data plans: before the maintenance page goes up nothing
+// waits on the data, so every 5 s; inside the maintenance window every
+// 2 s, because each poll's delay is downtime.
+const (
+	pollOutside = 5
+	pollInside  = 2
+	// planTimeout bounds a test copy or a cutover.
+	planTimeout = 20 * time.Minute
+)
+
+// Handler runs the data plans.
+type Handler struct{ D *step.Deps }
+
+// TestData gives the candidate a copy of the live data: the newest
+// snapshot of the live volume younger than data.snapshotMaxAge (taken now
+// if there is none), restored into a new volume, attached and mounted on
+// the candidate. Called right after the launch, it starts what can start
+// while the candidate boots; called again once the candidate is ready, it
+// finishes.
+func (h Handler) TestData(ctx context.Context, d release.Doc) (release.TestData, error) {
+	td := release.TestData{Steps: map[string]release.Step{}, Deadline: h.D.Now().UTC().Add(planTimeout)}
+	if d.TestData != nil {
+		td = *d.TestData
+	}
+	td.Checks++
+	m := mover{d: h.D, doc: d, undo: &td.Undo}
+	cand := d.Candidate.InstanceID
+	liveVol := d.Live.DataVolumeID
+	actions := []action{
+		{name: "snapshot", run: func(ctx context.Context, st *release.Step) (bool, error) {
+			if st.ID == "" {
+				id, err := h.recentSnapshot(ctx, d)
+				if err != nil {
+					return false, err
+				}
+				if id != "" {
+					st.ID, st.Started = id, h.D.Now().UTC()
+					return true, nil
+				}
+			}
+			return m.snapshot("snapshot", liveVol, "test-copy", true)(ctx, st)
+		}},
+		{name: "volume", after: []string{"snapshot"}, run: m.createVolume("volume", func() string { return td.Steps["snapshot"].ID }, "test-copy")},
+		{name: "candidate-running", run: h.running(cand)},
+		{name: "attach", after: []string{"volume", "candidate-running"}, run: m.attach("attach", func() string { return td.Steps["volume"].ID }, cand)},
+		{name: "candidate-ready", run: func(context.Context, *release.Step) (bool, error) { return d.Candidate.Ready, nil }},
+		{name: "mount", after: []string{"attach", "candidate-ready"}, run: func(ctx context.Context, st *release.Step) (bool, error) {
+			return m.dataCommand("mount test copy", cand, "mount", td.Steps["volume"].ID, nil)(ctx, st)
+		}},
+	}
+	done, pending, err := advance(ctx, td.Steps, actions)
+	td.SnapshotID, td.VolumeID = td.Steps["snapshot"].ID, td.Steps["volume"].ID
+	if err != nil {
+		return td, err
+	}
+	td.Status, td.Ready, td.WaitSeconds = describe(pending), done, pollOutside
+	if done {
+		err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{Event: &ledger.Event{Step: "AttachTestData",
+			Detail: "candidate " + cand + " has a copy of the live data: volume " + td.VolumeID + " from snapshot " + td.SnapshotID}})
+		if err != nil {
+			return td, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
+		}
+		return td, nil
+	}
+	if d.Candidate.Ready && h.D.Now().After(td.Deadline) {
+		return td, release.DataFailed{Cause: release.Causef("the test copy of the data is not ready after %s: %s", planTimeout, td.Status)}
+	}
+	return td, nil
+}
+
+// recentSnapshot is the newest completed snapshot of the live data volume
+// younger than data.snapshotMaxAge, or "".
+func (h Handler) recentSnapshot(ctx context.Context, d release.Doc) (string, error) {
+	out, err := h.D.AWS.EC2.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{OwnerIds: []string{"self"}, Filters: []types.Filter{
+		{Name: aws.String("volume-id"), Values: []string{d.Live.DataVolumeID}},
+		{Name: aws.String("status"), Values: []string{"completed"}},
+	}})
+	if err != nil {
+		return "", step.AWS("ec2:DescribeSnapshots", d.Live.DataVolumeID, err)
+	}
+	snaps := out.Snapshots
+	sort.Slice(snaps, func(i, j int) bool { return aws.ToTime(snaps[i].StartTime).After(aws.ToTime(snaps[j].StartTime)) })
+	oldest := h.D.Now().Add(-d.Config.Data.SnapshotMaxAge.D())
+	if len(snaps) > 0 && aws.ToTime(snaps[0].StartTime).After(oldest) {
+		return aws.ToString(snaps[0].SnapshotId), nil
+	}
+	return "", nil
+}
+
+// running waits until an instance runs (a volume attaches only then).
+func (h Handler) running(id string) func(context.Context, *release.Step) (bool, error) {
+	return func(ctx context.Context, _ *release.Step) (bool, error) {
+		out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+		if step.IsNotFound(err) {
+			return false, nil
+		}
+		if err != nil {
+			return false, step.AWS("ec2:DescribeInstances", id, err)
+		}
+		for _, r := range out.Reservations {
+			for _, i := range r.Instances {
+				return i.State != nil && i.State.Name == types.InstanceStateNameRunning, nil
+			}
+		}
+		return false, nil
+	}
+}

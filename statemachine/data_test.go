@@ -1,0 +1,231 @@
+package statemachine_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/greenlight/greenlight/internal/localrun"
+	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/internal/sim"
+	sm "github.com/greenlight/greenlight/statemachine"
+)
+
+// Data-volume scenarios: users write once a simulated second through the
+// Elastic IP while releases run, and no accepted write may be lost.
+
+func withData(mode string) func(*release.Config) {
+	return func(c *release.Config) { c.Data.Mode = mode }
+}
+
+var dataModes = []string{release.DataRestore, release.DataMove}
+
+func TestDataCutoverReleases(t *testing.T) {
+	for _, mode := range dataModes {
+		t.Run(mode, func(t *testing.T) {
+			env := localrun.NewTestEnv(t, localrun.Options{}, withData(mode))
+			res, err := env.Release(ctxT(t), "2.0.0", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Status != sm.Released {
+				t.Fatalf("status %s: %s", res.Status, res.Cause)
+			}
+			entered := strings.Join(res.StatesEntered, " > ")
+			for _, s := range []string{sm.LaunchCandidate + " > " + sm.PrepareTestData, sm.CandidateReady + " > " + sm.AttachTestData,
+				sm.AwaitApproval + " > " + sm.Cutover, sm.CutoverDone + " > " + sm.SwitchTraffic} {
+				if !strings.Contains(entered, s) {
+					t.Errorf("path lacks %q: %s", s, entered)
+				}
+			}
+			assertNoWriteLost(t, res)
+			if res.Writes.Refused == 0 {
+				t.Error("no write met the maintenance page: the window was not measured under load")
+			}
+			w := res.ModelSeconds.MaintenanceWindow
+			if w <= 0 {
+				t.Fatal("no maintenance window reported")
+			}
+			if mode == release.DataMove && w > 60 {
+				t.Errorf("move-mode maintenance window %.1fs, budget 60s", w)
+			}
+			if len(res.LeakedResources) > 0 {
+				t.Errorf("leaked %+v", res.LeakedResources)
+			}
+			live := env.Region.Host(res.LiveInstanceID).App()
+			if !live.Running || live.Maintenance || live.Frozen || live.MountedVolume != res.Writes.LiveVolume {
+				t.Errorf("the new live app: %+v", live)
+			}
+			rec, _ := env.Deps.Ledger().Get(context.Background(), env.Config.App, res.ReleaseID)
+			if rec.MaintenanceWindowSeconds != w {
+				t.Errorf("ledger window %.1f, result %.1f", rec.MaintenanceWindowSeconds, w)
+			}
+			t.Logf("%s: window %.1fs, %d transitions, writes %+v", mode, w, res.StateTransitions, *res.Writes)
+		})
+	}
+}
+
+func assertNoWriteLost(t *testing.T, res *localrun.Result) {
+	t.Helper()
+	if res.Writes == nil {
+		t.Fatal("no write accounting")
+	}
+	if w := res.Writes; w.Lost != 0 {
+		t.Errorf("writes %+v: %d accepted write(s) lost", *w, w.Lost)
+	}
+}
+
+// assertOldLiveServesItsData checks a data rollback's end: the original
+// live instance serves, maintenance off, app running, its data mounted
+// and holding every write.
+func assertOldLiveServesItsData(t *testing.T, env *localrun.Env, res *localrun.Result) {
+	t.Helper()
+	assertClean(t, env, res)
+	assertNoWriteLost(t, res)
+	app := env.Region.Host(env.Fixture.LiveInstance).App()
+	if !app.Running || app.Maintenance || app.Frozen || app.MountedVolume == "" || app.MountedVolume != res.Writes.LiveVolume {
+		t.Errorf("the old live app after the rollback: %+v (live volume %s)", app, res.Writes.LiveVolume)
+	}
+}
+
+// TestDataStepsRollBack fails each data step, in both modes, and checks
+// the old instance is left serving its data with every write.
+func TestDataStepsRollBack(t *testing.T) {
+	for _, mode := range dataModes {
+		t.Run(mode, func(t *testing.T) {
+			env := localrun.NewTestEnv(t, localrun.Options{}, withData(mode))
+			for i, state := range []string{sm.PrepareTestData, sm.AttachTestData, sm.Cutover} {
+				t.Run(state, func(t *testing.T) {
+					env.SetFault(&localrun.Fault{State: state, Kind: localrun.FaultError})
+					defer env.SetFault(nil)
+					res, err := env.Release(ctxT(t), "3.0."+string(rune('0'+i)), nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if res.Status != sm.RolledBack || !strings.Contains(res.Cause, "injected") {
+						t.Fatalf("status %s: %s", res.Status, res.Cause)
+					}
+					assertOldLiveServesItsData(t, env, res)
+				})
+			}
+		})
+	}
+}
+
+// TestDataFailuresInsideTheWindow fails the cutover once the maintenance
+// page is up, the way EBS and instances fail: the volume is in another AZ,
+// the device name is taken, the volume stays in use, the mount fails.
+func TestDataFailuresInsideTheWindow(t *testing.T) {
+	cases := []struct {
+		name, mode, why string
+		inject          func(env *localrun.Env)
+	}{
+		{"volume in another AZ", release.DataMove, "another Availability Zone", func(env *localrun.Env) {
+			env.Region.Inject(sim.Fault{Service: sim.ServiceEC2, Operation: "AttachVolume", Caller: "cutover", Code: "InvalidVolume.ZoneMismatch",
+				Message: "The volume is not in the same availability zone as the instance."})
+		}},
+		{"device name taken", release.DataRestore, "already in use", func(env *localrun.Env) {
+			env.Region.Inject(sim.Fault{Service: sim.ServiceEC2, Operation: "AttachVolume", Caller: "cutover", Code: "InvalidParameterValue",
+				Message: "Invalid value '/dev/sdf' for unixDevice. Attachment point /dev/sdf is already in use"})
+		}},
+		{"volume stuck in use", release.DataMove, "stuck", func(env *localrun.Env) {
+			env.Region.Inject(sim.Fault{Service: sim.ServiceEC2, Operation: "AttachVolume", Caller: "cutover", Code: "VolumeInUse",
+				Message: "vol is already attached to an instance", Always: true})
+		}},
+		{"mount fails on the candidate", release.DataMove, "mount the data on the candidate", func(env *localrun.Env) {
+			env.Region.FailCommands(sim.CommandFault{Document: "data", Outcome: sim.Outcome{Status: ssmtypes.CommandInvocationStatusFailed,
+				Stdout: "mount: /var/lib/shop: wrong fs type, bad option, bad superblock\n"}, InstanceID: "candidate"})
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var env *localrun.Env
+			injected := false
+			env = localrun.NewTestEnv(t, localrun.Options{AfterInvoke: func(inv localrun.Invocation, out []byte, err error) {
+				// Once the maintenance page is up: the window is open.
+				if inv.State == sm.Cutover && !injected && strings.Contains(string(out), `"maintenanceOnAt":"2`) {
+					injected = true
+					if c.name == "mount fails on the candidate" {
+						cand := candidateOf(env)
+						env.Region.FailCommands(sim.CommandFault{Document: "data", InstanceID: cand, Outcome: sim.Outcome{Status: ssmtypes.CommandInvocationStatusFailed,
+							Stdout: "mount: /var/lib/shop: wrong fs type, bad option, bad superblock\n"}})
+						return
+					}
+					c.inject(env)
+				}
+			}}, withData(c.mode))
+			res, err := env.Release(ctxT(t), "4.0.0", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			env.Region.ClearFaults()
+			if !injected {
+				t.Fatal("the maintenance page never went up")
+			}
+			if res.Status != sm.RolledBack || !strings.Contains(res.Cause, "DataFailed") || !strings.Contains(res.Cause, c.why) {
+				t.Fatalf("status %s: %s; want RolledBack with DataFailed: %s", res.Status, res.Cause, c.why)
+			}
+			assertOldLiveServesItsData(t, env, res)
+		})
+	}
+}
+
+func candidateOf(env *localrun.Env) string {
+	for _, r := range env.Region.Inventory() {
+		if r.Kind == sim.KindInstance && r.ID != env.Fixture.LiveInstance && r.State == "running" {
+			return r.ID
+		}
+	}
+	return ""
+}
+
+// TestDataVerifyFailureAfterTheSwitch breaks the new version after the
+// switch: the data, with the writes made on the candidate meanwhile, goes
+// back to the old instance under maintenance, then traffic.
+func TestDataVerifyFailureAfterTheSwitch(t *testing.T) {
+	for _, mode := range dataModes {
+		t.Run(mode, func(t *testing.T) {
+			var env *localrun.Env
+			var onCandidate int64
+			env = localrun.NewTestEnv(t, localrun.Options{AfterInvoke: func(inv localrun.Invocation, out []byte, err error) {
+				// The first bake round with traffic on the candidate:
+				// break it after it took some writes.
+				if inv.State == sm.VerifyLive && err == nil && strings.Contains(string(out), `"trafficAt":"2`) && onCandidate == 0 {
+					cand := candidateOf(env)
+					for i := 0; i < 5; i++ {
+						if env.Region.Write(cand) == nil {
+							onCandidate++
+						}
+					}
+					env.Region.Host(cand).StopApp()
+				}
+			}}, withData(mode))
+			res, err := env.Release(ctxT(t), "5.0.0", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Status != sm.RolledBack || !strings.Contains(res.Cause, "VerifyFailed") {
+				t.Fatalf("status %s: %s", res.Status, res.Cause)
+			}
+			if onCandidate != 5 {
+				t.Fatalf("%d writes reached the candidate, want 5", onCandidate)
+			}
+			// Those five are not in the environment's own count: add them.
+			res.Writes.Lost += onCandidate
+			assertOldLiveServesItsData(t, env, res)
+			if mode == release.DataRestore {
+				// The stale original volume was set aside, detached.
+				out, err := env.Region.EC2().DescribeVolumes(context.Background(), &ec2.DescribeVolumesInput{VolumeIds: []string{env.Fixture.DataVolume}})
+				if err != nil || len(out.Volumes) != 1 || len(out.Volumes[0].Attachments) != 0 {
+					t.Errorf("the original volume: %+v %v", out, err)
+				} else if aws.ToString(out.Volumes[0].VolumeId) == res.Writes.LiveVolume {
+					t.Error("the stale original volume is serving")
+				}
+			}
+		})
+	}
+}
