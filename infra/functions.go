@@ -199,7 +199,7 @@ var specs = map[string]spec{
 				// must name this app.
 				allowIf([]string{"ec2:CreateTags"}, map[string]any{"StringEquals": map[string]any{"aws:RequestTag/" + release.TagApp: s.Config.App}}, s.ec2ARN("instance/*")),
 				allowIf([]string{"ec2:DeleteTags"}, managedResource(s), s.ec2ARN("instance/*")),
-				allow([]string{"scheduler:CreateSchedule"}, s.scheduleARN()),
+				allow([]string{"scheduler:CreateSchedule", "scheduler:DeleteSchedule"}, s.scheduleARN()),
 				allow([]string{"iam:PassRole"}, s.SchedulerRole.RoleArn()),
 				s.ledgerAccess("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
 				s.publish(),
@@ -237,6 +237,17 @@ var specs = map[string]spec{
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
 			return []awsiam.PolicyStatement{s.ledgerAccess("dynamodb:UpdateItem", "dynamodb:DeleteItem"), s.publish()}
 		},
+	},
+	registry.SwitchBack: {
+		Env: []string{step.VarTable, step.VarTopic},
+		Allow: func(s *Stack) []awsiam.PolicyStatement {
+			return []awsiam.PolicyStatement{
+				allow([]string{"ec2:DescribeAddresses", "ec2:DescribeInstances"}, jsii.String("*")),
+				s.ledgerAccess("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"),
+				s.publish(),
+			}
+		},
+		Wildcards: describeWhy,
 	},
 	registry.Retire: {
 		Env: []string{step.VarTable, step.VarTopic, step.VarRetentionDays},

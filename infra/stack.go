@@ -43,12 +43,14 @@ type Props struct {
 // engine look at.
 type Stack struct {
 	awscdk.Stack
-	Config        release.Config
-	Bucket        awss3.Bucket
-	Table         awsdynamodb.Table
-	Topic         awssns.Topic
-	Functions     map[string]awslambda.Function
-	StateMachine  awsstepfunctions.StateMachine
+	Config       release.Config
+	Bucket       awss3.Bucket
+	Table        awsdynamodb.Table
+	Topic        awssns.Topic
+	Functions    map[string]awslambda.Function
+	StateMachine awsstepfunctions.StateMachine
+	// SwitchBack is the workflow of `greenlight rollback`.
+	SwitchBack    awsstepfunctions.StateMachine
 	SchedulerRole awsiam.Role
 	ScheduleGroup string
 	Documents     Documents
@@ -65,6 +67,8 @@ const (
 	OutputTable        = "LedgerTable"
 	OutputTopic        = "NotificationTopic"
 	OutputStateMachine = "StateMachine"
+	OutputSwitchBack   = "RollbackStateMachine"
+	OutputApp          = "App"
 )
 
 // NewStack builds the stack for one application.
@@ -89,7 +93,10 @@ func NewStack(scope constructs.Construct, props Props) *Stack {
 		}
 		s.Functions[e.Name] = s.function(e, code)
 	}
-	s.StateMachine = s.stateMachine()
+	s.StateMachine = s.stateMachine("Release", "release", statemachine.Definition,
+		fmt.Sprintf("greenlight: release %s to EC2 with a candidate, approval, Elastic IP switch and compensating rollback", c.App))
+	s.SwitchBack = s.stateMachine("SwitchBack", "rollback", statemachine.SwitchBack,
+		fmt.Sprintf("greenlight: switch %s back to the instance kept from the previous release (greenlight rollback)", c.App))
 	s.schedules()
 	s.trigger()
 	for _, e := range registry.All() {
@@ -103,6 +110,8 @@ func NewStack(scope constructs.Construct, props Props) *Stack {
 	out(OutputTable, s.Table.TableName())
 	out(OutputTopic, s.Topic.TopicArn())
 	out(OutputStateMachine, s.StateMachine.StateMachineArn())
+	out(OutputSwitchBack, s.SwitchBack.StateMachineArn())
+	out(OutputApp, jsii.String(c.App))
 	return s
 }
 
@@ -144,20 +153,22 @@ func (s *Stack) wire(name string) {
 	}
 }
 
-// stateMachine is the Release workflow with execution logging and tracing.
-func (s *Stack) stateMachine() awsstepfunctions.StateMachine {
+// stateMachine is a workflow with execution logging and tracing. Each
+// gets its own construct scope, so the two may share state names.
+func (s *Stack) stateMachine(id, suffix string, define func(constructs.Construct, statemachine.Props) awsstepfunctions.IChainable, comment string) awsstepfunctions.StateMachine {
 	fns := map[string]awslambda.IFunction{}
 	for k, v := range s.Functions {
 		fns[k] = v
 	}
-	logs := awslogs.NewLogGroup(s.Stack, jsii.String("ReleaseLogs"), &awslogs.LogGroupProps{
+	scope := constructs.NewConstruct(s.Stack, jsii.String(id+"Workflow"))
+	logs := awslogs.NewLogGroup(s.Stack, jsii.String(id+"Logs"), &awslogs.LogGroupProps{
 		Retention:     awslogs.RetentionDays_THREE_MONTHS,
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
-	sm := awsstepfunctions.NewStateMachine(s.Stack, jsii.String("Release"), &awsstepfunctions.StateMachineProps{
-		StateMachineName: jsii.String(s.Config.StackName + "-release"),
-		Comment:          jsii.String(fmt.Sprintf("greenlight: release %s to EC2 with a candidate, approval, Elastic IP switch and compensating rollback", s.Config.App)),
-		DefinitionBody:   awsstepfunctions.DefinitionBody_FromChainable(statemachine.Definition(s.Stack, statemachine.Props{Config: s.Config, Functions: fns})),
+	sm := awsstepfunctions.NewStateMachine(s.Stack, jsii.String(id), &awsstepfunctions.StateMachineProps{
+		StateMachineName: jsii.String(s.Config.StackName + "-" + suffix),
+		Comment:          jsii.String(comment),
+		DefinitionBody:   awsstepfunctions.DefinitionBody_FromChainable(define(scope, statemachine.Props{Config: s.Config, Functions: fns})),
 		StateMachineType: awsstepfunctions.StateMachineType_STANDARD,
 		TracingEnabled:   jsii.Bool(true),
 		Logs: &awsstepfunctions.LogOptions{

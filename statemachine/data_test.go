@@ -229,3 +229,34 @@ func TestDataVerifyFailureAfterTheSwitch(t *testing.T) {
 		})
 	}
 }
+
+// TestDataRollbackMovesDataBack releases with a data volume, then rolls
+// back: the data (with the writes made after the release) moves back to
+// the old instance under maintenance, before traffic.
+func TestDataRollbackMovesDataBack(t *testing.T) {
+	for _, mode := range dataModes {
+		t.Run(mode, func(t *testing.T) {
+			env := localrun.NewTestEnv(t, localrun.Options{}, withData(mode))
+			ctx := ctxT(t)
+			rel, err := env.Release(ctx, "6.0.0", nil)
+			if err != nil || rel.Status != sm.Released {
+				t.Fatalf("release: %v %v", rel, err)
+			}
+			res, err := env.Rollback(ctx, localrun.RollbackRequest{RequestedBy: "test"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Status != sm.Released {
+				t.Fatalf("rollback: %s %s", res.Status, res.Cause)
+			}
+			entered := strings.Join(res.StatesEntered, " > ")
+			if !strings.HasPrefix(entered, sm.PrepareSwitchBack+" > "+sm.Cutover) {
+				t.Errorf("path %s", entered)
+			}
+			if res.ModelSeconds.MaintenanceWindow <= 0 || res.ModelSeconds.MaintenanceWindow > 60 {
+				t.Errorf("switch-back window %.1fs", res.ModelSeconds.MaintenanceWindow)
+			}
+			assertOldLiveServesItsData(t, env, res)
+		})
+	}
+}

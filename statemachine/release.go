@@ -34,6 +34,7 @@ var (
 		release.Name(release.ReleaseInProgress{}),
 		release.Name(release.LiveNotFound{}),
 		release.Name(release.ConfigMismatch{}),
+		release.Name(release.NothingToRollBack{}),
 	}
 	// Transient failures of the Lambda service itself, and a function that
 	// timed out or crashed (Lambda.Unknown): every step is idempotent, so
@@ -48,61 +49,95 @@ var (
 type builder struct {
 	scope constructs.Construct
 	props Props
+	// rollback is where every forward step's failure goes; reject where
+	// bad input goes.
+	rollback awsstepfunctionstasks.LambdaInvoke
+	reject   sfn.IChainable
 }
 
-// Definition builds the Release workflow and returns its start.
-func Definition(scope constructs.Construct, props Props) sfn.IChainable {
+// newBuilder starts a workflow with its failure handling, which every
+// forward step catches into: the compensating rollback loop, its last
+// resort, and the recorded rejection.
+func newBuilder(scope constructs.Construct, props Props) *builder {
 	b := &builder{scope: scope, props: props}
-
-	// Failure handling first: every forward step catches into it.
 	rollbackFailed := sfn.NewFail(scope, jsii.String(RollbackFailed), &sfn.FailProps{
 		Error: jsii.String(RollbackFailed), CausePath: jsii.String("$.rollback.reason"),
 		Comment: jsii.String("The release failed and its rollback could not finish: a person must look (urgent notification sent)."),
 	})
 	abandon := b.task(Abandon, registry.Abandon, "$.rollback", retryRollback)
 	abandon.Next(rollbackFailed)
-	rollback := b.task(Rollback, registry.Rollback, "$.rollback", retryRollback)
-	rollback.AddCatch(abandon, &sfn.CatchProps{Errors: jsii.Strings("States.ALL"), ResultPath: jsii.String("$.rollbackError")})
-	rollback.Next(sfn.NewChoice(scope, jsii.String(RollbackDone), nil).
+	b.rollback = b.task(Rollback, registry.Rollback, "$.rollback", retryRollback)
+	b.rollback.AddCatch(abandon, &sfn.CatchProps{Errors: jsii.Strings("States.ALL"), ResultPath: jsii.String("$.rollbackError")})
+	b.rollback.Next(sfn.NewChoice(scope, jsii.String(RollbackDone), nil).
 		When(sfn.Condition_StringEquals(jsii.String("$.rollback.outcome"), jsii.String(RolledBack)),
 			sfn.NewFail(scope, jsii.String(RolledBack), &sfn.FailProps{
 				Error: jsii.String(RolledBack), CausePath: jsii.String("$.rollback.reason"),
 				Comment: jsii.String("The release failed; everything it did was undone and the live instance serves."),
 			}), nil).
 		When(sfn.Condition_StringEquals(jsii.String("$.rollback.outcome"), jsii.String(RollbackFailed)), rollbackFailed, nil).
-		Otherwise(b.wait(WaitForRollback, "$.rollback.waitSeconds").Next(rollback)))
-
-	reject := b.task(RecordRejection, registry.Reject, "$.rejection", retryStep).
+		Otherwise(b.wait(WaitForRollback, "$.rollback.waitSeconds").Next(b.rollback)))
+	b.reject = b.task(RecordRejection, registry.Reject, "$.rejection", retryStep).
 		Next(sfn.NewFail(scope, jsii.String(Rejected), &sfn.FailProps{Error: jsii.String(Rejected), CausePath: jsii.String("$.rejection.cause")}))
+	return b
+}
 
-	cfgJSON, err := json.Marshal(props.Config)
+// forward is a step whose failure rolls the release back.
+func (b *builder) forward(name, handler, resultPath string) awsstepfunctionstasks.LambdaInvoke {
+	t := b.task(name, handler, resultPath, retryStep)
+	t.AddCatch(b.rollback, &sfn.CatchProps{Errors: jsii.Strings("States.ALL"), ResultPath: jsii.String("$.failure")})
+	return t
+}
+
+// first is a workflow's first step: bad input is rejected, anything else
+// rolls back (it may have taken the lock).
+func (b *builder) first(name, handler string, payload map[string]any) awsstepfunctionstasks.LambdaInvoke {
+	cfgJSON, err := json.Marshal(b.props.Config)
 	if err != nil {
 		panic(fmt.Sprintf("statemachine: config: %v", err))
 	}
 	// The config travels as JSON text so that no value in it can be
 	// mistaken for a JSONPath.
-	prepare := b.taskWith(Prepare, registry.Prepare, "$", retryStep, sfn.TaskInput_FromObject(&map[string]any{
-		"release":   sfn.JsonPath_EntirePayload(),
-		"config":    string(cfgJSON),
-		"execution": sfn.JsonPath_StringAt(jsii.String("$$.Execution.Id")),
-	}))
-	prepare.AddCatch(reject, &sfn.CatchProps{Errors: jsii.Strings(rejections...), ResultPath: jsii.String("$.failure")})
-	prepare.AddCatch(rollback, &sfn.CatchProps{Errors: jsii.Strings("States.ALL"), ResultPath: jsii.String("$.failure")})
+	payload["config"] = string(cfgJSON)
+	payload["execution"] = sfn.JsonPath_StringAt(jsii.String("$$.Execution.Id"))
+	t := b.taskWith(name, handler, "$", retryStep, sfn.TaskInput_FromObject(&payload))
+	t.AddCatch(b.reject, &sfn.CatchProps{Errors: jsii.Strings(rejections...), ResultPath: jsii.String("$.failure")})
+	t.AddCatch(b.rollback, &sfn.CatchProps{Errors: jsii.Strings("States.ALL"), ResultPath: jsii.String("$.failure")})
+	return t
+}
 
-	forward := func(name, handler, resultPath string) awsstepfunctionstasks.LambdaInvoke {
-		t := b.task(name, handler, resultPath, retryStep)
-		t.AddCatch(rollback, &sfn.CatchProps{Errors: jsii.Strings("States.ALL"), ResultPath: jsii.String("$.failure")})
-		return t
-	}
+// switchAndBake is the end every workflow shares: the Elastic IP moves,
+// the public endpoint is verified for the bake time, the previous
+// instance is kept and the release recorded. It returns the switch.
+func (b *builder) switchAndBake(comment string) sfn.IChainable {
+	switchTraffic := b.forward(SwitchTraffic, registry.Switch, "$.switch")
+	verify := b.forward(VerifyLive, registry.Verify, "$.verify")
+	finish := b.forward(Finish, registry.Finish, "$.finish")
+	released := sfn.NewSucceed(b.scope, jsii.String(Released), &sfn.SucceedProps{Comment: jsii.String(comment)})
+	bake := sfn.NewChoice(b.scope, jsii.String(Baked), nil).
+		When(sfn.Condition_BooleanEquals(jsii.String("$.verify.ready"), jsii.Bool(true)), finish.Next(released), nil).
+		Otherwise(b.wait(WaitBeforeVerify, "$.verify.waitSeconds").Next(verify))
+	switchTraffic.Next(verify).Next(bake)
+	return switchTraffic
+}
 
-	launch := forward(LaunchCandidate, registry.Launch, "$.candidate")
-	checkCandidate := forward(CheckCandidate, registry.CheckCandidate, "$.candidate")
-	deploy := forward(DeployRelease, registry.Deploy, "$.deploy")
-	checkDeploy := forward(CheckDeploy, registry.CheckDeploy, "$.deploy")
-	smoke := forward(RunSmokeTests, registry.Smoke, "$.smoke")
-	switchTraffic := forward(SwitchTraffic, registry.Switch, "$.switch")
-	verify := forward(VerifyLive, registry.Verify, "$.verify")
-	finish := forward(Finish, registry.Finish, "$.finish")
+// cutover moves the data onto the candidate, then goes on to next.
+func (b *builder) cutover(next sfn.IChainable) sfn.IChainable {
+	cutover := b.forward(Cutover, registry.Cutover, "$.cutover")
+	cutover.Next(sfn.NewChoice(b.scope, jsii.String(CutoverDone), nil).
+		When(sfn.Condition_BooleanEquals(jsii.String("$.cutover.ready"), jsii.Bool(true)), next, nil).
+		Otherwise(b.wait(WaitForCutover, "$.cutover.waitSeconds").Next(cutover)))
+	return cutover
+}
+
+// Definition builds the Release workflow and returns its start.
+func Definition(scope constructs.Construct, props Props) sfn.IChainable {
+	b := newBuilder(scope, props)
+	prepare := b.first(Prepare, registry.Prepare, map[string]any{"release": sfn.JsonPath_EntirePayload()})
+	launch := b.forward(LaunchCandidate, registry.Launch, "$.candidate")
+	checkCandidate := b.forward(CheckCandidate, registry.CheckCandidate, "$.candidate")
+	deploy := b.forward(DeployRelease, registry.Deploy, "$.deploy")
+	checkDeploy := b.forward(CheckDeploy, registry.CheckDeploy, "$.deploy")
+	smoke := b.forward(RunSmokeTests, registry.Smoke, "$.smoke")
 
 	approval := awsstepfunctionstasks.NewLambdaInvoke(scope, jsii.String(AwaitApproval), &awsstepfunctionstasks.LambdaInvokeProps{
 		LambdaFunction:     b.fn(registry.Approval),
@@ -117,52 +152,53 @@ func Definition(scope constructs.Construct, props Props) sfn.IChainable {
 		Comment:                  jsii.String("Waits for `greenlight approve` or `reject`; no answer by the approval timeout rejects."),
 	})
 	retryStep(approval)
-	approval.AddCatch(rollback, &sfn.CatchProps{Errors: jsii.Strings("States.ALL"), ResultPath: jsii.String("$.failure")})
+	approval.AddCatch(b.rollback, &sfn.CatchProps{Errors: jsii.Strings("States.ALL"), ResultPath: jsii.String("$.failure")})
 
-	data := props.Config.HasData()
 	waitCandidate := b.wait(WaitForCandidate, "$.candidate.waitSeconds")
 	waitDeploy := b.wait(WaitForDeploy, "$.deploy.waitSeconds")
-	waitVerify := b.wait(WaitBeforeVerify, "$.verify.waitSeconds")
+	switchTraffic := b.switchAndBake("The new version is live; the previous instance is kept for rollback.")
 
-	released := sfn.NewSucceed(scope, jsii.String(Released), &sfn.SucceedProps{Comment: jsii.String("The new version is live; the previous instance is kept for rollback.")})
-	bake := sfn.NewChoice(scope, jsii.String(Baked), nil).
-		When(sfn.Condition_BooleanEquals(jsii.String("$.verify.ready"), jsii.Bool(true)), finish.Next(released), nil).
-		Otherwise(waitVerify.Next(verify))
 	// With a data volume: the candidate gets a restored copy before the
 	// deploy, and the data moves to it between approval and switch.
-	afterApproval := sfn.IChainable(switchTraffic)
-	afterReady := sfn.IChainable(deploy)
-	afterLaunch := sfn.IChainable(waitCandidate)
-	if data {
-		cutover := forward(Cutover, registry.Cutover, "$.cutover")
-		waitCutover := b.wait(WaitForCutover, "$.cutover.waitSeconds")
-		cutover.Next(sfn.NewChoice(scope, jsii.String(CutoverDone), nil).
-			When(sfn.Condition_BooleanEquals(jsii.String("$.cutover.ready"), jsii.Bool(true)), switchTraffic, nil).
-			Otherwise(waitCutover.Next(cutover)))
-		afterApproval = cutover
-
-		prepareTestData := forward(PrepareTestData, registry.TestData, "$.testData")
+	afterApproval, afterReady, afterLaunch := switchTraffic, sfn.IChainable(deploy), sfn.IChainable(waitCandidate)
+	if props.Config.HasData() {
+		afterApproval = b.cutover(switchTraffic)
+		prepareTestData := b.forward(PrepareTestData, registry.TestData, "$.testData")
 		prepareTestData.Next(waitCandidate)
 		afterLaunch = prepareTestData
-		attachTestData := forward(AttachTestData, registry.TestData, "$.testData")
-		waitTestData := b.wait(WaitForTestData, "$.testData.waitSeconds")
+		attachTestData := b.forward(AttachTestData, registry.TestData, "$.testData")
 		attachTestData.Next(sfn.NewChoice(scope, jsii.String(TestDataReady), nil).
 			When(sfn.Condition_BooleanEquals(jsii.String("$.testData.ready"), jsii.Bool(true)), deploy, nil).
-			Otherwise(waitTestData.Next(attachTestData)))
+			Otherwise(b.wait(WaitForTestData, "$.testData.waitSeconds").Next(attachTestData)))
 		afterReady = attachTestData
 	}
-	deployed := sfn.NewChoice(scope, jsii.String(DeployDone), nil).
+	checkDeploy.Next(sfn.NewChoice(scope, jsii.String(DeployDone), nil).
 		When(sfn.Condition_BooleanEquals(jsii.String("$.deploy.ready"), jsii.Bool(true)),
 			sfn.Chain_Start(smoke).Next(approval).Next(afterApproval), nil).
-		Otherwise(waitDeploy.Next(checkDeploy))
-	checkDeploy.Next(deployed)
-	switchTraffic.Next(verify).Next(bake)
+		Otherwise(waitDeploy.Next(checkDeploy)))
 	deploy.Next(waitDeploy)
-	ready := sfn.NewChoice(scope, jsii.String(CandidateReady), nil).
+	waitCandidate.Next(checkCandidate).Next(sfn.NewChoice(scope, jsii.String(CandidateReady), nil).
 		When(sfn.Condition_BooleanEquals(jsii.String("$.candidate.ready"), jsii.Bool(true)), afterReady, nil).
-		Otherwise(waitCandidate)
-	waitCandidate.Next(checkCandidate).Next(ready)
+		Otherwise(waitCandidate))
 	return sfn.Chain_Start(prepare).Next(launch).Next(afterLaunch)
+}
+
+// SwitchBack builds the workflow of `greenlight rollback`: back to the
+// instance kept from the previous release, its data moved back under a
+// maintenance page, with the same bake, bookkeeping and compensation as a
+// release.
+func SwitchBack(scope constructs.Construct, props Props) sfn.IChainable {
+	b := newBuilder(scope, props)
+	prepare := b.first(PrepareSwitchBack, registry.SwitchBack, map[string]any{
+		"request":   sfn.JsonPath_EntirePayload(),
+		"name":      sfn.JsonPath_StringAt(jsii.String("$$.Execution.Name")),
+		"startedAt": sfn.JsonPath_StringAt(jsii.String("$$.Execution.StartTime")),
+	})
+	next := b.switchAndBake("The previous release is live again; the instance that served is kept in turn.")
+	if props.Config.HasData() {
+		next = b.cutover(next)
+	}
+	return sfn.Chain_Start(prepare).Next(next)
 }
 
 func (b *builder) fn(handler string) awslambda.IFunction {

@@ -471,3 +471,67 @@ func finishTags(t *testing.T, env *localrun.Env, id string, due time.Time) {
 		t.Fatal(err)
 	}
 }
+
+// Path pieces of a switch back.
+var switchedBack = path(sm.PrepareSwitchBack, sm.SwitchTraffic, sm.VerifyLive, sm.Baked, repeat(bakeRound, 4), sm.Finish, sm.Released)
+
+// TestRollbackSwitchesBack releases, then rolls back: the old version is
+// live again on its instance, whose retirement is cancelled, and the
+// instance that served is kept and scheduled in turn.
+func TestRollbackSwitchesBack(t *testing.T) {
+	env := localrun.NewTestEnv(t, localrun.Options{}, nil)
+	ctx := ctxT(t)
+	rel, err := env.Release(ctx, "1.1.0", nil)
+	if err != nil || rel.Status != sm.Released {
+		t.Fatalf("release: %v %v", rel, err)
+	}
+	newLive := rel.LiveInstanceID
+	res, err := env.Rollback(ctx, localrun.RollbackRequest{RequestedBy: "test", Reason: "checkout broken"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != sm.Released {
+		t.Fatalf("rollback: %s %s", res.Status, res.Cause)
+	}
+	assertPath(t, res, switchedBack)
+	if res.LiveInstanceID != env.Fixture.LiveInstance || res.LiveVersion != env.Fixture.Version {
+		t.Errorf("live %s serving %s after the rollback", res.LiveInstanceID, res.LiveVersion)
+	}
+	serving, _, _ := env.Deps.Ledger().Serving(ctx, env.Config.App)
+	if serving.LiveInstance != env.Fixture.LiveInstance || serving.PreviousInstance != newLive || serving.PreviousRelease != rel.ReleaseID {
+		t.Errorf("serving state %+v", serving)
+	}
+	var schedules []string
+	for _, r := range env.Region.Inventory() {
+		if r.Kind == sim.KindSchedule {
+			schedules = append(schedules, r.ID)
+		}
+	}
+	if len(schedules) != 1 || !strings.HasSuffix(schedules[0], newLive) {
+		t.Errorf("retirement schedules %v, want only %s's", schedules, newLive)
+	}
+	assertUnlocked(t, env)
+
+	// Rolling back again goes forward to the kept 1.1.0 instance; asking
+	// for another release than the kept one is refused.
+	refused, err := env.Rollback(ctx, localrun.RollbackRequest{RequestedBy: "test", ToRelease: "shop-0-9-0-0000000000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if refused.Status != sm.Rejected || !strings.Contains(refused.Cause, "NothingToRollBack") {
+		t.Fatalf("refused: %s %s", refused.Status, refused.Cause)
+	}
+	assertPath(t, refused, path(sm.PrepareSwitchBack, sm.RecordRejection, sm.Rejected))
+}
+
+func TestRollbackWithoutPreviousIsRejected(t *testing.T) {
+	env := localrun.NewTestEnv(t, localrun.Options{}, nil)
+	res, err := env.Rollback(ctxT(t), localrun.RollbackRequest{RequestedBy: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != sm.Rejected || !strings.Contains(res.Cause, "nothing to switch back to") {
+		t.Fatalf("%s %s", res.Status, res.Cause)
+	}
+	assertClean(t, env, res)
+}

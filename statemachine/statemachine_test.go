@@ -45,18 +45,31 @@ func synth(t *testing.T) (*localrun.Stack, localrun.Toolchain) {
 	return stack, tc
 }
 
-func TestDefinitionPassesTheValidator(t *testing.T) {
+// machines are the stack's two workflows.
+func machines(s *localrun.Stack) map[string]*localrun.Machine {
+	return map[string]*localrun.Machine{"release": s.Release, "rollback": s.SwitchBack}
+}
+
+func TestDefinitionsPassTheValidator(t *testing.T) {
 	s, tc := synth(t)
-	if err := tc.ValidateASL(context.Background(), s.Release.Definition); err != nil {
-		t.Fatal(err)
+	for name, m := range machines(s) {
+		if err := tc.ValidateASL(context.Background(), m.Definition); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }
 
 func TestEveryTaskRetriesAndForwardTasksRollBack(t *testing.T) {
 	s, _ := synth(t)
-	states := s.Release.Definition["States"].(map[string]any)
+	for _, m := range machines(s) {
+		checkRetriesAndCatches(t, m)
+	}
+}
+
+func checkRetriesAndCatches(t *testing.T, m *localrun.Machine) {
+	states := m.Definition["States"].(map[string]any)
 	noRollback := map[string]bool{statemachine.Rollback: true, statemachine.Abandon: true, statemachine.RecordRejection: true}
-	for _, name := range s.Release.TaskStates() {
+	for _, name := range m.TaskStates() {
 		st := states[name].(map[string]any)
 		if _, ok := st["Retry"]; !ok {
 			t.Errorf("%s has no Retry", name)
@@ -85,11 +98,13 @@ func TestTasksMapToRegisteredHandlers(t *testing.T) {
 		known[n] = true
 	}
 	used := map[string]bool{}
-	for name, spec := range s.Release.Tasks {
-		if !known[spec.Function] {
-			t.Errorf("task %s calls %q, not a registered handler", name, spec.Function)
+	for _, m := range machines(s) {
+		for name, spec := range m.Tasks {
+			if !known[spec.Function] {
+				t.Errorf("task %s calls %q, not a registered handler", name, spec.Function)
+			}
+			used[spec.Function] = true
 		}
-		used[spec.Function] = true
 	}
 	var unused []string
 	for _, e := range registry.For(false) {
@@ -108,51 +123,67 @@ func TestTasksMapToRegisteredHandlers(t *testing.T) {
 
 func TestTerminalStates(t *testing.T) {
 	s, _ := synth(t)
-	states := s.Release.Definition["States"].(map[string]any)
-	var ends []string
-	for name, v := range states {
-		switch v.(map[string]any)["Type"] {
-		case "Succeed", "Fail":
-			ends = append(ends, name)
+	for name, m := range machines(s) {
+		states := m.Definition["States"].(map[string]any)
+		var ends []string
+		for state, v := range states {
+			switch v.(map[string]any)["Type"] {
+			case "Succeed", "Fail":
+				ends = append(ends, state)
+			}
 		}
-	}
-	sort.Strings(ends)
-	want := append([]string(nil), statemachine.Outcomes...)
-	sort.Strings(want)
-	if strings.Join(ends, ",") != strings.Join(want, ",") {
-		t.Errorf("terminal states %v, want %v", ends, want)
+		sort.Strings(ends)
+		want := append([]string(nil), statemachine.Outcomes...)
+		sort.Strings(want)
+		if strings.Join(ends, ",") != strings.Join(want, ",") {
+			t.Errorf("%s: terminal states %v, want %v", name, ends, want)
+		}
 	}
 }
 
-const (
-	diagramBegin = "<!-- workflow diagram: generated from the synthesized definition by `go test ./statemachine -update` -->"
-	diagramEnd   = "<!-- end of workflow diagram -->"
-)
-
-// TestReadmeDiagramIsCurrent keeps the README's diagram equal to the
-// definition the stack synthesizes.
-func TestReadmeDiagramIsCurrent(t *testing.T) {
+// TestReadmeDiagramsAreCurrent keeps the README's diagrams equal to the
+// definitions the stack synthesizes (the example config, and the same with
+// a data volume).
+func TestReadmeDiagramsAreCurrent(t *testing.T) {
 	s, tc := synth(t)
+	cfg, err := release.LoadConfig(filepath.Join(tc.Root, "greenlight.example.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Data.Mode = release.DataMove
+	withData, err := localrun.Synthesize(tc, cfg, filepath.Join(tc.Root, "build", "bootstrap.zip"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	path := filepath.Join(tc.Root, "README.md")
 	readme, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := string(readme)
-	i, j := strings.Index(text, diagramBegin), strings.Index(text, diagramEnd)
-	if i < 0 || j < i {
-		t.Fatalf("README.md lacks the diagram markers %q … %q", diagramBegin, diagramEnd)
-	}
-	want := diagramBegin + "\n\n```mermaid\n" + statemachine.Mermaid(s.Release.Definition) + "```\n\n"
-	got := text[i:j]
-	if got == want {
-		return
+	for _, d := range []struct {
+		name string
+		m    *localrun.Machine
+	}{{"release workflow", s.Release}, {"release workflow with a data volume", withData.Release}, {"rollback workflow with a data volume", withData.SwitchBack}} {
+		begin := "<!-- " + d.name + ": generated from the synthesized definition by `go test ./statemachine -update` -->"
+		end := "<!-- end of " + d.name + " -->"
+		i, j := strings.Index(text, begin), strings.Index(text, end)
+		if i < 0 || j < i {
+			t.Errorf("README.md lacks the diagram markers %q … %q", begin, end)
+			continue
+		}
+		want := begin + "\n\n```mermaid\n" + statemachine.Mermaid(d.m.Definition) + "```\n\n"
+		if text[i:j] != want {
+			if !*update {
+				t.Errorf("README.md's %s diagram is stale: run `go test ./statemachine -update`", d.name)
+				continue
+			}
+			text = text[:i] + want + text[j:]
+		}
 	}
 	if *update {
-		if err := os.WriteFile(path, []byte(text[:i]+want+text[j:]), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		return
 	}
-	t.Errorf("README.md's workflow diagram is stale: run `go test ./statemachine -update`")
 }

@@ -20,6 +20,8 @@ const (
 type Machine struct {
 	// Name is the state machine's logical id in the template.
 	Name string
+	// StateMachineName is its name in AWS.
+	StateMachineName string
 	// Definition is the ASL document.
 	Definition map[string]any
 	// Tasks maps each Task state to how it is served.
@@ -137,7 +139,12 @@ func (t Template) Machine(logicalID string) (*Machine, error) {
 	if err := json.Unmarshal([]byte(text), &def); err != nil {
 		return nil, fmt.Errorf("state machine %s: definition is not JSON: %w", logicalID, err)
 	}
-	return Analyze(logicalID, def)
+	m, err := Analyze(logicalID, def)
+	if err != nil {
+		return nil, err
+	}
+	m.StateMachineName, _ = props["StateMachineName"].(string)
+	return m, nil
 }
 
 // resolve evaluates the intrinsic functions CDK puts in a definition:
@@ -378,9 +385,21 @@ func handlerOf(arn string) string {
 // runner swaps in a fresh token for each callback task.
 const TokenPlaceholder = "greenlight-task-token-placeholder"
 
+// ARN is the ARN the local engine gives the state machine.
+func (m *Machine) ARN() string {
+	return fmt.Sprintf("arn:%s:states:%s:%s:stateMachine:%s", Partition, Region, Account, m.awsName())
+}
+
+func (m *Machine) awsName() string {
+	if m.StateMachineName != "" {
+		return m.StateMachineName
+	}
+	return m.Name
+}
+
 // ExecutionARN is the ARN the local engine gives an execution.
 func (m *Machine) ExecutionARN(name string) string {
-	return fmt.Sprintf("arn:%s:states:%s:%s:execution:%s:%s", Partition, Region, Account, m.Name, name)
+	return fmt.Sprintf("arn:%s:states:%s:%s:execution:%s:%s", Partition, Region, Account, m.awsName(), name)
 }
 
 // Job builds the runner's job for one execution of the machine.
@@ -400,8 +419,8 @@ func (m *Machine) Job(name string, input any, start time.Time) *Job {
 				"StartTime": start.UTC().Format(time.RFC3339Nano),
 			},
 			"StateMachine": map[string]any{
-				"Id":   fmt.Sprintf("arn:%s:states:%s:%s:stateMachine:%s", Partition, Region, Account, m.Name),
-				"Name": m.Name,
+				"Id":   m.ARN(),
+				"Name": m.awsName(),
 			},
 			"Task": map[string]any{"Token": TokenPlaceholder},
 		},

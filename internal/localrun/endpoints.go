@@ -19,8 +19,10 @@ type Endpoints struct {
 	Bucket       string `json:"bucket"`
 	S3           string `json:"s3"`
 	StateMachine string `json:"stateMachine"`
-	SFN          string `json:"sfn"`
-	PID          int    `json:"pid"`
+	// RollbackStateMachine runs `greenlight rollback`.
+	RollbackStateMachine string `json:"rollbackStateMachine"`
+	SFN                  string `json:"sfn"`
+	PID                  int    `json:"pid"`
 }
 
 // EndpointsFile is where a running `greenlight local` leaves its
@@ -35,7 +37,8 @@ func (e *Env) Endpoints() (Endpoints, error) {
 	}
 	return Endpoints{
 		App: e.Config.App, Region: Region, Table: tableName(e.Config.App), DynamoDB: e.Dynamo.Endpoint(),
-		Bucket: bucketName(e.Config.App), S3: s3.URL(), StateMachine: e.machineARN(), SFN: e.host.URL(), PID: os.Getpid(),
+		Bucket: bucketName(e.Config.App), S3: s3.URL(), StateMachine: e.Stack.Release.ARN(), RollbackStateMachine: e.Stack.SwitchBack.ARN(),
+		SFN: e.host.URL(), PID: os.Getpid(),
 	}, nil
 }
 

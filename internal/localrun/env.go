@@ -164,7 +164,8 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	if len(e.Stack.Findings) > 0 {
 		return nil, fmt.Errorf("the stack has cdk-nag findings:\n%v", e.Stack.Findings)
 	}
-	e.Region.AddStateMachine(e.machineARN())
+	e.Region.AddStateMachine(e.Stack.Release.ARN())
+	e.Region.AddStateMachine(e.Stack.SwitchBack.ARN())
 	if err := e.Dynamo.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName:            aws.String(tableName(cfg.App)),
 		BillingMode:          ddbtypes.BillingModePayPerRequest,
@@ -174,7 +175,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		return nil, fmt.Errorf("create the ledger table: %w", err)
 	}
 	e.sched = NewScheduler(regionClock{e.Region})
-	e.tokens = newSimTokens(e.Region, e.sched, e.Stack.Release.ExecutionARN)
+	e.tokens = newSimTokens(e.Region, e.sched, e.executionARN)
 	logOut := opts.Log
 	if logOut == nil {
 		logOut = io.Discard
@@ -226,10 +227,6 @@ func pointAtRegion(c release.Config, f sim.Fixture) release.Config {
 	return c
 }
 
-func (e *Env) machineARN() string {
-	return fmt.Sprintf("arn:%s:states:%s:%s:stateMachine:%s", Partition, Region, Account, e.Stack.Release.Name)
-}
-
 // env is every step's environment in the local stack.
 func (e *Env) env() step.Env {
 	app := e.Config.App
@@ -239,7 +236,7 @@ func (e *Env) env() step.Env {
 		Table:               tableName(app),
 		Topic:               e.Fixture.TopicARN,
 		Bucket:              bucketName(app),
-		StateMachine:        e.machineARN(),
+		StateMachine:        e.Stack.Release.ARN(),
 		ScheduleGroup:       e.Fixture.ScheduleGroup,
 		SchedulerRole:       fmt.Sprintf("arn:%s:iam::%s:role/greenlight-%s-scheduler", Partition, Account, app),
 		RetireFunction:      FunctionARN(registry.Retire),
@@ -274,6 +271,16 @@ func (e *Env) Close() error {
 
 // Machine is the synthesized Release state machine.
 func (e *Env) Machine() *Machine { return e.Stack.Release }
+
+// executionARN finds an execution's ARN by name, in either workflow.
+func (e *Env) executionARN(name string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if r, ok := e.runs[name]; ok {
+		return r.arn
+	}
+	return e.Stack.Release.ExecutionARN(name)
+}
 
 // around serves one invocation the way Lambda would: it names the caller
 // for the region's records, applies an armed fault, charges the modelled
@@ -373,6 +380,9 @@ func (e *Env) onStart(ctx context.Context, ex sim.Execution) {
 		input = ex.Input
 	}
 	m := e.Stack.Release
+	if ex.StateMachineARN == e.Stack.SwitchBack.ARN() {
+		m = e.Stack.SwitchBack
+	}
 	r := &run{name: ex.Name, arn: ex.ARN, done: make(chan struct{}), started: e.Region.Now()}
 	e.mu.Lock()
 	e.runs[ex.Name] = r

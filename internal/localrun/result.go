@@ -9,12 +9,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/greenlight/greenlight/internal/artifact"
 	"github.com/greenlight/greenlight/internal/release"
 	"github.com/greenlight/greenlight/internal/sim"
 	"github.com/greenlight/greenlight/lambdas/finish"
 	"github.com/greenlight/greenlight/lambdas/start"
+	"github.com/greenlight/greenlight/lambdas/switchback"
 	"github.com/greenlight/greenlight/statemachine"
 )
 
@@ -206,4 +208,31 @@ func Expected(approve string, f *Fault) string {
 		return statemachine.RolledBack
 	}
 	return statemachine.Released
+}
+
+// RollbackRequest is what `greenlight rollback` sends.
+type RollbackRequest = switchback.Request
+
+// RollbackName is the execution name of a switch back started at t.
+func RollbackName(app string, t time.Time) string {
+	return "rollback-" + app + "-" + t.UTC().Format("20060102-150405")
+}
+
+// Rollback switches back to the previous instance, as `greenlight
+// rollback` does: an execution of the rollback workflow.
+func (e *Env) Rollback(ctx context.Context, req RollbackRequest) (*Result, error) {
+	wall := time.Now()
+	name := RollbackName(e.Config.App, e.Region.Now())
+	req.ReleaseID, req.App = name, e.Config.App
+	input, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	out, err := e.Region.SFN().StartExecution(sim.WithCaller(ctx, "greenlight-cli"), &sfn.StartExecutionInput{
+		StateMachineArn: aws.String(e.Stack.SwitchBack.ARN()), Name: aws.String(name), Input: aws.String(string(input)),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return e.Follow(ctx, start.Result{Status: start.Started, ReleaseID: name, Execution: aws.ToString(out.ExecutionArn)}, wall)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/aws/jsii-runtime-go"
 
@@ -15,6 +16,8 @@ import (
 type Stack struct {
 	Template Template
 	Release  *Machine
+	// SwitchBack is the workflow of `greenlight rollback`.
+	SwitchBack *Machine
 	// Handlers maps function logical ids to handler names.
 	Handlers map[string]string
 	// Findings are cdk-nag's, for callers that want to refuse a dirty stack.
@@ -46,15 +49,23 @@ func Synthesize(tc Toolchain, cfg release.Config, asset string) (*Stack, error) 
 	if err := json.Unmarshal(b, &tpl); err != nil {
 		return nil, err
 	}
-	machines := tpl.StateMachines()
-	if len(machines) != 1 {
-		return nil, fmt.Errorf("the stack has %d state machines, want 1", len(machines))
+	st := &Stack{Template: tpl, Handlers: tpl.Handlers(), Findings: syn.Findings}
+	for _, id := range tpl.StateMachines() {
+		m, err := tpl.Machine(id)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case strings.HasSuffix(m.StateMachineName, "-release"):
+			st.Release = m
+		case strings.HasSuffix(m.StateMachineName, "-rollback"):
+			st.SwitchBack = m
+		}
 	}
-	m, err := tpl.Machine(machines[0])
-	if err != nil {
-		return nil, err
+	if st.Release == nil || st.SwitchBack == nil {
+		return nil, fmt.Errorf("the stack lacks the release or the rollback state machine (it has %v)", tpl.StateMachines())
 	}
-	return &Stack{Template: tpl, Release: m, Handlers: tpl.Handlers(), Findings: syn.Findings}, nil
+	return st, nil
 }
 
 // UsePinnedNode makes jsii run on the repository's pinned Node whatever is

@@ -147,7 +147,11 @@ func AwaitingApproval(d release.Doc, report *release.Report, expires time.Time, 
 // Released reports success.
 func Released(d release.Doc, previous string, retireAfter time.Time, leadTime, maintenance time.Duration) Message {
 	var b body
-	b.line("%s %s is live.", d.App, d.Version)
+	if d.IsRollback() {
+		b.line("%s is switched back: %s is live again on the instance kept from the previous release.", d.App, d.Version)
+	} else {
+		b.line("%s %s is live.", d.App, d.Version)
+	}
 	b.line("")
 	header(&b, d)
 	if d.Candidate != nil {
@@ -254,4 +258,28 @@ func firstNonEmpty(vs ...string) string {
 		}
 	}
 	return ""
+}
+
+// RollbackStarted announces a switch back to the previous instance.
+func RollbackStarted(d release.Doc, by, reason, region string) Message {
+	var b body
+	b.line("greenlight is switching %s back to %s, on the instance kept from the previous release.", d.App, d.Version)
+	b.line("")
+	b.field("App", d.App)
+	b.field("Rollback", d.ReleaseID)
+	b.field("Requested by", by)
+	b.field("Reason", reason)
+	b.field("From", d.Live.InstanceID+" ("+firstNonEmpty(d.Live.Version, "current version")+")")
+	if d.Candidate != nil {
+		b.field("To", d.Candidate.InstanceID+" ("+d.Version+")")
+	}
+	if d.Config.HasData() {
+		b.field("Data", "moves back under a maintenance page ("+d.Config.Data.Mode+" mode)")
+	}
+	if u := ConsoleURL(region, d.Execution); u != "" {
+		b.line("")
+		b.line("Execution: %s", u)
+	}
+	b.line("Follow:    greenlight status %s --watch", d.ReleaseID)
+	return Message{Kind: "rollback-started", Subject: fmt.Sprintf("[greenlight] %s: switching back to %s", d.App, d.Version), Body: b.String()}
 }

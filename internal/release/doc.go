@@ -16,6 +16,12 @@ import (
 // Step Functions caps a payload at 256 KiB.
 type Doc struct {
 	ReleaseID string `json:"releaseId"`
+	// Kind is KindRelease, or KindRollback for a switch back to the
+	// instance kept from the previous release.
+	Kind string `json:"kind,omitempty"`
+	// RestoresRelease is, on a switch back, the release the previous
+	// instance runs.
+	RestoresRelease string `json:"restoresRelease,omitempty"`
 	// Execution is the Step Functions execution ARN, from the Context
 	// Object, for links in notifications and the ledger.
 	Execution string    `json:"execution,omitempty"`
@@ -44,6 +50,15 @@ type Doc struct {
 	// failed past its retries.
 	RollbackError *Failure `json:"rollbackError,omitempty"`
 }
+
+// Kinds of workflow a document belongs to.
+const (
+	KindRelease  = "release"
+	KindRollback = "rollback"
+)
+
+// IsRollback reports a switch back to the previous instance.
+func (d Doc) IsRollback() bool { return d.Kind == KindRollback }
 
 // ID is the release id, for logs.
 func (d Doc) ID() string { return d.ReleaseID }

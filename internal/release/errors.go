@@ -30,6 +30,9 @@ type (
 	// ConfigMismatch: the config does not fit what is in AWS (a subnet in
 	// another AZ than the live instance, a data device it does not have).
 	ConfigMismatch struct{ Cause }
+	// NothingToRollBack: there is no previous instance to switch back to
+	// (none kept, retired, or not the one asked for).
+	NothingToRollBack struct{ Cause }
 	// LiveNotFound: the Elastic IP is not associated with a usable
 	// instance, so there is nothing to release next to.
 	LiveNotFound struct{ Cause }

@@ -39,7 +39,7 @@ func (h Handler) Cutover(ctx context.Context, d release.Doc) (release.Cutover, e
 		c.MaintenanceOnAt = st.DoneAt
 	}
 	c.FinalSnapshotID = c.Steps["final-snapshot"].ID
-	if d.Config.Data.Mode == release.DataRestore {
+	if d.Config.Data.Mode == release.DataRestore && !d.IsRollback() {
 		c.VolumeID = c.Steps["volume"].ID
 	}
 	if err != nil {
@@ -64,7 +64,11 @@ func (h Handler) Cutover(ctx context.Context, d release.Doc) (release.Cutover, e
 	return c, nil
 }
 
-// cutoverPlan lists the cutover's actions for the data mode.
+// cutoverPlan lists the cutover's actions for the data mode. A switch
+// back to the previous instance moves the live volume itself (whatever
+// the mode: it is the fastest way and the volume holds every write), and
+// sets aside the stale copy the previous instance may still hold instead
+// of deleting a test copy.
 func cutoverPlan(m mover, d release.Doc, c *release.Cutover) []action {
 	live, cand := d.Live.InstanceID, d.Candidate.InstanceID
 	liveVol := d.Live.DataVolumeID
@@ -72,14 +76,40 @@ func cutoverPlan(m mover, d release.Doc, c *release.Cutover) []action {
 	if d.TestData != nil {
 		testVol = d.TestData.VolumeID
 	}
-	test := func() string { return testVol }
+	// The volume at the data device of the destination, set aside before
+	// the live data arrives: the test copy (deleted), or on a switch back
+	// the previous instance's stale copy (kept, detached).
+	aside := func() string { return c.Steps["set-aside"].ID }
 	actions := []action{
 		{name: "adopt", run: m.adopt(live, liveVol)},
 		{name: "warm-up-snapshot", after: []string{"adopt"}, run: m.snapshot("warm-up-snapshot", liveVol, "warm-up", true)},
-		{name: "test-copy-unmount", run: m.dataCommand("unmount the test copy", cand, "unmount", testVol, nil)},
-		{name: "test-copy-detach", after: []string{"test-copy-unmount"}, run: m.detach("test-copy-detach", test, cand, false)},
-		{name: "test-copy-delete", after: []string{"test-copy-detach"}, run: m.deleteVolume("test-copy-delete", test)},
-		{name: "maintenance-on", after: []string{"adopt", "warm-up-snapshot", "test-copy-detach"}, run: m.maintenance("maintenance on", live, "on", func() {
+		{name: "set-aside", run: func(ctx context.Context, st *release.Step) (bool, error) {
+			if st.ID == "" {
+				st.ID = testVol
+				if d.IsRollback() {
+					id, err := m.atDevice(ctx, cand)
+					if err != nil {
+						return false, err
+					}
+					st.ID = id
+				}
+			}
+			return true, nil
+		}},
+		{name: "set-aside-unmount", after: []string{"set-aside"}, run: func(ctx context.Context, st *release.Step) (bool, error) {
+			if aside() == "" {
+				return true, nil
+			}
+			return m.dataCommand("unmount "+aside(), cand, "unmount", aside(), nil)(ctx, st)
+		}},
+		{name: "set-aside-detach", after: []string{"set-aside-unmount"}, run: m.detach("set-aside-detach", aside, cand, false)},
+		{name: "test-copy-delete", after: []string{"set-aside-detach"}, run: func(ctx context.Context, st *release.Step) (bool, error) {
+			if d.IsRollback() {
+				return true, nil
+			}
+			return m.deleteVolume("test-copy-delete", aside)(ctx, st)
+		}},
+		{name: "maintenance-on", after: []string{"adopt", "warm-up-snapshot", "set-aside-detach"}, run: m.maintenance("maintenance on", live, "on", func() {
 			m.record(release.Undo{Kind: release.UndoMaintenance, Resource: live})
 		})},
 		{name: "freeze", after: []string{"maintenance-on"}, run: m.dataCommand("stop writes", live, "freeze", liveVol, func() {
@@ -87,14 +117,14 @@ func cutoverPlan(m mover, d release.Doc, c *release.Cutover) []action {
 		})},
 		{name: "final-snapshot", after: []string{"freeze"}, run: m.snapshot("final-snapshot", liveVol, "final", false)},
 	}
-	if d.Config.Data.Mode == release.DataRestore {
+	if d.Config.Data.Mode == release.DataRestore && !d.IsRollback() {
 		actions = append(actions,
 			action{name: "thaw", after: []string{"final-snapshot"}, run: m.dataCommand("thaw", live, "thaw", liveVol, nil)},
 			action{name: "final-snapshot-completed", after: []string{"final-snapshot"}, run: func(ctx context.Context, _ *release.Step) (bool, error) {
 				return m.snapshotCompleted(ctx, c.Steps["final-snapshot"].ID)
 			}},
 			action{name: "volume", after: []string{"final-snapshot-completed"}, run: m.createVolume("volume", func() string { return c.Steps["final-snapshot"].ID }, "data")},
-			action{name: "attach", after: []string{"volume", "test-copy-detach"}, run: m.attach("attach", func() string { return c.Steps["volume"].ID }, cand)},
+			action{name: "attach", after: []string{"volume", "set-aside-detach"}, run: m.attach("attach", func() string { return c.Steps["volume"].ID }, cand)},
 		)
 	} else {
 		c.VolumeID = liveVol
@@ -104,19 +134,26 @@ func cutoverPlan(m mover, d release.Doc, c *release.Cutover) []action {
 				m.record(release.Undo{Kind: release.UndoVolumeMoved, Resource: liveVol, From: live, To: cand})
 				return m.detach("live-detach", func() string { return liveVol }, live, false)(ctx, st)
 			}},
-			action{name: "attach", after: []string{"live-detach", "test-copy-detach"}, run: m.attach("attach", func() string { return liveVol }, cand)},
+			action{name: "attach", after: []string{"live-detach", "set-aside-detach"}, run: m.attach("attach", func() string { return liveVol }, cand)},
 		)
 	}
 	serving := func() string {
-		if d.Config.Data.Mode == release.DataRestore {
+		if d.Config.Data.Mode == release.DataRestore && !d.IsRollback() {
 			return c.Steps["volume"].ID
 		}
 		return liveVol
 	}
-	return append(actions,
+	actions = append(actions,
 		action{name: "mount", after: []string{"attach"}, run: func(ctx context.Context, st *release.Step) (bool, error) {
 			return m.dataCommand("mount the data on the candidate", cand, "mount", serving(), nil)(ctx, st)
 		}},
-		action{name: "healthy", after: []string{"mount"}, run: m.healthy("healthy", cand, d.Candidate.PrivateIP)},
 	)
+	healthyAfter := "mount"
+	if d.IsRollback() {
+		// The previous instance still shows the maintenance page its
+		// release left up; it goes before users come back to it.
+		actions = append(actions, action{name: "maintenance-off-destination", after: []string{"mount"}, run: m.maintenance("maintenance off", cand, "off", nil)})
+		healthyAfter = "maintenance-off-destination"
+	}
+	return append(actions, action{name: "healthy", after: []string{healthyAfter}, run: m.healthy("healthy", cand, d.Candidate.PrivateIP)})
 }

@@ -50,7 +50,15 @@ func (h Handler) Finish(ctx context.Context, d release.Doc) (release.Finish, err
 	if err := Keep(ctx, h.D, d.App, d.Live.PreviousRelID, old, retireAfter); err != nil {
 		return release.Finish{}, err
 	}
-	if err := MarkLive(ctx, h.D, d.App, d.ReleaseID, d.Version, cand); err != nil {
+	liveRelease := d.ReleaseID
+	if d.IsRollback() {
+		liveRelease = d.RestoresRelease
+	}
+	if err := MarkLive(ctx, h.D, d.App, liveRelease, d.Version, cand); err != nil {
+		return release.Finish{}, err
+	}
+	// A switch back revives a kept instance: its retirement is off.
+	if err := Unschedule(ctx, h.D, d.App, cand); err != nil {
 		return release.Finish{}, err
 	}
 	name, err := Schedule(ctx, h.D, RetireRequest{App: d.App, InstanceID: old, ReleaseID: d.ReleaseID}, retireAfter)
@@ -59,7 +67,7 @@ func (h Handler) Finish(ctx context.Context, d release.Doc) (release.Finish, err
 	}
 	led := h.D.Ledger()
 	err = led.SetServing(ctx, ledger.Serving{
-		App: d.App, LiveInstance: cand, LiveRelease: d.ReleaseID, LiveVersion: d.Version,
+		App: d.App, LiveInstance: cand, LiveRelease: liveRelease, LiveVersion: d.Version,
 		PreviousInstance: old, PreviousRelease: d.Live.PreviousRelID, PreviousVersion: d.Live.Version, RetireAfter: retireAfter,
 	})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/greenlight/greenlight/lambdas/smoke"
 	"github.com/greenlight/greenlight/lambdas/start"
 	"github.com/greenlight/greenlight/lambdas/step"
+	"github.com/greenlight/greenlight/lambdas/switchback"
 	"github.com/greenlight/greenlight/lambdas/traffic"
 )
 
@@ -35,6 +36,7 @@ const (
 	Rollback       = "rollback"
 	Abandon        = "abandon"
 	Retire         = "retire"
+	SwitchBack     = "switchback"
 )
 
 func init() {
@@ -85,6 +87,9 @@ func init() {
 	})
 	add(Abandon, "greenlight: record a rollback that could not finish and raise the alarm", func(d *step.Deps) func(ctxT, docT) (rollbackT, error) {
 		return rollback.Handler{D: d}.Abandon
+	})
+	add(SwitchBack, "greenlight: check the kept instance and take the lock to switch back to it (greenlight rollback)", func(d *step.Deps) func(ctxT, switchback.Input) (docT, error) {
+		return switchback.Handler{D: d}.Prepare
 	})
 	add(Retire, "greenlight: terminate instances kept for rollback once their retention has passed", func(d *step.Deps) func(ctxT, retire.Input) (retire.Result, error) {
 		return retire.Handler{D: d}.Retire
