@@ -535,3 +535,26 @@ func TestRollbackWithoutPreviousIsRejected(t *testing.T) {
 	}
 	assertClean(t, env, res)
 }
+
+// TestFailingInstallHookRollsBack releases an artifact whose install hook
+// fails: the real deploy script runs (in a sandbox standing in for the
+// candidate) and its last line reaches the operator.
+func TestFailingInstallHookRollsBack(t *testing.T) {
+	env := localrun.NewTestEnv(t, localrun.Options{}, nil)
+	body, err := artifact.Build([]artifact.Entry{
+		{Name: "VERSION", Body: "10.0.0\n"},
+		{Name: artifact.Entrypoint, Mode: 0o755, Body: "#!/bin/sh\nexec sleep infinity\n"},
+		{Name: "greenlight/hooks/install", Mode: 0o755, Body: "#!/bin/sh\necho migrating >&2\nexit 3\n"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := env.Release(ctxT(t), "10.0.0", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != sm.RolledBack || !strings.Contains(res.Cause, "DeployFailed") || !strings.Contains(res.Cause, "hook") {
+		t.Fatalf("status %s: %s", res.Status, res.Cause)
+	}
+	assertClean(t, env, res)
+}

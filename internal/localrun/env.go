@@ -84,11 +84,12 @@ type Env struct {
 	Stack  *Stack
 	Deps   *step.Deps
 
-	sched  *Scheduler
-	tokens *simTokens
-	host   *Host
-	ctx    context.Context
-	cancel context.CancelFunc
+	sched   *Scheduler
+	tokens  *simTokens
+	scripts *scriptExecutor
+	host    *Host
+	ctx     context.Context
+	cancel  context.CancelFunc
 
 	mu          sync.Mutex
 	writes      Writes
@@ -133,6 +134,10 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	if e.Dynamo, err = sim.StartDynamo(ctx); err != nil {
 		return nil, fmt.Errorf("start dynalite: %w", err)
 	}
+	model := &sim.ModelExecutor{}
+	if e.scripts, err = newScriptExecutor(model); err != nil {
+		return nil, err
+	}
 	docs := map[string]sim.DocumentKind{
 		instance.DocumentName(cfg.App, instance.Deploy):      sim.DocumentDeploy,
 		instance.DocumentName(cfg.App, instance.Maintenance): sim.DocumentMaintenance,
@@ -150,12 +155,14 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		DataMountPoint: cfg.Data.MountPoint,
 		DataSnapshots:  1,
 		Documents:      docs,
+		Executor:       e.scripts,
 		Buckets:        []string{bucketName(cfg.App)},
 		DynamoDB:       e.Dynamo.Client(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start the simulated region: %w", err)
 	}
+	model.Fetch = sim.S3Fetch(e.Region.S3Client())
 	e.Fixture = e.Region.Fixture()
 	e.Config = pointAtRegion(cfg, e.Fixture)
 	if e.Stack, err = Synthesize(tc, e.Config, opts.Asset); err != nil {
@@ -265,6 +272,9 @@ func (e *Env) Close() error {
 	}
 	if e.Dynamo != nil {
 		errs = append(errs, e.Dynamo.Close())
+	}
+	if e.scripts != nil {
+		errs = append(errs, e.scripts.Close())
 	}
 	return errors.Join(errs...)
 }
