@@ -238,7 +238,11 @@ func renderStatus(w io.Writer, v statusView) {
 }
 
 func approvalHelp(w io.Writer, a *approvalView, now time.Time) {
-	fmt.Fprintf(w, "Approval pending until %s (%s left). Run one of:\n", stamp(a.Expires), roughly(a.Expires.Sub(now)))
+	if a.Expires.IsZero() {
+		fmt.Fprintln(w, "Approval pending. Run one of:")
+	} else {
+		fmt.Fprintf(w, "Approval pending until %s (%s left). Run one of:\n", stamp(a.Expires), roughly(a.Expires.Sub(now)))
+	}
 	fmt.Fprintf(w, "  %s\n", a.Approve)
 	fmt.Fprintf(w, "  %s\n", a.Reject)
 }

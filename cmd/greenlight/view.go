@@ -179,18 +179,20 @@ func ago(now, t time.Time) string {
 
 // roughly rounds a duration for people: 42s, 3m10s, 5h20m, 2d4h.
 func roughly(d time.Duration) string {
-	switch {
+	switch d = d.Round(time.Second); {
 	case d < time.Minute:
-		return d.Round(time.Second).String()
+		return d.String()
 	case d < time.Hour:
-		return strings.TrimSuffix(d.Round(time.Second).String(), "0s")
+		if m, s := int(d/time.Minute), int(d%time.Minute/time.Second); s > 0 {
+			return fmt.Sprintf("%dm%ds", m, s)
+		}
+		return fmt.Sprintf("%dm", int(d/time.Minute))
 	case d < 48*time.Hour:
 		d = d.Round(time.Minute)
-		h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
-		if m == 0 {
-			return fmt.Sprintf("%dh", h)
+		if h, m := int(d/time.Hour), int(d%time.Hour/time.Minute); m > 0 {
+			return fmt.Sprintf("%dh%dm", h, m)
 		}
-		return fmt.Sprintf("%dh%dm", h, m)
+		return fmt.Sprintf("%dh", int(d/time.Hour))
 	}
 	days := int(d / (24 * time.Hour))
 	return fmt.Sprintf("%dd%dh", days, int((d-time.Duration(days)*24*time.Hour)/time.Hour))
