@@ -167,6 +167,12 @@ func runLocal(cmd *cobra.Command, f localFlags) error {
 	if d.err != nil {
 		return d.err
 	}
+	if unpublish != nil {
+		// Another terminal may be following this release with
+		// `greenlight status --watch --local`, polling every 100 ms: let
+		// it read the end before the environment goes away.
+		time.Sleep(time.Second)
+	}
 	res := d.res
 	expect := f.expect
 	if expect == "" {

@@ -1,10 +1,13 @@
-// Command greenlight is the operator's tool: validate a config, follow,
-// approve, reject and roll back releases, and run a whole release locally.
+// Command greenlight is the operator's tool: upload a release, follow,
+// approve or reject it, list releases, look at and break the release lock,
+// validate a config, and run a whole release locally.
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 )
 
@@ -35,14 +38,25 @@ func withCode(code int, err error) error {
 }
 
 func main() {
-	err := newRoot().Execute()
+	os.Exit(execute(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// execute runs one command line and returns its exit code; errors go to
+// errOut prefixed "greenlight:".
+func execute(ctx context.Context, args []string, in io.Reader, out, errOut io.Writer) int {
+	root := newRoot()
+	root.SetArgs(args)
+	root.SetIn(in)
+	root.SetOut(out)
+	root.SetErr(errOut)
+	err := root.ExecuteContext(ctx)
 	if err == nil {
-		os.Exit(exitOK)
+		return exitOK
 	}
-	fmt.Fprintln(os.Stderr, "greenlight:", err)
+	fmt.Fprintln(errOut, "greenlight:", err)
 	var ee *exitError
 	if errors.As(err, &ee) {
-		os.Exit(ee.code)
+		return ee.code
 	}
-	os.Exit(exitUsage)
+	return exitUsage
 }

@@ -11,10 +11,15 @@ func newRoot() *cobra.Command {
 		Long: `greenlight releases a new version of a web app that runs on EC2: upload a
 release tarball and a Step Functions workflow launches a candidate, installs
 and tests it, waits for your approval, moves the Elastic IP and keeps the old
-instance for a one-command rollback.`,
+instance for a one-command rollback.
+
+Every command that acts on releases finds the stack by name (stackName in
+greenlight.json, or --stack) through CloudFormation, or with --local talks
+to the local engine that 'greenlight local --approve prompt' runs.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newValidate(), newLocal())
+	root.CompletionOptions.HiddenDefaultCmd = true
+	root.AddCommand(newRelease(), newStatus(), newApprove(), newReject(), newHistory(), newLock(), newValidate(), newLocal())
 	return root
 }

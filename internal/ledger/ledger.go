@@ -342,6 +342,25 @@ func (l *Ledger) Update(ctx context.Context, app, releaseID string, c Change) er
 	return err
 }
 
+// ClearToken removes an answered approval's task token, if the release
+// still holds that token. The CLI calls it once Step Functions has taken
+// the answer, so that nobody sees the approval as pending while the
+// workflow moves on (the steps clear it too, later).
+func (l *Ledger) ClearToken(ctx context.Context, app, releaseID, token string) error {
+	_, err := l.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(l.Table),
+		Key:                       key(app, releaseKey(releaseID)),
+		UpdateExpression:          aws.String("REMOVE #token, #expires"),
+		ConditionExpression:       aws.String("#token = :token"),
+		ExpressionAttributeNames:  map[string]string{"#token": "token", "#expires": "tokenExpires"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":token": &types.AttributeValueMemberS{Value: token}},
+	})
+	if isConditionFailed(err) {
+		return nil
+	}
+	return err
+}
+
 // Serving reads the app's serving state.
 func (l *Ledger) Serving(ctx context.Context, app string) (Serving, bool, error) {
 	var s Serving

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // Endpoints is how CLI commands reach a running local environment: the
@@ -21,13 +22,25 @@ type Endpoints struct {
 	StateMachine string `json:"stateMachine"`
 	// RollbackStateMachine runs `greenlight rollback`.
 	RollbackStateMachine string `json:"rollbackStateMachine"`
-	SFN                  string `json:"sfn"`
-	PID                  int    `json:"pid"`
+	// SFN is the host: it answers the Step Functions API, and, for the
+	// CLI only, POST /greenlight/deliver (the S3 event EventBridge would
+	// send) and POST /greenlight/clock (the simulated time).
+	SFN string `json:"sfn"`
+	// ArtifactPrefix and ArtifactMaxSize (MiB) are the environment's
+	// config values `greenlight release` names and checks artifacts by.
+	ArtifactPrefix  string `json:"artifactPrefix"`
+	ArtifactMaxSize int    `json:"artifactMaxSize"`
+	PID             int    `json:"pid"`
 }
 
 // EndpointsFile is where a running `greenlight local` leaves its
 // endpoints, relative to the checkout.
 const EndpointsFile = ".greenlight/local.json"
+
+// EndpointsEnv, when set, is the endpoints file's path instead of
+// EndpointsFile: tests (and a second local environment) publish elsewhere
+// without touching the one a developer is running.
+const EndpointsEnv = "GREENLIGHT_LOCAL_ENDPOINTS"
 
 // Endpoints lists the environment's endpoints.
 func (e *Env) Endpoints() (Endpoints, error) {
@@ -37,9 +50,21 @@ func (e *Env) Endpoints() (Endpoints, error) {
 	}
 	return Endpoints{
 		App: e.Config.App, Region: Region, Table: tableName(e.Config.App), DynamoDB: e.Dynamo.Endpoint(),
-		Bucket: bucketName(e.Config.App), S3: s3.URL(), StateMachine: e.Stack.Release.ARN(), RollbackStateMachine: e.Stack.SwitchBack.ARN(),
-		SFN: e.host.URL(), PID: os.Getpid(),
+		Bucket: bucketName(e.Config.App), S3: s3.URL(), StateMachine: e.Stack.Release.ARN(), RollbackStateMachine: e.Stack.SwitchBack.ARN(), SFN: e.host.URL(),
+		ArtifactPrefix: e.Config.ArtifactPrefix, ArtifactMaxSize: e.Config.ArtifactMaxSize, PID: os.Getpid(),
 	}, nil
+}
+
+// endpointsPath is where the endpoints file lives.
+func endpointsPath() (string, error) {
+	if p := os.Getenv(EndpointsEnv); p != "" {
+		return p, nil
+	}
+	tc, err := FindToolchain()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(tc.Root, EndpointsFile), nil
 }
 
 // Publish writes the endpoints file so other terminals can reach this
@@ -49,7 +74,10 @@ func (e *Env) Publish() (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	path := filepath.Join(e.tc.Root, EndpointsFile)
+	path, err := endpointsPath()
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
@@ -62,11 +90,11 @@ func (e *Env) Publish() (func(), error) {
 
 // ReadEndpoints finds the endpoints of a running local environment.
 func ReadEndpoints() (Endpoints, error) {
-	tc, err := FindToolchain()
+	path, err := endpointsPath()
 	if err != nil {
 		return Endpoints{}, err
 	}
-	b, err := os.ReadFile(filepath.Join(tc.Root, EndpointsFile))
+	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Endpoints{}, fmt.Errorf("no local environment is running: start one with `greenlight local --approve prompt` (it stays up while a release waits for you)")
 	}
@@ -76,6 +104,9 @@ func ReadEndpoints() (Endpoints, error) {
 	var ep Endpoints
 	if err := json.Unmarshal(b, &ep); err != nil {
 		return Endpoints{}, fmt.Errorf("%s: %w", EndpointsFile, err)
+	}
+	if ep.PID > 0 && errors.Is(syscall.Kill(ep.PID, 0), syscall.ESRCH) {
+		return Endpoints{}, fmt.Errorf("the local environment that wrote %s (pid %d) has ended: start one with `greenlight local --approve prompt`", EndpointsFile, ep.PID)
 	}
 	return ep, nil
 }

@@ -201,6 +201,9 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	e.host = NewHost(handlers, e.sched, e.tokens, e.Deps.Log)
 	e.host.Around = e.around
 	e.host.SFN = e.Region.SFN()
+	e.host.Deliver = func(ctx context.Context, key, versionID string, size int64) (any, error) {
+		return e.Deliver(ctx, key, versionID, size)
+	}
 	if err := e.host.Start(); err != nil {
 		return nil, err
 	}

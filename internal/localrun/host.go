@@ -68,6 +68,10 @@ type Host struct {
 	// SFN, when set, answers the Step Functions API on "/" for clients
 	// (the CLI) pointed at the host.
 	SFN awsapi.SFN
+	// Deliver, when set, serves POST /greenlight/deliver: the S3 Object
+	// Created event of an artifact `greenlight release --local` uploaded,
+	// which on AWS EventBridge delivers.
+	Deliver func(ctx context.Context, key, versionID string, size int64) (any, error)
 
 	handlers  map[string]lambda.Handler
 	scheduler *Scheduler
@@ -149,6 +153,24 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(path, "/2015-03-31/functions/") && strings.HasSuffix(path, "/invocations"):
 		fn := strings.TrimSuffix(strings.TrimPrefix(path, "/2015-03-31/functions/"), "/invocations")
 		h.invoke(w, r.Context(), Invocation{Execution: exec, State: r.Header.Get("X-Greenlight-State"), Function: handlerOf(fn), Payload: body})
+	case path == "/greenlight/deliver" && h.Deliver != nil:
+		var req struct {
+			Key       string `json:"key"`
+			VersionID string `json:"versionId"`
+			Size      int64  `json:"size"`
+		}
+		if err := json.Unmarshal(body, &req); err != nil || req.Key == "" {
+			http.Error(w, "want {key, versionId, size}", http.StatusBadRequest)
+			return
+		}
+		out, err := h.Deliver(r.Context(), req.Key, req.VersionID, req.Size)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		h.reply(w, out)
+	case path == "/greenlight/clock":
+		h.reply(w, map[string]time.Time{"now": h.scheduler.Now().UTC()})
 	case path == "/greenlight/job":
 		h.mu.Lock()
 		j, ok := h.jobs[exec]

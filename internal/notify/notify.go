@@ -34,17 +34,13 @@ type Publisher struct {
 // Publish sends m. The kind and urgency travel as message attributes so
 // chat integrations and filters can route on them.
 func (p Publisher) Publish(ctx context.Context, m Message) error {
-	subject := m.Subject
-	if len(subject) > 100 { // SNS limit for email subjects
-		subject = subject[:97] + "..."
-	}
 	urgency := "normal"
 	if m.Urgent {
 		urgency = "urgent"
 	}
 	_, err := p.SNS.Publish(ctx, &sns.PublishInput{
 		TopicArn: aws.String(p.Topic),
-		Subject:  aws.String(subject),
+		Subject:  aws.String(EmailSubject(m.Subject)),
 		Message:  aws.String(m.Body),
 		MessageAttributes: map[string]types.MessageAttributeValue{
 			"kind":    {DataType: aws.String("String"), StringValue: aws.String(m.Kind)},
@@ -57,30 +53,126 @@ func (p Publisher) Publish(ctx context.Context, m Message) error {
 	return nil
 }
 
-// ConsoleURL links to an execution in the Step Functions console.
+// EmailSubject fits a subject to SNS's rules for email subjects: ASCII
+// without control characters, fewer than 100 characters. SNS refuses the
+// whole Publish otherwise, and the notification would be lost.
+func EmailSubject(s string) string {
+	b := []byte{}
+	for _, r := range s {
+		switch {
+		case r == '\n' || r == '\r' || r == '\t':
+			b = append(b, ' ')
+		case r < 0x20 || r > 0x7e:
+			b = append(b, '?')
+		default:
+			b = append(b, byte(r))
+		}
+	}
+	if len(b) > maxSubject {
+		b = append(b[:maxSubject-3], "..."...)
+	}
+	return string(b)
+}
+
+const maxSubject = 99
+
+// ConsoleURL links to an execution in the Step Functions console. Without
+// a region it takes the execution ARN's own.
 func ConsoleURL(region, executionARN string) string {
-	if region == "" || executionARN == "" {
+	if executionARN == "" {
+		return ""
+	}
+	if region == "" {
+		// arn:partition:states:region:account:execution:machine:name
+		if parts := strings.Split(executionARN, ":"); len(parts) > 3 {
+			region = parts[3]
+		}
+	}
+	if region == "" {
 		return ""
 	}
 	return fmt.Sprintf("https://%s.console.aws.amazon.com/states/home?region=%s#/v2/executions/details/%s", region, region, executionARN)
 }
 
+// width is the longest line a message writes, URLs aside: plain-text mail
+// clients wrap longer ones where they like.
+const width = 96
+
 type body struct{ strings.Builder }
 
 func (b *body) line(format string, args ...any) { fmt.Fprintf(b, format+"\n", args...) }
 
-func (b *body) field(name, value string) {
-	if value != "" {
-		fmt.Fprintf(b, "  %-18s %s\n", name+":", value)
+// text is the finished body: no blank lines at the end.
+func (b *body) text() string { return strings.TrimRight(b.String(), "\n") + "\n" }
+
+// para writes free text (a reason, an error) wrapped at width, every line
+// after the first indented like the first.
+func (b *body) para(indent, text string) {
+	for _, l := range wrap(text, width-len(indent)) {
+		b.line("%s%s", indent, l)
 	}
+}
+
+func (b *body) field(name, value string) {
+	if value == "" {
+		return
+	}
+	label := fmt.Sprintf("  %-19s ", name+":")
+	lines := wrap(value, width-len(label))
+	b.line("%s%s", label, lines[0])
+	for _, l := range lines[1:] {
+		b.line("%s%s", strings.Repeat(" ", len(label)), l)
+	}
+}
+
+// link writes a URL on a line of its own, so no client breaks it.
+func (b *body) link(label, url string) {
+	if url == "" {
+		return
+	}
+	b.line("%s", label)
+	b.line("  %s", url)
+}
+
+// wrap breaks text into lines of at most n characters at spaces; a word
+// longer than n (an ARN, a URL) stays whole on its own line.
+func wrap(text string, n int) []string {
+	var out []string
+	for _, para := range strings.Split(text, "\n") {
+		line := ""
+		for _, w := range strings.Fields(para) {
+			switch {
+			case line == "":
+				line = w
+			case len(line)+1+len(w) <= n:
+				line += " " + w
+			default:
+				out = append(out, line)
+				line = w
+			}
+		}
+		out = append(out, line)
+	}
+	return out
 }
 
 func header(b *body, d release.Doc) {
 	b.field("App", d.App)
 	b.field("Version", d.Version)
 	b.field("Release", d.ReleaseID)
-	b.field("Artifact", fmt.Sprintf("s3://%s/%s", d.Artifact.Bucket, d.Artifact.Key))
+	if d.Artifact.Bucket != "" && d.Artifact.Key != "" {
+		b.field("Artifact", fmt.Sprintf("s3://%s/%s", d.Artifact.Bucket, d.Artifact.Key))
+	}
 }
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC1123)
+}
+
+func version(d release.Doc) string { return firstNonEmpty(d.Version, "(unknown version)") }
 
 // Started announces a release.
 func Started(d release.Doc, region string) Message {
@@ -92,12 +184,11 @@ func Started(d release.Doc, region string) Message {
 	b.field("Live version", d.Live.Version)
 	b.field("Data mode", d.Config.Data.Mode)
 	b.line("")
-	b.line("You will be asked to approve before traffic moves.")
-	if u := ConsoleURL(region, d.Execution); u != "" {
-		b.line("Execution: %s", u)
-	}
-	b.line("Follow:    greenlight status %s --watch", d.ReleaseID)
-	return Message{Kind: "started", Subject: fmt.Sprintf("[greenlight] %s %s: release started", d.App, d.Version), Body: b.String()}
+	b.line("You will be asked to approve before traffic moves. To follow it:")
+	b.line("  greenlight status %s --watch", d.ReleaseID)
+	b.line("")
+	b.link("Execution in the Step Functions console:", ConsoleURL(region, d.Execution))
+	return Message{Kind: "started", Subject: fmt.Sprintf("[greenlight] %s %s: release started", d.App, d.Version), Body: b.text()}
 }
 
 // AwaitingApproval asks for a decision with everything needed to make it.
@@ -113,22 +204,31 @@ func AwaitingApproval(d release.Doc, report *release.Report, expires time.Time, 
 			addr = d.Candidate.PublicIP + " (private " + d.Candidate.PrivateIP + ")"
 		}
 		b.field("Candidate address", addr)
-		b.field("Try it", fmt.Sprintf("http://%s:%d%s", firstNonEmpty(d.Candidate.PublicIP, d.Candidate.PrivateIP), d.Config.HealthCheck.Port, d.Config.HealthCheck.Path))
+		if ip := firstNonEmpty(d.Candidate.PublicIP, d.Candidate.PrivateIP); ip != "" {
+			b.field("Try it", fmt.Sprintf("http://%s:%d%s", ip, d.Config.HealthCheck.Port, d.Config.HealthCheck.Path))
+		}
 	}
 	b.field("Live instance", d.Live.InstanceID+" ("+firstNonEmpty(d.Live.Version, "version unknown")+")")
 	b.field("Public address", d.Live.PublicIP)
-	b.field("Decide before", expires.UTC().Format(time.RFC1123))
+	b.field("Decide before", stamp(expires))
 	b.line("")
-	b.line("Smoke tests:")
-	if report == nil || len(report.Checks) == 0 {
-		b.line("  (none configured)")
-	} else {
+	switch {
+	case report == nil || len(report.Checks) == 0:
+		b.line("Smoke tests: none configured.")
+	default:
+		b.line("Smoke tests against %s:", report.Target)
 		for _, c := range report.Checks {
-			mark := "PASS"
+			mark, got := "PASS", fmt.Sprintf("HTTP %d in %d ms", c.Status, c.LatencyMS)
 			if !c.Passed {
 				mark = "FAIL"
 			}
-			b.line("  %s  %-20s HTTP %d in %d ms  %s", mark, c.Name, c.Status, c.LatencyMS, c.Problem)
+			if c.Status == 0 {
+				got = "no response"
+			}
+			b.line("  %s  %-24s %s", mark, c.Name, got)
+			if c.Problem != "" {
+				b.para("        ", c.Problem)
+			}
 		}
 	}
 	b.line("")
@@ -138,10 +238,9 @@ func AwaitingApproval(d release.Doc, report *release.Report, expires time.Time, 
 	b.line("  greenlight reject %s --reason \"...\"", d.ReleaseID)
 	b.line("")
 	b.line("No answer by the deadline counts as a rejection.")
-	if u := ConsoleURL(region, d.Execution); u != "" {
-		b.line("Execution: %s", u)
-	}
-	return Message{Kind: "approval", Subject: fmt.Sprintf("[greenlight] %s %s: approval needed", d.App, d.Version), Body: b.String()}
+	b.line("")
+	b.link("Execution in the Step Functions console:", ConsoleURL(region, d.Execution))
+	return Message{Kind: "approval", Subject: fmt.Sprintf("[greenlight] %s %s: approval needed", d.App, d.Version), Body: b.text()}
 }
 
 // Released reports success.
@@ -158,71 +257,135 @@ func Released(d release.Doc, previous string, retireAfter time.Time, leadTime, m
 		b.field("Live instance", d.Candidate.InstanceID)
 	}
 	b.field("Public address", d.Live.PublicIP)
-	b.field("Previous instance", previous+" ("+firstNonEmpty(d.Live.Version, "previous version")+")")
-	b.field("Kept until", retireAfter.UTC().Format(time.RFC1123))
+	if previous != "" {
+		b.field("Previous instance", previous+" ("+firstNonEmpty(d.Live.Version, "previous version")+")")
+	}
+	b.field("Kept until", stamp(retireAfter))
 	b.field("Lead time", leadTime.Round(time.Second).String())
 	if maintenance > 0 {
 		b.field("Maintenance window", maintenance.Round(100*time.Millisecond).String())
 	}
 	if d.Approval != nil {
 		b.field("Approved by", d.Approval.By)
+		b.field("Approval note", d.Approval.Reason)
+	}
+	if previous != "" && !retireAfter.IsZero() {
+		b.line("")
+		b.line("To switch back to the previous instance (possible until %s):", retireAfter.UTC().Format("2006-01-02 15:04 MST"))
+		b.line("  greenlight rollback")
 	}
 	b.line("")
-	b.line("To switch back to the previous instance until %s:", retireAfter.UTC().Format("2006-01-02 15:04 MST"))
-	b.line("  greenlight rollback")
-	return Message{Kind: "released", Subject: fmt.Sprintf("[greenlight] %s %s released", d.App, d.Version), Body: b.String()}
+	b.link("Execution in the Step Functions console:", ConsoleURL("", d.Execution))
+	return Message{Kind: "released", Subject: fmt.Sprintf("[greenlight] %s %s released", d.App, d.Version), Body: b.text()}
 }
 
 // RolledBack reports a failed release that left AWS clean.
 func RolledBack(d release.Doc, reason string, undone []string) Message {
 	var b body
-	b.line("The release of %s %s failed and was rolled back. Users kept the live version throughout.", d.App, d.Version)
+	switch failure(d) {
+	case "Rejected":
+		b.line("The release of %s %s was rejected at the approval and rolled back.", d.App, version(d))
+	case "States.Timeout":
+		b.line("Nobody answered the approval of %s %s in time; the release was rolled back.", d.App, version(d))
+	default:
+		b.line("The release of %s %s failed and was rolled back.", d.App, version(d))
+	}
+	if d.Switch != nil {
+		b.line("Traffic had moved to the candidate; the Elastic IP was moved back to %s.", d.Live.InstanceID)
+	} else {
+		b.line("Users kept the live version throughout.")
+	}
 	b.line("")
 	header(&b, d)
 	b.field("Live instance", d.Live.InstanceID)
+	if d.Candidate != nil {
+		b.field("Candidate", d.Candidate.InstanceID+" (terminated)")
+	}
 	b.field("Reason", reason)
 	if len(undone) > 0 {
 		b.line("")
 		b.line("Undone, newest first:")
 		for _, u := range undone {
-			b.line("  - %s", u)
+			b.para("  - ", u)
 		}
 	}
 	b.line("")
 	b.line("Snapshots taken during the release are kept as backups.")
-	return Message{Kind: "rolled-back", Subject: fmt.Sprintf("[greenlight] %s %s rolled back", d.App, d.Version), Body: b.String()}
+	b.line("To see the whole timeline:")
+	b.line("  greenlight status %s", d.ReleaseID)
+	b.line("")
+	b.link("Execution in the Step Functions console:", ConsoleURL("", d.Execution))
+	return Message{Kind: "rolled-back", Subject: fmt.Sprintf("[greenlight] %s %s rolled back", d.App, version(d)), Body: b.text()}
+}
+
+func failure(d release.Doc) string {
+	if d.Failure == nil {
+		return ""
+	}
+	return d.Failure.Error
 }
 
 // RollbackFailed is urgent: a human must finish the cleanup.
 func RollbackFailed(d release.Doc, reason string, left []string) Message {
 	var b body
-	b.line("URGENT: the release of %s %s failed AND its rollback could not finish.", d.App, d.Version)
+	b.line("URGENT: the release of %s %s failed AND its rollback could not finish.", d.App, version(d))
 	b.line("A person must look now.")
 	b.line("")
 	header(&b, d)
 	b.field("Live instance", d.Live.InstanceID)
-	b.field("Elastic IP", d.Live.AllocationID+" ("+d.Live.PublicIP+")")
+	if d.Candidate != nil {
+		b.field("Candidate", d.Candidate.InstanceID)
+	}
+	if d.Live.AllocationID != "" {
+		b.field("Elastic IP", strings.TrimSpace(d.Live.AllocationID+" "+d.Live.PublicIP))
+	}
 	b.field("Failure", reason)
 	b.line("")
 	b.line("Left to do by hand:")
+	if len(left) == 0 {
+		b.line("  (the rollback did not say; read the execution's history)")
+	}
 	for _, l := range left {
-		b.line("  - %s", l)
+		b.para("  - ", l)
 	}
 	b.line("")
-	b.line("The release lock was released. Check which instance holds the Elastic IP first:")
-	b.line("  aws ec2 describe-addresses --allocation-ids %s", d.Live.AllocationID)
-	return Message{Kind: "rollback-failed", Subject: fmt.Sprintf("[greenlight] URGENT %s %s: rollback failed", d.App, d.Version), Body: b.String(), Urgent: true}
+	b.line("The release lock was released, so the next upload starts a release: hold uploads")
+	b.line("until this is cleaned up.")
+	b.line("")
+	if d.Live.AllocationID != "" {
+		b.line("First check which instance holds the Elastic IP:")
+		region := ""
+		if parts := strings.Split(d.Execution, ":"); len(parts) > 3 {
+			region = " --region " + parts[3]
+		}
+		b.line("  aws ec2 describe-addresses --allocation-ids %s%s", d.Live.AllocationID, region)
+	}
+	b.line("The release's timeline, with every step it took:")
+	b.line("  greenlight status %s", d.ReleaseID)
+	b.line("")
+	b.link("Execution in the Step Functions console:", ConsoleURL("", d.Execution))
+	return Message{Kind: "rollback-failed", Subject: fmt.Sprintf("[greenlight] URGENT %s %s: rollback failed", d.App, version(d)), Body: b.text(), Urgent: true}
 }
 
 // Rejected reports a release refused before anything was created.
 func Rejected(d release.Doc, errName, reason string) Message {
 	var b body
-	b.line("The release of %s %s was refused before anything was created.", d.App, firstNonEmpty(d.Version, "(unknown version)"))
+	b.line("The release of %s %s was refused before anything was created.", d.App, version(d))
+	b.line("The live instance was not touched.")
 	b.line("")
 	header(&b, d)
 	b.field("Error", errName)
 	b.field("Reason", reason)
-	return Message{Kind: "rejected", Subject: fmt.Sprintf("[greenlight] %s %s rejected: %s", d.App, d.Version, errName), Body: b.String()}
+	b.line("")
+	if errName == release.Name(release.ReleaseInProgress{}) {
+		b.line("Upload the artifact again once the release in progress has ended.")
+	} else {
+		b.line("Fix the cause, then upload again:")
+		b.line("  greenlight release FILE")
+	}
+	b.line("")
+	b.link("Execution in the Step Functions console:", ConsoleURL("", d.Execution))
+	return Message{Kind: "rejected", Subject: fmt.Sprintf("[greenlight] %s %s refused: %s", d.App, version(d), errName), Body: b.text()}
 }
 
 // Retired reports an old instance terminated after its retention.
@@ -231,24 +394,22 @@ func Retired(app, instanceID, version string, due time.Time) Message {
 	b.line("The previous instance of %s was retired after its retention period.", app)
 	b.line("")
 	b.field("App", app)
-	b.field("Instance", instanceID)
+	b.field("Instance", instanceID+" (terminated)")
 	b.field("Version", version)
-	if !due.IsZero() {
-		b.field("Retire after", due.UTC().Format(time.RFC1123))
-	}
+	b.field("Retire after", stamp(due))
 	b.line("")
 	b.line("Rolling back to it is no longer possible.")
-	return Message{Kind: "retired", Subject: fmt.Sprintf("[greenlight] %s: instance %s retired", app, instanceID), Body: b.String()}
+	return Message{Kind: "retired", Subject: fmt.Sprintf("[greenlight] %s: instance %s retired", app, instanceID), Body: b.text()}
 }
 
 // RetireRefused reports an instance that was due but must not be retired.
 func RetireRefused(app, instanceID, why string) Message {
 	var b body
 	b.line("greenlight did NOT retire instance %s of %s although it was due:", instanceID, app)
-	b.line("  %s", why)
+	b.para("  ", why)
 	b.line("")
 	b.line("Nothing was changed. If the instance should go, check it and terminate it by hand.")
-	return Message{Kind: "retire-refused", Subject: fmt.Sprintf("[greenlight] %s: kept %s (not safe to retire)", app, instanceID), Body: b.String()}
+	return Message{Kind: "retire-refused", Subject: fmt.Sprintf("[greenlight] %s: kept %s (not safe to retire)", app, instanceID), Body: b.text()}
 }
 
 func firstNonEmpty(vs ...string) string {

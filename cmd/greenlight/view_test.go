@@ -1,0 +1,58 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/greenlight/greenlight/internal/ledger"
+)
+
+func TestApprovalState(t *testing.T) {
+	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	waiting := ledger.Record{Status: ledger.StatusAwaitingApproval, Token: "t", TokenExpires: now.Add(time.Minute)}
+	cases := []struct {
+		name             string
+		r                ledger.Record
+		pending, expired bool
+	}{
+		{"waiting", waiting, true, false},
+		{"deadline passed", ledger.Record{Status: ledger.StatusAwaitingApproval, Token: "t", TokenExpires: now}, false, true},
+		{"answered (token cleared)", ledger.Record{Status: ledger.StatusAwaitingApproval}, false, false},
+		{"switched", ledger.Record{Status: ledger.StatusRunning, Token: "t", TokenExpires: now.Add(time.Minute)}, false, false},
+		{"no deadline recorded", ledger.Record{Status: ledger.StatusAwaitingApproval, Token: "t"}, true, false},
+	}
+	for _, c := range cases {
+		if p, e := approvalState(c.r, now); p != c.pending || e != c.expired {
+			t.Errorf("%s: pending %v expired %v, want %v %v", c.name, p, e, c.pending, c.expired)
+		}
+	}
+}
+
+func TestWording(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		42 * time.Second:               "42s",
+		59600 * time.Millisecond:       "1m",
+		3*time.Minute + 10*time.Second: "3m10s",
+		5 * time.Minute:                "5m",
+		24 * time.Hour:                 "24h",
+		5*time.Hour + 20*time.Minute:   "5h20m",
+		52 * time.Hour:                 "2d4h",
+	} {
+		if got := roughly(d); got != want {
+			t.Errorf("roughly(%s) = %s, want %s", d, got, want)
+		}
+	}
+	for _, c := range []struct {
+		r    ledger.Record
+		want string
+	}{
+		{ledger.Record{Status: ledger.StatusReleased}, "Released"},
+		{ledger.Record{Status: ledger.StatusRolledBack, Failure: "Rejected: rejected by alice: typo"}, "RolledBack (Rejected)"},
+		{ledger.Record{Status: ledger.StatusRolledBack, Failure: "States.Timeout"}, "RolledBack (States.Timeout)"},
+		{ledger.Record{Status: ledger.StatusAwaitingApproval}, "AwaitingApproval"},
+	} {
+		if got := outcome(c.r); got != c.want {
+			t.Errorf("outcome(%+v) = %s, want %s", c.r, got, c.want)
+		}
+	}
+}
