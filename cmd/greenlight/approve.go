@@ -187,6 +187,10 @@ func notWaiting(r ledger.Record) string {
 		return "was released"
 	case ledger.Terminal(r.Status) && strings.HasPrefix(r.Failure, "States.Timeout"):
 		return "ended " + r.Status + " after its approval timed out"
+	case r.Status == ledger.StatusRollingBack && strings.HasPrefix(r.Failure, "States.Timeout"):
+		return "is rolling back: its approval timed out"
+	case r.Status == ledger.StatusRollingBack:
+		return "is rolling back (" + r.Failure + ")"
 	case ledger.Terminal(r.Status):
 		return "ended " + r.Status
 	case r.Status == ledger.StatusAwaitingApproval:

@@ -87,6 +87,7 @@ type (
 		SendTaskSuccess(ctx context.Context, in *sfn.SendTaskSuccessInput, optFns ...func(*sfn.Options)) (*sfn.SendTaskSuccessOutput, error)
 		SendTaskFailure(ctx context.Context, in *sfn.SendTaskFailureInput, optFns ...func(*sfn.Options)) (*sfn.SendTaskFailureOutput, error)
 		DescribeExecution(ctx context.Context, in *sfn.DescribeExecutionInput, optFns ...func(*sfn.Options)) (*sfn.DescribeExecutionOutput, error)
+		StartExecution(ctx context.Context, in *sfn.StartExecutionInput, optFns ...func(*sfn.Options)) (*sfn.StartExecutionOutput, error)
 	}
 )
 
@@ -102,15 +103,17 @@ type backend struct {
 	App   string
 	Stack string // empty for the local engine
 	// Where: "stack greenlight-shop in eu-west-1" or "the local engine".
-	Where           string
-	Region          string
-	Bucket          string
-	Table           string
-	Topic           string
-	StateMachine    string
-	ArtifactPrefix  string
-	ArtifactMaxSize int // MiB
-	Local           bool
+	Where        string
+	Region       string
+	Bucket       string
+	Table        string
+	Topic        string
+	StateMachine string
+	// RollbackStateMachine runs `greenlight rollback`.
+	RollbackStateMachine string
+	ArtifactPrefix       string
+	ArtifactMaxSize      int // MiB
+	Local                bool
 
 	Ledger *ledger.Ledger
 	S3     uploadAPI
@@ -202,7 +205,7 @@ func (f *targetFlags) open(ctx context.Context) (*backend, error) {
 	ids := sts.NewFromConfig(awsCfg)
 	return &backend{
 		App: app, Stack: stack, Where: fmt.Sprintf("stack %s in %s", stack, awsCfg.Region), Region: awsCfg.Region,
-		Bucket: found.Bucket, Table: found.Table, Topic: found.Topic, StateMachine: found.StateMachine,
+		Bucket: found.Bucket, Table: found.Table, Topic: found.Topic, StateMachine: found.StateMachine, RollbackStateMachine: found.RollbackStateMachine,
 		ArtifactPrefix: cfg.ArtifactPrefix, ArtifactMaxSize: cfg.ArtifactMaxSize,
 		Ledger: &ledger.Ledger{DB: ddb, Table: found.Table, Now: time.Now},
 		S3:     s3c, SFN: sfnc, Poll: 2 * time.Second, Hint: f.hint(),
@@ -257,7 +260,7 @@ func (e *fixError) Unwrap() error { return e.err }
 
 // stackResources are what the stack's outputs name.
 type stackResources struct {
-	App, Bucket, Table, Topic, StateMachine string
+	App, Bucket, Table, Topic, StateMachine, RollbackStateMachine string
 }
 
 // discover reads the stack's outputs, so nobody types an ARN.
@@ -279,14 +282,15 @@ func discover(ctx context.Context, api stackAPI, stack, region string) (stackRes
 	for _, o := range st.Outputs {
 		outputs[aws.ToString(o.OutputKey)] = aws.ToString(o.OutputValue)
 	}
-	res := stackResources{Bucket: outputs[infra.OutputBucket], Table: outputs[infra.OutputTable], Topic: outputs[infra.OutputTopic], StateMachine: outputs[infra.OutputStateMachine]}
+	res := stackResources{Bucket: outputs[infra.OutputBucket], Table: outputs[infra.OutputTable], Topic: outputs[infra.OutputTopic],
+		StateMachine: outputs[infra.OutputStateMachine], RollbackStateMachine: outputs[infra.OutputSwitchBack]}
 	for _, t := range st.Tags {
 		if aws.ToString(t.Key) == "greenlight:app" {
 			res.App = aws.ToString(t.Value)
 		}
 	}
 	var missing []string
-	for _, k := range []string{infra.OutputBucket, infra.OutputTable, infra.OutputStateMachine} {
+	for _, k := range []string{infra.OutputBucket, infra.OutputTable, infra.OutputStateMachine, infra.OutputSwitchBack} {
 		if outputs[k] == "" {
 			missing = append(missing, k)
 		}
@@ -393,7 +397,7 @@ func localBackend(ep localrun.Endpoints) *backend {
 	host := hostClient{url: ep.SFN}
 	return &backend{
 		App: ep.App, Where: "the local engine", Region: ep.Region,
-		Bucket: ep.Bucket, Table: ep.Table, StateMachine: ep.StateMachine,
+		Bucket: ep.Bucket, Table: ep.Table, StateMachine: ep.StateMachine, RollbackStateMachine: ep.RollbackStateMachine,
 		ArtifactPrefix: prefix, ArtifactMaxSize: maxSize, Local: true,
 		Ledger: &ledger.Ledger{DB: ddb, Table: ep.Table, Now: time.Now},
 		S3:     s3c, SFN: sfnc, Poll: 100 * time.Millisecond, Hint: " --local",

@@ -47,6 +47,7 @@ var allOutputs = []string{
 	infra.OutputTable, "greenlight-shop-Ledger-ABC",
 	infra.OutputTopic, "arn:aws:sns:eu-west-1:123456789012:greenlight-shop-Notifications",
 	infra.OutputStateMachine, "arn:aws:states:eu-west-1:123456789012:stateMachine:greenlight-shop-release",
+	infra.OutputSwitchBack, "arn:aws:states:eu-west-1:123456789012:stateMachine:greenlight-shop-rollback",
 }
 
 func code(err error) int {
@@ -67,8 +68,8 @@ func TestDiscover(t *testing.T) {
 		{"deployed", &fakeStacks{stack: deployed(cftypes.StackStatusUpdateComplete, allOutputs...)}, ""},
 		{"not deployed", &fakeStacks{err: notThere}, "stack greenlight-shop is not deployed in eu-west-1: run `make deploy`"},
 		{"being created", &fakeStacks{stack: deployed(cftypes.StackStatusCreateInProgress)}, "is still being created (CREATE_IN_PROGRESS): wait for `make deploy` to finish"},
-		{"failed first deploy", &fakeStacks{stack: deployed(cftypes.StackStatusRollbackComplete)}, "is ROLLBACK_COMPLETE and has no output ReleaseBucket, LedgerTable, StateMachine: fix the failed deploy, then run `make deploy`"},
-		{"not greenlight's", &fakeStacks{stack: deployed(cftypes.StackStatusCreateComplete, infra.OutputBucket, "b")}, "has no output LedgerTable, StateMachine: is it a greenlight stack?"},
+		{"failed first deploy", &fakeStacks{stack: deployed(cftypes.StackStatusRollbackComplete)}, "is ROLLBACK_COMPLETE and has no output ReleaseBucket, LedgerTable, StateMachine, RollbackStateMachine: fix the failed deploy, then run `make deploy`"},
+		{"not greenlight's", &fakeStacks{stack: deployed(cftypes.StackStatusCreateComplete, infra.OutputBucket, "b")}, "has no output LedgerTable, StateMachine, RollbackStateMachine: is it a greenlight stack?"},
 		{"access denied", &fakeStacks{err: &smithy.GenericAPIError{Code: "AccessDenied", Message: "User: arn:aws:iam::123456789012:user/bob is not authorized"}},
 			"read stack greenlight-shop in eu-west-1: your AWS identity may not call cloudformation:DescribeStacks"},
 		{"expired credentials", &fakeStacks{err: &smithy.GenericAPIError{Code: "ExpiredToken", Message: "The security token included in the request is expired"}},
@@ -81,7 +82,7 @@ func TestDiscover(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got.App != "shop" || got.Bucket != allOutputs[1] || got.Table != allOutputs[3] || got.StateMachine != allOutputs[7] {
+				if got.App != "shop" || got.Bucket != allOutputs[1] || got.Table != allOutputs[3] || got.StateMachine != allOutputs[7] || got.RollbackStateMachine != allOutputs[9] {
 					t.Errorf("found %+v", got)
 				}
 				return

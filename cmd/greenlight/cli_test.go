@@ -19,6 +19,7 @@ import (
 	"github.com/greenlight/greenlight/internal/ledger"
 	"github.com/greenlight/greenlight/internal/localrun"
 	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/internal/sim"
 )
 
 // The scenario tests run the CLI in process, as an operator would type
@@ -312,10 +313,43 @@ func TestOperatorOnTheLocalEngine(t *testing.T) {
 		}
 	})
 
+	t.Run("rollback puts the old version back live", func(t *testing.T) {
+		o.t = t
+		before := o.status(released)
+		newLive := before.Release.CandidateInstance
+		r := o.expect(0, "rollback", "--local", "--wait", "--to", before.Serving.PreviousRelease, "--reason", "checkout is slow")
+		contains(t, "rollback --wait", r.stdout, "rollback rollback-shop-", "started: shop goes back from "+newLive+" (2.0.0) to "+env.Fixture.LiveInstance,
+			"PrepareSwitchBack", "SwitchTraffic", "ended Released")
+		if got := env.Region.TrafficTarget(env.Fixture.AllocationID); got != env.Fixture.LiveInstance {
+			t.Fatalf("traffic goes to %s after the rollback, want %s", got, env.Fixture.LiveInstance)
+		}
+		if app, _ := env.Region.App(env.Fixture.LiveInstance); app.Version != env.Fixture.Version {
+			t.Errorf("the old instance serves %q", app.Version)
+		}
+		serving, _, _ := env.Deps.Ledger().Serving(context.Background(), env.Config.App)
+		if serving.LiveInstance != env.Fixture.LiveInstance || serving.PreviousInstance != newLive {
+			t.Errorf("serving state after the rollback: %+v", serving)
+		}
+		var schedules []string
+		for _, res := range env.Region.Inventory() {
+			if res.Kind == sim.KindSchedule {
+				schedules = append(schedules, res.ID)
+			}
+		}
+		if len(schedules) != 1 || !strings.HasSuffix(schedules[0], newLive) {
+			t.Errorf("retirement schedules %v: want only %s's (the revived instance's cancelled)", schedules, newLive)
+		}
+		r = o.expect(0, "history", "--local")
+		contains(t, "history after the rollback", r.stdout, "rollback-shop-", released)
+
+		r = o.expect(exitPending, "rollback", "--local", "--to", "shop-0.0.1-0000000000")
+		contains(t, "rollback to another release", r.stderr, "only the previous release can be switched back to")
+	})
+
 	t.Run("refusals", func(t *testing.T) {
 		o.t = t
 		r := o.expect(exitPending, "approve", "--local")
-		contains(t, "approve with nothing pending", r.stderr, "nothing is waiting for approval in shop", "RolledBack")
+		contains(t, "approve with nothing pending", r.stderr, "nothing is waiting for approval in shop", "the newest release, rollback-shop-")
 		r = o.expect(exitPending, "reject", "--local", "shop-9.9.9-0000000000")
 		contains(t, "reject of an unknown release", r.stderr, "no release shop-9.9.9-0000000000")
 

@@ -23,7 +23,7 @@ const (
 
 // documented is the order the README presents the commands in: an
 // operator's day first.
-var documented = []string{"release", "status", "approve", "reject", "history", "lock", "lock status", "lock release", "validate", "local", "local invoke"}
+var documented = []string{"release", "status", "approve", "reject", "rollback", "history", "lock", "lock status", "lock release", "validate", "local", "local invoke"}
 
 // cliReference is the README's CLI reference: each command's --help,
 // exactly as it prints.

@@ -28,6 +28,7 @@ const (
 	StatusStarting         = "Starting"
 	StatusRunning          = "Running"
 	StatusAwaitingApproval = "AwaitingApproval"
+	StatusRollingBack      = "RollingBack"
 	StatusReleased         = "Released"
 	StatusRolledBack       = "RolledBack"
 	StatusRollbackFailed   = "RollbackFailed"

@@ -45,6 +45,18 @@ func (h Handler) Rollback(ctx context.Context, d release.Doc) (release.Rollback,
 	rb.Checks++
 	rb.WaitSeconds = WaitSeconds
 	rb.Reason = reasonOf(d)
+	if rb.Checks == 1 {
+		// Say so at once: a rollback can take minutes (data moving back),
+		// and the release must not look like it still awaits approval.
+		err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{
+			Set:    map[string]any{"status": ledger.StatusRollingBack, "failure": rb.Reason},
+			Remove: []string{"token", "tokenExpires"},
+			Event:  &ledger.Event{Step: "Rollback", Detail: "rolling back: " + rb.Reason},
+		})
+		if err != nil && !errors.Is(err, ledger.ErrNotFound) {
+			return rb, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
+		}
+	}
 	log := d.Compensation()
 	for i := len(log) - 1 - rb.Done; i >= 0; i-- {
 		u := log[i]

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/spf13/cobra"
+
+	"github.com/greenlight/greenlight/internal/localrun"
+	"github.com/greenlight/greenlight/lambdas/switchback"
+)
+
+func newRollback() *cobra.Command {
+	var f targetFlags
+	var to, reason string
+	var wait bool
+	cmd := &cobra.Command{
+		Use:   "rollback [--to RELEASE] [--reason TEXT] [--wait]",
+		Short: "Switch back to the instance kept from the previous release",
+		Long: `rollback switches the app back to the instance kept from the previous
+release, within the retention period: with a data volume, the data moves
+back under a maintenance page first; then the Elastic IP moves, the public
+endpoint is verified, the instance that served is kept (and scheduled for
+retirement) in its turn, and the revived one's retirement is cancelled.
+
+It runs as an execution of the stack's rollback state machine (locked,
+logged and compensated like a release), not as loose API calls: if it
+fails, traffic and data go back where they were. --to names the release
+you expect to return to, and refuses anything else.
+
+Exit codes: 0 started (with --wait: switched back); 1 with --wait, the
+rollback ended otherwise; 4 AWS or the stack cannot be reached; 5 there is
+no kept instance to go back to.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			b, err := f.open(ctx)
+			if err != nil {
+				return err
+			}
+			serving, ok, err := b.Ledger.Serving(ctx, b.App)
+			if err != nil {
+				return ledgerError(b, err)
+			}
+			if !ok || serving.PreviousInstance == "" {
+				return withCode(exitPending, fmt.Errorf("no previous instance of %s is kept: there is nothing to roll back to", b.App))
+			}
+			now := b.Now(ctx)
+			if !serving.RetireAfter.IsZero() && now.After(serving.RetireAfter) {
+				return withCode(exitPending, fmt.Errorf("the previous instance %s was due for retirement at %s: it can no longer be switched back to", serving.PreviousInstance, serving.RetireAfter.Format(time.RFC3339)))
+			}
+			if to != "" && to != serving.PreviousRelease {
+				return withCode(exitPending, fmt.Errorf("the kept instance %s runs %s (%s), not %s: only the previous release can be switched back to", serving.PreviousInstance, serving.PreviousRelease, serving.PreviousVersion, to))
+			}
+			who, err := b.Who(ctx)
+			if err != nil {
+				return err
+			}
+			name := localrun.RollbackName(b.App, now)
+			input, err := json.Marshal(switchback.Request{ReleaseID: name, App: b.App, RequestedBy: who, Reason: reason, ToRelease: to})
+			if err != nil {
+				return err
+			}
+			started, err := b.SFN.StartExecution(ctx, &sfn.StartExecutionInput{
+				StateMachineArn: aws.String(b.RollbackStateMachine), Name: aws.String(name), Input: aws.String(string(input)),
+			})
+			if err != nil {
+				return awsError("start the rollback of "+b.App, "states:StartExecution", err, nil)
+			}
+			view := map[string]any{"rollbackId": name, "app": b.App, "execution": aws.ToString(started.ExecutionArn),
+				"from": map[string]string{"instance": serving.LiveInstance, "version": serving.LiveVersion, "release": serving.LiveRelease},
+				"to":   map[string]string{"instance": serving.PreviousInstance, "version": serving.PreviousVersion, "release": serving.PreviousRelease},
+				"follow": "greenlight status " + name + b.Hint + " --watch"}
+			text := out
+			if f.json {
+				text = errOut
+			}
+			fmt.Fprintf(text, "rollback %s started: %s goes back from %s (%s) to %s (%s)\n", name, b.App,
+				serving.LiveInstance, orNone(serving.LiveVersion), serving.PreviousInstance, orNone(serving.PreviousVersion))
+			if !wait {
+				fmt.Fprintf(text, "follow it:\n  %s\n", view["follow"])
+				if f.json {
+					return writeJSON(out, view)
+				}
+				return nil
+			}
+			rec, err := awaitRecord(ctx, b, name)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(text)
+			last, err := follow(ctx, b, rec, text, 0, false)
+			if err != nil {
+				return err
+			}
+			if f.json {
+				v, err := statusOf(ctx, b, last)
+				if err != nil {
+					return err
+				}
+				view["status"] = v
+				if err := writeJSON(out, view); err != nil {
+					return err
+				}
+			}
+			return endedWith(last)
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().StringVar(&to, "to", "", "the release you expect to go back to; anything else is refused")
+	cmd.Flags().StringVar(&reason, "reason", "", "why, for the ledger and the notification")
+	cmd.Flags().BoolVar(&wait, "wait", false, "follow the rollback to its end; exit 0 only if it switched back")
+	return cmd
+}
+
+func orNone(v string) string {
+	if v == "" {
+		return "version unknown"
+	}
+	return v
+}
