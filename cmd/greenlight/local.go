@@ -76,6 +76,12 @@ func runLocal(cmd *cobra.Command, f localFlags) error {
 	cfgPath := f.config
 	if cfgPath == "" {
 		cfgPath = release.DefaultConfigPath()
+		if _, err := os.Stat(cfgPath); err != nil {
+			// Run from elsewhere in the checkout: its root's config.
+			if tc, terr := localrun.FindToolchain(); terr == nil {
+				cfgPath = filepath.Join(tc.Root, cfgPath)
+			}
+		}
 	}
 	cfg, err := release.LoadConfig(cfgPath)
 	if err != nil {
