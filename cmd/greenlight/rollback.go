@@ -76,8 +76,8 @@ no kept instance to go back to.`,
 				return awsError("start the rollback of "+b.App, "states:StartExecution", err, nil)
 			}
 			view := map[string]any{"rollbackId": name, "app": b.App, "execution": aws.ToString(started.ExecutionArn),
-				"from": map[string]string{"instance": serving.LiveInstance, "version": serving.LiveVersion, "release": serving.LiveRelease},
-				"to":   map[string]string{"instance": serving.PreviousInstance, "version": serving.PreviousVersion, "release": serving.PreviousRelease},
+				"from":   map[string]string{"instance": serving.LiveInstance, "version": serving.LiveVersion, "release": serving.LiveRelease},
+				"to":     map[string]string{"instance": serving.PreviousInstance, "version": serving.PreviousVersion, "release": serving.PreviousRelease},
 				"follow": "greenlight status " + name + b.Hint + " --watch"}
 			text := out
 			if f.json {
