@@ -2,7 +2,10 @@ package statemachine_test
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/greenlight/greenlight/internal/artifact"
@@ -557,4 +561,88 @@ func TestFailingInstallHookRollsBack(t *testing.T) {
 		t.Fatalf("status %s: %s", res.Status, res.Cause)
 	}
 	assertClean(t, env, res)
+}
+
+// TestPrepareRejectsBadInput: what the Prepare step refuses, with a cause
+// that names the problem, before anything is created.
+func TestPrepareRejectsBadInput(t *testing.T) {
+	env := localrun.NewTestEnv(t, localrun.Options{}, nil)
+	ctx := ctxT(t)
+	f := env.Fixture
+	ec := env.Region.EC2()
+	upload := func(key string, body []byte, sha string) (string, error) {
+		out, err := env.Region.S3Client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("greenlight-shop-releases"), Key: aws.String(key),
+			Body: bytes.NewReader(body), Metadata: map[string]string{"sha256": sha}})
+		if err != nil {
+			return "", err
+		}
+		return aws.ToString(out.VersionId), nil
+	}
+	deliver := func(t *testing.T, key string, body []byte, sha string) *localrun.Result {
+		t.Helper()
+		vid, err := upload(key, body, sha)
+		if err != nil {
+			t.Fatal(err)
+		}
+		started, err := env.Deliver(ctx, key, vid, int64(len(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := env.Follow(ctx, started, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	sample, _ := artifact.Sample("shop", "11.0.0")
+	sum := sha256.Sum256(sample)
+	good := hex.EncodeToString(sum[:])
+	cases := []struct {
+		name, want string
+		run        func(t *testing.T) *localrun.Result
+		undo       func()
+	}{
+		{"checksum mismatch", "ArtifactInvalid: s3://greenlight-shop-releases/releases/shop-11.0.0.tar.gz: checksum mismatch", func(t *testing.T) *localrun.Result {
+			return deliver(t, "releases/shop-11.0.0.tar.gz", sample, strings.Repeat("0", 64))
+		}, nil},
+		{"VERSION file disagrees with the key", `its VERSION file says "11.0.0" but the key says "11.0.1"`, func(t *testing.T) *localrun.Result {
+			return deliver(t, "releases/shop-11.0.1.tar.gz", sample, good)
+		}, nil},
+		{"key not named after the app", `EventInvalid: key "releases/blog-11.0.0.tar.gz" is not named releases/<app>-<version>.tar.gz for app "shop"`, func(t *testing.T) *localrun.Result {
+			return deliver(t, "releases/blog-11.0.0.tar.gz", sample, good)
+		}, nil},
+		{"Elastic IP not associated", "is not associated with an instance: associate it with the live instance first", func(t *testing.T) *localrun.Result {
+			out, _ := ec.DescribeAddresses(ctx, &ec2.DescribeAddressesInput{AllocationIds: []string{f.AllocationID}})
+			if _, err := ec.DisassociateAddress(ctx, &ec2.DisassociateAddressInput{AssociationId: out.Addresses[0].AssociationId}); err != nil {
+				t.Fatal(err)
+			}
+			res, err := env.Release(ctx, "11.0.2", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res
+		}, func() {
+			_, _ = ec.AssociateAddress(ctx, &ec2.AssociateAddressInput{AllocationId: aws.String(f.AllocationID), InstanceId: aws.String(f.LiveInstance)})
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res := c.run(t)
+			if c.undo != nil {
+				defer c.undo()
+			}
+			if res.Status != sm.Rejected || !strings.Contains(res.Cause, c.want) {
+				t.Fatalf("status %s, cause %q; want Rejected naming %q", res.Status, res.Cause, c.want)
+			}
+			assertPath(t, res, rejected)
+			if launchedBy(env, res.ReleaseID) {
+				t.Error("a rejected release created resources")
+			}
+			assertUnlocked(t, env)
+			rec, err := env.Deps.Ledger().Get(ctx, env.Config.App, res.ReleaseID)
+			if err != nil || rec.Status != ledger.StatusRejected || !strings.Contains(rec.Failure, c.want[strings.Index(c.want, ":")+1:]) {
+				t.Errorf("ledger %+v %v", rec.Failure, err)
+			}
+		})
+	}
 }
