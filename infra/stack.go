@@ -104,6 +104,9 @@ func NewStack(scope constructs.Construct, props Props) *Stack {
 			s.wire(e.Name)
 		}
 	}
+	if c.Network != nil {
+		s.inVPC(s.Functions[registry.Smoke])
+	}
 
 	out := func(id string, v *string) { awscdk.NewCfnOutput(st, jsii.String(id), &awscdk.CfnOutputProps{Value: v}) }
 	out(OutputBucket, s.Bucket.BucketName())
@@ -131,7 +134,7 @@ func (s *Stack) wire(name string) {
 		step.VarDeployDocument:      s.Documents.Deploy,
 		step.VarMaintenanceDocument: s.Documents.Maintenance,
 		step.VarDataDocument:        s.Documents.Data,
-		step.VarSmokeTarget:         jsii.String("public"),
+		step.VarSmokeTarget:         jsii.String(s.smokeTarget()),
 		step.VarRetentionDays:       jsii.String(strconv.Itoa(s.Config.RetentionDays)),
 	}
 	values[step.VarStateMachine] = s.StateMachine.StateMachineArn()
@@ -151,6 +154,33 @@ func (s *Stack) wire(name string) {
 			Reason: jsii.String(sp.Wildcards),
 		}}, jsii.Bool(true))
 	}
+}
+
+// smokeTarget is where the smoke tests reach candidates: their private
+// address from inside the VPC when the config gives a network, else their
+// public one.
+func (s *Stack) smokeTarget() string {
+	if s.Config.Network != nil {
+		return "private"
+	}
+	return "public"
+}
+
+// inVPC places a function in the config's network: it then reaches
+// candidates' private addresses. The VPC config is set on the function
+// resource itself (no VPC lookup at synth time, which would need
+// credentials), with the network-interface permissions Lambda needs.
+func (s *Stack) inVPC(fn awslambda.Function) {
+	n := s.Config.Network
+	fn.Node().DefaultChild().(awslambda.CfnFunction).AddPropertyOverride(jsii.String("VpcConfig"), map[string]any{
+		"SubnetIds": n.SubnetIDs, "SecurityGroupIds": n.SecurityGroupIDs,
+	})
+	fn.Role().AddToPrincipalPolicy(allow([]string{"ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
+		"ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"}, jsii.String("*")))
+	cdknag.NagSuppressions_AddResourceSuppressions(fn.Role(), &[]*cdknag.NagPackSuppression{{
+		Id:     jsii.String("AwsSolutions-IAM5"),
+		Reason: jsii.String("A function in a VPC manages its network interfaces; Lambda's network-interface calls support no resource-level permissions"),
+	}}, jsii.Bool(true))
 }
 
 // stateMachine is a workflow with execution logging and tracing. Each

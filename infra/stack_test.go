@@ -262,3 +262,26 @@ func TestFunctionID(t *testing.T) {
 		}
 	}
 }
+
+// TestSmokeTestsInTheVPC: with a network in the config, the smoke-test
+// function runs in it and reaches candidates' private addresses.
+func TestSmokeTestsInTheVPC(t *testing.T) {
+	props := exampleProps(t)
+	props.Config.Network = &release.Network{SubnetIDs: []string{"subnet-0123456789abcdef0"}, SecurityGroupIDs: []string{"sg-0123456789abcdef0"}}
+	s, err := Synth(t.TempDir(), props)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Findings) > 0 {
+		t.Fatalf("cdk-nag: %v", s.Findings)
+	}
+	smoke := only(t, s, "AWS::Lambda::Function", func(p map[string]any) bool { return p["Handler"] == registry.Smoke })
+	if dig(smoke, "VpcConfig", "SubnetIds", 0) != "subnet-0123456789abcdef0" || dig(smoke, "Environment", "Variables", "GREENLIGHT_SMOKE_TARGET") != "private" {
+		t.Errorf("smoke function %v", smoke)
+	}
+	for _, f := range resources(s, "AWS::Lambda::Function") {
+		if f["Handler"] != registry.Smoke && f["VpcConfig"] != nil {
+			t.Errorf("%v is in the VPC too", f["Handler"])
+		}
+	}
+}

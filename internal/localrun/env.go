@@ -253,10 +253,19 @@ func (e *Env) env() step.Env {
 		DeployDocument:      instance.DocumentName(app, instance.Deploy),
 		MaintenanceDocument: instance.DocumentName(app, instance.Maintenance),
 		DataDocument:        instance.DocumentName(app, instance.Data),
-		SmokeTarget:         "private",
+		SmokeTarget:         smokeTarget(e.Config),
 		RetentionDays:       e.Config.RetentionDays,
 		Region:              Region,
 	}
+}
+
+// smokeTarget mirrors the stack: private addresses when the config places
+// the smoke tests in the VPC.
+func smokeTarget(c release.Config) string {
+	if c.Network != nil {
+		return "private"
+	}
+	return "public"
 }
 
 // Close stops everything the environment started: runners, the host,

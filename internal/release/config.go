@@ -19,6 +19,7 @@ type Config struct {
 	Region          string        `json:"region,omitempty"`
 	Live            LiveConfig    `json:"live"`
 	Candidate       Launch        `json:"candidate"`
+	Network         *Network      `json:"network,omitempty"`
 	Data            DataConfig    `json:"data"`
 	HealthCheck     HealthCheck   `json:"healthCheck"`
 	SmokeTests      []SmokeTest   `json:"smokeTests,omitempty"`
@@ -56,6 +57,12 @@ const (
 	DataRestore = "restore"
 	DataMove    = "move"
 )
+
+// Network places the smoke-test function in the app's VPC.
+type Network struct {
+	SubnetIDs        []string `json:"subnetIds"`
+	SecurityGroupIDs []string `json:"securityGroupIds"`
+}
 
 // DataConfig describes the application's data volume.
 type DataConfig struct {

@@ -91,6 +91,8 @@ var hints = map[string]string{
 	"candidate.securityGroupIds[]": `a security group id such as "sg-0123456789abcdef0"`,
 	"candidate.instanceProfile":    `the name of the instance profile the app's instances use`,
 	"candidate.instanceRole":       `the name of the IAM role inside that instance profile`,
+	"network.subnetIds[]":          `a subnet id such as "subnet-0123456789abcdef0" in the app's VPC`,
+	"network.securityGroupIds[]":   `a security group that may reach the app's port on candidates`,
 	"data.mode":                    `none: no data volume; restore: the candidate gets a restored copy; move: the live volume moves to the candidate`,
 	"data.device":                  `a device name such as "/dev/sdf"`,
 	"data.mountPoint":              `an absolute path such as "/var/lib/shop"`,

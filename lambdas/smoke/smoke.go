@@ -22,8 +22,12 @@ type Handler struct{ D *step.Deps }
 func (h Handler) Run(ctx context.Context, d release.Doc) (release.Report, error) {
 	c := d.Candidate
 	target := c.PrivateIP
-	if h.D.Env.SmokeTarget == "public" && c.PublicIP != "" {
+	if h.D.Env.SmokeTarget != "private" {
 		target = c.PublicIP
+		if target == "" {
+			return release.Report{}, release.SmokeTestFailed{Cause: release.Causef("candidate %s has no public address and the smoke tests run outside the VPC: set network.subnetIds and network.securityGroupIds so they reach its private address %s",
+				c.InstanceID, c.PrivateIP)}
+		}
 	}
 	rep := probe.Run(ctx, h.D.HTTP, target, d.Config.HealthCheck.Port, probe.Checks(d.Config), h.D.Now())
 	passed := 0
