@@ -197,6 +197,14 @@ func runRelease(cmd *cobra.Command, f targetFlags, path, version string, wait bo
 		return nil
 	}
 
+	return followToEnd(ctx, b, id, text, f.json, out, func(v *statusView) any { up.Status = v; return up })
+}
+
+// followToEnd follows a release (or rollback) the ledger is about to
+// record until it ends, printing its timeline to text; with asJSON the
+// final view, made by result from the status, goes to out. The exit code
+// says how it ended.
+func followToEnd(ctx context.Context, b *backend, id string, text io.Writer, asJSON bool, out io.Writer, result func(*statusView) any) error {
 	rec, err := awaitRecord(ctx, b, id)
 	if err != nil {
 		return err
@@ -206,13 +214,12 @@ func runRelease(cmd *cobra.Command, f targetFlags, path, version string, wait bo
 	if err != nil {
 		return err
 	}
-	if f.json {
+	if asJSON {
 		v, err := statusOf(ctx, b, last)
 		if err != nil {
 			return err
 		}
-		up.Status = &v
-		if err := writeJSON(out, up); err != nil {
+		if err := writeJSON(out, result(&v)); err != nil {
 			return err
 		}
 	}

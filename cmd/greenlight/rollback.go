@@ -92,26 +92,7 @@ no kept instance to go back to.`,
 				}
 				return nil
 			}
-			rec, err := awaitRecord(ctx, b, name)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(text)
-			last, err := follow(ctx, b, rec, text, 0, false)
-			if err != nil {
-				return err
-			}
-			if f.json {
-				v, err := statusOf(ctx, b, last)
-				if err != nil {
-					return err
-				}
-				view["status"] = v
-				if err := writeJSON(out, view); err != nil {
-					return err
-				}
-			}
-			return endedWith(last)
+			return followToEnd(ctx, b, name, text, f.json, out, func(v *statusView) any { view["status"] = v; return view })
 		},
 	}
 	f.add(cmd)
