@@ -41,7 +41,7 @@ var (
 	// for it to be gone (30 s shutting down in the simulated region,
 	// looked at every 10 s).
 	terminated = path(sm.Rollback, sm.RollbackDone, repeat([]string{sm.WaitForRollback, sm.Rollback, sm.RollbackDone}, 3), sm.RolledBack)
-	rejected      = []string{sm.Prepare, sm.RecordRejection, sm.Rejected}
+	rejected   = []string{sm.Prepare, sm.RecordRejection, sm.Rejected}
 )
 
 func repeat(p []string, n int) []string {
