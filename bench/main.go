@@ -17,7 +17,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/greenlight/greenlight/internal/localrun"
 	"github.com/greenlight/greenlight/internal/release"
 )
 
@@ -52,7 +51,24 @@ func run(w io.Writer, configPath, asset, binary, bootstrap, emulator, out string
 		return err
 	}
 	progress := func(s string) { fmt.Fprintf(os.Stderr, "bench: %s\n", s) }
-	rows, err := runReleases(ctx, cfg, asset, progress)
+	// The emulator builds while the releases run.
+	rie := make(chan emulatorBuild, 1)
+	if bootstrap != "" {
+		if emulator == "" {
+			return fmt.Errorf("-bootstrap needs -rie module@version")
+		}
+		dir, err := os.MkdirTemp("", "greenlight-bench-rie-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		progress("building the Runtime Interface Emulator " + emulator)
+		go func() {
+			path, err := buildEmulator(ctx, emulator, dir)
+			rie <- emulatorBuild{path, err}
+		}()
+	}
+	rows, memory, err := runReleases(ctx, cfg, asset, progress)
 	if err != nil {
 		return err
 	}
@@ -69,10 +85,11 @@ func run(w io.Writer, configPath, asset, binary, bootstrap, emulator, out string
 	}
 
 	if bootstrap != "" {
-		if emulator == "" {
-			return fmt.Errorf("-bootstrap needs -rie module@version")
+		built := <-rie
+		if built.err != nil {
+			return built.err
 		}
-		cs, err := coldStarts(ctx, cfg, asset, binary, bootstrap, emulator, progress)
+		cs, err := coldStarts(ctx, memory, asset, binary, bootstrap, emulator, built.path, progress)
 		if err != nil {
 			return err
 		}
@@ -92,22 +109,13 @@ func run(w io.Writer, configPath, asset, binary, bootstrap, emulator, out string
 	return nil
 }
 
-func coldStarts(ctx context.Context, cfg release.Config, asset, binary, bootstrap, emulator string, progress func(string)) (ColdStarts, error) {
-	dir, err := os.MkdirTemp("", "greenlight-bench-rie-")
-	if err != nil {
-		return ColdStarts{}, err
-	}
-	defer os.RemoveAll(dir)
-	progress("building the Runtime Interface Emulator " + emulator)
-	rie, err := buildEmulator(ctx, emulator, dir)
-	if err != nil {
-		return ColdStarts{}, err
-	}
+type emulatorBuild struct {
+	path string
+	err  error
+}
+
+func coldStarts(ctx context.Context, memory map[string]float64, asset, binary, bootstrap, emulator, rie string, progress func(string)) (ColdStarts, error) {
 	abs, err := filepath.Abs(bootstrap)
-	if err != nil {
-		return ColdStarts{}, err
-	}
-	memory, err := functionMemory(ctx, cfg, asset)
 	if err != nil {
 		return ColdStarts{}, err
 	}
@@ -127,19 +135,6 @@ func coldStarts(ctx context.Context, cfg release.Config, asset, binary, bootstra
 		*f.size = st.Size()
 	}
 	return cs, nil
-}
-
-// functionMemory synthesizes the stack for the functions' memory sizes.
-func functionMemory(ctx context.Context, cfg release.Config, asset string) (map[string]float64, error) {
-	tc, err := localrun.FindToolchain()
-	if err != nil {
-		return nil, err
-	}
-	st, err := localrun.Synthesize(tc, cfg, asset)
-	if err != nil {
-		return nil, err
-	}
-	return memorySizes(st), nil
 }
 
 func writeJSON(path string, v any) error {

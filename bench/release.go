@@ -65,7 +65,8 @@ type Row struct {
 
 // runReleases runs every scenario: one local environment per data mode,
 // the faults after the happy path on the environment without data.
-func runReleases(ctx context.Context, cfg release.Config, asset string, progress func(string)) ([]Row, error) {
+// It also returns each function's memory size (MB) from the template.
+func runReleases(ctx context.Context, cfg release.Config, asset string, progress func(string)) ([]Row, map[string]float64, error) {
 	all := scenarios()
 	rows := make([]Row, len(all))
 	byMode := map[string][]int{}
@@ -77,6 +78,7 @@ func runReleases(ctx context.Context, cfg release.Config, asset string, progress
 		byMode[s.Data] = append(byMode[s.Data], i)
 	}
 	version := 0
+	var memory map[string]float64
 	for _, mode := range modes {
 		c := cfg
 		c.Data.Mode = mode
@@ -84,8 +86,9 @@ func runReleases(ctx context.Context, cfg release.Config, asset string, progress
 		progress(fmt.Sprintf("starting a local environment (data mode %s)", mode))
 		env, err := localrun.Start(ctx, localrun.Options{Config: c, Asset: asset, AfterInvoke: counter.after})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+		memory = memorySizes(env.Stack)
 		for _, i := range byMode[mode] {
 			s := all[i]
 			version++
@@ -93,15 +96,15 @@ func runReleases(ctx context.Context, cfg release.Config, asset string, progress
 			row, err := measure(ctx, env, s, fmt.Sprintf("%d.0.0", version+1), counter)
 			if err != nil {
 				env.Close()
-				return nil, fmt.Errorf("%s: %w", s.Name, err)
+				return nil, nil, fmt.Errorf("%s: %w", s.Name, err)
 			}
 			rows[i] = row
 		}
 		if err := env.Close(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return rows, nil
+	return rows, memory, nil
 }
 
 // invocationCounter counts function invocations by handler.
