@@ -212,7 +212,11 @@ func runPaths(t *testing.T) *localrun.Env {
 	if _, err := env.Deliver(ctx, env.Key("2.0.0"), vid, int64(len(body))); err != nil {
 		t.Fatal(err)
 	}
-	<-asked
+	select {
+	case <-asked:
+	case <-ctx.Done():
+		t.Fatalf("%s never awaited approval", first.ReleaseID)
+	}
 	mustEnd(t, env, "2.1.0", nil, sm.Rejected)
 	rec, err := env.Deps.Ledger().Get(ctx, env.Config.App, first.ReleaseID)
 	if err != nil || rec.Token == "" {
