@@ -135,8 +135,10 @@ var specs = map[string]spec{
 				allowIf([]string{"ec2:CreateTags"}, map[string]any{"StringEquals": map[string]any{"aws:RequestTag/" + release.TagApp: s.Config.App}},
 					s.ec2ARN("volume/*"), s.ec2ARN("instance/*")),
 				allow([]string{"ec2:AttachVolume"}, s.ec2ARN("volume/*"), s.ec2ARN("instance/*")),
-				allowIf([]string{"ec2:DetachVolume", "ec2:DeleteVolume"}, managedResource(s), s.ec2ARN("volume/*")),
-				allow([]string{"ec2:DetachVolume"}, s.ec2ARN("instance/*")),
+				// Detaching is authorized on the volume and on the instance: both
+				// must be greenlight's (the cutover adopted the live ones).
+				allowIf([]string{"ec2:DetachVolume"}, managedResource(s), s.ec2ARN("volume/*"), s.ec2ARN("instance/*")),
+				allowIf([]string{"ec2:DeleteVolume"}, managedResource(s), s.ec2ARN("volume/*")),
 				s.sendDocuments(s.Documents.Data, s.Documents.Maintenance), s.sendToManaged(),
 				s.ledgerAccess("dynamodb:UpdateItem"),
 			}
@@ -223,8 +225,10 @@ var specs = map[string]spec{
 				st = append(st,
 					allow([]string{"ec2:DescribeVolumes", "ssm:GetCommandInvocation"}, jsii.String("*")),
 					allow([]string{"ec2:AttachVolume"}, s.ec2ARN("volume/*"), s.ec2ARN("instance/*")),
-					allowIf([]string{"ec2:DetachVolume", "ec2:DeleteVolume"}, managedResource(s), s.ec2ARN("volume/*")),
-					allow([]string{"ec2:DetachVolume"}, s.ec2ARN("instance/*")),
+					// Detaching is authorized on the volume and on the instance: both
+					// must be greenlight's (the cutover adopted the live ones).
+					allowIf([]string{"ec2:DetachVolume"}, managedResource(s), s.ec2ARN("volume/*"), s.ec2ARN("instance/*")),
+					allowIf([]string{"ec2:DeleteVolume"}, managedResource(s), s.ec2ARN("volume/*")),
 					s.sendDocuments(s.Documents.Data, s.Documents.Maintenance), s.sendToManaged(),
 				)
 			}

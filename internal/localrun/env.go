@@ -53,6 +53,10 @@ type Options struct {
 	Fault *Fault
 	// Latencies overrides the simulated region's reference latencies.
 	Latencies *sim.Latencies
+	// EditConfig, when set, changes the config once the simulated
+	// region's ids are known and before the stack is synthesized: a test
+	// may point candidate.subnetId at the fixture's other subnet.
+	EditConfig func(c *release.Config, f sim.Fixture)
 	// Log receives the handlers' JSON log lines; nil discards them.
 	Log io.Writer
 	// OnEvent sees each execution event as it happens.
@@ -165,6 +169,9 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	model.Fetch = sim.S3Fetch(e.Region.S3Client())
 	e.Fixture = e.Region.Fixture()
 	e.Config = pointAtRegion(cfg, e.Fixture)
+	if opts.EditConfig != nil {
+		opts.EditConfig(&e.Config, e.Fixture)
+	}
 	if e.Stack, err = Synthesize(tc, e.Config, opts.Asset); err != nil {
 		return nil, err
 	}
@@ -369,9 +376,15 @@ func (e *Env) SetApprove(policy string) {
 	e.opts.Approve = policy
 }
 
+// Approver is the caller the region records for approval answers the
+// engine gives on the operator's behalf (auto, reject), so the approval
+// function's record holds only its own calls.
+const Approver = "local-approver"
+
 // answerApproval applies the approval policy once the approval step has
 // stored its token and notified.
 func (e *Env) answerApproval(ctx context.Context, inv Invocation) {
+	ctx = sim.WithCaller(ctx, Approver)
 	for _, token := range e.tokens.Open(inv.Execution, inv.State) {
 		var err error
 		e.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/aws/jsii-runtime-go"
 
@@ -28,6 +29,8 @@ type Stack struct {
 // Release state machine out of the template. asset is the zipped bootstrap
 // the functions reference; root is the repository (for Node).
 func Synthesize(tc Toolchain, cfg release.Config, asset string) (*Stack, error) {
+	synthMu.Lock()
+	defer synthMu.Unlock()
 	UsePinnedNode(tc)
 	if _, err := os.Stat(asset); err != nil {
 		return nil, fmt.Errorf("the Lambda asset %s is missing: run `make build`", asset)
@@ -67,6 +70,11 @@ func Synthesize(tc Toolchain, cfg release.Config, asset string) (*Stack, error) 
 	}
 	return st, nil
 }
+
+// synthMu serializes synthesis: the jsii runtime is one Node process per
+// Go process and does not take concurrent requests, so environments
+// started side by side (parallel tests) synthesize one after the other.
+var synthMu sync.Mutex
 
 // UsePinnedNode makes jsii run on the repository's pinned Node whatever is
 // first on PATH. jsii prepares its Node process while Go packages

@@ -39,11 +39,22 @@ func (r *Region) observe(service string) func(*middleware.Stack) error {
 					out, md, err = next.HandleInitialize(ctx, in)
 				}
 				r.mu.Lock()
-				r.calls = append(r.calls, Call{Caller: caller, Service: service, Operation: op, Code: ErrorCode(err), At: r.now()})
+				r.calls = append(r.calls, Call{Caller: caller, Service: service, Operation: op, Code: ErrorCode(err), At: r.now(), Versioned: versioned(in.Parameters)})
 				r.mu.Unlock()
 				return out, md, err
 			}), middleware.After)
 	}
+}
+
+// versioned reports an S3 read of one object version.
+func versioned(params any) bool {
+	switch in := params.(type) {
+	case *s3.GetObjectInput:
+		return in.VersionId != nil && *in.VersionId != ""
+	case *s3.HeadObjectInput:
+		return in.VersionId != nil && *in.VersionId != ""
+	}
+	return false
 }
 
 func (r *Region) nextUUID() string {

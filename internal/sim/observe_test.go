@@ -37,6 +37,27 @@ func TestS3CallsAreRecordedAndFaultable(t *testing.T) {
 	}
 }
 
+// A read of one object version is told apart: IAM authorizes it as
+// s3:GetObjectVersion too.
+func TestS3VersionedReadsAreMarked(t *testing.T) {
+	r := NewTest(t, Options{})
+	ctx := WithCaller(context.Background(), "prepare")
+	bucket, key := aws.String(r.Fixture().Bucket), aws.String("releases/shop-3.tar.gz")
+	put, err := r.Clients().S3.PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: key, Body: strings.NewReader("x")})
+	wantCode(t, err, "")
+	_, err = r.Clients().S3.GetObject(ctx, &s3.GetObjectInput{Bucket: bucket, Key: key, VersionId: put.VersionId})
+	wantCode(t, err, "")
+	_, err = r.Clients().S3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: bucket, Key: key})
+	wantCode(t, err, "")
+	var got []bool
+	for _, c := range r.Calls() {
+		got = append(got, c.Versioned)
+	}
+	if len(got) != 3 || got[0] || !got[1] || got[2] {
+		t.Errorf("versioned marks %v, want [false true false] for PutObject, GetObject with VersionId, HeadObject without", got)
+	}
+}
+
 func TestDynamoDBCallsAreRecordedAndFaultable(t *testing.T) {
 	d := NewDynamo(t)
 	r := NewTest(t, Options{DynamoDB: d.Client()})

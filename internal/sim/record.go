@@ -32,6 +32,9 @@ type Call struct {
 	// latency table gives one (RunInstances); the region does not block
 	// on it, the local engine may charge it to the caller.
 	Latency time.Duration
+	// Versioned says an S3 read named an object version (VersionId):
+	// IAM then authorizes it as s3:GetObjectVersion as well.
+	Versioned bool
 }
 
 // Calls returns every call so far, oldest first.

@@ -110,21 +110,28 @@ func (h Handler) undo(ctx context.Context, d release.Doc, u release.Undo, steps 
 		}
 		return true, nil
 	case release.UndoLaunch:
-		return h.terminate(ctx, d, u)
+		return h.terminate(ctx, d, u.Resource, u.At)
 	}
 	return false, release.StepFailed{Cause: release.Causef("unknown compensation entry %q", u.Kind)}
 }
 
+// TerminatedVisible is how long EC2 keeps listing a terminated instance:
+// about an hour (AWS docs, "Terminate Amazon EC2 instances").
+const TerminatedVisible = time.Hour
+
 // terminate ends an instance this release launched, and only such an
 // instance: its release tag must name this release.
-func (h Handler) terminate(ctx context.Context, d release.Doc, u release.Undo) (bool, error) {
-	id := u.Resource
+func (h Handler) terminate(ctx context.Context, d release.Doc, id string, launched time.Time) (bool, error) {
 	out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
 	if step.IsNotFound(err) {
-		// EC2 is eventually consistent: an instance launched moments ago
-		// may not be visible yet. It is really gone only when it was
-		// launched longer ago than a terminated instance stays visible.
-		return h.D.Now().Sub(u.At) > time.Hour, nil
+		// NotFound means "gone" only for an instance terminated over an
+		// hour ago. One launched less than an hour ago cannot be gone
+		// that long: EC2 does not show it yet (eventual consistency), so
+		// the pass is retried rather than the instance left running.
+		if h.D.Now().Sub(launched) < TerminatedVisible {
+			return false, step.AWS("ec2:DescribeInstances", id, err)
+		}
+		return true, nil
 	}
 	if err != nil {
 		return false, step.AWS("ec2:DescribeInstances", id, err)

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/greenlight/greenlight/internal/localrun"
+	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/internal/sim"
+	sm "github.com/greenlight/greenlight/statemachine"
+)
+
+// scenario is one benchmarked release.
+type scenario struct {
+	Name  string
+	Data  string
+	Fault *localrun.Fault
+}
+
+// faults are the injected faults the benchmark runs, one per kind, each at
+// a state it applies to.
+var faults = []localrun.Fault{
+	{State: sm.LaunchCandidate, Kind: localrun.FaultThrottle},
+	{State: sm.DeployRelease, Kind: localrun.FaultError},
+	{State: sm.CheckCandidate, Kind: localrun.FaultNotFound},
+	{State: sm.CheckCandidate, Kind: localrun.FaultImpaired},
+	{State: sm.DeployRelease, Kind: localrun.FaultCommandFailed},
+	{State: sm.SwitchTraffic, Kind: localrun.FaultTimeout},
+}
+
+// scenarios: the happy path in each data mode, then each fault (data mode
+// none).
+func scenarios() []scenario {
+	var out []scenario
+	for _, mode := range []string{release.DataNone, release.DataRestore, release.DataMove} {
+		out = append(out, scenario{Name: "happy/" + mode, Data: mode})
+	}
+	for _, f := range faults {
+		out = append(out, scenario{Name: f.Kind + "@" + f.State, Data: release.DataNone, Fault: &f})
+	}
+	return out
+}
+
+// Row is one scenario's figures; bench/README.md explains each.
+type Row struct {
+	Scenario                 string         `json:"scenario"`
+	DataMode                 string         `json:"dataMode"`
+	Fault                    string         `json:"fault,omitempty"`
+	Outcome                  string         `json:"outcome"`
+	StateTransitions         int            `json:"stateTransitions"`
+	LambdaInvocations        int            `json:"lambdaInvocations"`
+	AWSAPICalls              int            `json:"awsApiCalls"`
+	AWSAPICallsByOperation   map[string]int `json:"awsApiCallsByOperation"`
+	LeadTimeSeconds          float64        `json:"leadTimeSeconds"`
+	MaintenanceWindowSeconds float64        `json:"maintenanceWindowSeconds"`
+	CriticalPathSeconds      float64        `json:"criticalPathSeconds"`
+	PollingOverheadSeconds   float64        `json:"pollingOverheadSeconds"`
+	PollingOverheadShare     float64        `json:"pollingOverheadShare"`
+	Cost                     Cost           `json:"cost"`
+	WallSeconds              float64        `json:"wallSeconds"`
+}
+
+// runReleases runs every scenario: one local environment per data mode,
+// the faults after the happy path on the environment without data.
+// It also returns each function's memory size (MB) from the template.
+func runReleases(ctx context.Context, cfg release.Config, asset string, progress func(string)) ([]Row, map[string]float64, error) {
+	all := scenarios()
+	rows := make([]Row, len(all))
+	byMode := map[string][]int{}
+	var modes []string
+	for i, s := range all {
+		if _, ok := byMode[s.Data]; !ok {
+			modes = append(modes, s.Data)
+		}
+		byMode[s.Data] = append(byMode[s.Data], i)
+	}
+	version := 0
+	var memory map[string]float64
+	for _, mode := range modes {
+		c := cfg
+		c.Data.Mode = mode
+		counter := &invocationCounter{counts: map[string]int{}}
+		progress(fmt.Sprintf("starting a local environment (data mode %s)", mode))
+		env, err := localrun.Start(ctx, localrun.Options{Config: c, Asset: asset, AfterInvoke: counter.after})
+		if err != nil {
+			return nil, nil, err
+		}
+		memory = memorySizes(env.Stack)
+		for _, i := range byMode[mode] {
+			s := all[i]
+			version++
+			progress("running " + s.Name)
+			row, err := measure(ctx, env, s, fmt.Sprintf("%d.0.0", version+1), counter)
+			if err != nil {
+				env.Close()
+				return nil, nil, fmt.Errorf("%s: %w", s.Name, err)
+			}
+			rows[i] = row
+		}
+		if err := env.Close(); err != nil {
+			return nil, nil, err
+		}
+	}
+	return rows, memory, nil
+}
+
+// invocationCounter counts function invocations by handler.
+type invocationCounter struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (c *invocationCounter) after(inv localrun.Invocation, _ []byte, _ error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.counts[inv.Function]++
+}
+
+func (c *invocationCounter) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.counts
+	c.counts = map[string]int{}
+	return out
+}
+
+func measure(ctx context.Context, env *localrun.Env, s scenario, version string, counter *invocationCounter) (Row, error) {
+	if s.Fault != nil {
+		if err := s.Fault.Check(env.Machine()); err != nil {
+			return Row{}, err
+		}
+	}
+	env.SetFault(s.Fault)
+	defer env.SetFault(nil)
+	calls0, commands0 := len(env.Region.Calls()), len(env.Region.Commands())
+	counter.take()
+	res, err := env.Release(ctx, version, nil)
+	if err != nil {
+		return Row{}, err
+	}
+	invocations := counter.take()
+	var calls []sim.Call
+	for _, c := range env.Region.Calls()[calls0:] {
+		if isStep(c.Caller) {
+			calls = append(calls, c)
+		}
+	}
+	row := Row{
+		Scenario: s.Name, DataMode: s.Data, Outcome: res.Status,
+		StateTransitions:         res.StateTransitions,
+		AWSAPICalls:              len(calls),
+		AWSAPICallsByOperation:   map[string]int{},
+		LeadTimeSeconds:          res.ModelSeconds.ExcludingApproval,
+		MaintenanceWindowSeconds: res.ModelSeconds.MaintenanceWindow,
+		WallSeconds:              res.WallSeconds,
+	}
+	if s.Fault != nil {
+		row.Fault = s.Fault.Kind + " at " + s.Fault.State
+	}
+	for _, n := range invocations {
+		row.LambdaInvocations += n
+	}
+	for _, c := range calls {
+		row.AWSAPICallsByOperation[c.Service+":"+c.Operation]++
+	}
+	lat := env.Region.Latencies()
+	ws, err := waits(calls, env.Region.Commands()[commands0:], lat, env.Config.BakeTime.D())
+	if err != nil {
+		return Row{}, err
+	}
+	if len(res.Timeline) == 0 {
+		return Row{}, fmt.Errorf("release %s has no timeline", res.ReleaseID)
+	}
+	start := res.Timeline[0].Time
+	window := span{From: start, To: start.Add(time.Duration(res.ModelSeconds.Total * float64(time.Second)))}
+	critical := covered(ws, window, approvals(res.Timeline))
+	row.CriticalPathSeconds = critical.Seconds()
+	row.PollingOverheadSeconds = row.LeadTimeSeconds - row.CriticalPathSeconds
+	if row.LeadTimeSeconds > 0 {
+		row.PollingOverheadShare = row.PollingOverheadSeconds / row.LeadTimeSeconds
+	}
+	row.Cost = cost(res.StateTransitions, invocations, calls, memorySizes(env.Stack), lat)
+	return row, nil
+}
+
+// approvals are the stretches the release spent waiting for approval,
+// which the lead time leaves out.
+func approvals(evs []localrun.Event) []span {
+	var out []span
+	var entered time.Time
+	for _, ev := range evs {
+		if ev.State != sm.AwaitApproval {
+			continue
+		}
+		switch ev.Type {
+		case "StateEntered":
+			entered = ev.Time
+		case "StateExited", "StateFailed":
+			if !entered.IsZero() {
+				out = append(out, span{From: entered, To: ev.Time, What: "approval"})
+				entered = time.Time{}
+			}
+		}
+	}
+	return out
+}
+
+// memorySizes reads each function's memory (MB) from the template.
+func memorySizes(st *localrun.Stack) map[string]float64 {
+	out := map[string]float64{}
+	res, _ := st.Template["Resources"].(map[string]any)
+	for id, handler := range st.Handlers {
+		r, _ := res[id].(map[string]any)
+		props, _ := r["Properties"].(map[string]any)
+		mb, _ := props["MemorySize"].(float64)
+		if mb == 0 {
+			mb = 128 // Lambda's default
+		}
+		out[handler] = mb
+	}
+	return out
+}
+
+// operations lists every operation any row called, sorted.
+func operations(rows []Row) []string {
+	seen := map[string]bool{}
+	for _, r := range rows {
+		for op := range r.AWSAPICallsByOperation {
+			seen[op] = true
+		}
+	}
+	var out []string
+	for op := range seen {
+		out = append(out, op)
+	}
+	sort.Strings(out)
+	return out
+}
