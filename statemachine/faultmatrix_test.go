@@ -1,12 +1,12 @@
 package statemachine_test
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/greenlight/greenlight/internal/ledger"
 	"github.com/greenlight/greenlight/internal/localrun"
 	"github.com/greenlight/greenlight/internal/release"
 	"github.com/greenlight/greenlight/internal/sim"
@@ -14,12 +14,13 @@ import (
 	sm "github.com/greenlight/greenlight/statemachine"
 )
 
-// The fault matrix: every Task state of the Release workflow meets each of
-// the four faults a step meets in AWS, once, and the release must end the
-// way the retry policy (release.go) promises: a transient fault is retried
-// and the release ends as it would have without it; a hard one ends in the
-// compensating rollback, with the old instance serving and nothing the
-// release made left behind.
+// The fault matrix: every Task state of both workflows, in every data mode
+// it exists in, meets each of the four faults a step meets in AWS, once,
+// and the execution must end the way the retry policy (release.go)
+// promises: a transient fault is retried and the execution ends as it
+// would have without it; a hard one ends in the compensating rollback,
+// with the old instance serving its data, no user write lost and nothing
+// the execution made left behind.
 
 // Fault kinds in the matrix, and whether the release must survive them.
 var matrixKinds = []struct {
@@ -47,12 +48,18 @@ const (
 	// rollback for good, so its retries run out and the failure report
 	// runs.
 	routeStuck = "rollback stuck"
+	// routeSwitchBack releases, then runs the rollback command (the
+	// second workflow) with the fault armed: it must end back on the
+	// previous instance, or, on a hard fault, still on the new one.
+	routeSwitchBack = "switch back"
 )
 
-// matrixRow says how a release reaches one Task state and how it must end
-// with each fault there.
+// matrixRow says how an execution reaches one Task state and how it must
+// end with each fault there.
 type matrixRow struct {
 	state string
+	// mode is the data mode of the environment ("" is none).
+	mode  string
 	route string
 	// transient and hard are the ends after a transient fault and after
 	// a hard error.
@@ -61,21 +68,15 @@ type matrixRow struct {
 	// why. The case still runs with the fault armed and checks that it
 	// never fired and the release ended as without it.
 	notApplicable map[string]string
-	// gap, when set, is a known way the hard case ends outside DESIGN's
-	// five outcomes, and why. The case asserts that end, so fixing the gap
-	// fails it: then drop the gap.
-	gap *gap
 }
 
-type gap struct {
-	ends, why string
-	// locked: the lock stays held (and no notification goes out).
-	locked bool
+func (r matrixRow) name() string {
+	n := r.state
+	if r.route == routeSwitchBack {
+		n = "switch back " + n
+	}
+	return n
 }
-
-// uncaught is how an execution ends when a step without a Catch fails
-// with a hard AWS error.
-var uncaught = "Failed(" + release.Name(release.AWSError{}) + ")"
 
 // notFoundNA is why an eventual-consistency NotFound cannot land in a step
 // whose calls all name long-lived resources: the fault answers only the
@@ -105,15 +106,36 @@ var matrix = []matrixRow{
 	// A rollback that meets a hard error cannot undo and says so: the
 	// urgent notification goes out and the lock is freed.
 	{state: sm.Rollback, route: routeRefused, transient: sm.RolledBack, hard: sm.RollbackFailed},
+	// Failing to record a rejection still ends Rejected (nothing was
+	// created); failing to report a failed rollback still ends
+	// RollbackFailed, with the lock freed and the alarm raised by the
+	// parts of the report that worked.
 	{state: sm.RecordRejection, route: routeInvalid, transient: sm.Rejected, hard: sm.Rejected,
-		notApplicable: notFoundNA("it calls the ledger (DynamoDB) and SNS only"),
-		gap: &gap{uncaught, "RecordRejection has no Catch, so a hard error recording the refusal fails the execution with AWSError " +
-			"instead of ending Rejected; nothing was created, but the ledger record never says Rejected", false}},
+		notApplicable: notFoundNA("it calls the ledger (DynamoDB) and SNS only")},
 	{state: sm.Abandon, route: routeStuck, transient: sm.RollbackFailed, hard: sm.RollbackFailed,
-		notApplicable: notFoundNA("it calls the ledger (DynamoDB) and SNS only"),
-		gap: &gap{uncaught, "ReportRollbackFailure has no Catch, so a hard error recording the failed rollback fails the execution with AWSError " +
-			"instead of ending RollbackFailed; the lock stays held and no urgent notification goes out", true}},
+		notApplicable: notFoundNA("it calls the ledger (DynamoDB) and SNS only")},
+
+	// The data steps, on an environment with a data volume: the test copy
+	// (restore and move make it alike) and the cutover in each mode.
+	{state: sm.PrepareTestData, mode: release.DataRestore, route: routeForward, transient: sm.Released, hard: sm.RolledBack},
+	{state: sm.AttachTestData, mode: release.DataRestore, route: routeForward, transient: sm.Released, hard: sm.RolledBack},
+	{state: sm.Cutover, mode: release.DataRestore, route: routeForward, transient: sm.Released, hard: sm.RolledBack},
+	{state: sm.Cutover, mode: release.DataMove, route: routeForward, transient: sm.Released, hard: sm.RolledBack},
+
+	// The rollback command's workflow: its own first step, the data moved
+	// back, and the steps it shares with a release.
+	{state: sm.PrepareSwitchBack, route: routeSwitchBack, transient: sm.Released, hard: sm.RolledBack},
+	{state: sm.Cutover, mode: release.DataMove, route: routeSwitchBack, transient: sm.Released, hard: sm.RolledBack},
+	{state: sm.SwitchTraffic, route: routeSwitchBack, transient: sm.Released, hard: sm.RolledBack,
+		notApplicable: notFoundNA("it names the Elastic IP and the kept instance, both seen long before")},
+	{state: sm.VerifyLive, route: routeSwitchBack, transient: sm.Released, hard: sm.RolledBack,
+		notApplicable: notFoundNA("it calls HTTP and the ledger (DynamoDB) only")},
+	{state: sm.Finish, route: routeSwitchBack, transient: sm.Released, hard: sm.RolledBack},
 }
+
+// matrixModes are the data modes the rows use, each run on its own
+// environment.
+var matrixModes = []string{"", release.DataRestore, release.DataMove}
 
 // faultCodes are the error codes each kind answers calls with.
 func faultCodes(kind string) []string {
@@ -130,56 +152,83 @@ func faultCodes(kind string) []string {
 }
 
 // TestFaultMatrix runs every row with every kind, on one local environment
-// per kind (the kinds run side by side).
+// per kind and data mode (the kinds run side by side).
 func TestFaultMatrix(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs about fifty releases")
+		t.Skip("runs about a hundred and fifty executions")
 	}
 	for k, fk := range matrixKinds {
-		t.Run(fk.kind, func(t *testing.T) {
-			t.Parallel()
-			env := localrun.NewTestEnv(t, localrun.Options{}, nil)
-			if k == 0 {
-				checkCoverage(t, env.Machine())
-			}
-			for i, row := range matrix {
-				t.Run(row.state, func(t *testing.T) {
-					runCell(t, env, row, fk.kind, fk.transient, fmt.Sprintf("%d.%d.0", 20+k, i))
-				})
-			}
-		})
+		for _, mode := range matrixModes {
+			t.Run(fk.kind+"/"+cmp.Or(mode, release.DataNone), func(t *testing.T) {
+				t.Parallel()
+				env := localrun.NewTestEnv(t, localrun.Options{}, func(c *release.Config) { c.Data.Mode = cmp.Or(mode, release.DataNone) })
+				if k == 0 {
+					checkCoverage(t, env.Stack)
+				}
+				for i, row := range matrix {
+					if row.mode != mode {
+						continue
+					}
+					t.Run(row.name(), func(t *testing.T) {
+						runCell(t, env, row, fk.kind, fk.transient, fmt.Sprintf("%d.%d.0", 20+k, i))
+					})
+				}
+			})
+		}
 	}
 }
 
-// checkCoverage fails for a Task state the matrix has no row for.
-func checkCoverage(t *testing.T, m *localrun.Machine) {
+// checkCoverage fails for a Task state of either workflow the matrix has
+// no row for.
+func checkCoverage(t *testing.T, s *localrun.Stack) {
 	var rows []string
 	for _, r := range matrix {
 		rows = append(rows, r.state)
 	}
-	for _, s := range m.TaskStates() {
-		if !slices.Contains(rows, s) {
-			t.Errorf("Task state %s has no row in the fault matrix (statemachine/faultmatrix_test.go): say how a release reaches it and how it must end", s)
+	for _, m := range []*localrun.Machine{s.Release, s.SwitchBack} {
+		for _, st := range m.TaskStates() {
+			if !slices.Contains(rows, st) {
+				t.Errorf("Task state %s has no row in the fault matrix (statemachine/faultmatrix_test.go): say how an execution reaches it and how it must end", st)
+			}
 		}
 	}
 }
 
 func runCell(t *testing.T, env *localrun.Env, row matrixRow, kind string, transient bool, version string) {
 	ctx := ctxT(t)
-	fn := env.Machine().Tasks[row.state].Function
+	m := env.Machine()
+	if row.route == routeSwitchBack {
+		m = env.Stack.SwitchBack
+	}
+	fn := m.Tasks[row.state].Function
 	na, skip := row.notApplicable[kind]
 	want := row.hard
 	if transient || skip {
 		want = row.transient
 	}
-	known := !transient && !skip && row.gap != nil
-	if known {
-		t.Logf("known gap: %s", row.gap.why)
-		want = row.gap.ends
+	serving := func() (string, string) {
+		live := env.Region.TrafficTarget(env.Fixture.AllocationID)
+		if app, err := env.Region.App(live); err == nil {
+			return live, app.Version
+		}
+		return live, ""
 	}
-	liveBefore, versionBefore := env.Region.TrafficTarget(env.Fixture.AllocationID), ""
-	if app, err := env.Region.App(liveBefore); err == nil {
-		versionBefore = app.Version
+	if row.route == routeSwitchBack {
+		// The release the rollback command undoes.
+		if res, err := env.Release(ctx, version, nil); err != nil || res.Status != sm.Released {
+			t.Fatalf("the release to switch back from: %+v %v", res, err)
+		}
+	}
+	liveBefore, versionBefore := serving()
+	// Where a successful execution must leave traffic: a new instance
+	// serving the version, or for a switch back the kept instance.
+	var keptLive, keptVersion string
+	if row.route == routeSwitchBack {
+		rec, ok, err := env.Deps.Ledger().Serving(ctx, env.Config.App)
+		if err != nil || !ok || rec.PreviousInstance == "" {
+			t.Fatalf("no kept instance to switch back to: %+v %v", rec, err)
+		}
+		keptLive, keptVersion = rec.PreviousInstance, rec.PreviousVersion
 	}
 	callsBefore, messagesBefore := len(env.Region.Calls()), len(env.Region.Messages())
 
@@ -198,7 +247,15 @@ func runCell(t *testing.T, env *localrun.Env, row matrixRow, kind string, transi
 	}
 	env.SetFault(&localrun.Fault{State: row.state, Kind: kind})
 	defer env.SetFault(nil)
-	res, err := env.Release(ctx, version, body)
+	var (
+		res *localrun.Result
+		err error
+	)
+	if row.route == routeSwitchBack {
+		res, err = env.Rollback(ctx, localrun.RollbackRequest{RequestedBy: "fault matrix"})
+	} else {
+		res, err = env.Release(ctx, version, body)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,18 +273,24 @@ func runCell(t *testing.T, env *localrun.Env, row matrixRow, kind string, transi
 		t.Errorf("the %s fault never landed on %s (%s): the case proves nothing", kind, row.state, fn)
 	}
 
-	live := env.Region.TrafficTarget(env.Fixture.AllocationID)
+	live, liveVersion := serving()
 	switch want {
 	case sm.Released:
-		if live == liveBefore || res.LiveVersion != version {
-			t.Errorf("live is %s serving %q, want a new instance serving %s", live, res.LiveVersion, version)
+		wantLive := "a new instance"
+		ok := live != liveBefore && liveVersion == version
+		if row.route == routeSwitchBack {
+			wantLive, version = "the kept "+keptLive, keptVersion
+			ok = live == keptLive && liveVersion == keptVersion
+		}
+		if !ok {
+			t.Errorf("live is %s serving %q, want %s serving %s", live, liveVersion, wantLive, version)
 		}
 		if len(res.LeakedResources) > 0 {
 			t.Errorf("leaked: %+v", res.LeakedResources)
 		}
 	case sm.RolledBack, sm.Rejected:
-		if live != liveBefore || res.LiveVersion != versionBefore {
-			t.Errorf("live is %s serving %q, want the old %s serving %q", live, res.LiveVersion, liveBefore, versionBefore)
+		if live != liveBefore || liveVersion != versionBefore {
+			t.Errorf("live is %s serving %q, want the old %s serving %q", live, liveVersion, liveBefore, versionBefore)
 		}
 		if len(res.LeakedResources) > 0 {
 			t.Errorf("leaked: %+v", res.LeakedResources)
@@ -238,8 +301,8 @@ func runCell(t *testing.T, env *localrun.Env, row matrixRow, kind string, transi
 	case sm.RollbackFailed:
 		// What the rollback could not undo stays for a person, who is
 		// told at once; users still reach the old instance.
-		if live != liveBefore || res.LiveVersion != versionBefore {
-			t.Errorf("live is %s serving %q, want the old %s serving %q", live, res.LiveVersion, liveBefore, versionBefore)
+		if live != liveBefore || liveVersion != versionBefore {
+			t.Errorf("live is %s serving %q, want the old %s serving %q", live, liveVersion, liveBefore, versionBefore)
 		}
 		urgent := false
 		for _, m := range env.Region.Messages()[messagesBefore:] {
@@ -248,33 +311,9 @@ func runCell(t *testing.T, env *localrun.Env, row matrixRow, kind string, transi
 		if !urgent {
 			t.Errorf("no urgent notification for a failed rollback")
 		}
-	case uncaught:
-		// The known gap: users still reach the old instance.
-		if live != liveBefore {
-			t.Errorf("live is %s, want the old %s", live, liveBefore)
-		}
-		if !known {
-			break
-		}
-		rec, err := env.Deps.Ledger().Get(ctx, env.Config.App, res.ReleaseID)
-		if err != nil || rec.Status == ledger.StatusRejected || rec.Status == ledger.StatusRollbackFailed {
-			t.Errorf("ledger record %s (%v): the gap is gone? then drop it from the matrix", rec.Status, err)
-		}
-		if row.gap.locked {
-			if _, held, _ := env.Deps.Ledger().LockHolder(ctx, env.Config.App); !held {
-				t.Errorf("the lock is free: the gap is gone? then drop it from the matrix")
-			}
-			for _, m := range env.Region.Messages()[messagesBefore:] {
-				if strings.Contains(m.Subject, "URGENT") {
-					t.Errorf("an urgent notification went out: the gap is gone? then drop it from the matrix")
-				}
-			}
-			// Free the lock for the next case, as the person the gap
-			// leaves it to would.
-			if _, _, err := env.Deps.Ledger().ForceRelease(ctx, env.Config.App); err != nil {
-				t.Fatal(err)
-			}
-		}
+	}
+	if row.mode != "" && res.Writes != nil && res.Writes.Lost > 0 {
+		t.Errorf("%d user writes lost (%+v)", res.Writes.Lost, *res.Writes)
 	}
 	assertUnlocked(t, env)
 }

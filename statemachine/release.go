@@ -66,6 +66,18 @@ func newBuilder(scope constructs.Construct, props Props) *builder {
 	})
 	abandon := b.task(Abandon, registry.Abandon, "$.rollback", retryRollback)
 	abandon.Next(rollbackFailed)
+	// The report itself failing (after its retries) still ends
+	// RollbackFailed, saying so: the report does all it can (ledger, lock,
+	// notification) before it fails, so whatever part failed is the only
+	// one missing.
+	abandon.AddCatch(sfn.NewPass(scope, jsii.String(RollbackFailureNotRecorded), &sfn.PassProps{
+		Comment:    jsii.String("Reporting the failed rollback failed in part: the cause names the error; the execution history has the rest."),
+		ResultPath: jsii.String("$.rollback"),
+		Parameters: &map[string]any{
+			"outcome":  RollbackFailed,
+			"reason.$": "States.Format('the rollback could not finish, and reporting it failed in part ({}): check the ledger, the lock and the notification', $.abandonError.Error)",
+		},
+	}).Next(rollbackFailed), &sfn.CatchProps{Errors: jsii.Strings("States.ALL"), ResultPath: jsii.String("$.abandonError")})
 	b.rollback = b.task(Rollback, registry.Rollback, "$.rollback", retryRollback)
 	b.rollback.AddCatch(abandon, &sfn.CatchProps{Errors: jsii.Strings("States.ALL"), ResultPath: jsii.String("$.rollbackError")})
 	b.rollback.Next(sfn.NewChoice(scope, jsii.String(RollbackDone), nil).
@@ -76,8 +88,19 @@ func newBuilder(scope constructs.Construct, props Props) *builder {
 			}), nil).
 		When(sfn.Condition_StringEquals(jsii.String("$.rollback.outcome"), jsii.String(RollbackFailed)), rollbackFailed, nil).
 		Otherwise(b.wait(WaitForRollback, "$.rollback.waitSeconds").Next(b.rollback)))
-	b.reject = b.task(RecordRejection, registry.Reject, "$.rejection", retryStep).
-		Next(sfn.NewFail(scope, jsii.String(Rejected), &sfn.FailProps{Error: jsii.String(Rejected), CausePath: jsii.String("$.rejection.cause")}))
+	rejected := sfn.NewFail(scope, jsii.String(Rejected), &sfn.FailProps{Error: jsii.String(Rejected), CausePath: jsii.String("$.rejection.cause")})
+	reject := b.task(RecordRejection, registry.Reject, "$.rejection", retryStep)
+	reject.Next(rejected)
+	// Nothing was created for a rejected release, so failing to record
+	// the rejection still ends Rejected, with the reason and what failed.
+	reject.AddCatch(sfn.NewPass(scope, jsii.String(RejectionNotRecorded), &sfn.PassProps{
+		Comment:    jsii.String("Recording the rejection failed; nothing was created."),
+		ResultPath: jsii.String("$.rejection"),
+		Parameters: &map[string]any{
+			"cause.$": "States.Format('{} (the rejection could not be recorded: {})', $.failure.Error, $.rejectionError.Error)",
+		},
+	}).Next(rejected), &sfn.CatchProps{Errors: jsii.Strings("States.ALL"), ResultPath: jsii.String("$.rejectionError")})
+	b.reject = reject
 	return b
 }
 

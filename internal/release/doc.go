@@ -218,6 +218,9 @@ type Rollback struct {
 	Left   []string `json:"left,omitempty"`
 	// Steps is the progress of the undo under way.
 	Steps map[string]Step `json:"steps,omitempty"`
+	// TrafficBackAt is when the Elastic IP was back on the previous
+	// instance.
+	TrafficBackAt time.Time `json:"trafficBackAt,omitzero"`
 }
 
 // Undo kinds: what a release did that a rollback must undo.

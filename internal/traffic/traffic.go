@@ -74,3 +74,9 @@ func (e ElasticIP) Route(ctx context.Context, instanceID string) (Move, error) {
 	}
 	return Move{From: from, To: instanceID, Changed: true, Detail: aws.ToString(out.AssociationId)}, nil
 }
+
+// SettleSeconds is how long after an Elastic IP moves the workflow waits
+// before relying on it: the remapping takes a few seconds to reach the
+// network (3 s in the latency table). The bake's first check waits this
+// long after the switch, and the rollback after moving it back.
+const SettleSeconds = 10

@@ -36,11 +36,16 @@ func (h Handler) Record(ctx context.Context, d release.Doc) (Result, error) {
 		Set:   map[string]any{"status": ledger.StatusRejected, "failure": f.Error + ": " + res.Reason, "endedAt": now},
 		Event: &ledger.Event{At: now, Step: "Rejected", Detail: f.Error + ": " + res.Reason},
 	})
+	// The operators are told even when the ledger refused the record.
+	if perr := h.D.Publisher().Publish(ctx, notify.Rejected(d, f.Error, res.Reason)); perr != nil {
+		if err != nil {
+			h.D.Log.ErrorContext(ctx, "recording the rejection", "release", d.ReleaseID, "err", step.AWS("sns:Publish", h.D.Env.Topic, perr))
+		} else {
+			return res, step.AWS("sns:Publish", h.D.Env.Topic, perr)
+		}
+	}
 	if err != nil {
 		return res, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
-	}
-	if err := h.D.Publisher().Publish(ctx, notify.Rejected(d, f.Error, res.Reason)); err != nil {
-		return res, step.AWS("sns:Publish", h.D.Env.Topic, err)
 	}
 	h.D.Did(ctx, d.ReleaseID, "rejected", "error", f.Error, "reason", res.Reason)
 	return res, nil

@@ -80,8 +80,20 @@ func (h Handler) Rollback(ctx context.Context, d release.Doc) (release.Rollback,
 		}
 		rb.Done++
 		rb.Steps = nil
+		if u.Kind == release.UndoEIP {
+			rb.TrafficBackAt = h.D.Now().UTC()
+		}
 		if err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{Event: &ledger.Event{Step: "Rollback", Detail: "undone: " + u.String()}}); err != nil {
 			return rb, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
+		}
+	}
+	if !rb.TrafficBackAt.IsZero() {
+		// An Elastic IP remapping takes seconds to reach the network: the
+		// release is not reported rolled back while users may still reach
+		// the new instance.
+		if left := traffic.SettleSeconds*time.Second - h.D.Now().Sub(rb.TrafficBackAt); left > 0 {
+			rb.WaitSeconds = int((left + time.Second - 1) / time.Second)
+			return rb, nil
 		}
 	}
 	rb.Ready, rb.Outcome = true, RolledBack
@@ -187,7 +199,10 @@ func (h Handler) conclude(ctx context.Context, d release.Doc, rb *release.Rollba
 }
 
 // Conclude writes the end of a failed release: ledger status, lock
-// released, pending token cleared, notification.
+// released, pending token cleared, notification. Each of the three is
+// tried whatever happened to the others (a ledger that refuses the record
+// must not keep the lock held or the operators uninformed); the first
+// error is returned, so the step is retried or reported as failed.
 func Conclude(ctx context.Context, dep *step.Deps, d release.Doc, outcome, reason string, left []string) error {
 	now := dep.Now().UTC()
 	led := dep.Ledger()
@@ -195,23 +210,30 @@ func Conclude(ctx context.Context, dep *step.Deps, d release.Doc, outcome, reaso
 	if outcome == RollbackFailed {
 		status, detail = ledger.StatusRollbackFailed, fmt.Sprintf("ROLLBACK FAILED (%s); left: %v", reason, left)
 	}
+	var errs []error
 	err := led.Update(ctx, d.App, d.ReleaseID, ledger.Change{
 		Set:    map[string]any{"status": status, "endedAt": now, "failure": reason, "left": left},
 		Remove: []string{"token", "tokenExpires"},
 		Event:  &ledger.Event{At: now, Step: outcome, Detail: detail},
 	})
 	if err != nil && !errors.Is(err, ledger.ErrNotFound) {
-		return step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
+		errs = append(errs, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err))
 	}
 	if err := led.Release(ctx, d.App, d.ReleaseID); err != nil {
-		return step.AWS("dynamodb:DeleteItem", "lock "+d.App, err)
+		errs = append(errs, step.AWS("dynamodb:DeleteItem", "lock "+d.App, err))
 	}
 	msg := notify.RolledBack(d, reason, undone(d, left))
 	if outcome == RollbackFailed {
 		msg = notify.RollbackFailed(d, reason, left)
 	}
 	if err := dep.Publisher().Publish(ctx, msg); err != nil {
-		return step.AWS("sns:Publish", dep.Env.Topic, err)
+		errs = append(errs, step.AWS("sns:Publish", dep.Env.Topic, err))
+	}
+	if len(errs) > 0 {
+		for _, err := range errs[1:] {
+			dep.Log.ErrorContext(ctx, "concluding the release", "release", d.ReleaseID, "outcome", outcome, "err", err)
+		}
+		return errs[0]
 	}
 	dep.Did(ctx, d.ReleaseID, outcome, "reason", reason, "left", len(left), "after", now.Sub(d.StartedAt).Round(time.Second).String())
 	return nil

@@ -70,7 +70,7 @@ func (h Handler) Verify(ctx context.Context, d release.Doc) (release.Verify, err
 		// Just switched: an Elastic IP remapping takes a few seconds to
 		// reach the network, so the first round waits for it rather than
 		// checking the previous instance.
-		wait := SettleSeconds
+		wait := traffic.SettleSeconds
 		if d.Cutover != nil {
 			wait = settlePoll // users see the maintenance page meanwhile
 		}
@@ -115,10 +115,6 @@ func (h Handler) Verify(ctx context.Context, d release.Doc) (release.Verify, err
 	}
 	return v, nil
 }
-
-// SettleSeconds is the pause between the switch and the first check of the
-// public endpoint.
-const SettleSeconds = 10
 
 // With a data cutover the old instance shows the maintenance page, so the
 // moment the public endpoint stops showing it is when users reach the
