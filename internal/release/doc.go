@@ -324,3 +324,52 @@ func (f Failure) Reason() string {
 	}
 	return f.Cause
 }
+
+// Parts of the document a step may require, each filled by an earlier
+// state of the workflow.
+const (
+	PartConfig    = "config"
+	PartLive      = "live"
+	PartCandidate = "candidate"
+	PartTestData  = "testData"
+	PartDeploy    = "deploy"
+	PartSwitch    = "switch"
+	PartVerify    = "verify"
+)
+
+// Require checks that the document identifies a release and has the parts
+// a step reads. A step invoked out of order, or by hand with a partial
+// document, fails with StepFailed naming what is missing instead of
+// acting on empty values.
+func (d Doc) Require(parts ...string) error {
+	var missing []string
+	if d.ReleaseID == "" {
+		missing = append(missing, "releaseId")
+	}
+	if d.App == "" {
+		missing = append(missing, "app")
+	}
+	has := map[string]bool{
+		PartConfig:    d.App != "" && d.Config.App == d.App,
+		PartLive:      d.Live.InstanceID != "" && d.Live.AllocationID != "",
+		PartCandidate: d.Candidate != nil && d.Candidate.InstanceID != "",
+		PartTestData:  d.TestData != nil,
+		PartDeploy:    d.Deploy != nil,
+		PartSwitch:    d.Switch != nil,
+		PartVerify:    d.Verify != nil,
+	}
+	for _, p := range parts {
+		ok, known := has[p]
+		if !known {
+			panic("release: Require: unknown part " + p)
+		}
+		if !ok {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return StepFailed{Cause: Causef("the release document lacks %s: this step runs only after the states that fill them (was it invoked by hand, or out of order?)",
+		strings.Join(missing, ", "))}
+}

@@ -33,6 +33,9 @@ func (h Handler) Open(ctx context.Context, in Input) (struct{}, error) {
 	if in.Token == "" {
 		return struct{}{}, release.StepFailed{Cause: "no task token: the approval task must pass $$.Task.Token"}
 	}
+	if err := d.Require(release.PartConfig, release.PartCandidate); err != nil {
+		return struct{}{}, err
+	}
 	expires := h.D.Now().Add(d.Config.ApprovalTimeout.D()).UTC()
 	err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{
 		Set: map[string]any{"status": ledger.StatusAwaitingApproval, "token": in.Token, "tokenExpires": expires},

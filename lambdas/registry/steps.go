@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"github.com/greenlight/greenlight/internal/release"
 	"github.com/greenlight/greenlight/lambdas/approval"
 	"github.com/greenlight/greenlight/lambdas/candidate"
 	"github.com/greenlight/greenlight/lambdas/data"
@@ -47,46 +48,46 @@ func init() {
 		return prepare.Handler{D: d}.Prepare
 	})
 	add(Reject, "greenlight: record a release refused before anything was created", func(d *step.Deps) func(ctxT, docT) (reject.Result, error) {
-		return reject.Handler{D: d}.Record
+		return requiring(reject.Handler{D: d}.Record)
 	})
 	add(Launch, "greenlight: launch the candidate instance", func(d *step.Deps) func(ctxT, docT) (candT, error) {
-		return candidate.Handler{D: d}.Launch
+		return requiring(candidate.Handler{D: d}.Launch, release.PartConfig, release.PartLive)
 	})
 	add(CheckCandidate, "greenlight: check the candidate is running, healthy and online in SSM", func(d *step.Deps) func(ctxT, docT) (candT, error) {
-		return candidate.Handler{D: d}.Check
+		return requiring(candidate.Handler{D: d}.Check, release.PartConfig, release.PartCandidate)
 	})
 	addData(TestData, "greenlight: give the candidate a restored copy of the live data", func(d *step.Deps) func(ctxT, docT) (testDataT, error) {
-		return data.Handler{D: d}.TestData
+		return requiring(data.Handler{D: d}.TestData, release.PartConfig, release.PartLive, release.PartCandidate)
 	})
 	addData(Cutover, "greenlight: move the live data to the candidate under maintenance, no write lost", func(d *step.Deps) func(ctxT, docT) (cutoverT, error) {
-		return data.Handler{D: d}.Cutover
+		return requiring(data.Handler{D: d}.Cutover, release.PartConfig, release.PartLive, release.PartCandidate)
 	})
 	add(Deploy, "greenlight: install the release on the candidate over SSM", func(d *step.Deps) func(ctxT, docT) (depT, error) {
-		return deploy.Handler{D: d}.Send
+		return requiring(deploy.Handler{D: d}.Send, release.PartConfig, release.PartCandidate)
 	})
 	add(CheckDeploy, "greenlight: follow the deploy command", func(d *step.Deps) func(ctxT, docT) (depT, error) {
-		return deploy.Handler{D: d}.Check
+		return requiring(deploy.Handler{D: d}.Check, release.PartConfig, release.PartCandidate, release.PartDeploy)
 	})
 	add(Smoke, "greenlight: run the smoke tests against the candidate", func(d *step.Deps) func(ctxT, docT) (repT, error) {
-		return smoke.Handler{D: d}.Run
+		return requiring(smoke.Handler{D: d}.Run, release.PartConfig, release.PartCandidate)
 	})
 	add(Approval, "greenlight: ask for approval and keep the task token", func(d *step.Deps) func(ctxT, approval.Input) (struct{}, error) {
 		return approval.Handler{D: d}.Open
 	})
 	add(Switch, "greenlight: move the Elastic IP to the candidate", func(d *step.Deps) func(ctxT, docT) (switchT, error) {
-		return traffic.Handler{D: d}.Switch
+		return requiring(traffic.Handler{D: d}.Switch, release.PartConfig, release.PartLive, release.PartCandidate)
 	})
 	add(Verify, "greenlight: check the public endpoint during the bake time", func(d *step.Deps) func(ctxT, docT) (verifyT, error) {
-		return traffic.Handler{D: d}.Verify
+		return requiring(traffic.Handler{D: d}.Verify, release.PartConfig, release.PartLive, release.PartSwitch)
 	})
 	add(Finish, "greenlight: keep the old instance, schedule its retirement, record the release", func(d *step.Deps) func(ctxT, docT) (finishT, error) {
-		return finish.Handler{D: d}.Finish
+		return requiring(finish.Handler{D: d}.Finish, release.PartConfig, release.PartLive, release.PartCandidate, release.PartSwitch, release.PartVerify)
 	})
 	add(Rollback, "greenlight: undo what a failed release did, newest first", func(d *step.Deps) func(ctxT, docT) (rollbackT, error) {
-		return rollback.Handler{D: d}.Rollback
+		return requiring(rollback.Handler{D: d}.Rollback)
 	})
 	add(Abandon, "greenlight: record a rollback that could not finish and raise the alarm", func(d *step.Deps) func(ctxT, docT) (rollbackT, error) {
-		return rollback.Handler{D: d}.Abandon
+		return requiring(rollback.Handler{D: d}.Abandon)
 	})
 	add(SwitchBack, "greenlight: check the kept instance and take the lock to switch back to it (greenlight rollback)", func(d *step.Deps) func(ctxT, switchback.Input) (docT, error) {
 		return switchback.Handler{D: d}.Prepare
@@ -94,4 +95,17 @@ func init() {
 	add(Retire, "greenlight: terminate instances kept for rollback once their retention has passed", func(d *step.Deps) func(ctxT, retire.Input) (retire.Result, error) {
 		return retire.Handler{D: d}.Retire
 	})
+}
+
+// requiring makes a step refuse a document that lacks what it reads (see
+// release.Doc.Require): every step needs the release id and app, most the
+// parts earlier states filled.
+func requiring[Out any](fn func(ctxT, docT) (Out, error), parts ...string) func(ctxT, docT) (Out, error) {
+	return func(ctx ctxT, d docT) (Out, error) {
+		if err := d.Require(parts...); err != nil {
+			var zero Out
+			return zero, err
+		}
+		return fn(ctx, d)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -199,8 +200,16 @@ type identified interface{ ID() string }
 // Handler wraps a step: one log line when it fails, with the release id and
 // the error name the state machine will see, and errors normalized.
 func Handler[In, Out any](name string, d *Deps, fn func(context.Context, In) (Out, error)) func(context.Context, In) (Out, error) {
-	return func(ctx context.Context, in In) (Out, error) {
-		out, err := fn(ctx, in)
+	return func(ctx context.Context, in In) (out Out, err error) {
+		defer func() {
+			// A crash is a step failure like any other, named so the
+			// state machine rolls back instead of retrying a bug.
+			if r := recover(); r != nil {
+				d.Log.ErrorContext(ctx, "step crashed", "step", name, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				err = release.StepFailed{Cause: release.Causef("%s crashed: %v (a bug: please report it with this execution's input)", name, r)}
+			}
+		}()
+		out, err = fn(ctx, in)
 		if err != nil {
 			err = Normalize(err)
 			attrs := []any{"step", name, "error", release.ErrorName(err), "cause", err.Error()}

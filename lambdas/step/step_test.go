@@ -1,9 +1,12 @@
 package step
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -62,5 +65,25 @@ func TestNormalize(t *testing.T) {
 	}
 	if got := AWS("op", "r", context.DeadlineExceeded); release.ErrorName(got) != "Throttled" {
 		t.Errorf("a deadline came out as %T", got)
+	}
+}
+
+// TestHandlerTurnsACrashIntoAStepFailure: a bug that panics in a step must
+// reach Step Functions as StepFailed (caught into the rollback), not as a
+// runtime error its retries would repeat.
+func TestHandlerTurnsACrashIntoAStepFailure(t *testing.T) {
+	var logged bytes.Buffer
+	d := &Deps{Log: slog.New(slog.NewJSONHandler(&logged, nil))}
+	h := Handler("crashy", d, func(context.Context, release.Doc) (release.Switch, error) {
+		var c *release.Candidate
+		return release.Switch{To: c.InstanceID}, nil
+	})
+	_, err := h(context.Background(), release.Doc{ReleaseID: "shop-1-0-0-0000000000"})
+	var sf release.StepFailed
+	if !errors.As(err, &sf) || !strings.Contains(err.Error(), "crashy crashed: runtime error: invalid memory address") {
+		t.Fatalf("err %v, want StepFailed naming the step and the crash", err)
+	}
+	if !strings.Contains(logged.String(), `"msg":"step crashed"`) || !strings.Contains(logged.String(), "goroutine") {
+		t.Errorf("the crash and its stack are not logged: %s", logged.String())
 	}
 }
