@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
+	"strings"
 	"time"
 )
 
@@ -181,6 +183,25 @@ func ParseConfig(b []byte) (Config, error) {
 		return Config{}, &ConfigError{Problems: []Problem{{Path: "", Message: "the file is empty", Hint: "start from greenlight.example.json"}}}
 	}
 	if probs := schemaProblems(b); len(probs) > 0 {
+		// Report the cross-field problems too when the values decode, so
+		// one run lists every problem.
+		var c Config
+		if json.Unmarshal(b, &c) == nil {
+			covered := func(path string) bool { // by a schema problem at it or above it
+				for _, p := range probs {
+					if path == p.Path || strings.HasPrefix(path, p.Path+".") || strings.HasPrefix(path, p.Path+"[") {
+						return true
+					}
+				}
+				return false
+			}
+			for _, p := range c.crossFieldProblems() {
+				if !covered(p.Path) {
+					probs = append(probs, p)
+				}
+			}
+			sort.SliceStable(probs, func(i, j int) bool { return probs[i].Path < probs[j].Path })
+		}
 		return Config{}, &ConfigError{Problems: probs}
 	}
 	var c Config
@@ -206,7 +227,7 @@ func (c *Config) crossFieldProblems() []Problem {
 	case c.Candidate.AMI != "" && c.Candidate.AMIParameter != "":
 		add("candidate.amiParameter", "both ami and amiParameter are set", "keep one: ami pins an image, amiParameter follows the image an SSM parameter points at")
 	}
-	if c.Data.Mode != DataNone && c.Data.Mode != "" {
+	if c.HasData() {
 		if c.Data.Device == "" {
 			add("data.device", fmt.Sprintf("is required when data.mode is %q", c.Data.Mode), `the device name the data volume is attached as on the live instance, e.g. "/dev/sdf"`)
 		}

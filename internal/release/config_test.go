@@ -1,6 +1,7 @@
 package release
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"strings"
@@ -114,6 +115,10 @@ func TestConfigProblems(t *testing.T) {
     "device": "/dev/sdf",
     "mountPoint": "/var/lib/shop",`, `"mode": "move",`)
 		}, []string{`data.device: is required when data.mode is "move"`, `data.mountPoint: is required when data.mode is "move"`}},
+		{"schema and cross-field problems in one run", func(t *testing.T) []byte {
+			b := edit(t, `"amiParameter": "/greenlight/shop/golden-ami",`, ``)
+			return bytes.Replace(b, []byte(`"retentionDays": 7`), []byte(`"retentionDays": 0`), 1)
+		}, []string{"candidate.ami: neither ami nor amiParameter is set", "retentionDays: 0 is below the minimum 1"}},
 		{"duration out of range", func(t *testing.T) []byte { return edit(t, `"approvalTimeout": "24h"`, `"approvalTimeout": "30s"`) },
 			[]string{"approvalTimeout: 30s is outside the allowed range (use between 1m0s and 168h0m0s)"}},
 		{"duplicate smoke test names", func(t *testing.T) []byte { return edit(t, `"name": "version"`, `"name": "home page"`) },
