@@ -313,6 +313,14 @@ func summarize(w io.Writer, r *localrun.Result) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  work:         %d state transitions, %d Lambda invocations, %d AWS API calls\n", r.StateTransitions, r.LambdaInvocations, r.AWSAPICalls)
 	fmt.Fprintf(w, "  live:         %s serving %s\n", r.LiveInstanceID, r.LiveVersion)
+	if wr := r.Writes; wr != nil {
+		verdict := "none lost"
+		if wr.Lost != 0 {
+			verdict = fmt.Sprintf("%d LOST", wr.Lost)
+		}
+		fmt.Fprintf(w, "  user writes:  %d accepted, %d refused under maintenance, %s (%s holds %d)\n",
+			wr.Accepted, wr.Refused, verdict, wr.LiveVolume, wr.OnLiveVolume)
+	}
 	if len(r.LeakedResources) == 0 {
 		fmt.Fprintln(w, "  leaked:       nothing")
 	} else {
