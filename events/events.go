@@ -1,7 +1,8 @@
 // Package events holds sample events for every trigger of the stack: the
 // S3 "Object Created" event that starts a release, a retirement schedule's
 // payload and the daily sweep. Tests, the local engine and `make invoke`
-// start from them.
+// start from them; and the status change of an execution that stopped,
+// for the watch function.
 package events
 
 import (
@@ -19,13 +20,16 @@ const (
 	ObjectCreatedFile  = "s3-object-created.json"
 	RetireScheduleFile = "retire-schedule.json"
 	DailySweepFile     = "daily-sweep.json"
+	// ExecutionStatusFile is a release execution stopped by hand, as
+	// EventBridge delivers it to the watch function.
+	ExecutionStatusFile = "execution-status-change.json"
 )
 
 // Sample returns a sample event file's bytes.
 func Sample(name string) ([]byte, error) {
 	b, err := files.ReadFile(name)
 	if err != nil {
-		return nil, fmt.Errorf("no sample event %q (have %s, %s, %s)", name, ObjectCreatedFile, RetireScheduleFile, DailySweepFile)
+		return nil, fmt.Errorf("no sample event %q (have %s, %s, %s, %s)", name, ObjectCreatedFile, RetireScheduleFile, DailySweepFile, ExecutionStatusFile)
 	}
 	return b, nil
 }
@@ -47,5 +51,24 @@ func ObjectCreated(bucket, key, versionID string, size int64, at time.Time) ([]b
 	detail["bucket"] = map[string]any{"name": bucket}
 	obj := detail["object"].(map[string]any)
 	obj["key"], obj["size"], obj["version-id"] = key, size, versionID
+	return json.Marshal(ev)
+}
+
+// ExecutionStatusChange is the event EventBridge delivers when an
+// execution's status changes.
+func ExecutionStatusChange(executionARN, stateMachineARN, name, status string, at time.Time) ([]byte, error) {
+	b, err := Sample(ExecutionStatusFile)
+	if err != nil {
+		return nil, err
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(b, &ev); err != nil {
+		return nil, err
+	}
+	ev["time"] = at.UTC().Format(time.RFC3339)
+	ev["resources"] = []string{executionARN}
+	detail := ev["detail"].(map[string]any)
+	detail["executionArn"], detail["stateMachineArn"], detail["name"], detail["status"] = executionARN, stateMachineARN, name, status
+	detail["stopDate"] = at.UnixMilli()
 	return json.Marshal(ev)
 }

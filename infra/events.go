@@ -13,11 +13,13 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/greenlight/greenlight/lambdas/registry"
+	"github.com/greenlight/greenlight/lambdas/watch"
 )
 
-// trigger starts a release for every artifact uploaded under the prefix.
-// EventBridge retries the start function and parks events it could not
-// deliver in a dead-letter queue, so an upload is never silently lost.
+// trigger starts a release for every artifact uploaded under the prefix,
+// and raises the alarm for an execution that stopped outside its
+// outcomes. EventBridge retries the functions and parks events it could
+// not deliver in a dead-letter queue, so neither is silently lost.
 func (s *Stack) trigger() {
 	dlq := awssqs.NewQueue(s.Stack, jsii.String("TriggerDeadLetters"), &awssqs.QueueProps{
 		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
@@ -26,7 +28,7 @@ func (s *Stack) trigger() {
 	})
 	cdknag.NagSuppressions_AddResourceSuppressions(dlq, &[]*cdknag.NagPackSuppression{{
 		Id:     jsii.String("AwsSolutions-SQS3"),
-		Reason: jsii.String("This queue is the dead-letter queue of the release trigger rule's target; it needs no dead-letter queue of its own."),
+		Reason: jsii.String("This queue is the dead-letter queue of the two rules' targets (release trigger, execution alarm); it needs no dead-letter queue of its own."),
 	}}, jsii.Bool(true))
 	rule := awsevents.NewRule(s.Stack, jsii.String("ReleaseUploaded"), &awsevents.RuleProps{
 		Description: jsii.String(fmt.Sprintf("greenlight: an artifact uploaded under s3://…/%s starts a release of %s", s.Config.ArtifactPrefix, s.Config.App)),
@@ -40,6 +42,27 @@ func (s *Stack) trigger() {
 		},
 	})
 	rule.AddTarget(awseventstargets.NewLambdaFunction(s.Functions[registry.Start], &awseventstargets.LambdaFunctionProps{
+		RetryAttempts:   jsii.Number(8),
+		MaxEventAge:     awscdk.Duration_Hours(jsii.Number(2)),
+		DeadLetterQueue: dlq,
+	}))
+	// An execution that ends outside the workflows' outcomes (stopped by
+	// hand, timed out, an unhandled error) undid nothing: the watch
+	// function records it and raises the alarm. The workflows' own
+	// failing ends (RolledBack, Rejected, RollbackFailed) also arrive as
+	// FAILED; the function tells them apart by the execution's error.
+	stopped := awsevents.NewRule(s.Stack, jsii.String("ExecutionStopped"), &awsevents.RuleProps{
+		Description: jsii.String(fmt.Sprintf("greenlight: alarm when a release of %s stops outside its outcomes", s.Config.App)),
+		EventPattern: &awsevents.EventPattern{
+			Source:     jsii.Strings("aws.states"),
+			DetailType: jsii.Strings(watch.DetailType),
+			Detail: &map[string]any{
+				"stateMachineArn": []any{s.StateMachine.StateMachineArn(), s.SwitchBack.StateMachineArn()},
+				"status":          []any{"FAILED", "TIMED_OUT", "ABORTED"},
+			},
+		},
+	})
+	stopped.AddTarget(awseventstargets.NewLambdaFunction(s.Functions[registry.Watch], &awseventstargets.LambdaFunctionProps{
 		RetryAttempts:   jsii.Number(8),
 		MaxEventAge:     awscdk.Duration_Hours(jsii.Number(2)),
 		DeadLetterQueue: dlq,

@@ -5,6 +5,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/greenlight/greenlight/internal/release"
@@ -253,6 +254,17 @@ var specs = map[string]spec{
 		},
 		Wildcards: describeWhy,
 	},
+	registry.Watch: {
+		Env: []string{step.VarTable, step.VarTopic},
+		Allow: func(s *Stack) []awsiam.PolicyStatement {
+			return []awsiam.PolicyStatement{
+				allow([]string{"states:DescribeExecution"}, executionsOf(s.StateMachine), executionsOf(s.SwitchBack)),
+				s.ledgerAccess("dynamodb:GetItem", "dynamodb:UpdateItem"),
+				s.publish(),
+			}
+		},
+		Wildcards: "states:DescribeExecution on the two workflows' executions only; their names are release ids known at run time",
+	},
 	registry.Retire: {
 		Env: []string{step.VarTable, step.VarTopic, step.VarRetentionDays},
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
@@ -340,7 +352,10 @@ func (s *Stack) scheduleARN() *string {
 func (s *Stack) stateMachineARN() *string { return s.StateMachine.StateMachineArn() }
 
 // executionsARN covers the Release state machine's executions.
-func (s *Stack) executionsARN() *string {
+func (s *Stack) executionsARN() *string { return executionsOf(s.StateMachine) }
+
+// executionsOf covers a state machine's executions.
+func executionsOf(sm awsstepfunctions.StateMachine) *string {
 	return jsii.String("arn:" + *awscdk.Aws_PARTITION() + ":states:" + *awscdk.Aws_REGION() + ":" + *awscdk.Aws_ACCOUNT_ID() +
-		":execution:" + *s.StateMachine.StateMachineName() + ":*")
+		":execution:" + *sm.StateMachineName() + ":*")
 }

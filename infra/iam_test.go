@@ -212,6 +212,15 @@ func runPaths(t *testing.T) *localrun.Env {
 	if err != nil || rec.Token == "" {
 		t.Fatalf("no approval token for %s: %+v %v", first.ReleaseID, rec, err)
 	}
+	// The alarm for an execution stopped by hand (EventBridge delivers
+	// it; the engine cannot stop an execution, so the event is sent).
+	stopped, err := events.ExecutionStatusChange(first.Execution, env.Stack.Release.ARN(), first.ReleaseID, "ABORTED", env.Region.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Invoke(ctx, registry.Watch, stopped); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := env.Region.SFN().SendTaskSuccess(ctx, &sfn.SendTaskSuccessInput{TaskToken: aws.String(rec.Token), Output: aws.String(`{"approved":true,"by":"test"}`)}); err != nil {
 		t.Fatal(err)
 	}

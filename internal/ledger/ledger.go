@@ -34,12 +34,16 @@ const (
 	StatusRollbackFailed   = "RollbackFailed"
 	StatusRejected         = "Rejected"
 	StatusDuplicate        = "Duplicate"
+	// StatusStopped: the execution ended outside the workflow's outcomes
+	// (stopped by hand, timed out, or an unhandled error), so nothing was
+	// undone; the watch function records it and raises the alarm.
+	StatusStopped = "Stopped"
 )
 
 // Terminal reports whether a status is an end state.
 func Terminal(status string) bool {
 	switch status {
-	case StatusReleased, StatusRolledBack, StatusRollbackFailed, StatusRejected:
+	case StatusReleased, StatusRolledBack, StatusRollbackFailed, StatusRejected, StatusStopped:
 		return true
 	}
 	return false

@@ -449,7 +449,22 @@ func (e *Env) onStart(ctx context.Context, ex sim.Execution) {
 		if err := e.Region.FinishExecution(ex.ARN, status, output, errName, cause); err != nil {
 			e.Deps.Log.Error("finish execution", "execution", ex.Name, "error", err)
 		}
+		if status != sfntypes.ExecutionStatusSucceeded {
+			e.statusChanged(ex, string(status))
+		}
 	}()
+}
+
+// statusChanged delivers an execution's end to the watch function, as the
+// stack's EventBridge rule does for FAILED, TIMED_OUT and ABORTED.
+func (e *Env) statusChanged(ex sim.Execution, status string) {
+	ev, err := events.ExecutionStatusChange(ex.ARN, ex.StateMachineARN, ex.Name, status, e.Region.Now())
+	if err == nil {
+		_, err = e.Invoke(e.ctx, registry.Watch, ev)
+	}
+	if err != nil {
+		e.Deps.Log.Error("deliver the execution's status change", "execution", ex.Name, "status", status, "error", err)
+	}
 }
 
 // onSchedule invokes a schedule's target (the retire function) the way

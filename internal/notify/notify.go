@@ -19,7 +19,7 @@ import (
 
 // Message is one notification.
 type Message struct {
-	Kind    string // started, approval, released, rolled-back, rollback-failed, rejected, retired, retire-refused
+	Kind    string // started, approval, released, rolled-back, rollback-failed, rejected, stopped, retired, retire-refused
 	Subject string
 	Body    string
 	Urgent  bool
@@ -365,6 +365,43 @@ func RollbackFailed(d release.Doc, reason string, left []string) Message {
 	b.line("")
 	b.link("Execution in the Step Functions console:", ConsoleURL("", d.Execution))
 	return Message{Kind: "rollback-failed", Subject: fmt.Sprintf("[greenlight] URGENT %s %s: rollback failed", d.App, version(d)), Body: b.text(), Urgent: true}
+}
+
+// Stopped reports a release whose execution ended outside the workflow's
+// outcomes: nothing was undone, so a person must look.
+func Stopped(rec Release, execution, why string, lockHeld bool) Message {
+	var b body
+	b.line("URGENT: the release %s of %s stopped before it ended.", rec.ReleaseID, rec.App)
+	b.line("Nothing it did was undone: a person must look now.")
+	b.line("")
+	b.field("App", rec.App)
+	b.field("Version", rec.Version)
+	b.field("Release", rec.ReleaseID)
+	b.field("Last status", rec.Status)
+	b.field("Live instance", rec.LiveInstance)
+	b.field("Candidate", rec.CandidateInstance)
+	b.field("Why", why)
+	b.line("")
+	b.line("What it may have left: a running candidate instance, the maintenance page on the")
+	b.line("live site, data volumes moved or stopped writes (with a data volume), the Elastic IP")
+	b.line("on the candidate. The release's timeline says how far it got:")
+	b.line("  greenlight status %s", rec.ReleaseID)
+	b.line("")
+	if lockHeld {
+		b.line("It still holds the release lock, so no other release can start. Once the")
+		b.line("instances, volumes and Elastic IP are as they should be:")
+		b.line("  greenlight lock release --force")
+		b.line("")
+	}
+	b.link("Execution in the Step Functions console:", ConsoleURL("", execution))
+	return Message{Kind: "stopped", Subject: fmt.Sprintf("[greenlight] URGENT %s %s: release stopped, nothing undone", rec.App, firstNonEmpty(rec.Version, rec.ReleaseID)),
+		Body: b.text(), Urgent: true}
+}
+
+// Release is what a stopped release's message says of it: the ledger's
+// record, or as much as the execution's name tells.
+type Release struct {
+	App, ReleaseID, Version, Status, LiveInstance, CandidateInstance string
 }
 
 // Rejected reports a release refused before anything was created.

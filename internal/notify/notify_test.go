@@ -136,6 +136,17 @@ func TestMessages(t *testing.T) {
 			contains: []string{"the rollback did not say"},
 			absent:   []string{"describe-addresses", "Elastic IP:", "s3://"},
 		}},
+		{"stopped", Stopped(Release{App: "shop", ReleaseID: "shop-1.4.0-0a1b2c3d4e", Version: "1.4.0", Status: "AwaitingApproval",
+			LiveInstance: "i-0live000000000001", CandidateInstance: "i-0cand000000000002"}, doc().Execution, "the execution was stopped (StopExecution)", true), want{
+			kind: "stopped", subject: "[greenlight] URGENT shop 1.4.0: release stopped, nothing undone", urgent: true,
+			contains: []string{"URGENT", "Nothing it did was undone", "AwaitingApproval", "i-0cand000000000002", "greenlight status shop-1.4.0-0a1b2c3d4e",
+				"greenlight lock release --force", console},
+		}},
+		{"stopped-unknown", Stopped(Release{App: "shop", ReleaseID: "shop-1.4.0-0a1b2c3d4e"}, "", "the execution ran out of time", false), want{
+			kind: "stopped", subject: "[greenlight] URGENT shop shop-1.4.0-0a1b2c3d4e: release stopped, nothing undone", urgent: true,
+			contains: []string{"ran out of time"},
+			absent:   []string{"lock release", "Candidate:"},
+		}},
 		{"rejected", Rejected(doc(), "ArtifactInvalid", "s3://greenlight-shop-releases/releases/shop-1.4.0.tar.gz: path \"../etc/passwd\" climbs out of the release directory"), want{
 			kind: "rejected", subject: "[greenlight] shop 1.4.0 refused: ArtifactInvalid",
 			contains: []string{"refused before anything was created", "not touched", "ArtifactInvalid", "climbs out", "greenlight release FILE", console},

@@ -16,6 +16,7 @@ import (
 	"github.com/greenlight/greenlight/lambdas/step"
 	"github.com/greenlight/greenlight/lambdas/switchback"
 	"github.com/greenlight/greenlight/lambdas/traffic"
+	"github.com/greenlight/greenlight/lambdas/watch"
 )
 
 // Handler names: each is a function's Handler setting.
@@ -38,6 +39,7 @@ const (
 	Abandon        = "abandon"
 	Retire         = "retire"
 	SwitchBack     = "switchback"
+	Watch          = "watch"
 )
 
 func init() {
@@ -94,6 +96,9 @@ func init() {
 	})
 	add(Retire, "greenlight: terminate instances kept for rollback once their retention has passed", func(d *step.Deps) func(ctxT, retire.Input) (retire.Result, error) {
 		return retire.Handler{D: d}.Retire
+	})
+	add(Watch, "greenlight: raise the alarm when an execution stops outside the workflow's outcomes", func(d *step.Deps) func(ctxT, evT) (watch.Result, error) {
+		return watch.Handler{D: d}.Watch
 	})
 }
 
