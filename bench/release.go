@@ -190,20 +190,8 @@ func measure(ctx context.Context, env *localrun.Env, s scenario, version string,
 // which the lead time leaves out.
 func approvals(evs []localrun.Event) []span {
 	var out []span
-	var entered time.Time
-	for _, ev := range evs {
-		if ev.State != sm.AwaitApproval {
-			continue
-		}
-		switch ev.Type {
-		case "StateEntered":
-			entered = ev.Time
-		case "StateExited", "StateFailed":
-			if !entered.IsZero() {
-				out = append(out, span{From: entered, To: ev.Time, What: "approval"})
-				entered = time.Time{}
-			}
-		}
+	for _, st := range localrun.Stays(evs, sm.AwaitApproval) {
+		out = append(out, span{From: st.From, To: st.To, What: "approval"})
 	}
 	return out
 }

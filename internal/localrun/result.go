@@ -136,9 +136,13 @@ func outcomeOf(ex *Execution) string {
 	return "Failed(" + ex.Error + ")"
 }
 
-// waited is the simulated time spent in a state.
-func waited(evs []Event, state string) time.Duration {
-	var d time.Duration
+// Stay is one stretch of simulated time an execution spent in a state.
+type Stay struct{ From, To time.Time }
+
+// Stays lists the stretches an execution spent in a state, from its
+// events.
+func Stays(evs []Event, state string) []Stay {
+	var out []Stay
 	var entered time.Time
 	for _, ev := range evs {
 		if ev.State != state {
@@ -149,10 +153,19 @@ func waited(evs []Event, state string) time.Duration {
 			entered = ev.Time
 		case "StateExited", "StateFailed":
 			if !entered.IsZero() {
-				d += ev.Time.Sub(entered)
+				out = append(out, Stay{entered, ev.Time})
 				entered = time.Time{}
 			}
 		}
+	}
+	return out
+}
+
+// waited is the simulated time spent in a state.
+func waited(evs []Event, state string) time.Duration {
+	var d time.Duration
+	for _, st := range Stays(evs, state) {
+		d += st.To.Sub(st.From)
 	}
 	return d
 }
