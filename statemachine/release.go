@@ -70,14 +70,12 @@ func newBuilder(scope constructs.Construct, props Props) *builder {
 	// RollbackFailed, saying so: the report does all it can (ledger, lock,
 	// notification) before it fails, so whatever part failed is the only
 	// one missing.
-	abandon.AddCatch(sfn.NewPass(scope, jsii.String(RollbackFailureNotRecorded), &sfn.PassProps{
-		Comment:    jsii.String("Reporting the failed rollback failed in part: the cause names the error; the execution history has the rest."),
-		ResultPath: jsii.String("$.rollback"),
-		Parameters: &map[string]any{
+	b.unrecorded(abandon, RollbackFailureNotRecorded, "$.rollback", "$.abandonError", rollbackFailed,
+		"Reporting the failed rollback failed in part: the cause names the error; the execution history has the rest.",
+		map[string]any{
 			"outcome":  RollbackFailed,
 			"reason.$": "States.Format('the rollback could not finish, and reporting it failed in part ({}): check the ledger, the lock and the notification', $.abandonError.Error)",
-		},
-	}).Next(rollbackFailed), &sfn.CatchProps{Errors: jsii.Strings("States.ALL"), ResultPath: jsii.String("$.abandonError")})
+		})
 	b.rollback = b.task(Rollback, registry.Rollback, "$.rollback", retryRollback)
 	b.rollback.AddCatch(abandon, &sfn.CatchProps{Errors: jsii.Strings("States.ALL"), ResultPath: jsii.String("$.rollbackError")})
 	b.rollback.Next(sfn.NewChoice(scope, jsii.String(RollbackDone), nil).
@@ -93,15 +91,23 @@ func newBuilder(scope constructs.Construct, props Props) *builder {
 	reject.Next(rejected)
 	// Nothing was created for a rejected release, so failing to record
 	// the rejection still ends Rejected, with the reason and what failed.
-	reject.AddCatch(sfn.NewPass(scope, jsii.String(RejectionNotRecorded), &sfn.PassProps{
-		Comment:    jsii.String("Recording the rejection failed; nothing was created."),
-		ResultPath: jsii.String("$.rejection"),
-		Parameters: &map[string]any{
+	b.unrecorded(reject, RejectionNotRecorded, "$.rejection", "$.rejectionError", rejected,
+		"Recording the rejection failed; nothing was created.",
+		map[string]any{
 			"cause.$": "States.Format('{} (the rejection could not be recorded: {})', $.failure.Error, $.rejectionError.Error)",
-		},
-	}).Next(rejected), &sfn.CatchProps{Errors: jsii.Strings("States.ALL"), ResultPath: jsii.String("$.rejectionError")})
+		})
 	b.reject = reject
 	return b
+}
+
+// unrecorded catches a recording step's own failure into a Pass state
+// that writes, at resultPath, what the step would have returned (result,
+// naming what failed from errorPath), then goes to the step's end.
+func (b *builder) unrecorded(task awsstepfunctionstasks.LambdaInvoke, name, resultPath, errorPath string, end sfn.IChainable, comment string, result map[string]any) {
+	pass := sfn.NewPass(b.scope, jsii.String(name), &sfn.PassProps{
+		Comment: jsii.String(comment), ResultPath: jsii.String(resultPath), Parameters: &result,
+	})
+	task.AddCatch(pass.Next(end), &sfn.CatchProps{Errors: jsii.Strings("States.ALL"), ResultPath: jsii.String(errorPath)})
 }
 
 // forward is a step whose failure rolls the release back.
