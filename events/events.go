@@ -37,15 +37,10 @@ func Sample(name string) ([]byte, error) {
 // ObjectCreated is the sample upload event for another object: what
 // EventBridge delivers when an artifact lands in the release bucket.
 func ObjectCreated(bucket, key, versionID string, size int64, at time.Time) ([]byte, error) {
-	b, err := Sample(ObjectCreatedFile)
+	ev, err := sampleAt(ObjectCreatedFile, at)
 	if err != nil {
 		return nil, err
 	}
-	var ev map[string]any
-	if err := json.Unmarshal(b, &ev); err != nil {
-		return nil, err
-	}
-	ev["time"] = at.UTC().Format(time.RFC3339)
 	ev["resources"] = []string{"arn:aws:s3:::" + bucket}
 	detail := ev["detail"].(map[string]any)
 	detail["bucket"] = map[string]any{"name": bucket}
@@ -57,7 +52,20 @@ func ObjectCreated(bucket, key, versionID string, size int64, at time.Time) ([]b
 // ExecutionStatusChange is the event EventBridge delivers when an
 // execution's status changes.
 func ExecutionStatusChange(executionARN, stateMachineARN, name, status string, at time.Time) ([]byte, error) {
-	b, err := Sample(ExecutionStatusFile)
+	ev, err := sampleAt(ExecutionStatusFile, at)
+	if err != nil {
+		return nil, err
+	}
+	ev["resources"] = []string{executionARN}
+	detail := ev["detail"].(map[string]any)
+	detail["executionArn"], detail["stateMachineArn"], detail["name"], detail["status"] = executionARN, stateMachineARN, name, status
+	detail["stopDate"] = at.UnixMilli()
+	return json.Marshal(ev)
+}
+
+// sampleAt is a sample EventBridge event, decoded, sent at t.
+func sampleAt(name string, t time.Time) (map[string]any, error) {
+	b, err := Sample(name)
 	if err != nil {
 		return nil, err
 	}
@@ -65,10 +73,6 @@ func ExecutionStatusChange(executionARN, stateMachineARN, name, status string, a
 	if err := json.Unmarshal(b, &ev); err != nil {
 		return nil, err
 	}
-	ev["time"] = at.UTC().Format(time.RFC3339)
-	ev["resources"] = []string{executionARN}
-	detail := ev["detail"].(map[string]any)
-	detail["executionArn"], detail["stateMachineArn"], detail["name"], detail["status"] = executionARN, stateMachineARN, name, status
-	detail["stopDate"] = at.UnixMilli()
-	return json.Marshal(ev)
+	ev["time"] = t.UTC().Format(time.RFC3339)
+	return ev, nil
 }

@@ -29,9 +29,10 @@ import (
 // status changes.
 const DetailType = "Step Functions Execution Status Change"
 
-// Outcomes are the error names of the workflows' own failing ends, each
-// reported by the step that reached it.
-var Outcomes = []string{"RolledBack", "Rejected", "RollbackFailed"}
+// outcomes are the error names of the workflows' own failing ends (the
+// ledger's terminal statuses are named after them), each reported by the
+// step that reached it.
+var outcomes = []string{ledger.StatusRolledBack, ledger.StatusRejected, ledger.StatusRollbackFailed}
 
 // Detail is the part of the status change event the handler reads.
 type Detail struct {
@@ -73,18 +74,17 @@ func (h Handler) Watch(ctx context.Context, ev events.EventBridgeEvent) (Result,
 		if err != nil {
 			return res, step.AWS("states:DescribeExecution", d.ExecutionArn, err)
 		}
-		res.Error = aws.ToString(out.Error)
-		if slices.Contains(Outcomes, res.Error) {
+		name := aws.ToString(out.Error)
+		if slices.Contains(outcomes, name) {
+			res.Error = name
 			return res, nil // the workflow's own end: already recorded and told
 		}
-		res.Error = release.Failure{Error: res.Error, Cause: aws.ToString(out.Cause)}.Reason()
-		if e := aws.ToString(out.Error); e != "" {
-			res.Error = e + ": " + res.Error
-		}
+		res.Error = name + ": " + release.Failure{Error: name, Cause: aws.ToString(out.Cause)}.Reason()
 	default:
 		return res, nil // running or succeeded: nothing to say
 	}
 	res.Alarm = true
+	why := stoppedWhy(d.Status, res.Error)
 	led := h.D.Ledger()
 	app := h.D.Env.App
 	// Executions are named after their release.
@@ -95,7 +95,6 @@ func (h Handler) Watch(ctx context.Context, ev events.EventBridgeEvent) (Result,
 	case err != nil:
 		return res, step.AWS("dynamodb:GetItem", d.Name, err)
 	default:
-		why := stoppedWhy(d.Status, res.Error)
 		err := led.Update(ctx, app, d.Name, ledger.Change{
 			Set:    map[string]any{"status": ledger.StatusStopped, "endedAt": h.D.Now().UTC(), "failure": why},
 			Remove: []string{"token", "tokenExpires"},
@@ -111,7 +110,7 @@ func (h Handler) Watch(ctx context.Context, ev events.EventBridgeEvent) (Result,
 	}
 	res.LockHeld = held && lock.ReleaseID == d.Name
 	about := notify.Release{App: app, ReleaseID: d.Name, Version: rec.Version, Status: rec.Status, LiveInstance: rec.LiveInstance, CandidateInstance: rec.CandidateInstance}
-	if err := h.D.Publisher().Publish(ctx, notify.Stopped(about, d.ExecutionArn, stoppedWhy(d.Status, res.Error), res.LockHeld)); err != nil {
+	if err := h.D.Publisher().Publish(ctx, notify.Stopped(about, d.ExecutionArn, why, res.LockHeld)); err != nil {
 		return res, step.AWS("sns:Publish", h.D.Env.Topic, err)
 	}
 	h.D.Did(ctx, d.Name, "execution-stopped", "status", d.Status, "error", res.Error, "lockHeld", res.LockHeld)
