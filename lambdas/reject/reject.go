@@ -36,16 +36,17 @@ func (h Handler) Record(ctx context.Context, d release.Doc) (Result, error) {
 		Set:   map[string]any{"status": ledger.StatusRejected, "failure": f.Error + ": " + res.Reason, "endedAt": now},
 		Event: &ledger.Event{At: now, Step: "Rejected", Detail: f.Error + ": " + res.Reason},
 	})
-	// The operators are told even when the ledger refused the record.
-	if perr := h.D.Publisher().Publish(ctx, notify.Rejected(d, f.Error, res.Reason)); perr != nil {
-		if err != nil {
-			h.D.Log.ErrorContext(ctx, "recording the rejection", "release", d.ReleaseID, "err", step.AWS("sns:Publish", h.D.Env.Topic, perr))
-		} else {
-			return res, step.AWS("sns:Publish", h.D.Env.Topic, perr)
-		}
-	}
+	// The operators are told even when the ledger refused the record;
+	// the ledger's error is the one returned.
+	var errs []error
 	if err != nil {
-		return res, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
+		errs = append(errs, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err))
+	}
+	if err := h.D.Publisher().Publish(ctx, notify.Rejected(d, f.Error, res.Reason)); err != nil {
+		errs = append(errs, step.AWS("sns:Publish", h.D.Env.Topic, err))
+	}
+	if len(errs) > 0 {
+		return res, step.First(ctx, h.D, d.ReleaseID, "recording the rejection", errs)
 	}
 	h.D.Did(ctx, d.ReleaseID, "rejected", "error", f.Error, "reason", res.Reason)
 	return res, nil

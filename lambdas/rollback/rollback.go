@@ -230,10 +230,7 @@ func Conclude(ctx context.Context, dep *step.Deps, d release.Doc, outcome, reaso
 		errs = append(errs, step.AWS("sns:Publish", dep.Env.Topic, err))
 	}
 	if len(errs) > 0 {
-		for _, err := range errs[1:] {
-			dep.Log.ErrorContext(ctx, "concluding the release", "release", d.ReleaseID, "outcome", outcome, "err", err)
-		}
-		return errs[0]
+		return step.First(ctx, dep, d.ReleaseID, "concluding the release ("+outcome+")", errs)
 	}
 	dep.Did(ctx, d.ReleaseID, outcome, "reason", reason, "left", len(left), "after", now.Sub(d.StartedAt).Round(time.Second).String())
 	return nil

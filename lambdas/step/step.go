@@ -222,6 +222,16 @@ func Handler[In, Out any](name string, d *Deps, fn func(context.Context, In) (Ou
 	}
 }
 
+// First returns the first of errs, logging the others: for a step that
+// does each of several independent parts (ledger, lock, notification)
+// whatever happened to the rest, and fails with the first that failed.
+func First(ctx context.Context, d *Deps, releaseID, doing string, errs []error) error {
+	for _, err := range errs[1:] {
+		d.Log.ErrorContext(ctx, doing, "release", releaseID, "err", err)
+	}
+	return errs[0]
+}
+
 // Ledger is the release ledger in the stack's table.
 func (d *Deps) Ledger() *ledger.Ledger {
 	return &ledger.Ledger{DB: d.AWS.DynamoDB, Table: d.Env.Table, Now: d.Now}
