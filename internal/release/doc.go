@@ -331,7 +331,6 @@ const (
 	PartConfig    = "config"
 	PartLive      = "live"
 	PartCandidate = "candidate"
-	PartTestData  = "testData"
 	PartDeploy    = "deploy"
 	PartSwitch    = "switch"
 	PartVerify    = "verify"
@@ -353,7 +352,6 @@ func (d Doc) Require(parts ...string) error {
 		PartConfig:    d.App != "" && d.Config.App == d.App,
 		PartLive:      d.Live.InstanceID != "" && d.Live.AllocationID != "",
 		PartCandidate: d.Candidate != nil && d.Candidate.InstanceID != "",
-		PartTestData:  d.TestData != nil,
 		PartDeploy:    d.Deploy != nil,
 		PartSwitch:    d.Switch != nil,
 		PartVerify:    d.Verify != nil,
