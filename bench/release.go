@@ -10,7 +10,6 @@ import (
 	"github.com/greenlight/greenlight/internal/localrun"
 	"github.com/greenlight/greenlight/internal/release"
 	"github.com/greenlight/greenlight/internal/sim"
-	sm "github.com/greenlight/greenlight/statemachine"
 )
 
 // scenario is one benchmarked release.
@@ -23,12 +22,12 @@ type scenario struct {
 // faults are the injected faults the benchmark runs, one per kind, each at
 // a state it applies to.
 var faults = []localrun.Fault{
-	{State: sm.LaunchCandidate, Kind: localrun.FaultThrottle},
-	{State: sm.DeployRelease, Kind: localrun.FaultError},
-	{State: sm.CheckCandidate, Kind: localrun.FaultNotFound},
-	{State: sm.CheckCandidate, Kind: localrun.FaultImpaired},
-	{State: sm.DeployRelease, Kind: localrun.FaultCommandFailed},
-	{State: sm.SwitchTraffic, Kind: localrun.FaultTimeout},
+	{State: release.StateLaunchCandidate, Kind: localrun.FaultThrottle},
+	{State: release.StateDeployRelease, Kind: localrun.FaultError},
+	{State: release.StateCheckCandidate, Kind: localrun.FaultNotFound},
+	{State: release.StateCheckCandidate, Kind: localrun.FaultImpaired},
+	{State: release.StateDeployRelease, Kind: localrun.FaultCommandFailed},
+	{State: release.StateSwitchTraffic, Kind: localrun.FaultTimeout},
 }
 
 // scenarios: the happy path in each data mode, then each fault (data mode
@@ -190,7 +189,7 @@ func measure(ctx context.Context, env *localrun.Env, s scenario, version string,
 // which the lead time leaves out.
 func approvals(evs []localrun.Event) []span {
 	var out []span
-	for _, st := range localrun.Stays(evs, sm.AwaitApproval) {
+	for _, st := range localrun.Stays(evs, release.StateAwaitApproval) {
 		out = append(out, span{From: st.From, To: st.To, What: "approval"})
 	}
 	return out

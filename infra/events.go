@@ -51,14 +51,17 @@ func (s *Stack) trigger() {
 	// function records it and raises the alarm. The workflows' own
 	// failing ends (RolledBack, Rejected, RollbackFailed) also arrive as
 	// FAILED; the function tells them apart by the execution's error.
+	// SUCCEEDED executions are read too: a release whose bookkeeping
+	// failed past the commit point stands, and someone must fix its
+	// record.
 	stopped := awsevents.NewRule(s.Stack, jsii.String("ExecutionStopped"), &awsevents.RuleProps{
-		Description: jsii.String(fmt.Sprintf("greenlight: alarm when a release of %s stops outside its outcomes", s.Config.App)),
+		Description: jsii.String(fmt.Sprintf("greenlight: alarm when a release of %s stops outside its outcomes or is not recorded", s.Config.App)),
 		EventPattern: &awsevents.EventPattern{
 			Source:     jsii.Strings("aws.states"),
 			DetailType: jsii.Strings(watch.DetailType),
 			Detail: &map[string]any{
 				"stateMachineArn": []any{s.StateMachine.StateMachineArn(), s.SwitchBack.StateMachineArn()},
-				"status":          []any{"FAILED", "TIMED_OUT", "ABORTED"},
+				"status":          []any{"FAILED", "TIMED_OUT", "ABORTED", "SUCCEEDED"},
 			},
 		},
 	})

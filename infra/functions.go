@@ -173,7 +173,7 @@ var specs = map[string]spec{
 	registry.Approval: {
 		Env: []string{step.VarTable, step.VarTopic},
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
-			return []awsiam.PolicyStatement{s.ledgerAccess("dynamodb:UpdateItem", "dynamodb:GetItem"), s.publish()}
+			return []awsiam.PolicyStatement{s.ledgerAccess("dynamodb:UpdateItem"), s.publish()}
 		},
 	},
 	registry.Switch: {
@@ -194,38 +194,56 @@ var specs = map[string]spec{
 			return []awsiam.PolicyStatement{s.ledgerAccess("dynamodb:UpdateItem")}
 		},
 	},
-	registry.Finish: {
-		Env: []string{step.VarTable, step.VarTopic, step.VarScheduleGroup, step.VarSchedulerRole, step.VarRetireFunction},
+	registry.KeepPrevious: {
+		Env: []string{step.VarTable, step.VarScheduleGroup, step.VarSchedulerRole, step.VarRetireFunction},
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
 			return []awsiam.PolicyStatement{
-				// Tagging marks the old instance greenlight's; the request
-				// must name this app.
+				// Tagging marks the serving instance greenlight's and kept;
+				// the request must name this app.
+				allowIf([]string{"ec2:CreateTags"}, map[string]any{"StringEquals": map[string]any{"aws:RequestTag/" + release.TagApp: s.Config.App}}, s.ec2ARN("instance/*")),
+				allow([]string{"scheduler:CreateSchedule"}, s.scheduleARN()),
+				allow([]string{"iam:PassRole"}, s.SchedulerRole.RoleArn()),
+				s.ledgerAccess("dynamodb:UpdateItem"),
+			}
+		},
+		Wildcards: "tags may be put on any instance of the account as long as the request names this app (the serving instance may not be greenlight's yet)",
+	},
+	registry.RecordRelease: {
+		Env: []string{step.VarTable, step.VarTopic, step.VarScheduleGroup},
+		Allow: func(s *Stack) []awsiam.PolicyStatement {
+			return []awsiam.PolicyStatement{
 				allowIf([]string{"ec2:CreateTags"}, map[string]any{"StringEquals": map[string]any{"aws:RequestTag/" + release.TagApp: s.Config.App}}, s.ec2ARN("instance/*")),
 				allowIf([]string{"ec2:DeleteTags"}, managedResource(s), s.ec2ARN("instance/*")),
-				allow([]string{"scheduler:CreateSchedule", "scheduler:DeleteSchedule"}, s.scheduleARN()),
-				allow([]string{"iam:PassRole"}, s.SchedulerRole.RoleArn()),
+				allow([]string{"scheduler:DeleteSchedule"}, s.scheduleARN()),
 				s.ledgerAccess("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
 				s.publish(),
 			}
 		},
-		Wildcards: "tags may be put on any instance of the account as long as the request names this app (the old live instance may not be greenlight's yet); tags are removed only from instances greenlight manages",
+		Wildcards: "tags may be put on any instance of the account as long as the request names this app; tags are removed only from instances greenlight manages",
 	},
 	registry.Rollback: {
-		Env: []string{step.VarTable, step.VarTopic, step.VarDataDocument, step.VarMaintenanceDocument},
+		Env: []string{step.VarTable, step.VarTopic, step.VarDataDocument, step.VarMaintenanceDocument, step.VarScheduleGroup},
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
 			st := []awsiam.PolicyStatement{
 				allow([]string{"ec2:DescribeAddresses", "ec2:DescribeInstances"}, jsii.String("*")),
 				allow([]string{"ec2:AssociateAddress"}, s.ec2ARN("elastic-ip/"+s.Config.Live.ElasticIPAllocationID), s.ec2ARN("instance/*")),
 				allowIf([]string{"ec2:TerminateInstances"}, managedResource(s), s.ec2ARN("instance/*")),
-				s.ledgerAccess("dynamodb:UpdateItem", "dynamodb:DeleteItem"),
+				// The live instance serves again: its retirement date
+				// (KeepPrevious) and the cutover's mark come off.
+				allowIf([]string{"ec2:CreateTags"}, map[string]any{"StringEquals": map[string]any{"aws:RequestTag/" + release.TagApp: s.Config.App}}, s.ec2ARN("instance/*")),
+				allowIf([]string{"ec2:DeleteTags"}, managedResource(s), s.ec2ARN("instance/*")),
+				allow([]string{"scheduler:DeleteSchedule"}, s.scheduleARN()),
+				s.ledgerAccess("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
 				s.publish(),
 			}
 			if s.Config.HasData() {
 				// Giving the data back: maintenance and data documents on
-				// both instances, volumes moved and created ones deleted.
+				// both instances, volumes moved and created ones deleted,
+				// a stale copy dated for the retire sweep.
 				st = append(st,
 					allow([]string{"ec2:DescribeVolumes", "ssm:GetCommandInvocation"}, jsii.String("*")),
 					allow([]string{"ec2:AttachVolume"}, s.ec2ARN("volume/*"), s.ec2ARN("instance/*")),
+					allowIf([]string{"ec2:CreateTags"}, map[string]any{"StringEquals": map[string]any{"aws:RequestTag/" + release.TagApp: s.Config.App}}, s.ec2ARN("volume/*")),
 					// Detaching is authorized on the volume and on the instance: both
 					// must be greenlight's (the cutover adopted the live ones).
 					allowIf([]string{"ec2:DetachVolume"}, managedResource(s), s.ec2ARN("volume/*"), s.ec2ARN("instance/*")),
@@ -235,13 +253,22 @@ var specs = map[string]spec{
 			}
 			return st
 		},
-		Wildcards: "describe calls support no resource-level permissions; TerminateInstances only for instances carrying this app's management tags; AssociateAddress only for the app's Elastic IP",
+		Wildcards: "describe calls support no resource-level permissions; TerminateInstances, DeleteTags, DetachVolume and DeleteVolume only on resources carrying this app's management tags; AssociateAddress only for the app's Elastic IP; tags added only naming this app",
 	},
 	registry.Abandon: {
 		Env: []string{step.VarTable, step.VarTopic},
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
-			return []awsiam.PolicyStatement{s.ledgerAccess("dynamodb:UpdateItem", "dynamodb:DeleteItem"), s.publish()}
+			st := []awsiam.PolicyStatement{
+				// It looks at AWS once more to say what is left.
+				allow([]string{"ec2:DescribeAddresses", "ec2:DescribeInstances"}, jsii.String("*")),
+				s.ledgerAccess("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"), s.publish(),
+			}
+			if s.Config.HasData() {
+				st = append(st, allow([]string{"ec2:DescribeVolumes"}, jsii.String("*")))
+			}
+			return st
 		},
+		Wildcards: describeWhy,
 	},
 	registry.SwitchBack: {
 		Env: []string{step.VarTable, step.VarTopic},

@@ -23,7 +23,6 @@ import (
 	"github.com/greenlight/greenlight/internal/release"
 	"github.com/greenlight/greenlight/internal/sim"
 	"github.com/greenlight/greenlight/lambdas/registry"
-	sm "github.com/greenlight/greenlight/statemachine"
 )
 
 // The IAM coverage test runs releases on the local engine through every
@@ -166,22 +165,22 @@ func runPaths(t *testing.T) *localrun.Env {
 	}, nil)
 	ctx := ctxT(t)
 
-	mustEnd(t, env, "1.1.0", nil, sm.Released)
-	mustEnd(t, env, "1.2.0", []byte("not a tarball"), sm.Rejected)
+	mustEnd(t, env, "1.1.0", nil, release.Released)
+	mustEnd(t, env, "1.2.0", []byte("not a tarball"), release.Rejected)
 	env.SetApprove(localrun.ApproveReject)
-	mustEnd(t, env, "1.3.0", nil, sm.RolledBack)
+	mustEnd(t, env, "1.3.0", nil, release.RolledBack)
 	env.SetApprove(localrun.ApproveTimeout)
-	mustEnd(t, env, "1.4.0", nil, sm.RolledBack)
+	mustEnd(t, env, "1.4.0", nil, release.RolledBack)
 	env.SetApprove(localrun.ApproveAuto)
 	breakSwitch.Store(true)
-	mustEnd(t, env, "1.5.0", nil, sm.RolledBack)
+	mustEnd(t, env, "1.5.0", nil, release.RolledBack)
 	breakSwitch.Store(false)
 
 	// The rollback is throttled for good: its retries run out and the
 	// failure is reported.
 	env.SetApprove(localrun.ApproveReject)
 	env.Region.Inject(sim.Fault{Service: sim.ServiceEC2, Caller: registry.Rollback, Code: sim.ThrottleCode(sim.ServiceEC2), Always: true})
-	mustEnd(t, env, "1.6.0", nil, sm.RollbackFailed)
+	mustEnd(t, env, "1.6.0", nil, release.RollbackFailed)
 	env.Region.ClearFaults()
 
 	// A duplicate delivery, while the release runs and after it ended;
@@ -207,7 +206,7 @@ func runPaths(t *testing.T) *localrun.Env {
 	case <-ctx.Done():
 		t.Fatalf("%s never awaited approval", first.ReleaseID)
 	}
-	mustEnd(t, env, "2.1.0", nil, sm.Rejected)
+	mustEnd(t, env, "2.1.0", nil, release.Rejected)
 	rec, err := env.Deps.Ledger().Get(ctx, env.Config.App, first.ReleaseID)
 	if err != nil || rec.Token == "" {
 		t.Fatalf("no approval token for %s: %+v %v", first.ReleaseID, rec, err)
@@ -224,7 +223,7 @@ func runPaths(t *testing.T) *localrun.Env {
 	if _, err := env.Region.SFN().SendTaskSuccess(ctx, &sfn.SendTaskSuccessInput{TaskToken: aws.String(rec.Token), Output: aws.String(`{"approved":true,"by":"test"}`)}); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := env.Follow(ctx, first, time.Now()); err != nil || res.Status != sm.Released {
+	if res, err := env.Follow(ctx, first, time.Now()); err != nil || res.Status != release.Released {
 		t.Fatalf("first: %+v %v", res, err)
 	}
 	if _, err := env.Deliver(ctx, env.Key("2.0.0"), vid, int64(len(body))); err != nil {
@@ -249,7 +248,7 @@ func runPaths(t *testing.T) *localrun.Env {
 // (and the data) back.
 func breakAfterSwitch(env **localrun.Env, broken *atomic.Bool) func(localrun.Invocation, []byte, error) {
 	return func(inv localrun.Invocation, out []byte, err error) {
-		if inv.State == sm.SwitchTraffic && err == nil && broken.Load() {
+		if inv.State == release.StateSwitchTraffic && err == nil && broken.Load() {
 			var sw release.Switch
 			if json.Unmarshal(out, &sw) == nil && sw.To != "" {
 				(*env).Region.Host(sw.To).StopApp()
@@ -272,23 +271,23 @@ func runData(t *testing.T, mode string) *localrun.Env {
 		func(c *release.Config) { c.Data.Mode = mode })
 	ctx := ctxT(t)
 	env.SetApprove(localrun.ApproveReject)
-	mustEnd(t, env, "1.1.0", nil, sm.RolledBack)
+	mustEnd(t, env, "1.1.0", nil, release.RolledBack)
 	env.SetApprove(localrun.ApproveAuto)
-	mustEnd(t, env, "1.2.0", nil, sm.Released)
+	mustEnd(t, env, "1.2.0", nil, release.Released)
 	broken.Store(true)
-	mustEnd(t, env, "1.3.0", nil, sm.RolledBack)
+	mustEnd(t, env, "1.3.0", nil, release.RolledBack)
 	broken.Store(false)
-	for i, state := range []string{sm.PrepareTestData, sm.AttachTestData, sm.Cutover} {
+	for i, state := range []string{release.StatePrepareTestData, release.StateAttachTestData, release.StateCutover} {
 		env.SetFault(&localrun.Fault{State: state, Kind: localrun.FaultError})
-		mustEnd(t, env, fmt.Sprintf("1.4.%d", i), nil, sm.RolledBack)
+		mustEnd(t, env, fmt.Sprintf("1.4.%d", i), nil, release.RolledBack)
 		env.SetFault(nil)
 	}
-	mustEnd(t, env, "1.5.0", nil, sm.Released)
+	mustEnd(t, env, "1.5.0", nil, release.Released)
 	res, err := env.Rollback(ctx, localrun.RollbackRequest{RequestedBy: "test"})
-	if err != nil || res.Status != sm.Released {
+	if err != nil || res.Status != release.Released {
 		t.Fatalf("rollback: %+v %v", res, err)
 	}
-	mustEnd(t, env, "1.6.0", nil, sm.Released)
+	mustEnd(t, env, "1.6.0", nil, release.Released)
 	// The kept instance retires on its schedule; the sweeps after it
 	// delete the data volumes it left.
 	sweep, err := events.Sample(events.DailySweepFile)
@@ -317,11 +316,11 @@ func runFaults(t *testing.T, env *localrun.Env, kinds []string) {
 			var body []byte
 			env.SetApprove(localrun.ApproveAuto)
 			switch state {
-			case sm.Rollback:
+			case release.StateRollback:
 				env.SetApprove(localrun.ApproveReject)
-			case sm.RecordRejection:
+			case release.StateRecordRejection:
 				body = []byte("not a tarball")
-			case sm.Abandon:
+			case release.StateAbandon:
 				env.SetApprove(localrun.ApproveReject)
 				env.Region.Inject(sim.Fault{Service: sim.ServiceEC2, Caller: registry.Rollback, Code: sim.ThrottleCode(sim.ServiceEC2), Always: true})
 			}

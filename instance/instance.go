@@ -34,6 +34,18 @@ var scripts embed.FS
 //go:embed nginx/greenlight-maintenance.conf nginx/maintenance.html systemd/app.service
 var Assets embed.FS
 
+// LastLine is the last non-empty line of a script's output: every script
+// here reports its outcome, or why it failed, on that line.
+func LastLine(out string) string {
+	lines := strings.Split(strings.TrimRight(out, "\n\r\t "), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); l != "" {
+			return l
+		}
+	}
+	return ""
+}
+
 // Document names: the last part of each SSM document's name
 // (greenlight-<app>-<name>).
 const (

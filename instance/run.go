@@ -43,15 +43,7 @@ func (r Result) OK() bool { return r.ExitCode == ExitOK }
 
 // Reason is the last non-empty line of standard output: the outcome the
 // workflow shows to the operator.
-func (r Result) Reason() string {
-	lines := strings.Split(strings.TrimRight(r.Stdout, "\n"), "\n")
-	for i := len(lines) - 1; i >= 0; i-- {
-		if s := strings.TrimSpace(lines[i]); s != "" {
-			return s
-		}
-	}
-	return ""
-}
+func (r Result) Reason() string { return LastLine(r.Stdout) }
 
 // ErrTimedOut is returned (wrapped) when a run outlives its timeout; the
 // script's process group is killed, as the agent does.

@@ -12,7 +12,6 @@ import (
 	"github.com/greenlight/greenlight/internal/localrun"
 	"github.com/greenlight/greenlight/internal/release"
 	"github.com/greenlight/greenlight/internal/sim"
-	sm "github.com/greenlight/greenlight/statemachine"
 )
 
 // Data-volume scenarios: users write once a simulated second through the
@@ -24,6 +23,12 @@ func withData(mode string) func(*release.Config) {
 
 var dataModes = []string{release.DataRestore, release.DataMove}
 
+// Path pieces of the data steps' loops.
+var (
+	testDataWait = []string{release.StateAttachTestData, release.StateTestDataReady, release.StateWaitForTestData}
+	cutoverWait  = []string{release.StateCutover, release.StateCutoverDone, release.StateWaitForCutover}
+)
+
 func TestDataCutoverReleases(t *testing.T) {
 	for _, mode := range dataModes {
 		t.Run(mode, func(t *testing.T) {
@@ -32,16 +37,12 @@ func TestDataCutoverReleases(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Status != sm.Released {
+			if res.Status != release.Released {
 				t.Fatalf("status %s: %s", res.Status, res.Cause)
 			}
-			entered := strings.Join(res.StatesEntered, " > ")
-			for _, s := range []string{sm.LaunchCandidate + " > " + sm.PrepareTestData, sm.CandidateReady + " > " + sm.AttachTestData,
-				sm.AwaitApproval + " > " + sm.Cutover, sm.CutoverDone + " > " + sm.SwitchTraffic} {
-				if !strings.Contains(entered, s) {
-					t.Errorf("path lacks %q: %s", s, entered)
-				}
-			}
+			assertPath(t, res, path(prepared, release.StatePrepareTestData, candidateWait, testDataWait, release.StateDeployRelease, deployWait,
+				release.StateRunSmokeTests, release.StateAwaitApproval, release.StateKeepPrevious, cutoverWait, release.StateSwitchTraffic, bake,
+				release.StateRecordRelease, release.Released))
 			assertNoWriteLost(t, res)
 			if res.Writes.Refused == 0 {
 				t.Error("no write met the maintenance page: the window was not measured under load")
@@ -98,7 +99,7 @@ func TestDataStepsRollBack(t *testing.T) {
 	for _, mode := range dataModes {
 		t.Run(mode, func(t *testing.T) {
 			env := localrun.NewTestEnv(t, localrun.Options{}, withData(mode))
-			for i, state := range []string{sm.PrepareTestData, sm.AttachTestData, sm.Cutover} {
+			for i, state := range []string{release.StatePrepareTestData, release.StateAttachTestData, release.StateCutover} {
 				t.Run(state, func(t *testing.T) {
 					env.SetFault(&localrun.Fault{State: state, Kind: localrun.FaultError})
 					defer env.SetFault(nil)
@@ -106,7 +107,7 @@ func TestDataStepsRollBack(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if res.Status != sm.RolledBack || !strings.Contains(res.Cause, "injected") {
+					if res.Status != release.RolledBack || !strings.Contains(res.Cause, "injected") {
 						t.Fatalf("status %s: %s", res.Status, res.Cause)
 					}
 					assertOldLiveServesItsData(t, env, res)
@@ -147,7 +148,7 @@ func TestDataFailuresInsideTheWindow(t *testing.T) {
 			injected := false
 			env = localrun.NewTestEnv(t, localrun.Options{AfterInvoke: func(inv localrun.Invocation, out []byte, err error) {
 				// Once the maintenance page is up: the window is open.
-				if inv.State == sm.Cutover && !injected && strings.Contains(string(out), `"maintenanceOnAt":"2`) {
+				if inv.State == release.StateCutover && !injected && strings.Contains(string(out), `"maintenanceOnAt":"2`) {
 					injected = true
 					if c.name == "mount fails on the candidate" {
 						cand := candidateOf(env)
@@ -166,7 +167,7 @@ func TestDataFailuresInsideTheWindow(t *testing.T) {
 			if !injected {
 				t.Fatal("the maintenance page never went up")
 			}
-			if res.Status != sm.RolledBack || !strings.Contains(res.Cause, "DataFailed") || !strings.Contains(res.Cause, c.why) {
+			if res.Status != release.RolledBack || !strings.Contains(res.Cause, "DataFailed") || !strings.Contains(res.Cause, c.why) {
 				t.Fatalf("status %s: %s; want RolledBack with DataFailed: %s", res.Status, res.Cause, c.why)
 			}
 			assertOldLiveServesItsData(t, env, res)
@@ -194,7 +195,7 @@ func TestDataVerifyFailureAfterTheSwitch(t *testing.T) {
 			env = localrun.NewTestEnv(t, localrun.Options{AfterInvoke: func(inv localrun.Invocation, out []byte, err error) {
 				// The first bake round with traffic on the candidate:
 				// break it after it took some writes.
-				if inv.State == sm.VerifyLive && err == nil && strings.Contains(string(out), `"trafficAt":"2`) && onCandidate == 0 {
+				if inv.State == release.StateVerifyLive && err == nil && strings.Contains(string(out), `"trafficAt":"2`) && onCandidate == 0 {
 					cand := candidateOf(env)
 					for i := 0; i < 5; i++ {
 						if env.Region.Write(cand) == nil {
@@ -208,7 +209,7 @@ func TestDataVerifyFailureAfterTheSwitch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Status != sm.RolledBack || !strings.Contains(res.Cause, "VerifyFailed") {
+			if res.Status != release.RolledBack || !strings.Contains(res.Cause, "VerifyFailed") {
 				t.Fatalf("status %s: %s", res.Status, res.Cause)
 			}
 			if onCandidate != 5 {
@@ -239,20 +240,18 @@ func TestDataRollbackMovesDataBack(t *testing.T) {
 			env := localrun.NewTestEnv(t, localrun.Options{}, withData(mode))
 			ctx := ctxT(t)
 			rel, err := env.Release(ctx, "6.0.0", nil)
-			if err != nil || rel.Status != sm.Released {
+			if err != nil || rel.Status != release.Released {
 				t.Fatalf("release: %v %v", rel, err)
 			}
 			res, err := env.Rollback(ctx, localrun.RollbackRequest{RequestedBy: "test"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Status != sm.Released {
+			if res.Status != release.Released {
 				t.Fatalf("rollback: %s %s", res.Status, res.Cause)
 			}
-			entered := strings.Join(res.StatesEntered, " > ")
-			if !strings.HasPrefix(entered, sm.PrepareSwitchBack+" > "+sm.Cutover) {
-				t.Errorf("path %s", entered)
-			}
+			assertPath(t, res, path(release.StatePrepareSwitchBack, release.StateKeepPrevious, cutoverWait, release.StateSwitchTraffic, bake,
+				release.StateRecordRelease, release.Released))
 			if res.ModelSeconds.MaintenanceWindow <= 0 || res.ModelSeconds.MaintenanceWindow > 60 {
 				t.Errorf("switch-back window %.1fs", res.ModelSeconds.MaintenanceWindow)
 			}

@@ -6,31 +6,32 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/greenlight/greenlight/internal/localrun"
 	"github.com/greenlight/greenlight/internal/release"
 	"github.com/greenlight/greenlight/internal/sim"
 	"github.com/greenlight/greenlight/lambdas/registry"
-	sm "github.com/greenlight/greenlight/statemachine"
 )
 
 // The fault matrix: every Task state of both workflows, in every data mode
-// it exists in, meets each of the four faults a step meets in AWS, once,
-// and the execution must end the way the retry policy (release.go)
-// promises: a transient fault is retried and the execution ends as it
-// would have without it; a hard one ends in the compensating rollback,
-// with the old instance serving its data, no user write lost and nothing
-// the execution made left behind.
+// it exists in, meets the faults a step meets in AWS, and the execution
+// must end the way the retry policy (release.go) promises. A transient
+// fault is retried and the execution ends as it would have without it. A
+// hard one is injected at every AWS call of the state's invocation in
+// turn (--fail-call K), and after all of them (error-after: the step
+// acted, then failed, and Step Functions kept nothing of what it did):
+// before the commit point the execution ends in the compensating
+// rollback, with the old instance serving its data; after it, Released
+// with the new one serving. Either way: the Elastic IP on a running
+// instance that answers, no user write lost, nothing the execution made
+// left behind, the lock free.
 
-// Fault kinds in the matrix, and whether the release must survive them.
-var matrixKinds = []struct {
-	kind      string
-	transient bool
-}{
-	{localrun.FaultThrottle, true}, // a throttling burst: three calls refused
-	{localrun.FaultError, false},   // a hard AWS error (access denied)
-	{localrun.FaultNotFound, true}, // eventual consistency: not visible yet
-	{localrun.FaultTimeout, true},  // the function times out after its work
+// transientKinds are the faults a release must survive.
+var transientKinds = []string{
+	localrun.FaultThrottle, // a throttling burst: three calls refused
+	localrun.FaultNotFound, // eventual consistency: not visible yet
+	localrun.FaultTimeout,  // the function times out after its work
 }
 
 // Routes: how a release reaches a state.
@@ -87,50 +88,55 @@ func notFoundNA(calls string) map[string]string {
 }
 
 var matrix = []matrixRow{
-	{state: sm.Prepare, route: routeForward, transient: sm.Released, hard: sm.RolledBack},
-	{state: sm.LaunchCandidate, route: routeForward, transient: sm.Released, hard: sm.RolledBack,
+	{state: release.StatePrepare, route: routeForward, transient: release.Released, hard: release.RolledBack},
+	{state: release.StateLaunchCandidate, route: routeForward, transient: release.Released, hard: release.RolledBack,
 		notApplicable: notFoundNA("it reads the AMI parameter and image, which exist long before, and creates the instance (RunInstances)")},
-	{state: sm.CheckCandidate, route: routeForward, transient: sm.Released, hard: sm.RolledBack},
-	{state: sm.DeployRelease, route: routeForward, transient: sm.Released, hard: sm.RolledBack,
+	{state: release.StateCheckCandidate, route: routeForward, transient: release.Released, hard: release.RolledBack},
+	{state: release.StateDeployRelease, route: routeForward, transient: release.Released, hard: release.RolledBack,
 		notApplicable: notFoundNA("its only AWS call is SendCommand to a candidate CheckCandidate already saw online in SSM")},
-	{state: sm.CheckDeploy, route: routeForward, transient: sm.Released, hard: sm.RolledBack},
-	{state: sm.RunSmokeTests, route: routeForward, transient: sm.Released, hard: sm.RolledBack,
+	{state: release.StateCheckDeploy, route: routeForward, transient: release.Released, hard: release.RolledBack},
+	{state: release.StateRunSmokeTests, route: routeForward, transient: release.Released, hard: release.RolledBack,
 		notApplicable: notFoundNA("it calls HTTP and the ledger (DynamoDB) only")},
-	{state: sm.AwaitApproval, route: routeForward, transient: sm.Released, hard: sm.RolledBack,
+	{state: release.StateAwaitApproval, route: routeForward, transient: release.Released, hard: release.RolledBack,
 		notApplicable: notFoundNA("it calls the ledger (DynamoDB) and SNS only")},
-	{state: sm.SwitchTraffic, route: routeForward, transient: sm.Released, hard: sm.RolledBack,
+	{state: release.StateKeepPrevious, route: routeForward, transient: release.Released, hard: release.RolledBack},
+	{state: release.StateSwitchTraffic, route: routeForward, transient: release.Released, hard: release.RolledBack,
 		notApplicable: notFoundNA("it names the Elastic IP and the candidate, both seen long before (DescribeAddresses, AssociateAddress)")},
-	{state: sm.VerifyLive, route: routeForward, transient: sm.Released, hard: sm.RolledBack,
+	{state: release.StateVerifyLive, route: routeForward, transient: release.Released, hard: release.RolledBack,
 		notApplicable: notFoundNA("it calls HTTP and the ledger (DynamoDB) only")},
-	{state: sm.Finish, route: routeForward, transient: sm.Released, hard: sm.RolledBack},
-	// A rollback that meets a hard error cannot undo and says so: the
-	// urgent notification goes out and the lock is freed.
-	{state: sm.Rollback, route: routeRefused, transient: sm.RolledBack, hard: sm.RollbackFailed},
+	// Past the commit point: the release stands (a one-off hard error is
+	// retried; TestRecordFailureLeavesTheReleaseStanding has the lasting
+	// ones).
+	{state: release.StateRecordRelease, route: routeForward, transient: release.Released, hard: release.Released},
+	// A rollback pass that meets a hard error once is repeated: the next
+	// pass looks at AWS again and finishes (only an action failing on
+	// rollback.GiveUpAfter passes gives up: TestRollbackGivesUp).
+	{state: release.StateRollback, route: routeRefused, transient: release.RolledBack, hard: release.RolledBack},
 	// Failing to record a rejection still ends Rejected (nothing was
 	// created); failing to report a failed rollback still ends
 	// RollbackFailed, with the lock freed and the alarm raised by the
 	// parts of the report that worked.
-	{state: sm.RecordRejection, route: routeInvalid, transient: sm.Rejected, hard: sm.Rejected,
+	{state: release.StateRecordRejection, route: routeInvalid, transient: release.Rejected, hard: release.Rejected,
 		notApplicable: notFoundNA("it calls the ledger (DynamoDB) and SNS only")},
-	{state: sm.Abandon, route: routeStuck, transient: sm.RollbackFailed, hard: sm.RollbackFailed,
-		notApplicable: notFoundNA("it calls the ledger (DynamoDB) and SNS only")},
+	{state: release.StateAbandon, route: routeStuck, transient: release.RollbackFailed, hard: release.RollbackFailed},
 
 	// The data steps, on an environment with a data volume: the test copy
 	// (restore and move make it alike) and the cutover in each mode.
-	{state: sm.PrepareTestData, mode: release.DataRestore, route: routeForward, transient: sm.Released, hard: sm.RolledBack},
-	{state: sm.AttachTestData, mode: release.DataRestore, route: routeForward, transient: sm.Released, hard: sm.RolledBack},
-	{state: sm.Cutover, mode: release.DataRestore, route: routeForward, transient: sm.Released, hard: sm.RolledBack},
-	{state: sm.Cutover, mode: release.DataMove, route: routeForward, transient: sm.Released, hard: sm.RolledBack},
+	{state: release.StatePrepareTestData, mode: release.DataRestore, route: routeForward, transient: release.Released, hard: release.RolledBack},
+	{state: release.StateAttachTestData, mode: release.DataRestore, route: routeForward, transient: release.Released, hard: release.RolledBack},
+	{state: release.StateCutover, mode: release.DataRestore, route: routeForward, transient: release.Released, hard: release.RolledBack},
+	{state: release.StateCutover, mode: release.DataMove, route: routeForward, transient: release.Released, hard: release.RolledBack},
 
 	// The rollback command's workflow: its own first step, the data moved
 	// back, and the steps it shares with a release.
-	{state: sm.PrepareSwitchBack, route: routeSwitchBack, transient: sm.Released, hard: sm.RolledBack},
-	{state: sm.Cutover, mode: release.DataMove, route: routeSwitchBack, transient: sm.Released, hard: sm.RolledBack},
-	{state: sm.SwitchTraffic, route: routeSwitchBack, transient: sm.Released, hard: sm.RolledBack,
+	{state: release.StatePrepareSwitchBack, route: routeSwitchBack, transient: release.Released, hard: release.RolledBack},
+	{state: release.StateCutover, mode: release.DataMove, route: routeSwitchBack, transient: release.Released, hard: release.RolledBack},
+	{state: release.StateSwitchTraffic, route: routeSwitchBack, transient: release.Released, hard: release.RolledBack,
 		notApplicable: notFoundNA("it names the Elastic IP and the kept instance, both seen long before")},
-	{state: sm.VerifyLive, route: routeSwitchBack, transient: sm.Released, hard: sm.RolledBack,
+	{state: release.StateVerifyLive, route: routeSwitchBack, transient: release.Released, hard: release.RolledBack,
 		notApplicable: notFoundNA("it calls HTTP and the ledger (DynamoDB) only")},
-	{state: sm.Finish, route: routeSwitchBack, transient: sm.Released, hard: sm.RolledBack},
+	{state: release.StateKeepPrevious, route: routeSwitchBack, transient: release.Released, hard: release.RolledBack},
+	{state: release.StateRecordRelease, route: routeSwitchBack, transient: release.Released, hard: release.Released},
 }
 
 // matrixModes are the data modes the rows use, each run on its own
@@ -151,31 +157,120 @@ func faultCodes(kind string) []string {
 	return nil
 }
 
-// TestFaultMatrix runs every row with every kind, on one local environment
-// per kind and data mode (the kinds run side by side).
+// cell is one run of the matrix: a row and the fault it meets.
+type cell struct {
+	kind string
+	call int // for FaultError: which call of the invocation fails
+}
+
+func (c cell) String() string {
+	if c.kind == localrun.FaultError {
+		return fmt.Sprintf("error at call %d", c.call)
+	}
+	return c.kind
+}
+
+// TestFaultMatrix runs every row with every fault, on one local
+// environment per data mode and group of routes (side by side).
 func TestFaultMatrix(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs about a hundred and fifty executions")
+		t.Skip("runs several hundred executions")
 	}
-	for k, fk := range matrixKinds {
-		for _, mode := range matrixModes {
-			t.Run(fk.kind+"/"+cmp.Or(mode, release.DataNone), func(t *testing.T) {
+	groups := [][]string{{routeForward}, {routeRefused, routeInvalid, routeStuck, routeSwitchBack}}
+	for _, mode := range matrixModes {
+		for g, routes := range groups {
+			t.Run(cmp.Or(mode, release.DataNone)+"/"+strings.Join(routes, ","), func(t *testing.T) {
 				t.Parallel()
-				env := localrun.NewTestEnv(t, localrun.Options{}, func(c *release.Config) { c.Data.Mode = cmp.Or(mode, release.DataNone) })
-				if k == 0 {
+				env := localrun.NewTestEnv(t, localrun.Options{}, func(c *release.Config) {
+					c.Data.Mode = cmp.Or(mode, release.DataNone)
+					// Every test copy restores the last release's snapshot,
+					// however much simulated time the matrix has spent, so
+					// the test-copy step makes the same calls in every cell.
+					c.Data.SnapshotMaxAge = release.Duration(30 * 24 * time.Hour)
+				})
+				if mode == "" && g == 0 {
 					checkCoverage(t, env.Stack)
 				}
-				for i, row := range matrix {
-					if row.mode != mode {
+				// A first release leaves the environment as every later one
+				// finds it (a recent snapshot of the data, a kept instance),
+				// so the calibrated call counts hold for every cell.
+				if res, err := env.Release(ctxT(t), "0.0.1", nil); err != nil || res.Status != release.Released {
+					t.Fatalf("the first release: %+v %v", res, err)
+				}
+				n := 0
+				for _, row := range matrix {
+					if row.mode != mode || !slices.Contains(routes, row.route) {
 						continue
 					}
 					t.Run(row.name(), func(t *testing.T) {
-						runCell(t, env, row, fk.kind, fk.transient, fmt.Sprintf("%d.%d.0", 20+k, i))
+						// Every AWS call of the state's invocation in turn,
+						// until the invocation has no K-th call (how many
+						// it makes depends on what AWS holds: a recent
+						// snapshot to restore, a kept instance).
+						for k := 1; k <= maxCalls; k++ {
+							n++
+							last := false
+							if !t.Run(fmt.Sprintf("error at call %d", k), func(t *testing.T) {
+								last = runCell(t, env, row, cell{kind: localrun.FaultError, call: k}, fmt.Sprintf("%d.%d.%d", 20+g, len(mode), n))
+							}) || last {
+								break
+							}
+						}
+						for _, kind := range append([]string{localrun.FaultErrorAfter}, transientKinds...) {
+							n++
+							t.Run(kind, func(t *testing.T) {
+								runCell(t, env, row, cell{kind: kind}, fmt.Sprintf("%d.%d.%d", 20+g, len(mode), n))
+							})
+						}
 					})
 				}
 			})
 		}
 	}
+}
+
+// maxCalls bounds the walk over one invocation's calls.
+const maxCalls = 40
+
+// runRoute sets the route up and runs it (for a switch back, a release
+// first); arm runs just before the execution the row is about.
+func runRoute(t *testing.T, env *localrun.Env, row matrixRow, version string, arm func()) *localrun.Result {
+	t.Helper()
+	ctx := ctxT(t)
+	cleanup := func() {}
+	defer func() { cleanup() }()
+	var body []byte
+	switch row.route {
+	case routeRefused:
+		env.SetApprove(localrun.ApproveReject)
+		cleanup = func() { env.SetApprove(localrun.ApproveAuto) }
+	case routeInvalid:
+		body = []byte("not a tarball")
+	case routeStuck:
+		env.SetApprove(localrun.ApproveReject)
+		env.Region.Inject(sim.Fault{Service: sim.ServiceEC2, Caller: registry.Rollback, Code: sim.ThrottleCode(sim.ServiceEC2), Always: true})
+		cleanup = func() { env.SetApprove(localrun.ApproveAuto); env.Region.ClearFaults() }
+	case routeSwitchBack:
+		// The release the rollback command undoes.
+		if res, err := env.Release(ctx, version+"-kept", nil); err != nil || res.Status != release.Released {
+			t.Fatalf("the release to switch back from: %+v %v", res, err)
+		}
+	}
+	arm()
+	var (
+		res *localrun.Result
+		err error
+	)
+	if row.route == routeSwitchBack {
+		res, err = env.Rollback(ctx, localrun.RollbackRequest{RequestedBy: "fault matrix"})
+	} else {
+		res, err = env.Release(ctx, version, body)
+	}
+	env.SetFault(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
 
 // checkCoverage fails for a Task state of either workflow the matrix has
@@ -194,14 +289,17 @@ func checkCoverage(t *testing.T, s *localrun.Stack) {
 	}
 }
 
-func runCell(t *testing.T, env *localrun.Env, row matrixRow, kind string, transient bool, version string) {
+// runCell runs one cell; it reports whether a --fail-call K found no K-th
+// call (the walk over the invocation is complete).
+func runCell(t *testing.T, env *localrun.Env, row matrixRow, c cell, version string) bool {
 	ctx := ctxT(t)
 	m := env.Machine()
 	if row.route == routeSwitchBack {
 		m = env.Stack.SwitchBack
 	}
 	fn := m.Tasks[row.state].Function
-	na, skip := row.notApplicable[kind]
+	na, skip := row.notApplicable[c.kind]
+	transient := slices.Contains(transientKinds, c.kind)
 	want := row.hard
 	if transient || skip {
 		want = row.transient
@@ -213,69 +311,56 @@ func runCell(t *testing.T, env *localrun.Env, row matrixRow, kind string, transi
 		}
 		return live, ""
 	}
-	if row.route == routeSwitchBack {
-		// The release the rollback command undoes.
-		if res, err := env.Release(ctx, version, nil); err != nil || res.Status != sm.Released {
-			t.Fatalf("the release to switch back from: %+v %v", res, err)
-		}
-	}
-	liveBefore, versionBefore := serving()
+	var before, beforeVersion string
+	callsBefore, messagesBefore := len(env.Region.Calls()), len(env.Region.Messages())
 	// Where a successful execution must leave traffic: a new instance
 	// serving the version, or for a switch back the kept instance.
 	var keptLive, keptVersion string
-	if row.route == routeSwitchBack {
-		rec, ok, err := env.Deps.Ledger().Serving(ctx, env.Config.App)
-		if err != nil || !ok || rec.PreviousInstance == "" {
-			t.Fatalf("no kept instance to switch back to: %+v %v", rec, err)
+	armed := func() {
+		before, beforeVersion = serving()
+		if row.route == routeSwitchBack {
+			rec, ok, err := env.Deps.Ledger().Serving(ctx, env.Config.App)
+			if err != nil || !ok || rec.PreviousInstance == "" {
+				t.Fatalf("no kept instance to switch back to: %+v %v", rec, err)
+			}
+			keptLive, keptVersion = rec.PreviousInstance, rec.PreviousVersion
 		}
-		keptLive, keptVersion = rec.PreviousInstance, rec.PreviousVersion
+		callsBefore, messagesBefore = len(env.Region.Calls()), len(env.Region.Messages())
+		env.SetFault(&localrun.Fault{State: row.state, Kind: c.kind, Call: c.call})
 	}
-	callsBefore, messagesBefore := len(env.Region.Calls()), len(env.Region.Messages())
+	res := runRoute(t, env, row, version, armed)
+	return check(t, env, row, c, want, res, fn, na, skip, callsBefore, messagesBefore, before, beforeVersion, keptLive, keptVersion, version, serving)
+}
 
-	var body []byte
-	switch row.route {
-	case routeRefused:
-		env.SetApprove(localrun.ApproveReject)
-		defer env.SetApprove(localrun.ApproveAuto)
-	case routeInvalid:
-		body = []byte("not a tarball")
-	case routeStuck:
-		env.SetApprove(localrun.ApproveReject)
-		defer env.SetApprove(localrun.ApproveAuto)
-		env.Region.Inject(sim.Fault{Service: sim.ServiceEC2, Caller: registry.Rollback, Code: sim.ThrottleCode(sim.ServiceEC2), Always: true})
-		defer env.Region.ClearFaults()
+func check(t *testing.T, env *localrun.Env, row matrixRow, c cell, want string, res *localrun.Result, fn, na string, skip bool,
+	callsBefore, messagesBefore int, liveBefore, versionBefore, keptLive, keptVersion, version string, serving func() (string, string)) (last bool) {
+	t.Helper()
+	last = res.FaultMissed != ""
+	if last {
+		// No K-th call: the run went on as without a fault.
+		want, skip = row.transient, true
+		if c.call <= 1 {
+			t.Errorf("the fault never landed: %s", res.FaultMissed)
+		}
 	}
-	env.SetFault(&localrun.Fault{State: row.state, Kind: kind})
-	defer env.SetFault(nil)
-	var (
-		res *localrun.Result
-		err error
-	)
-	if row.route == routeSwitchBack {
-		res, err = env.Rollback(ctx, localrun.RollbackRequest{RequestedBy: "fault matrix"})
-	} else {
-		res, err = env.Release(ctx, version, body)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.SetFault(nil)
-
 	if res.Status != want {
-		t.Fatalf("ended %s, want %s (%s): %s\npath: %s", res.Status, want, map[bool]string{true: "transient", false: "hard"}[transient && !skip],
-			res.Cause, strings.Join(res.StatesEntered, " > "))
+		t.Fatalf("ended %s, want %s (%s): %s\npath: %s", res.Status, want, c, res.Cause, strings.Join(res.StatesEntered, " > "))
 	}
-	fired := faultFired(env.Region.Calls()[callsBefore:], res, fn, row.state, kind)
+	fired := faultFired(env.Region.Calls()[callsBefore:], res, fn, row.state, c.kind)
 	switch {
 	case skip && fired:
 		t.Errorf("marked not applicable (%s), but the fault landed", na)
 	case !skip && !fired:
-		t.Errorf("the %s fault never landed on %s (%s): the case proves nothing", kind, row.state, fn)
+		t.Errorf("the %s fault never landed on %s (%s): the case proves nothing (%s)", c, row.state, fn, res.FaultMissed)
 	}
-
+	// Never an Elastic IP on nothing, or on an instance that does not
+	// answer.
+	if !res.LiveServing {
+		t.Errorf("the Elastic IP's instance %s does not serve", res.LiveInstanceID)
+	}
 	live, liveVersion := serving()
 	switch want {
-	case sm.Released:
+	case release.Released:
 		wantLive := "a new instance"
 		ok := live != liveBefore && liveVersion == version
 		if row.route == routeSwitchBack {
@@ -285,25 +370,17 @@ func runCell(t *testing.T, env *localrun.Env, row matrixRow, kind string, transi
 		if !ok {
 			t.Errorf("live is %s serving %q, want %s serving %s", live, liveVersion, wantLive, version)
 		}
-		if len(res.LeakedResources) > 0 {
-			t.Errorf("leaked: %+v", res.LeakedResources)
-		}
-	case sm.RolledBack, sm.Rejected:
+	case release.RolledBack, release.Rejected, release.RollbackFailed:
 		if live != liveBefore || liveVersion != versionBefore {
 			t.Errorf("live is %s serving %q, want the old %s serving %q", live, liveVersion, liveBefore, versionBefore)
 		}
-		if len(res.LeakedResources) > 0 {
-			t.Errorf("leaked: %+v", res.LeakedResources)
-		}
-		if want == sm.Rejected && launchedBy(env, res.ReleaseID) {
+		if want == release.Rejected && launchedBy(env, res.ReleaseID) {
 			t.Errorf("a rejected release created resources")
 		}
-	case sm.RollbackFailed:
+	}
+	if want == release.RollbackFailed {
 		// What the rollback could not undo stays for a person, who is
-		// told at once; users still reach the old instance.
-		if live != liveBefore || liveVersion != versionBefore {
-			t.Errorf("live is %s serving %q, want the old %s serving %q", live, liveVersion, liveBefore, versionBefore)
-		}
+		// told at once.
 		urgent := false
 		for _, m := range env.Region.Messages()[messagesBefore:] {
 			urgent = urgent || strings.Contains(m.Subject, "URGENT")
@@ -311,24 +388,36 @@ func runCell(t *testing.T, env *localrun.Env, row matrixRow, kind string, transi
 		if !urgent {
 			t.Errorf("no urgent notification for a failed rollback")
 		}
+	} else if len(res.LeakedResources) > 0 {
+		t.Errorf("leaked: %+v", res.LeakedResources)
 	}
 	if row.mode != "" && res.Writes != nil && res.Writes.Lost > 0 {
 		t.Errorf("%d user writes lost (%+v)", res.Writes.Lost, *res.Writes)
 	}
 	assertUnlocked(t, env)
+	return last
 }
 
 // faultFired tells whether the injected fault reached the state: an
-// injected error code answered one of its function's calls, or (timeout)
-// Step Functions retried the state.
+// injected error code answered one of its function's calls, the step
+// failed after acting (error-after), or (timeout) Step Functions retried
+// the state.
 func faultFired(calls []sim.Call, res *localrun.Result, fn, state, kind string) bool {
-	if kind == localrun.FaultTimeout {
+	switch kind {
+	case localrun.FaultTimeout:
 		for _, ev := range res.Timeline {
 			if ev.Type == "StateRetried" && ev.State == state {
 				return true
 			}
 		}
 		return false
+	case localrun.FaultErrorAfter:
+		for _, ev := range res.Timeline {
+			if strings.Contains(ev.Cause, "injected by --fault error-after") {
+				return true
+			}
+		}
+		return strings.Contains(res.Cause, "injected by --fault error-after") || strings.Contains(res.Warning, "error-after")
 	}
 	codes := faultCodes(kind)
 	for _, c := range calls {
@@ -338,5 +427,5 @@ func faultFired(calls []sim.Call, res *localrun.Result, fn, state, kind string) 
 	}
 	// A hard error in a step that made no AWS call is injected as the
 	// step's own failure.
-	return kind == localrun.FaultError && strings.Contains(res.Cause, "injected by --fault error")
+	return kind == localrun.FaultError && (strings.Contains(res.Cause, "injected by --fault error") || strings.Contains(res.Warning, "injected by --fault error"))
 }

@@ -1,3 +1,7 @@
+// Package statemachine builds greenlight's two workflows with CDK's Step
+// Functions constructs. Each state names one thing that happens, so the
+// console graph reads as the release; the terminal states say how it
+// ended. The state names are the shared vocabulary's (release.State*).
 package statemachine
 
 import (
@@ -15,89 +19,260 @@ import (
 	"github.com/greenlight/greenlight/lambdas/registry"
 )
 
-// Props are what the workflow is built from.
+// Props are what a workflow is built from.
 type Props struct {
 	Config release.Config
 	// Functions are the step functions by handler name.
 	Functions map[string]awslambda.IFunction
 }
 
-// Error names the state machine retries or catches, taken from the Go
-// error types so they cannot drift.
-var (
-	errNotYetVisible = release.Name(release.NotYetVisible{})
-	errThrottled     = release.Name(release.Throttled{})
-	// Rejections: bad input, found before anything was created.
-	rejections = []string{
-		release.Name(release.EventInvalid{}),
-		release.Name(release.ArtifactInvalid{}),
-		release.Name(release.ReleaseInProgress{}),
-		release.Name(release.LiveNotFound{}),
-		release.Name(release.ConfigMismatch{}),
-		release.Name(release.NothingToRollBack{}),
-	}
-	// Transient failures of the Lambda service itself, and a function that
-	// timed out or crashed (Lambda.Unknown): every step is idempotent, so
-	// running it again is safe.
-	lambdaTransient = []string{
-		"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
-		"Lambda.TooManyRequestsException", "Lambda.ClientExecutionTimeoutException", "Lambda.Unknown",
-	}
-)
+// Definition builds the Release workflow, in the order it runs. Every
+// forward step's failure goes to the compensating rollback (failureEnds,
+// below); bad input found by Prepare is recorded as a rejection.
+func Definition(scope constructs.Construct, props Props) sfn.IChainable {
+	b := newBuilder(scope, props)
+	data := props.Config.HasData()
+	return b.sequence(
+		b.first(release.StatePrepare, registry.Prepare, map[string]any{"release": sfn.JsonPath_EntirePayload()}),
+		b.step(release.StateLaunchCandidate, registry.Launch, "$.candidate"),
+		// With a data volume, the restored copy starts while the
+		// candidate boots.
+		when(data, func() piece { return b.step(release.StatePrepareTestData, registry.TestData, "$.testData") }),
+		b.poll(loop{wait: release.StateWaitForCandidate, check: release.StateCheckCandidate, ready: release.StateCandidateReady,
+			handler: registry.CheckCandidate, path: "$.candidate", waitFirst: true}),
+		when(data, func() piece {
+			return b.poll(loop{check: release.StateAttachTestData, ready: release.StateTestDataReady, wait: release.StateWaitForTestData,
+				handler: registry.TestData, path: "$.testData"})
+		}),
+		b.step(release.StateDeployRelease, registry.Deploy, "$.deploy"),
+		b.poll(loop{wait: release.StateWaitForDeploy, check: release.StateCheckDeploy, ready: release.StateDeployDone,
+			handler: registry.CheckDeploy, path: "$.deploy", waitFirst: true}),
+		b.step(release.StateRunSmokeTests, registry.Smoke, "$.smoke"),
+		b.approval(),
+		b.cutOverAndCommit("The new version is live; the previous instance is kept for rollback."),
+	).start
+}
+
+// SwitchBack builds the workflow of `greenlight rollback`: back to the
+// instance kept from the previous release, its data moved back under a
+// maintenance page, with the same keeping, switch, bake, record and
+// compensation as a release.
+func SwitchBack(scope constructs.Construct, props Props) sfn.IChainable {
+	b := newBuilder(scope, props)
+	return b.sequence(
+		b.first(release.StatePrepareSwitchBack, registry.SwitchBack, map[string]any{
+			"request":   sfn.JsonPath_EntirePayload(),
+			"name":      sfn.JsonPath_StringAt(jsii.String("$$.Execution.Name")),
+			"startedAt": sfn.JsonPath_StringAt(jsii.String("$$.Execution.StartTime")),
+		}),
+		b.cutOverAndCommit("The previous release is live again; the instance that served is kept in turn."),
+	).start
+}
+
+// cutOverAndCommit is the end both workflows share. The serving instance
+// is kept for rollback; the data moves to the candidate under maintenance
+// (with a data volume); the Elastic IP moves; the public endpoint is
+// verified for the bake time. That is the commit point: from there the
+// bookkeeping's failure never moves traffic back, it ends Released with a
+// warning (ReleaseNotRecorded) that the watch function reports.
+func (b *builder) cutOverAndCommit(comment string) piece {
+	released := sfn.NewSucceed(b.scope, jsii.String(release.Released), &sfn.SucceedProps{Comment: jsii.String(comment)})
+	record := b.task(release.StateRecordRelease, registry.RecordRelease, "$.record", retryRecord)
+	b.unrecorded(record, release.StateReleaseNotRecorded, "$.record", "$.recordError", released,
+		"The release stands (verified); part of its record failed. The watch function tells the operators what to fix.",
+		map[string]any{"notRecorded.$": "$.recordError"})
+	record.Next(released)
+	return b.sequence(
+		b.step(release.StateKeepPrevious, registry.KeepPrevious, "$.keep"),
+		when(b.props.Config.HasData(), func() piece {
+			return b.poll(loop{check: release.StateCutover, ready: release.StateCutoverDone, wait: release.StateWaitForCutover,
+				handler: registry.Cutover, path: "$.cutover"})
+		}),
+		b.step(release.StateSwitchTraffic, registry.Switch, "$.switch"),
+		b.poll(loop{check: release.StateVerifyLive, ready: release.StateBaked, wait: release.StateWaitBeforeVerify,
+			handler: registry.Verify, path: "$.verify"}),
+		piece{start: record},
+	)
+}
+
+// approval waits for `greenlight approve` or `reject` on a task token.
+func (b *builder) approval() piece {
+	t := awsstepfunctionstasks.NewLambdaInvoke(b.scope, jsii.String(release.StateAwaitApproval), &awsstepfunctionstasks.LambdaInvokeProps{
+		LambdaFunction:     b.fn(registry.Approval),
+		IntegrationPattern: sfn.IntegrationPattern_WAIT_FOR_TASK_TOKEN,
+		Payload: sfn.TaskInput_FromObject(&map[string]any{
+			"release": sfn.JsonPath_EntirePayload(),
+			"token":   sfn.JsonPath_TaskToken(),
+		}),
+		TaskTimeout:              sfn.Timeout_Duration(seconds(float64(b.props.Config.ApprovalTimeout.Seconds()))),
+		ResultPath:               jsii.String("$.approval"),
+		RetryOnServiceExceptions: jsii.Bool(false),
+		Comment:                  jsii.String("Waits for `greenlight approve` or `reject`; no answer by the approval timeout rejects."),
+	})
+	retryStep(t)
+	t.AddCatch(b.rollbackStart(), &sfn.CatchProps{Errors: jsii.Strings("States.ALL"), ResultPath: jsii.String("$.failure")})
+	return task(t)
+}
 
 // builder holds what the states are made from.
 type builder struct {
 	scope constructs.Construct
 	props Props
 	// rollback is where every forward step's failure goes; reject where
-	// bad input goes.
+	// bad input goes. Both are built on first use.
 	rollback awsstepfunctionstasks.LambdaInvoke
 	reject   sfn.IChainable
 }
 
-// newBuilder starts a workflow with its failure handling, which every
-// forward step catches into: the compensating rollback loop, its last
-// resort, and the recorded rejection.
 func newBuilder(scope constructs.Construct, props Props) *builder {
-	b := &builder{scope: scope, props: props}
-	rollbackFailed := sfn.NewFail(scope, jsii.String(RollbackFailed), &sfn.FailProps{
-		Error: jsii.String(RollbackFailed), CausePath: jsii.String("$.rollback.reason"),
+	return &builder{scope: scope, props: props}
+}
+
+// piece is part of a workflow: where it starts, and how it goes on to
+// what comes next (nil for an end).
+type piece struct {
+	start sfn.IChainable
+	then  func(next sfn.IChainable)
+}
+
+func task(t awsstepfunctionstasks.LambdaInvoke) piece {
+	return piece{start: t, then: func(next sfn.IChainable) { t.Next(next) }}
+}
+
+// when builds p only if cond holds; else nothing, which sequence skips.
+func when(cond bool, p func() piece) piece {
+	if !cond {
+		return piece{}
+	}
+	return p()
+}
+
+// sequence chains pieces in order and is itself a piece.
+func (b *builder) sequence(pieces ...piece) piece {
+	var parts []piece
+	for _, p := range pieces {
+		if p.start != nil {
+			parts = append(parts, p)
+		}
+	}
+	for i := 0; i+1 < len(parts); i++ {
+		parts[i].then(parts[i+1].start)
+	}
+	return piece{start: parts[0].start, then: parts[len(parts)-1].then}
+}
+
+// loop is a wait loop: the check says whether its part is ready
+// (<path>.ready) and, if not, how long to wait (<path>.waitSeconds).
+type loop struct {
+	wait, check, ready string // state names
+	handler, path      string
+	// waitFirst waits before the first check (the thing awaited cannot
+	// be ready at once); otherwise the check runs first.
+	waitFirst bool
+}
+
+// poll builds a loop: Wait → Check → Ready? (or Check → Ready? → Wait →
+// Check), going on once the check reports ready.
+func (b *builder) poll(l loop) piece {
+	check := b.forward(l.check, l.handler, l.path)
+	wait := sfn.NewWait(b.scope, jsii.String(l.wait), &sfn.WaitProps{Time: sfn.WaitTime_SecondsPath(jsii.String(l.path + ".waitSeconds"))})
+	choice := sfn.NewChoice(b.scope, jsii.String(l.ready), nil)
+	wait.Next(check)
+	check.Next(choice)
+	choice.Otherwise(wait)
+	start := sfn.IChainable(check)
+	if l.waitFirst {
+		start = wait
+	}
+	return piece{start: start, then: func(next sfn.IChainable) {
+		choice.When(sfn.Condition_BooleanEquals(jsii.String(l.path+".ready"), jsii.Bool(true)), next, nil)
+	}}
+}
+
+// step is a forward step whose failure rolls the release back.
+func (b *builder) step(name, handler, resultPath string) piece {
+	return task(b.forward(name, handler, resultPath))
+}
+
+func (b *builder) forward(name, handler, resultPath string) awsstepfunctionstasks.LambdaInvoke {
+	t := b.task(name, handler, resultPath, retryStep)
+	t.AddCatch(b.rollbackStart(), &sfn.CatchProps{Errors: jsii.Strings("States.ALL"), ResultPath: jsii.String("$.failure")})
+	return t
+}
+
+// first is a workflow's first step: bad input is rejected, anything else
+// rolls back (it may have taken the lock).
+func (b *builder) first(name, handler string, payload map[string]any) piece {
+	cfgJSON, err := json.Marshal(b.props.Config)
+	if err != nil {
+		panic(fmt.Sprintf("statemachine: config: %v", err))
+	}
+	// The config travels as JSON text so that no value in it can be
+	// mistaken for a JSONPath.
+	payload["config"] = string(cfgJSON)
+	payload["execution"] = sfn.JsonPath_StringAt(jsii.String("$$.Execution.Id"))
+	t := b.taskWith(name, handler, "$", retryStep, sfn.TaskInput_FromObject(&payload))
+	t.AddCatch(b.rejectStart(), &sfn.CatchProps{Errors: jsii.Strings(rejections...), ResultPath: jsii.String("$.failure")})
+	t.AddCatch(b.rollbackStart(), &sfn.CatchProps{Errors: jsii.Strings("States.ALL"), ResultPath: jsii.String("$.failure")})
+	return task(t)
+}
+
+// rollbackStart is the compensating rollback, built once: a loop of
+// passes that each look at AWS and move it back toward the live side,
+// until it is RolledBack, or RollbackFailed when it cannot finish (the
+// report of that is the last resort).
+func (b *builder) rollbackStart() sfn.IChainable {
+	if b.rollback != nil {
+		return b.rollback
+	}
+	rollbackFailed := sfn.NewFail(b.scope, jsii.String(release.RollbackFailed), &sfn.FailProps{
+		Error: jsii.String(release.RollbackFailed), CausePath: jsii.String("$.rollback.reason"),
 		Comment: jsii.String("The release failed and its rollback could not finish: a person must look (urgent notification sent)."),
 	})
-	abandon := b.task(Abandon, registry.Abandon, "$.rollback", retryRollback)
+	abandon := b.task(release.StateAbandon, registry.Abandon, "$.rollback", retryRollback)
 	abandon.Next(rollbackFailed)
 	// The report itself failing (after its retries) still ends
 	// RollbackFailed, saying so: the report does all it can (ledger, lock,
 	// notification) before it fails, so whatever part failed is the only
 	// one missing.
-	b.unrecorded(abandon, RollbackFailureNotRecorded, "$.rollback", "$.abandonError", rollbackFailed,
+	b.unrecorded(abandon, release.StateRollbackFailureNotRecorded, "$.rollback", "$.abandonError", rollbackFailed,
 		"Reporting the failed rollback failed in part: the cause names the error; the execution history has the rest.",
 		map[string]any{
-			"outcome":  RollbackFailed,
+			"outcome":  release.RollbackFailed,
 			"reason.$": "States.Format('the rollback could not finish, and reporting it failed in part ({}): check the ledger, the lock and the notification', $.abandonError.Error)",
 		})
-	b.rollback = b.task(Rollback, registry.Rollback, "$.rollback", retryRollback)
+	b.rollback = b.task(release.StateRollback, registry.Rollback, "$.rollback", retryRollback)
 	b.rollback.AddCatch(abandon, &sfn.CatchProps{Errors: jsii.Strings("States.ALL"), ResultPath: jsii.String("$.rollbackError")})
-	b.rollback.Next(sfn.NewChoice(scope, jsii.String(RollbackDone), nil).
-		When(sfn.Condition_StringEquals(jsii.String("$.rollback.outcome"), jsii.String(RolledBack)),
-			sfn.NewFail(scope, jsii.String(RolledBack), &sfn.FailProps{
-				Error: jsii.String(RolledBack), CausePath: jsii.String("$.rollback.reason"),
-				Comment: jsii.String("The release failed; everything it did was undone and the live instance serves."),
+	wait := sfn.NewWait(b.scope, jsii.String(release.StateWaitForRollback), &sfn.WaitProps{Time: sfn.WaitTime_SecondsPath(jsii.String("$.rollback.waitSeconds"))})
+	wait.Next(b.rollback)
+	b.rollback.Next(sfn.NewChoice(b.scope, jsii.String(release.StateRollbackDone), nil).
+		When(sfn.Condition_StringEquals(jsii.String("$.rollback.outcome"), jsii.String(release.RolledBack)),
+			sfn.NewFail(b.scope, jsii.String(release.RolledBack), &sfn.FailProps{
+				Error: jsii.String(release.RolledBack), CausePath: jsii.String("$.rollback.reason"),
+				Comment: jsii.String("The release failed; AWS is back as it was and the live instance serves."),
 			}), nil).
-		When(sfn.Condition_StringEquals(jsii.String("$.rollback.outcome"), jsii.String(RollbackFailed)), rollbackFailed, nil).
-		Otherwise(b.wait(WaitForRollback, "$.rollback.waitSeconds").Next(b.rollback)))
-	rejected := sfn.NewFail(scope, jsii.String(Rejected), &sfn.FailProps{Error: jsii.String(Rejected), CausePath: jsii.String("$.rejection.cause")})
-	reject := b.task(RecordRejection, registry.Reject, "$.rejection", retryStep)
+		When(sfn.Condition_StringEquals(jsii.String("$.rollback.outcome"), jsii.String(release.RollbackFailed)), rollbackFailed, nil).
+		Otherwise(wait))
+	return b.rollback
+}
+
+// rejectStart records a release refused before anything was created.
+func (b *builder) rejectStart() sfn.IChainable {
+	if b.reject != nil {
+		return b.reject
+	}
+	rejected := sfn.NewFail(b.scope, jsii.String(release.Rejected), &sfn.FailProps{Error: jsii.String(release.Rejected), CausePath: jsii.String("$.rejection.cause")})
+	reject := b.task(release.StateRecordRejection, registry.Reject, "$.rejection", retryStep)
 	reject.Next(rejected)
 	// Nothing was created for a rejected release, so failing to record
 	// the rejection still ends Rejected, with the reason and what failed.
-	b.unrecorded(reject, RejectionNotRecorded, "$.rejection", "$.rejectionError", rejected,
+	b.unrecorded(reject, release.StateRejectionNotRecorded, "$.rejection", "$.rejectionError", rejected,
 		"Recording the rejection failed; nothing was created.",
 		map[string]any{
 			"cause.$": "States.Format('{} (the rejection could not be recorded: {})', $.failure.Error, $.rejectionError.Error)",
 		})
 	b.reject = reject
-	return b
+	return reject
 }
 
 // unrecorded catches a recording step's own failure into a Pass state
@@ -108,126 +283,6 @@ func (b *builder) unrecorded(task awsstepfunctionstasks.LambdaInvoke, name, resu
 		Comment: jsii.String(comment), ResultPath: jsii.String(resultPath), Parameters: &result,
 	})
 	task.AddCatch(pass.Next(end), &sfn.CatchProps{Errors: jsii.Strings("States.ALL"), ResultPath: jsii.String(errorPath)})
-}
-
-// forward is a step whose failure rolls the release back.
-func (b *builder) forward(name, handler, resultPath string) awsstepfunctionstasks.LambdaInvoke {
-	t := b.task(name, handler, resultPath, retryStep)
-	t.AddCatch(b.rollback, &sfn.CatchProps{Errors: jsii.Strings("States.ALL"), ResultPath: jsii.String("$.failure")})
-	return t
-}
-
-// first is a workflow's first step: bad input is rejected, anything else
-// rolls back (it may have taken the lock).
-func (b *builder) first(name, handler string, payload map[string]any) awsstepfunctionstasks.LambdaInvoke {
-	cfgJSON, err := json.Marshal(b.props.Config)
-	if err != nil {
-		panic(fmt.Sprintf("statemachine: config: %v", err))
-	}
-	// The config travels as JSON text so that no value in it can be
-	// mistaken for a JSONPath.
-	payload["config"] = string(cfgJSON)
-	payload["execution"] = sfn.JsonPath_StringAt(jsii.String("$$.Execution.Id"))
-	t := b.taskWith(name, handler, "$", retryStep, sfn.TaskInput_FromObject(&payload))
-	t.AddCatch(b.reject, &sfn.CatchProps{Errors: jsii.Strings(rejections...), ResultPath: jsii.String("$.failure")})
-	t.AddCatch(b.rollback, &sfn.CatchProps{Errors: jsii.Strings("States.ALL"), ResultPath: jsii.String("$.failure")})
-	return t
-}
-
-// switchAndBake is the end every workflow shares: the Elastic IP moves,
-// the public endpoint is verified for the bake time, the previous
-// instance is kept and the release recorded. It returns the switch.
-func (b *builder) switchAndBake(comment string) sfn.IChainable {
-	switchTraffic := b.forward(SwitchTraffic, registry.Switch, "$.switch")
-	verify := b.forward(VerifyLive, registry.Verify, "$.verify")
-	finish := b.forward(Finish, registry.Finish, "$.finish")
-	released := sfn.NewSucceed(b.scope, jsii.String(Released), &sfn.SucceedProps{Comment: jsii.String(comment)})
-	bake := sfn.NewChoice(b.scope, jsii.String(Baked), nil).
-		When(sfn.Condition_BooleanEquals(jsii.String("$.verify.ready"), jsii.Bool(true)), finish.Next(released), nil).
-		Otherwise(b.wait(WaitBeforeVerify, "$.verify.waitSeconds").Next(verify))
-	switchTraffic.Next(verify).Next(bake)
-	return switchTraffic
-}
-
-// cutover moves the data onto the candidate, then goes on to next.
-func (b *builder) cutover(next sfn.IChainable) sfn.IChainable {
-	cutover := b.forward(Cutover, registry.Cutover, "$.cutover")
-	cutover.Next(sfn.NewChoice(b.scope, jsii.String(CutoverDone), nil).
-		When(sfn.Condition_BooleanEquals(jsii.String("$.cutover.ready"), jsii.Bool(true)), next, nil).
-		Otherwise(b.wait(WaitForCutover, "$.cutover.waitSeconds").Next(cutover)))
-	return cutover
-}
-
-// Definition builds the Release workflow and returns its start.
-func Definition(scope constructs.Construct, props Props) sfn.IChainable {
-	b := newBuilder(scope, props)
-	prepare := b.first(Prepare, registry.Prepare, map[string]any{"release": sfn.JsonPath_EntirePayload()})
-	launch := b.forward(LaunchCandidate, registry.Launch, "$.candidate")
-	checkCandidate := b.forward(CheckCandidate, registry.CheckCandidate, "$.candidate")
-	deploy := b.forward(DeployRelease, registry.Deploy, "$.deploy")
-	checkDeploy := b.forward(CheckDeploy, registry.CheckDeploy, "$.deploy")
-	smoke := b.forward(RunSmokeTests, registry.Smoke, "$.smoke")
-
-	approval := awsstepfunctionstasks.NewLambdaInvoke(scope, jsii.String(AwaitApproval), &awsstepfunctionstasks.LambdaInvokeProps{
-		LambdaFunction:     b.fn(registry.Approval),
-		IntegrationPattern: sfn.IntegrationPattern_WAIT_FOR_TASK_TOKEN,
-		Payload: sfn.TaskInput_FromObject(&map[string]any{
-			"release": sfn.JsonPath_EntirePayload(),
-			"token":   sfn.JsonPath_TaskToken(),
-		}),
-		TaskTimeout:              sfn.Timeout_Duration(awscdk.Duration_Seconds(jsii.Number(float64(props.Config.ApprovalTimeout.Seconds())))),
-		ResultPath:               jsii.String("$.approval"),
-		RetryOnServiceExceptions: jsii.Bool(false),
-		Comment:                  jsii.String("Waits for `greenlight approve` or `reject`; no answer by the approval timeout rejects."),
-	})
-	retryStep(approval)
-	approval.AddCatch(b.rollback, &sfn.CatchProps{Errors: jsii.Strings("States.ALL"), ResultPath: jsii.String("$.failure")})
-
-	waitCandidate := b.wait(WaitForCandidate, "$.candidate.waitSeconds")
-	waitDeploy := b.wait(WaitForDeploy, "$.deploy.waitSeconds")
-	switchTraffic := b.switchAndBake("The new version is live; the previous instance is kept for rollback.")
-
-	// With a data volume: the candidate gets a restored copy before the
-	// deploy, and the data moves to it between approval and switch.
-	afterApproval, afterReady, afterLaunch := switchTraffic, sfn.IChainable(deploy), sfn.IChainable(waitCandidate)
-	if props.Config.HasData() {
-		afterApproval = b.cutover(switchTraffic)
-		prepareTestData := b.forward(PrepareTestData, registry.TestData, "$.testData")
-		prepareTestData.Next(waitCandidate)
-		afterLaunch = prepareTestData
-		attachTestData := b.forward(AttachTestData, registry.TestData, "$.testData")
-		attachTestData.Next(sfn.NewChoice(scope, jsii.String(TestDataReady), nil).
-			When(sfn.Condition_BooleanEquals(jsii.String("$.testData.ready"), jsii.Bool(true)), deploy, nil).
-			Otherwise(b.wait(WaitForTestData, "$.testData.waitSeconds").Next(attachTestData)))
-		afterReady = attachTestData
-	}
-	checkDeploy.Next(sfn.NewChoice(scope, jsii.String(DeployDone), nil).
-		When(sfn.Condition_BooleanEquals(jsii.String("$.deploy.ready"), jsii.Bool(true)),
-			sfn.Chain_Start(smoke).Next(approval).Next(afterApproval), nil).
-		Otherwise(waitDeploy.Next(checkDeploy)))
-	deploy.Next(waitDeploy)
-	waitCandidate.Next(checkCandidate).Next(sfn.NewChoice(scope, jsii.String(CandidateReady), nil).
-		When(sfn.Condition_BooleanEquals(jsii.String("$.candidate.ready"), jsii.Bool(true)), afterReady, nil).
-		Otherwise(waitCandidate))
-	return sfn.Chain_Start(prepare).Next(launch).Next(afterLaunch)
-}
-
-// SwitchBack builds the workflow of `greenlight rollback`: back to the
-// instance kept from the previous release, its data moved back under a
-// maintenance page, with the same bake, bookkeeping and compensation as a
-// release.
-func SwitchBack(scope constructs.Construct, props Props) sfn.IChainable {
-	b := newBuilder(scope, props)
-	prepare := b.first(PrepareSwitchBack, registry.SwitchBack, map[string]any{
-		"request":   sfn.JsonPath_EntirePayload(),
-		"name":      sfn.JsonPath_StringAt(jsii.String("$$.Execution.Name")),
-		"startedAt": sfn.JsonPath_StringAt(jsii.String("$$.Execution.StartTime")),
-	})
-	next := b.switchAndBake("The previous release is live again; the instance that served is kept in turn.")
-	if props.Config.HasData() {
-		next = b.cutover(next)
-	}
-	return sfn.Chain_Start(prepare).Next(next)
 }
 
 func (b *builder) fn(handler string) awslambda.IFunction {
@@ -263,11 +318,32 @@ func (b *builder) taskWith(name, handler, resultPath string, retry func(awsstepf
 	return t
 }
 
-func (b *builder) wait(name, secondsPath string) sfn.Wait {
-	return sfn.NewWait(b.scope, jsii.String(name), &sfn.WaitProps{Time: sfn.WaitTime_SecondsPath(jsii.String(secondsPath))})
-}
-
 func seconds(n float64) awscdk.Duration { return awscdk.Duration_Seconds(jsii.Number(n)) }
+
+// Error names the state machine retries or catches, taken from the Go
+// error types so they cannot drift.
+var (
+	errNotYetVisible = release.Name(release.NotYetVisible{})
+	errThrottled     = release.Name(release.Throttled{})
+	errAWS           = release.Name(release.AWSError{})
+	errStepFailed    = release.Name(release.StepFailed{})
+	// Rejections: bad input, found before anything was created.
+	rejections = []string{
+		release.Name(release.EventInvalid{}),
+		release.Name(release.ArtifactInvalid{}),
+		release.Name(release.ReleaseInProgress{}),
+		release.Name(release.LiveNotFound{}),
+		release.Name(release.ConfigMismatch{}),
+		release.Name(release.NothingToRollBack{}),
+	}
+	// Transient failures of the Lambda service itself, and a function that
+	// timed out or crashed (Lambda.Unknown): every step is idempotent, so
+	// running it again is safe.
+	lambdaTransient = []string{
+		"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+		"Lambda.TooManyRequestsException", "Lambda.ClientExecutionTimeoutException", "Lambda.Unknown",
+	}
+)
 
 // retryStep: eventual consistency clears within seconds; throttling and
 // Lambda hiccups back off for up to about two minutes, with jitter so that
@@ -278,10 +354,21 @@ func retryStep(t awsstepfunctionstasks.LambdaInvoke) {
 		Interval: seconds(2), MaxAttempts: jsii.Number(6), BackoffRate: jsii.Number(2), MaxDelay: seconds(60), JitterStrategy: sfn.JitterType_FULL})
 }
 
+// retryRecord is retryStep, and a hard error is tried twice more: every
+// part of the record is idempotent, and past the commit point a person
+// must fix what stays unrecorded.
+func retryRecord(t awsstepfunctionstasks.LambdaInvoke) {
+	retryStep(t)
+	t.AddRetry(&sfn.RetryProps{Errors: jsii.Strings(errAWS, errStepFailed), Interval: seconds(5), MaxAttempts: jsii.Number(2), BackoffRate: jsii.Number(2)})
+}
+
 // retryRollback tries harder: a rollback that gives up leaves a human a
-// mess, so transient trouble gets more patience.
+// mess, so transient trouble gets more patience, and a pass that failed
+// hard (possibly after acting) is repeated twice: the next pass looks at
+// AWS again and finishes what the lost one started.
 func retryRollback(t awsstepfunctionstasks.LambdaInvoke) {
 	t.AddRetry(&sfn.RetryProps{Errors: jsii.Strings(errNotYetVisible), Interval: seconds(2), MaxAttempts: jsii.Number(6), BackoffRate: jsii.Number(2)})
 	t.AddRetry(&sfn.RetryProps{Errors: jsii.Strings(append([]string{errThrottled}, lambdaTransient...)...),
 		Interval: seconds(2), MaxAttempts: jsii.Number(10), BackoffRate: jsii.Number(2), MaxDelay: seconds(60), JitterStrategy: sfn.JitterType_FULL})
+	t.AddRetry(&sfn.RetryProps{Errors: jsii.Strings(errAWS, errStepFailed), Interval: seconds(5), MaxAttempts: jsii.Number(2), BackoffRate: jsii.Number(2)})
 }

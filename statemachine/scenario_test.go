@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +22,7 @@ import (
 	"github.com/greenlight/greenlight/internal/localrun"
 	"github.com/greenlight/greenlight/internal/release"
 	"github.com/greenlight/greenlight/internal/sim"
-	sm "github.com/greenlight/greenlight/statemachine"
+	"github.com/greenlight/greenlight/lambdas/registry"
 )
 
 // Scenario tests run the synthesized Release state machine on the local
@@ -34,24 +35,62 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-// Path pieces, so each expectation reads as the workflow.
+// Path pieces, so each expectation reads as the workflow. A poll loop is
+// written once: assertPath folds the actual path's repeated passes of a
+// loop into one, so a change of the latency table (one more check before
+// the candidate is ready) does not rewrite every expectation.
 var (
-	prepared      = []string{sm.Prepare, sm.LaunchCandidate}
-	candidateWait = []string{sm.WaitForCandidate, sm.CheckCandidate, sm.CandidateReady}
-	deployWait    = []string{sm.WaitForDeploy, sm.CheckDeploy, sm.DeployDone}
-	bakeRound     = []string{sm.WaitBeforeVerify, sm.VerifyLive, sm.Baked}
-	rolledBack    = []string{sm.Rollback, sm.RollbackDone, sm.RolledBack}
-	// terminated is a rollback that terminates the candidate and waits
-	// for it to be gone (30 s shutting down in the simulated region,
-	// looked at every 10 s).
-	terminated = path(sm.Rollback, sm.RollbackDone, repeat([]string{sm.WaitForRollback, sm.Rollback, sm.RollbackDone}, 3), sm.RolledBack)
-	rejected   = []string{sm.Prepare, sm.RecordRejection, sm.Rejected}
+	prepared      = []string{release.StatePrepare, release.StateLaunchCandidate}
+	candidateWait = []string{release.StateWaitForCandidate, release.StateCheckCandidate, release.StateCandidateReady}
+	deployWait    = []string{release.StateWaitForDeploy, release.StateCheckDeploy, release.StateDeployDone}
+	bake          = []string{release.StateVerifyLive, release.StateBaked, release.StateWaitBeforeVerify}
+	// rolledBack is the rollback loop: it always waits at least once (the
+	// last sweep for what the release made comes rollback.SweepAfter
+	// after its first pass).
+	rolledBack = []string{release.StateRollback, release.StateRollbackDone, release.StateWaitForRollback, release.RolledBack}
+	rejected   = []string{release.StatePrepare, release.StateRecordRejection, release.Rejected}
+	// upToApproval is a release's path until it awaits approval.
+	upToApproval = path(prepared, candidateWait, release.StateDeployRelease, deployWait, release.StateRunSmokeTests, release.StateAwaitApproval)
+	// switched is the path from the approval to the bake.
+	switched = path(release.StateKeepPrevious, release.StateSwitchTraffic, bake)
 )
 
-func repeat(p []string, n int) []string {
+// loops are the workflows' poll loops, whose repeated passes a path
+// comparison folds into one.
+var loops = [][]string{
+	{release.StateWaitForCandidate, release.StateCheckCandidate, release.StateCandidateReady},
+	{release.StateAttachTestData, release.StateTestDataReady, release.StateWaitForTestData},
+	{release.StateWaitForDeploy, release.StateCheckDeploy, release.StateDeployDone},
+	{release.StateCutover, release.StateCutoverDone, release.StateWaitForCutover},
+	{release.StateVerifyLive, release.StateBaked, release.StateWaitBeforeVerify},
+	{release.StateRollback, release.StateRollbackDone, release.StateWaitForRollback},
+}
+
+// collapse folds repeated passes of a poll loop into the first: within a
+// run of one loop's states, a state already seen in that run is left out.
+func collapse(p []string) []string {
+	loopOf := map[string]int{}
+	for i, l := range loops {
+		for _, s := range l {
+			loopOf[s] = i + 1
+		}
+	}
 	var out []string
-	for i := 0; i < n; i++ {
-		out = append(out, p...)
+	cur, seen := 0, map[string]bool{}
+	for _, s := range p {
+		l := loopOf[s]
+		switch {
+		case l != 0 && l == cur:
+			if seen[s] {
+				continue
+			}
+		case l != 0:
+			cur, seen = l, map[string]bool{}
+		default:
+			cur = 0
+		}
+		seen[s] = true
+		out = append(out, s)
 	}
 	return out
 }
@@ -69,15 +108,12 @@ func path(parts ...any) []string {
 	return out
 }
 
-// happyPath is the path of a release with the example config: the
-// candidate is ready at its fifth check, the deploy at its fourth, and the
-// bake takes four rounds.
-var happyPath = path(prepared, repeat(candidateWait, 5), sm.DeployRelease, repeat(deployWait, 4),
-	sm.RunSmokeTests, sm.AwaitApproval, sm.SwitchTraffic, sm.VerifyLive, sm.Baked, repeat(bakeRound, 4), sm.Finish, sm.Released)
+// happyPath is the path of a release with the example config.
+var happyPath = path(upToApproval, switched, release.StateRecordRelease, release.Released)
 
 func assertPath(t *testing.T, res *localrun.Result, want []string) {
 	t.Helper()
-	if got := res.StatesEntered; strings.Join(got, " > ") != strings.Join(want, " > ") {
+	if got, want := collapse(res.StatesEntered), collapse(want); strings.Join(got, " > ") != strings.Join(want, " > ") {
 		t.Errorf("path\n got: %s\nwant: %s", strings.Join(got, " > "), strings.Join(want, " > "))
 	}
 }
@@ -110,7 +146,7 @@ func TestReleaseHappyPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Status != sm.Released {
+	if res.Status != release.Released {
 		t.Fatalf("status %s: %s", res.Status, res.Cause)
 	}
 	assertPath(t, res, happyPath)
@@ -139,54 +175,141 @@ func TestReleaseHappyPath(t *testing.T) {
 }
 
 // TestEveryTaskStateRollsBack fails each forward Task state's next
-// invocation with a hard AWS error: the release must end RolledBack with
-// the old instance serving, nothing leaked and the lock free.
+// invocation with a hard AWS error on its first call: before the commit
+// point the release must end RolledBack with the old instance serving,
+// nothing leaked and the lock free; each case asserts its whole path.
 func TestEveryTaskStateRollsBack(t *testing.T) {
 	env := localrun.NewTestEnv(t, localrun.Options{}, nil)
 	cases := []struct {
 		state string
 		path  []string
 	}{
-		{sm.Prepare, path(sm.Prepare, rolledBack)},
-		{sm.LaunchCandidate, path(prepared, rolledBack)},
-		{sm.CheckCandidate, path(prepared, sm.WaitForCandidate, sm.CheckCandidate, terminated)},
-		{sm.DeployRelease, nil},
-		{sm.CheckDeploy, nil},
-		{sm.RunSmokeTests, nil},
-		{sm.AwaitApproval, nil},
-		{sm.SwitchTraffic, nil},
-		{sm.VerifyLive, nil},
-		{sm.Finish, nil},
+		{release.StatePrepare, path(release.StatePrepare, rolledBack)},
+		{release.StateLaunchCandidate, path(prepared, rolledBack)},
+		{release.StateCheckCandidate, path(prepared, release.StateWaitForCandidate, release.StateCheckCandidate, rolledBack)},
+		{release.StateDeployRelease, path(prepared, candidateWait, release.StateDeployRelease, rolledBack)},
+		{release.StateCheckDeploy, path(prepared, candidateWait, release.StateDeployRelease, release.StateWaitForDeploy, release.StateCheckDeploy, rolledBack)},
+		{release.StateRunSmokeTests, path(prepared, candidateWait, release.StateDeployRelease, deployWait, release.StateRunSmokeTests, rolledBack)},
+		{release.StateAwaitApproval, path(upToApproval, rolledBack)},
+		{release.StateKeepPrevious, path(upToApproval, release.StateKeepPrevious, rolledBack)},
+		{release.StateSwitchTraffic, path(upToApproval, release.StateKeepPrevious, release.StateSwitchTraffic, rolledBack)},
+		{release.StateVerifyLive, path(upToApproval, release.StateKeepPrevious, release.StateSwitchTraffic, release.StateVerifyLive, rolledBack)},
 	}
 	for i, c := range cases {
 		t.Run(c.state, func(t *testing.T) {
 			env.SetFault(&localrun.Fault{State: c.state, Kind: localrun.FaultError})
 			defer env.SetFault(nil)
-			res, err := env.Release(ctxT(t), "2.0."+string(rune('0'+i)), nil)
+			res, err := env.Release(ctxT(t), "2.0."+strconv.Itoa(i), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Status != sm.RolledBack {
+			if res.Status != release.RolledBack {
 				t.Fatalf("status %s, want RolledBack: %s", res.Status, res.Cause)
 			}
 			if !strings.Contains(res.Cause, "injected by --fault error") {
 				t.Errorf("cause %q does not name the injected fault", res.Cause)
 			}
-			if c.path != nil {
-				assertPath(t, res, c.path)
-			}
-			entered := strings.Join(res.StatesEntered, " > ")
-			if !strings.Contains(entered, c.state+" > "+sm.Rollback) {
-				t.Errorf("%s did not lead into %s: %s", c.state, sm.Rollback, entered)
-			}
+			assertPath(t, res, c.path)
 			assertClean(t, env, res)
+		})
+	}
+}
+
+// TestSwitchActedThenFailed is the defect the reconciling rollback fixes:
+// SwitchTraffic moves the Elastic IP to the candidate, then its ledger
+// write fails, so Step Functions keeps no record that it moved. A
+// rollback replaying its own log terminated the candidate and left the
+// Elastic IP on nothing (the site down) while reporting RolledBack; this
+// one looks at where the address points and moves it back first.
+func TestSwitchActedThenFailed(t *testing.T) {
+	env := localrun.NewTestEnv(t, localrun.Options{}, nil)
+	env.SetFault(&localrun.Fault{State: release.StateSwitchTraffic, Kind: localrun.FaultErrorAfter})
+	res, err := env.Release(ctxT(t), "2.1.0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != release.RolledBack || !strings.Contains(res.Cause, "error-after") {
+		t.Fatalf("status %s: %s", res.Status, res.Cause)
+	}
+	assertPath(t, res, path(upToApproval, release.StateKeepPrevious, release.StateSwitchTraffic, rolledBack))
+	if !res.LiveServing {
+		t.Error("the live instance does not answer through the Elastic IP")
+	}
+	assertClean(t, env, res)
+	// The rollback found the move in AWS: the Elastic IP went to the
+	// candidate and came back.
+	moves := env.Region.CallsTo(sim.ServiceEC2, "AssociateAddress")
+	if len(moves) != 2 || moves[1].Caller != "rollback" {
+		t.Errorf("AssociateAddress calls %+v, want the switch's and the rollback's", moves)
+	}
+}
+
+// TestRecordFailureLeavesTheReleaseStanding makes a part of the
+// bookkeeping after the commit point fail for good: the new version stays
+// live, the release ends Released with a warning naming exactly what was
+// not recorded, every other part is done, and the watch function sends the
+// operators an urgent notification saying what to fix.
+func TestRecordFailureLeavesTheReleaseStanding(t *testing.T) {
+	env := localrun.NewTestEnv(t, localrun.Options{}, nil)
+	cases := []struct {
+		name, names string
+		fault       sim.Fault
+		lockHeld    bool
+	}{
+		{"notification refused", "the notification", sim.Fault{Service: sim.ServiceSNS, Operation: "Publish", Caller: registry.RecordRelease, Code: "AuthorizationError", Always: true}, false},
+		{"lock not released", "the release lock (free it with: greenlight lock release --force)",
+			sim.Fault{Service: sim.ServiceDynamoDB, Operation: "DeleteItem", Caller: registry.RecordRelease, Code: "AccessDeniedException", Always: true}, true},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			messages := len(env.Region.Messages())
+			env.Region.Inject(c.fault)
+			version := "2.2." + strconv.Itoa(i)
+			res, err := env.Release(ctxT(t), version, nil)
+			env.Region.ClearFaults()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Status != release.Released {
+				t.Fatalf("status %s, want Released: %s", res.Status, res.Cause)
+			}
+			assertPath(t, res, path(upToApproval, switched, release.StateRecordRelease, release.StateReleaseNotRecorded, release.Released))
+			if !strings.Contains(res.Warning, "not recorded: "+c.names+" (") || strings.Count(res.Warning, "; ") != 0 {
+				t.Errorf("warning %q, want exactly %q named", res.Warning, c.names)
+			}
+			if !res.LiveServing || res.LiveVersion != version || res.LiveInstanceID == env.Fixture.LiveInstance {
+				t.Errorf("live %s serving %s (answering %v), want the new instance serving %s", res.LiveInstanceID, res.LiveVersion, res.LiveServing, version)
+			}
+			urgent := false
+			for _, m := range env.Region.Messages()[messages:] {
+				urgent = urgent || (strings.Contains(m.Subject, "URGENT") && strings.Contains(m.Subject, "not recorded") && strings.Contains(m.Body, c.names))
+			}
+			if !urgent {
+				t.Error("no urgent notification naming what was not recorded")
+			}
+			ctx := context.Background()
+			rec, err := env.Deps.Ledger().Get(ctx, env.Config.App, res.ReleaseID)
+			if err != nil || rec.Status != ledger.StatusReleased || len(rec.Warnings) != 1 {
+				t.Errorf("ledger %s, warnings %v (%v)", rec.Status, rec.Warnings, err)
+			}
+			serving, _, _ := env.Deps.Ledger().Serving(ctx, env.Config.App)
+			if serving.LiveInstance != res.LiveInstanceID {
+				t.Errorf("the serving record names %s, want %s", serving.LiveInstance, res.LiveInstanceID)
+			}
+			if _, held, _ := env.Deps.Ledger().LockHolder(ctx, env.Config.App); held != c.lockHeld {
+				t.Errorf("lock held %v, want %v", held, c.lockHeld)
+			}
+			if c.lockHeld {
+				if _, _, err := env.Deps.Ledger().ForceRelease(ctx, env.Config.App); err != nil {
+					t.Fatal(err)
+				}
+			}
 		})
 	}
 }
 
 func TestApprovalRejectedOrTimedOut(t *testing.T) {
 	env := localrun.NewTestEnv(t, localrun.Options{}, nil)
-	beforeApproval := path(prepared, repeat(candidateWait, 5), sm.DeployRelease, repeat(deployWait, 4), sm.RunSmokeTests, sm.AwaitApproval)
 	for _, c := range []struct {
 		policy, version, errName string
 		wait                     float64
@@ -201,10 +324,10 @@ func TestApprovalRejectedOrTimedOut(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Status != sm.RolledBack {
+			if res.Status != release.RolledBack {
 				t.Fatalf("status %s", res.Status)
 			}
-			assertPath(t, res, path(beforeApproval, terminated))
+			assertPath(t, res, path(upToApproval, rolledBack))
 			if !strings.Contains(res.Cause, c.errName) {
 				t.Errorf("cause %q, want %s", res.Cause, c.errName)
 			}
@@ -221,7 +344,7 @@ func TestApprovalRejectedOrTimedOut(t *testing.T) {
 func TestVerifyFailureMovesTrafficBack(t *testing.T) {
 	var env *localrun.Env
 	env = localrun.NewTestEnv(t, localrun.Options{AfterInvoke: func(inv localrun.Invocation, out []byte, err error) {
-		if inv.State == sm.SwitchTraffic && err == nil {
+		if inv.State == release.StateSwitchTraffic && err == nil {
 			for _, r := range env.Region.Inventory() {
 				if r.Kind == sim.KindInstance && r.ID != env.Fixture.LiveInstance && r.State == "running" {
 					env.Region.Host(r.ID).StopApp()
@@ -233,11 +356,10 @@ func TestVerifyFailureMovesTrafficBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Status != sm.RolledBack || !strings.Contains(res.Cause, "VerifyFailed") {
+	if res.Status != release.RolledBack || !strings.Contains(res.Cause, "VerifyFailed") {
 		t.Fatalf("status %s: %s", res.Status, res.Cause)
 	}
-	assertPath(t, res, path(prepared, repeat(candidateWait, 5), sm.DeployRelease, repeat(deployWait, 4), sm.RunSmokeTests,
-		sm.AwaitApproval, sm.SwitchTraffic, sm.VerifyLive, sm.Baked, sm.WaitBeforeVerify, sm.VerifyLive, terminated))
+	assertPath(t, res, path(upToApproval, switched, rolledBack))
 	assertClean(t, env, res)
 }
 
@@ -268,7 +390,7 @@ func TestDuplicateEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Status != sm.Released || again.Status != sm.Duplicate || late.Status != sm.Duplicate || again.ReleaseID != first.ReleaseID {
+	if res.Status != release.Released || again.Status != release.Duplicate || late.Status != release.Duplicate || again.ReleaseID != first.ReleaseID {
 		t.Fatalf("first %s, again %+v, late %+v", res.Status, again, late)
 	}
 	if n := len(env.Region.Executions()); n != 1 {
@@ -300,7 +422,7 @@ func TestConcurrentReleaseIsRejected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if second.Status != sm.Rejected || !strings.Contains(second.Cause, "ReleaseInProgress") || !strings.Contains(second.Cause, first.ReleaseID) {
+	if second.Status != release.Rejected || !strings.Contains(second.Cause, "ReleaseInProgress") || !strings.Contains(second.Cause, first.ReleaseID) {
 		t.Fatalf("second: %s %s", second.Status, second.Cause)
 	}
 	assertPath(t, second, rejected)
@@ -312,7 +434,7 @@ func TestConcurrentReleaseIsRejected(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, err := env.Follow(ctx, first, time.Now())
-	if err != nil || res.Status != sm.Released {
+	if err != nil || res.Status != release.Released {
 		t.Fatalf("first: %v %v", res, err)
 	}
 }
@@ -369,7 +491,7 @@ func TestInvalidArtifactsAreRejected(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Status != sm.Rejected || !strings.Contains(res.Cause, "ArtifactInvalid") || !strings.Contains(res.Cause, c.why) {
+			if res.Status != release.Rejected || !strings.Contains(res.Cause, "ArtifactInvalid") || !strings.Contains(res.Cause, c.why) {
 				t.Fatalf("status %s, cause %s; want Rejected with ArtifactInvalid: %s", res.Status, res.Cause, c.why)
 			}
 			assertPath(t, res, rejected)
@@ -390,12 +512,12 @@ func TestEveryStepIsIdempotent(t *testing.T) {
 		changes = append(changes, inv.State+": "+diff(before, after))
 	}}, nil)
 	res, err := env.Release(ctxT(t), "8.0.0", nil)
-	if err != nil || res.Status != sm.Released {
+	if err != nil || res.Status != release.Released {
 		t.Fatalf("%v %v", res, err)
 	}
-	env.SetFault(&localrun.Fault{State: sm.VerifyLive, Kind: localrun.FaultError})
+	env.SetFault(&localrun.Fault{State: release.StateVerifyLive, Kind: localrun.FaultError})
 	res, err = env.Release(ctxT(t), "8.0.1", nil)
-	if err != nil || res.Status != sm.RolledBack {
+	if err != nil || res.Status != release.RolledBack {
 		t.Fatalf("%v %v", res, err)
 	}
 	for _, c := range changes {
@@ -424,7 +546,7 @@ func TestRetirement(t *testing.T) {
 	env := localrun.NewTestEnv(t, localrun.Options{}, nil)
 	ctx := ctxT(t)
 	res, err := env.Release(ctx, "9.0.0", nil)
-	if err != nil || res.Status != sm.Released {
+	if err != nil || res.Status != release.Released {
 		t.Fatalf("%v %v", res, err)
 	}
 	old := env.Fixture.LiveInstance
@@ -477,7 +599,7 @@ func finishTags(t *testing.T, env *localrun.Env, id string, due time.Time) {
 }
 
 // Path pieces of a switch back.
-var switchedBack = path(sm.PrepareSwitchBack, sm.SwitchTraffic, sm.VerifyLive, sm.Baked, repeat(bakeRound, 4), sm.Finish, sm.Released)
+var switchedBack = path(release.StatePrepareSwitchBack, switched, release.StateRecordRelease, release.Released)
 
 // TestRollbackSwitchesBack releases, then rolls back: the old version is
 // live again on its instance, whose retirement is cancelled, and the
@@ -486,7 +608,7 @@ func TestRollbackSwitchesBack(t *testing.T) {
 	env := localrun.NewTestEnv(t, localrun.Options{}, nil)
 	ctx := ctxT(t)
 	rel, err := env.Release(ctx, "1.1.0", nil)
-	if err != nil || rel.Status != sm.Released {
+	if err != nil || rel.Status != release.Released {
 		t.Fatalf("release: %v %v", rel, err)
 	}
 	newLive := rel.LiveInstanceID
@@ -494,7 +616,7 @@ func TestRollbackSwitchesBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Status != sm.Released {
+	if res.Status != release.Released {
 		t.Fatalf("rollback: %s %s", res.Status, res.Cause)
 	}
 	assertPath(t, res, switchedBack)
@@ -522,10 +644,10 @@ func TestRollbackSwitchesBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if refused.Status != sm.Rejected || !strings.Contains(refused.Cause, "NothingToRollBack") {
+	if refused.Status != release.Rejected || !strings.Contains(refused.Cause, "NothingToRollBack") {
 		t.Fatalf("refused: %s %s", refused.Status, refused.Cause)
 	}
-	assertPath(t, refused, path(sm.PrepareSwitchBack, sm.RecordRejection, sm.Rejected))
+	assertPath(t, refused, path(release.StatePrepareSwitchBack, release.StateRecordRejection, release.Rejected))
 }
 
 func TestRollbackWithoutPreviousIsRejected(t *testing.T) {
@@ -534,7 +656,7 @@ func TestRollbackWithoutPreviousIsRejected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Status != sm.Rejected || !strings.Contains(res.Cause, "nothing to switch back to") {
+	if res.Status != release.Rejected || !strings.Contains(res.Cause, "nothing to switch back to") {
 		t.Fatalf("%s %s", res.Status, res.Cause)
 	}
 	assertClean(t, env, res)
@@ -557,7 +679,7 @@ func TestFailingInstallHookRollsBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Status != sm.RolledBack || !strings.Contains(res.Cause, "DeployFailed") || !strings.Contains(res.Cause, "hook") {
+	if res.Status != release.RolledBack || !strings.Contains(res.Cause, "DeployFailed") || !strings.Contains(res.Cause, "hook") {
 		t.Fatalf("status %s: %s", res.Status, res.Cause)
 	}
 	assertClean(t, env, res)
@@ -631,7 +753,7 @@ func TestPrepareRejectsBadInput(t *testing.T) {
 			if c.undo != nil {
 				defer c.undo()
 			}
-			if res.Status != sm.Rejected || !strings.Contains(res.Cause, c.want) {
+			if res.Status != release.Rejected || !strings.Contains(res.Cause, c.want) {
 				t.Fatalf("status %s, cause %q; want Rejected naming %q", res.Status, res.Cause, c.want)
 			}
 			assertPath(t, res, rejected)

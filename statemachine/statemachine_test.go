@@ -68,11 +68,20 @@ func TestEveryTaskRetriesAndForwardTasksRollBack(t *testing.T) {
 
 func checkRetriesAndCatches(t *testing.T, m *localrun.Machine) {
 	states := m.Definition["States"].(map[string]any)
-	noRollback := map[string]bool{statemachine.Rollback: true, statemachine.Abandon: true, statemachine.RecordRejection: true}
+	noRollback := map[string]bool{release.StateRollback: true, release.StateAbandon: true, release.StateRecordRejection: true}
 	for _, name := range m.TaskStates() {
 		st := states[name].(map[string]any)
 		if _, ok := st["Retry"]; !ok {
 			t.Errorf("%s has no Retry", name)
+		}
+		if name == release.StateRecordRelease {
+			// Past the commit point: its failure never rolls back.
+			for _, c := range st["Catch"].([]any) {
+				if next := c.(map[string]any)["Next"]; next != release.StateReleaseNotRecorded {
+					t.Errorf("%s catches into %s, want only %s", name, next, release.StateReleaseNotRecorded)
+				}
+			}
+			continue
 		}
 		if noRollback[name] {
 			continue
@@ -81,12 +90,12 @@ func checkRetriesAndCatches(t *testing.T, m *localrun.Machine) {
 		toRollback := false
 		for _, c := range catches {
 			cm := c.(map[string]any)
-			if cm["Next"] == statemachine.Rollback && cm["ResultPath"] == "$.failure" {
+			if cm["Next"] == release.StateRollback && cm["ResultPath"] == "$.failure" {
 				toRollback = true
 			}
 		}
 		if !toRollback {
-			t.Errorf("%s does not catch into %s", name, statemachine.Rollback)
+			t.Errorf("%s does not catch into %s", name, release.StateRollback)
 		}
 	}
 }
@@ -116,8 +125,8 @@ func TestTasksMapToRegisteredHandlers(t *testing.T) {
 	if len(unused) > 0 {
 		t.Errorf("handlers no state uses: %v", unused)
 	}
-	if s.Release.Tasks[statemachine.AwaitApproval].Integration != localrun.Callback {
-		t.Errorf("%s is not a callback task", statemachine.AwaitApproval)
+	if s.Release.Tasks[release.StateAwaitApproval].Integration != localrun.Callback {
+		t.Errorf("%s is not a callback task", release.StateAwaitApproval)
 	}
 }
 
@@ -133,7 +142,7 @@ func TestTerminalStates(t *testing.T) {
 			}
 		}
 		sort.Strings(ends)
-		want := append([]string(nil), statemachine.Outcomes...)
+		want := append([]string(nil), release.Outcomes...)
 		sort.Strings(want)
 		if strings.Join(ends, ",") != strings.Join(want, ",") {
 			t.Errorf("%s: terminal states %v, want %v", name, ends, want)

@@ -3,6 +3,7 @@ package statemachine_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/greenlight/greenlight/internal/release"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,6 @@ import (
 	"github.com/greenlight/greenlight/internal/localrun"
 	"github.com/greenlight/greenlight/lambdas/registry"
 	"github.com/greenlight/greenlight/lambdas/watch"
-	sm "github.com/greenlight/greenlight/statemachine"
 )
 
 // stoppedMessages are the alarms the watch function sent.
@@ -40,7 +40,7 @@ func TestWatchIgnoresTheWorkflowsOwnEnds(t *testing.T) {
 	env := localrun.NewTestEnv(t, localrun.Options{}, nil)
 	env.SetApprove(localrun.ApproveReject)
 	res, err := env.Release(ctxT(t), "3.1.0", nil)
-	if err != nil || res.Status != sm.RolledBack {
+	if err != nil || res.Status != release.RolledBack {
 		t.Fatalf("%+v %v", res, err)
 	}
 	if calls := env.Region.CallsTo("SFN", "DescribeExecution"); len(calls) == 0 {
@@ -116,7 +116,7 @@ func TestWatchRaisesTheAlarmForAStoppedRelease(t *testing.T) {
 	if _, err := env.Region.SFN().SendTaskFailure(ctx, &sfn.SendTaskFailureInput{TaskToken: aws.String(waiting.Token), Error: aws.String("Rejected")}); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := env.Follow(ctx, started, time.Now()); err != nil || res.Status != sm.RolledBack {
+	if res, err := env.Follow(ctx, started, time.Now()); err != nil || res.Status != release.RolledBack {
 		t.Fatalf("%+v %v", res, err)
 	}
 }
@@ -139,7 +139,7 @@ func TestWatchRaisesTheAlarmForAnUnhandledError(t *testing.T) {
 	for _, c := range []struct {
 		err   string
 		alarm bool
-	}{{"States.Runtime", true}, {sm.RolledBack, false}, {sm.Rejected, false}, {sm.RollbackFailed, false}} {
+	}{{"States.Runtime", true}, {release.RolledBack, false}, {release.Rejected, false}, {release.RollbackFailed, false}} {
 		d := *env.Deps
 		d.AWS.SFN = failedWith{d.AWS.SFN, c.err}
 		arn := strings.Replace(env.Stack.Release.ARN(), ":stateMachine:", ":execution:", 1) + ":shop-3-3-0-0000000000"

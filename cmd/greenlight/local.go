@@ -26,6 +26,7 @@ type localFlags struct {
 	approve    string
 	failAt     string
 	fault      string
+	failCall   int
 	dataMode   string
 	expect     string
 	listStates bool
@@ -45,8 +46,15 @@ Elastic IP, SSM, Scheduler, SNS in memory; S3 on gofakes3; DynamoDB on
 dynalite). Wait states run on the simulated clock, so a release takes
 seconds while the summary shows modelled AWS time.
 
+Faults: --fail-at STATE arms a fault for that Task state's next
+invocation. --fault error fails one of its AWS calls (the first, or the
+K-th with --fail-call K); --fault error-after lets every call succeed and
+then fails the step, as if its last call had failed; throttle, not-found
+and timeout are transient and must be survived.
+
 It exits 0 when the release ends as expected: Released, or RolledBack when
-the approval is refused or a hard fault is injected (see --expect).`,
+the approval is refused or a hard fault is injected before the commit
+point (after it, at RecordRelease, the release stands) (see --expect).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runLocal(cmd, f) },
 	}
@@ -57,10 +65,12 @@ the approval is refused or a hard fault is injected (see --expect).`,
 	fl.StringVar(&f.version, "version", "", "version to release (default: the artifact's VERSION file, or 1.1.0 for the sample)")
 	fl.StringVar(&f.approve, "approve", localrun.ApproveAuto, "how the approval is answered: auto, reject, timeout or prompt (wait for `greenlight approve|reject --local`)")
 	fl.StringVar(&f.failAt, "fail-at", "", "Task state whose next invocation fails (see --list-states)")
-	fl.StringVar(&f.fault, "fault", localrun.FaultError, "what --fail-at injects: "+strings.Join(localrun.FaultKinds, ", "))
+	fl.StringVar(&f.fault, "fault", localrun.FaultError, "what --fail-at injects: "+strings.Join(localrun.FaultKinds, ", ")+
+		" (error: an AWS call fails; error-after: every call succeeds, then the step fails)")
+	fl.IntVar(&f.failCall, "fail-call", 0, "with --fault error: fail the K-th AWS call of that invocation instead of the first (implies --fault error)")
 	fl.StringVar(&f.dataMode, "data-mode", "", "override data.mode: none, restore or move")
 	fl.StringVar(&f.expect, "expect", "", "the terminal status that counts as success (default: Released, or RolledBack for a refused approval or a hard fault)")
-	fl.BoolVar(&f.listStates, "list-states", false, "print the Task states --fail-at accepts, one per line, and exit")
+	fl.BoolVar(&f.listStates, "list-states", false, "print the Task states --fail-at accepts, one per line, and exit; every fault kind applies to each, impaired and command-failed only where they say")
 	fl.BoolVar(&f.json, "json", false, "print one JSON summary on stdout instead of progress")
 	fl.StringVar(&f.logFile, "log", "", "write the handlers' JSON log lines to this file")
 	return cmd
@@ -97,8 +107,13 @@ func runLocal(cmd *cobra.Command, f localFlags) error {
 		return withCode(exitUsage, err)
 	}
 	var fault *localrun.Fault
+	if f.failCall != 0 && !cmd.Flags().Changed("fault") {
+		f.fault = localrun.FaultError
+	}
 	if f.failAt != "" {
-		fault = &localrun.Fault{State: f.failAt, Kind: f.fault}
+		fault = &localrun.Fault{State: f.failAt, Kind: f.fault, Call: f.failCall}
+	} else if f.failCall != 0 || cmd.Flags().Changed("fault") {
+		return withCode(exitUsage, errors.New("--fault and --fail-call need --fail-at STATE (see --list-states)"))
 	}
 
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -305,6 +320,12 @@ func summarize(w io.Writer, r *localrun.Result) {
 	if r.Error != "" && r.Status != "Released" {
 		fmt.Fprintf(w, "  why:          %s\n", release.Failure{Error: r.Error, Cause: r.Cause}.Reason())
 	}
+	if r.Warning != "" {
+		fmt.Fprintf(w, "  WARNING:      %s\n", r.Warning)
+	}
+	if r.FaultMissed != "" {
+		fmt.Fprintf(w, "  fault:        never landed: %s\n", r.FaultMissed)
+	}
 	ms := r.ModelSeconds
 	fmt.Fprintf(w, "  modelled:     %s in all, %s excluding the approval wait", secs(ms.Total), secs(ms.ExcludingApproval))
 	if ms.MaintenanceWindow > 0 {
@@ -312,7 +333,11 @@ func summarize(w io.Writer, r *localrun.Result) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  work:         %d state transitions, %d Lambda invocations, %d AWS API calls\n", r.StateTransitions, r.LambdaInvocations, r.AWSAPICalls)
-	fmt.Fprintf(w, "  live:         %s serving %s\n", r.LiveInstanceID, r.LiveVersion)
+	serving := "answering"
+	if !r.LiveServing {
+		serving = "NOT ANSWERING"
+	}
+	fmt.Fprintf(w, "  live:         %s serving %s (%s)\n", r.LiveInstanceID, r.LiveVersion, serving)
 	if wr := r.Writes; wr != nil {
 		verdict := "none lost"
 		if wr.Lost != 0 {

@@ -29,11 +29,11 @@ const (
 	StatusRunning          = "Running"
 	StatusAwaitingApproval = "AwaitingApproval"
 	StatusRollingBack      = "RollingBack"
-	StatusReleased         = "Released"
-	StatusRolledBack       = "RolledBack"
-	StatusRollbackFailed   = "RollbackFailed"
-	StatusRejected         = "Rejected"
-	StatusDuplicate        = "Duplicate"
+	StatusReleased         = release.Released
+	StatusRolledBack       = release.RolledBack
+	StatusRollbackFailed   = release.RollbackFailed
+	StatusRejected         = release.Rejected
+	StatusDuplicate        = release.Duplicate
 	// StatusStopped: the execution ended outside the workflow's outcomes
 	// (stopped by hand, timed out, or an unhandled error), so nothing was
 	// undone; the watch function records it and raises the alarm.
@@ -71,6 +71,11 @@ type Record struct {
 	LiveInstance      string `dynamodbav:"liveInstance,omitempty"`
 	CandidateInstance string `dynamodbav:"candidateInstance,omitempty"`
 	CandidateAddress  string `dynamodbav:"candidateAddress,omitempty"`
+	// SwitchingTo is written before the Elastic IP moves to the
+	// candidate: from then on users may have written to the candidate's
+	// data, and a rollback brings that data back whatever the Elastic IP
+	// shows by the time it runs.
+	SwitchingTo string `dynamodbav:"switchingTo,omitempty"`
 
 	Smoke      *release.Report `dynamodbav:"smoke,omitempty"`
 	ApprovedBy string          `dynamodbav:"approvedBy,omitempty"`
@@ -85,8 +90,10 @@ type Record struct {
 	MaintenanceWindowSeconds float64  `dynamodbav:"maintenanceWindowSeconds,omitempty"`
 	Failure                  string   `dynamodbav:"failure,omitempty"`
 	Left                     []string `dynamodbav:"left,omitempty"`
-	Duplicates               int      `dynamodbav:"duplicates,omitempty"`
-	Timeline                 []Event  `dynamodbav:"timeline,omitempty"`
+	// Warnings are what a release that stands could not record.
+	Warnings   []string `dynamodbav:"warnings,omitempty"`
+	Duplicates int      `dynamodbav:"duplicates,omitempty"`
+	Timeline   []Event  `dynamodbav:"timeline,omitempty"`
 }
 
 // Event is one line of a release's timeline.

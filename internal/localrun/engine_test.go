@@ -87,7 +87,12 @@ func testMachine(t *testing.T, in engineInput, answer func(r *sim.Region, token 
 	host.AddJob(job)
 	sched.Join(job.Name)
 	defer sched.Leave(job.Name)
-	ex, err := tc.Run(context.Background(), host.URL(), job.Name, nil)
+	engine, err := tc.Start(context.Background(), host.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer engine.Close()
+	ex, err := engine.Run(context.Background(), job.Name, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,6 @@ import (
 	"github.com/greenlight/greenlight/lambdas/registry"
 	"github.com/greenlight/greenlight/lambdas/start"
 	"github.com/greenlight/greenlight/lambdas/step"
-	"github.com/greenlight/greenlight/statemachine"
 )
 
 // Approval policies: what answers the approval task in a local run.
@@ -92,6 +91,7 @@ type Env struct {
 	tokens  *simTokens
 	scripts *scriptExecutor
 	host    *Host
+	engine  *Engine
 	ctx     context.Context
 	cancel  context.CancelFunc
 
@@ -100,7 +100,11 @@ type Env struct {
 	runs        map[string]*run
 	invocations map[string]int // by execution
 	calls       map[string][]sim.Call
+	// firstCalls counts, per execution and state, the AWS calls of the
+	// state's first invocation (the one a fault arms for).
+	firstCalls map[string]map[string]int
 	faultArmed  bool
+	faultMiss   string
 	wg          sync.WaitGroup
 }
 
@@ -126,7 +130,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Env{opts: opts, tc: tc, runs: map[string]*run{}, invocations: map[string]int{}, calls: map[string][]sim.Call{}}
+	e := &Env{opts: opts, tc: tc, runs: map[string]*run{}, invocations: map[string]int{}, calls: map[string][]sim.Call{}, firstCalls: map[string]map[string]int{}}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	ok := false
 	defer func() {
@@ -214,6 +218,9 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	if err := e.host.Start(); err != nil {
 		return nil, err
 	}
+	if e.engine, err = tc.Start(e.ctx, e.host.URL()); err != nil {
+		return nil, err
+	}
 	e.Region.OnStartExecution(e.onStart)
 	e.Region.OnSchedule(e.onSchedule)
 	e.sched.AfterAdvance(func(from, to time.Time) {
@@ -283,6 +290,9 @@ func (e *Env) Close() error {
 	}
 	e.wg.Wait()
 	var errs []error
+	if e.engine != nil {
+		errs = append(errs, e.engine.Close())
+	}
 	if e.host != nil {
 		errs = append(errs, e.host.Close())
 	}
@@ -345,15 +355,23 @@ func (e *Env) around(ctx context.Context, inv Invocation, invoke func(context.Co
 	calls := e.Region.Calls()[before:]
 	charge := e.Region.Latencies().LambdaWarmInvoke
 	e.mu.Lock()
+	own := 0
 	for _, c := range calls {
 		if c.Caller == inv.Function {
 			e.calls[inv.Execution] = append(e.calls[inv.Execution], c)
 			charge += c.Latency
+			own++
 		}
+	}
+	if e.firstCalls[inv.Execution] == nil {
+		e.firstCalls[inv.Execution] = map[string]int{}
+	}
+	if _, seen := e.firstCalls[inv.Execution][inv.State]; !seen {
+		e.firstCalls[inv.Execution][inv.State] = own
 	}
 	e.mu.Unlock()
 	e.Region.Advance(ctx, charge)
-	if err == nil && inv.State == statemachine.AwaitApproval {
+	if err == nil && inv.State == release.StateAwaitApproval {
 		e.answerApproval(ctx, inv)
 	}
 	if e.opts.AfterInvoke != nil {
@@ -366,7 +384,33 @@ func (e *Env) around(ctx context.Context, inv Invocation, invoke func(context.Co
 func (e *Env) SetFault(f *Fault) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.opts.Fault, e.faultArmed = f, false
+	e.opts.Fault, e.faultArmed, e.faultMiss = f, false, ""
+}
+
+// faultMissed records why an armed fault could not land.
+func (e *Env) faultMissed(why string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.faultMiss = why
+}
+
+// FirstInvocationCalls is, per state, how many AWS calls the state's
+// first invocation made in an execution: how far --fail-call can count.
+func (e *Env) FirstInvocationCalls(execution string) map[string]int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range e.firstCalls[execution] {
+		out[k] = v
+	}
+	return out
+}
+
+// FaultMissed says why the armed fault never landed, or "".
+func (e *Env) FaultMissed() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.faultMiss
 }
 
 // SetApprove changes the approval policy for what comes next.
@@ -434,7 +478,7 @@ func (e *Env) onStart(ctx context.Context, ex sim.Execution) {
 				e.opts.OnEvent(ex.Name, ev)
 			}
 		}
-		r.exec, r.err = e.tc.Run(e.ctx, e.host.URL(), ex.Name, onEvent)
+		r.exec, r.err = e.engine.Run(e.ctx, ex.Name, onEvent)
 		r.ended = e.Region.Now()
 		status := sfntypes.ExecutionStatusFailed
 		var output, errName, cause string
@@ -449,14 +493,14 @@ func (e *Env) onStart(ctx context.Context, ex sim.Execution) {
 		if err := e.Region.FinishExecution(ex.ARN, status, output, errName, cause); err != nil {
 			e.Deps.Log.Error("finish execution", "execution", ex.Name, "error", err)
 		}
-		if status != sfntypes.ExecutionStatusSucceeded {
-			e.statusChanged(ex, string(status))
-		}
+		// The stack's rule delivers every end, SUCCEEDED included (a
+		// release whose record failed stands, and is reported).
+		e.statusChanged(ex, string(status))
 	}()
 }
 
 // statusChanged delivers an execution's end to the watch function, as the
-// stack's EventBridge rule does for FAILED, TIMED_OUT and ABORTED.
+// stack's EventBridge rule does.
 func (e *Env) statusChanged(ex sim.Execution, status string) {
 	ev, err := events.ExecutionStatusChange(ex.ARN, ex.StateMachineARN, ex.Name, status, e.Region.Now())
 	if err == nil {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/greenlight/greenlight/internal/release"
 	"github.com/greenlight/greenlight/internal/sim"
-	"github.com/greenlight/greenlight/statemachine"
 )
 
 // Fault kinds: what `greenlight local --fail-at STATE --fault KIND` does to
@@ -21,9 +20,15 @@ const (
 	// FaultThrottle: the step's next three AWS calls are throttled, with
 	// each service's own code. Transient: the release goes on.
 	FaultThrottle = "throttle"
-	// FaultError: the step's first AWS call fails with an access error.
-	// Hard: the release rolls back.
+	// FaultError: one of the step's AWS calls (the first, or the
+	// Fault.Call-th) fails with an access error. Hard: the release rolls
+	// back, or, after the commit point, stands with a warning.
 	FaultError = "error"
+	// FaultErrorAfter: every AWS call of the step succeeds, then the step
+	// fails with a hard error, as if its last call (the ledger write) had
+	// failed: Step Functions keeps no result of a failed step, so what it
+	// did is known only to AWS.
+	FaultErrorAfter = "error-after"
 	// FaultNotFound: the step's first EC2 or SSM call does not see the
 	// resource yet (eventual consistency). Transient.
 	FaultNotFound = "not-found"
@@ -38,7 +43,7 @@ const (
 )
 
 // FaultKinds lists the kinds, for flags and errors.
-var FaultKinds = []string{FaultThrottle, FaultError, FaultNotFound, FaultImpaired, FaultCommandFailed, FaultTimeout}
+var FaultKinds = []string{FaultThrottle, FaultError, FaultErrorAfter, FaultNotFound, FaultImpaired, FaultCommandFailed, FaultTimeout}
 
 // Transient reports whether a fault kind is one the release must survive.
 func Transient(kind string) bool {
@@ -49,6 +54,10 @@ func Transient(kind string) bool {
 type Fault struct {
 	State string
 	Kind  string
+	// Call, for FaultError, is which of the invocation's AWS calls fails,
+	// counting from 1 (0 means 1): a test can walk every call of every
+	// step.
+	Call int
 }
 
 // Check says whether the fault fits the machine: the state exists and is a
@@ -57,11 +66,14 @@ func (f Fault) Check(m *Machine) error {
 	if _, ok := m.Tasks[f.State]; !ok {
 		return fmt.Errorf("--fail-at %q is not a Task state; the Task states are: %s", f.State, strings.Join(m.TaskStates(), ", "))
 	}
+	if f.Call < 0 || (f.Call > 1 && f.Kind != FaultError) {
+		return fmt.Errorf("--fail-call %d: it picks which AWS call of %s fails with --fault error; it must be 1 or more", f.Call, f.State)
+	}
 	switch f.Kind {
-	case FaultThrottle, FaultError, FaultNotFound, FaultTimeout:
+	case FaultThrottle, FaultError, FaultErrorAfter, FaultNotFound, FaultTimeout:
 	case FaultImpaired:
-		if f.State != statemachine.LaunchCandidate && f.State != statemachine.CheckCandidate {
-			return fmt.Errorf("--fault impaired applies to %s or %s, which wait for the candidate's status checks", statemachine.LaunchCandidate, statemachine.CheckCandidate)
+		if f.State != release.StateLaunchCandidate && f.State != release.StateCheckCandidate {
+			return fmt.Errorf("--fault impaired applies to %s or %s, which wait for the candidate's status checks", release.StateLaunchCandidate, release.StateCheckCandidate)
 		}
 	case FaultCommandFailed:
 		if !commandStates[f.State] {
@@ -74,8 +86,8 @@ func (f Fault) Check(m *Machine) error {
 }
 
 // commandStates run or follow SSM commands on instances.
-var commandStates = map[string]bool{statemachine.DeployRelease: true, statemachine.CheckDeploy: true,
-	statemachine.AttachTestData: true, statemachine.Cutover: true}
+var commandStates = map[string]bool{release.StateDeployRelease: true, release.StateCheckDeploy: true,
+	release.StateAttachTestData: true, release.StateCutover: true}
 
 func sortedKeys(m map[string]bool) []string {
 	var out []string
@@ -117,16 +129,22 @@ func (f *Fault) apply(ctx context.Context, e *Env, inv Invocation, invoke func(c
 		return invoke(ctx)
 	case FaultError, FaultNotFound:
 		fired := false
+		nth := max(f.Call, 1)
+		seen := 0
 		e.Region.Intercept(func(service, op, caller string) (string, string) {
 			if fired || caller != inv.Function {
 				return "", ""
 			}
 			if f.Kind == FaultError {
-				fired = true
-				if code, ok := hardCodes[service]; ok {
-					return code, "injected by --fault error"
+				if seen++; seen < nth {
+					return "", ""
 				}
-				return "AccessDeniedException", "injected by --fault error"
+				fired = true
+				msg := fmt.Sprintf("injected by --fault error at call %d", nth)
+				if code, ok := hardCodes[service]; ok {
+					return code, msg
+				}
+				return "AccessDeniedException", msg
 			}
 			if code, ok := notFoundCodes[op]; ok && (service == sim.ServiceEC2 || service == sim.ServiceSSM) {
 				fired = true
@@ -137,12 +155,24 @@ func (f *Fault) apply(ctx context.Context, e *Env, inv Invocation, invoke func(c
 		out, err := invoke(ctx)
 		e.Region.Intercept(nil)
 		if !fired && f.Kind == FaultError {
+			if nth > 1 {
+				// Nothing to fail: the run goes on as without the fault,
+				// and the result says the fault never landed.
+				e.faultMissed(fmt.Sprintf("--fail-call %d: %s made only %d AWS calls in its invocation", nth, inv.State, seen))
+				return out, err
+			}
 			// The step made no AWS call: fail it as its first call would.
 			return nil, release.AWSError{Cause: release.Causef("%s: injected by --fault error (the step made no AWS call)", inv.Function)}
 		}
 		return out, err
+	case FaultErrorAfter:
+		out, err := invoke(ctx)
+		if err != nil {
+			return out, err // it failed by itself: nothing to add
+		}
+		return nil, release.AWSError{Cause: release.Causef("%s: injected by --fault error-after: its AWS calls succeeded, then its last one failed", inv.Function)}
 	case FaultImpaired:
-		if inv.State == statemachine.LaunchCandidate {
+		if inv.State == release.StateLaunchCandidate {
 			e.Region.ImpairNextInstance(1)
 		} else if id := candidateOf(inv.Payload); id != "" {
 			if err := e.Region.ImpairInstance(id); err != nil {

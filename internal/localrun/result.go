@@ -3,6 +3,8 @@ package localrun
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"sort"
 	"time"
 
@@ -17,7 +19,6 @@ import (
 	"github.com/greenlight/greenlight/lambdas/finish"
 	"github.com/greenlight/greenlight/lambdas/start"
 	"github.com/greenlight/greenlight/lambdas/switchback"
-	"github.com/greenlight/greenlight/statemachine"
 )
 
 // Result is how a local release went, in the shape `greenlight local
@@ -35,7 +36,15 @@ type Result struct {
 	AWSAPICallsByOperation map[string]int `json:"awsApiCallsByOperation"`
 	ModelSeconds           ModelSeconds   `json:"modelSeconds"`
 	LiveInstanceID         string         `json:"liveInstanceId"`
-	LiveVersion            string         `json:"liveVersion"`
+	// LiveServing: the live instance runs and answers its health check
+	// through the Elastic IP, as users reach it.
+	LiveServing     bool   `json:"liveServing"`
+	LiveVersion     string `json:"liveVersion"`
+	// Warning is what a release that stands could not record
+	// (ReleaseNotRecorded).
+	Warning string `json:"warning,omitempty"`
+	// FaultMissed says why an injected fault never landed.
+	FaultMissed string `json:"faultMissed,omitempty"`
 	LeakedResources        []sim.Resource `json:"leakedResources"`
 	// Writes, with a data volume: every write users made, and whether
 	// each is on the live data volume.
@@ -77,9 +86,9 @@ func (e *Env) Release(ctx context.Context, version string, body []byte) (*Result
 // Follow waits for a started release to end and summarizes it.
 func (e *Env) Follow(ctx context.Context, started start.Result, wall time.Time) (*Result, error) {
 	if started.Status == start.Duplicate {
-		return &Result{Status: statemachine.Duplicate, ReleaseID: started.ReleaseID, Execution: started.Execution,
+		return &Result{Status: release.Duplicate, ReleaseID: started.ReleaseID, Execution: started.Execution,
 			StatesEntered: []string{}, AWSAPICallsByOperation: map[string]int{}, LeakedResources: []sim.Resource{},
-			LiveInstanceID: e.live(), LiveVersion: e.liveVersion(), WallSeconds: time.Since(wall).Seconds()}, nil
+			LiveInstanceID: e.live(), LiveServing: e.liveServing(), LiveVersion: e.liveVersion(), WallSeconds: time.Since(wall).Seconds()}, nil
 	}
 	ex, err := e.Wait(ctx, started.ReleaseID)
 	if err != nil {
@@ -107,17 +116,20 @@ func (e *Env) summarize(started start.Result, ex *Execution, wall time.Time) *Re
 	total := r.ended.Sub(r.started)
 	res.ModelSeconds = ModelSeconds{
 		Total:             total.Seconds(),
-		ExcludingApproval: (total - waited(ex.Events, statemachine.AwaitApproval)).Seconds(),
+		ExcludingApproval: (total - waited(ex.Events, release.StateAwaitApproval)).Seconds(),
 	}
 	var doc release.Doc
 	if ex.Status == "SUCCEEDED" && json.Unmarshal(ex.Output, &doc) == nil {
 		res.ModelSeconds.MaintenanceWindow = finish.MaintenanceWindow(doc).Seconds()
+		res.Warning = doc.Record.Warning()
 	}
+	res.FaultMissed = e.FaultMissed()
 	if e.Config.HasData() {
 		w := e.Writes()
 		res.Writes = &w
 	}
 	res.LiveInstanceID, res.LiveVersion = e.live(), e.liveVersion()
+	res.LiveServing = e.liveServing()
 	res.LeakedResources = e.leaks(started.ReleaseID)
 	return res
 }
@@ -128,7 +140,7 @@ func outcomeOf(ex *Execution) string {
 		path := ex.Path()
 		return path[len(path)-1]
 	}
-	for _, o := range statemachine.Outcomes {
+	for _, o := range release.Outcomes {
 		if ex.Error == o {
 			return o
 		}
@@ -173,6 +185,32 @@ func waited(evs []Event, state string) time.Duration {
 // live is the instance receiving the Elastic IP's traffic now.
 func (e *Env) live() string { return e.Region.TrafficTarget(e.Fixture.AllocationID) }
 
+// liveServing asks the app's health check through the Elastic IP, the way
+// users reach it, and checks the instance behind it runs.
+func (e *Env) liveServing() bool {
+	live := e.live()
+	if live == "" {
+		return false
+	}
+	ctx := sim.WithCaller(context.Background(), "localrun")
+	out, err := e.Region.EC2().DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{live}})
+	if err != nil || len(out.Reservations) == 0 || out.Reservations[0].Instances[0].State.Name != ec2types.InstanceStateNameRunning {
+		return false
+	}
+	hc := e.Config.HealthCheck
+	url := fmt.Sprintf("http://%s:%d%s", e.Fixture.PublicIP, hc.Port, hc.Path)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := e.Region.HTTPClient().Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == hc.ExpectedStatus
+}
+
 func (e *Env) liveVersion() string {
 	app, err := e.Region.App(e.live())
 	if err != nil {
@@ -212,16 +250,21 @@ func (e *Env) leaks(releaseID string) []sim.Resource {
 func (r *Result) JSON() ([]byte, error) { return json.MarshalIndent(r, "", "  ") }
 
 // Expected is the status a run should end in: Released, unless the
-// approval is refused or a hard fault is injected.
+// approval is refused or a hard fault is injected before the commit point
+// (the bookkeeping after it never moves traffic back).
 func Expected(approve string, f *Fault) string {
 	if approve == ApproveReject || approve == ApproveTimeout {
-		return statemachine.RolledBack
+		return release.RolledBack
 	}
-	if f != nil && !Transient(f.Kind) {
-		return statemachine.RolledBack
+	if f != nil && !Transient(f.Kind) && !AfterCommit(f.State) {
+		return release.RolledBack
 	}
-	return statemachine.Released
+	return release.Released
 }
+
+// AfterCommit reports a state past the commit point: the new side serves
+// and was verified, so a failure there leaves the release standing.
+func AfterCommit(state string) bool { return state == release.StateRecordRelease }
 
 // RollbackRequest is what `greenlight rollback` sends.
 type RollbackRequest = switchback.Request

@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -103,51 +105,159 @@ func (t Toolchain) Bin(name string) string {
 	return filepath.Join(t.Root, "node_modules", ".bin", name)
 }
 
-// Run runs one execution whose job the host holds, reporting each event to
-// onEvent as it happens. The runner process dies with ctx and with this
-// process.
-func (t Toolchain) Run(ctx context.Context, hostURL, execution string, onEvent func(Event)) (*Execution, error) {
-	cmd := exec.CommandContext(ctx, t.Node(), filepath.Join(t.Root, "internal", "localrun", "runner.mjs"), hostURL, execution)
+// Engine is one runner process serving every execution of a local
+// environment: starting Node costs more than most executions, so it
+// starts once. Executions run side by side; each line it prints names its
+// execution and reaches that execution's Run.
+type Engine struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+
+	mu      sync.Mutex
+	runs    map[string]chan Event
+	stderr  bytes.Buffer
+	exited  chan struct{}
+	exitErr error
+}
+
+// Start starts the runner process for a host. It dies with ctx and with
+// this process; Close stops it.
+func (t Toolchain) Start(ctx context.Context, hostURL string) (*Engine, error) {
+	cmd := exec.CommandContext(ctx, t.Node(), filepath.Join(t.Root, "internal", "localrun", "runner.mjs"), hostURL)
 	cmd.Dir = t.Root
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.Env = append(os.Environ(), "NODE_NO_WARNINGS=1")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	g := &Engine{cmd: cmd, runs: map[string]chan Event{}, exited: make(chan struct{})}
+	cmd.Stderr = &lockedWriter{mu: &g.mu, w: &g.stderr}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
+		return nil, err
+	}
+	if g.stdin, err = cmd.StdinPipe(); err != nil {
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start the runner: %w", err)
 	}
-	ex := &Execution{Name: execution}
+	go g.dispatch(stdout)
+	return g, nil
+}
+
+// lockedWriter serializes writes with the engine's lock.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// line is one line the runner prints: an event of an execution.
+type line struct {
+	Event
+	Execution string `json:"execution"`
+}
+
+func (g *Engine) dispatch(stdout io.Reader) {
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 1<<20), 8<<20)
+	var bad error
 	for sc.Scan() {
-		var ev Event
-		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			return nil, fmt.Errorf("runner printed %q: %w", sc.Text(), err)
+		var l line
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			bad = fmt.Errorf("runner printed %q: %w", sc.Text(), err)
+			break
 		}
-		if ev.Type == "Result" {
-			ex.Status, ex.Output, ex.Error, ex.Cause = ev.Status, ev.Output, ev.Error, ev.Cause
+		g.mu.Lock()
+		ch := g.runs[l.Execution]
+		if l.Type == "Result" {
+			delete(g.runs, l.Execution)
+		}
+		g.mu.Unlock()
+		if ch == nil {
 			continue
 		}
-		ex.Events = append(ex.Events, ev)
-		if onEvent != nil {
-			onEvent(ev)
+		ch <- l.Event
+		if l.Type == "Result" {
+			close(ch)
 		}
 	}
-	if err := cmd.Wait(); err != nil {
-		if ctx.Err() != nil {
+	err := g.cmd.Wait()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.exitErr = errors.Join(bad, err)
+	if g.exitErr == nil {
+		g.exitErr = errors.New("the runner exited")
+	}
+	g.exitErr = fmt.Errorf("%w: %s", g.exitErr, strings.TrimSpace(g.stderr.String()))
+	close(g.exited)
+}
+
+// Run runs one execution whose job the host holds, reporting each event
+// to onEvent as it happens.
+func (g *Engine) Run(ctx context.Context, execution string, onEvent func(Event)) (*Execution, error) {
+	ch := make(chan Event, 1024)
+	g.mu.Lock()
+	select {
+	case <-g.exited:
+		g.mu.Unlock()
+		return nil, fmt.Errorf("runner for %s: %w", execution, g.exitErr)
+	default:
+	}
+	g.runs[execution] = ch
+	_, err := io.WriteString(g.stdin, execution+"\n")
+	g.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("runner for %s: %w", execution, err)
+	}
+	ex := &Execution{Name: execution}
+	for {
+		select {
+		case ev, ok := <-ch:
+			if !ok {
+				return ex, nil
+			}
+			if ev.Type == "Result" {
+				ex.Status, ex.Output, ex.Error, ex.Cause = ev.Status, ev.Output, ev.Error, ev.Cause
+				continue
+			}
+			ex.Events = append(ex.Events, ev)
+			if onEvent != nil {
+				onEvent(ev)
+			}
+		case <-g.exited:
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			return nil, fmt.Errorf("runner for %s failed: %w", execution, g.exitErr)
+		case <-ctx.Done():
+			g.mu.Lock()
+			delete(g.runs, execution)
+			g.mu.Unlock()
+			go func() {
+				for range ch { // the dispatcher may be sending: let it go on
+				}
+			}()
 			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("runner for %s failed: %w: %s", execution, err, strings.TrimSpace(stderr.String()))
 	}
-	if ex.Status == "" {
-		return nil, fmt.Errorf("runner for %s ended without a result: %s", execution, strings.TrimSpace(stderr.String()))
+}
+
+// Close lets the executions under way end, then stops the runner.
+func (g *Engine) Close() error {
+	if err := g.stdin.Close(); err != nil {
+		return err
 	}
-	return ex, nil
+	select {
+	case <-g.exited:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-g.cmd.Process.Pid, syscall.SIGKILL)
+		<-g.exited
+	}
+	return nil
 }
 
 // ValidateASL checks a definition with asl-validator, the States Language

@@ -280,7 +280,7 @@ func Released(d release.Doc, previous string, retireAfter time.Time, leadTime, m
 }
 
 // RolledBack reports a failed release that left AWS clean.
-func RolledBack(d release.Doc, reason string, undone []string) Message {
+func RolledBack(d release.Doc, reason string, undone []string, trafficBack bool) Message {
 	var b body
 	switch failure(d) {
 	case "Rejected":
@@ -290,7 +290,7 @@ func RolledBack(d release.Doc, reason string, undone []string) Message {
 	default:
 		b.line("The release of %s %s failed and was rolled back.", d.App, version(d))
 	}
-	if d.Switch != nil {
+	if trafficBack {
 		b.line("Traffic had moved to the candidate; the Elastic IP was moved back to %s.", d.Live.InstanceID)
 	} else {
 		b.line("Users kept the live version throughout.")
@@ -298,13 +298,13 @@ func RolledBack(d release.Doc, reason string, undone []string) Message {
 	b.line("")
 	header(&b, d)
 	b.field("Live instance", d.Live.InstanceID)
-	if d.Candidate != nil {
+	if d.Candidate != nil && !d.IsRollback() {
 		b.field("Candidate", d.Candidate.InstanceID+" (terminated)")
 	}
 	b.field("Reason", reason)
 	if len(undone) > 0 {
 		b.line("")
-		b.line("Undone, newest first:")
+		b.line("Undone, in order:")
 		for _, u := range undone {
 			b.para("  - ", u)
 		}
@@ -368,6 +368,36 @@ func RollbackFailed(d release.Doc, reason string, left []string) Message {
 }
 
 // Stopped reports a release whose execution ended outside the workflow's
+// NotRecorded is the urgent notice for a release that stands (its new
+// side serves and was verified) while part of its bookkeeping failed: the
+// workflow never moves traffic back for that, so a person fixes the
+// record instead.
+func NotRecorded(d release.Doc, problem string) Message {
+	var b body
+	b.line("URGENT: %s %s is live, but greenlight could not record all of it.", d.App, version(d))
+	b.line("The release stands: traffic is never moved back for bookkeeping.")
+	b.line("")
+	header(&b, d)
+	if d.Candidate != nil {
+		b.field("Live instance", d.Candidate.InstanceID)
+	}
+	b.field("Previous instance", d.Live.InstanceID)
+	b.line("")
+	b.line("Not recorded:")
+	b.para("  ", problem)
+	b.line("")
+	b.line("What to check: the release's timeline,")
+	b.line("  greenlight status %s", d.ReleaseID)
+	b.line("If the lock is still held, free it with")
+	b.line("  greenlight lock release --force")
+	b.line("The live instance should carry greenlight:role=live, the previous one a")
+	b.line("greenlight:retire-after date and a retirement schedule.")
+	b.line("")
+	b.link("Execution in the Step Functions console:", ConsoleURL("", d.Execution))
+	return Message{Kind: "not-recorded", Subject: fmt.Sprintf("[greenlight] URGENT %s %s released but not recorded", d.App, version(d)),
+		Body: b.text(), Urgent: true}
+}
+
 // outcomes: nothing was undone, so a person must look.
 func Stopped(rec Release, execution, why string, lockHeld bool) Message {
 	var b body

@@ -106,21 +106,25 @@ func TestMessages(t *testing.T) {
 			kind: "released", subject: "[greenlight] shop 1.4.0 released",
 			contains: []string{"Maintenance window: 4.2s"},
 		}},
-		{"rolled-back", RolledBack(withFailure(doc(), "DeployFailed", "exit 1"), "DeployFailed: the install hook exited 1", []string{"launched i-0cand000000000002"}), want{
+		{"rolled-back", RolledBack(withFailure(doc(), "DeployFailed", "exit 1"), "DeployFailed: the install hook exited 1", []string{"candidate i-0cand000000000002 terminated"}, false), want{
 			kind: "rolled-back", subject: "[greenlight] shop 1.4.0 rolled back",
 			contains: []string{"failed and was rolled back", "Users kept the live version throughout", "shop-1.4.0-0a1b2c3d4e", "i-0live000000000001",
-				"i-0cand000000000002 (terminated)", "DeployFailed: the install hook exited 1", "launched i-0cand000000000002", "greenlight status shop-1.4.0-0a1b2c3d4e", console},
+				"i-0cand000000000002 (terminated)", "DeployFailed: the install hook exited 1", "candidate i-0cand000000000002 terminated", "greenlight status shop-1.4.0-0a1b2c3d4e", console},
 		}},
-		{"rolled-back-after-switch", RolledBack(withFailure(switched(doc()), "VerifyFailed", "round 2"), "VerifyFailed: after the switch, round 2: home page: HTTP 502", nil), want{
+		{"rolled-back-after-switch", RolledBack(withFailure(switched(doc()), "VerifyFailed", "round 2"), "VerifyFailed: after the switch, round 2: home page: HTTP 502", nil, true), want{
 			kind: "rolled-back", subject: "[greenlight] shop 1.4.0 rolled back",
 			contains: []string{"the Elastic IP was moved back to i-0live000000000001", "VerifyFailed"},
 			absent:   []string{"Users kept the live version throughout"},
 		}},
-		{"rolled-back-rejected", RolledBack(withFailure(doc(), "Rejected", "rejected by alice (local): typo on the home page"), "Rejected: rejected by alice (local): typo on the home page", nil), want{
+		{"rolled-back-rejected", RolledBack(withFailure(doc(), "Rejected", "rejected by alice (local): typo on the home page"), "Rejected: rejected by alice (local): typo on the home page", nil, false), want{
 			kind: "rolled-back", subject: "[greenlight] shop 1.4.0 rolled back",
 			contains: []string{"was rejected at the approval", "typo on the home page"},
 		}},
-		{"rolled-back-timeout", RolledBack(withFailure(doc(), "States.Timeout", ""), "States.Timeout", nil), want{
+		{"not-recorded", NotRecorded(switched(doc()), "released, but not recorded: the release lock (free it with: greenlight lock release --force) (dynamodb:DeleteItem lock shop: AccessDeniedException)"), want{
+			kind: "not-recorded", subject: "[greenlight] URGENT shop 1.4.0 released but not recorded", urgent: true,
+			contains: []string{"is live, but greenlight could not record all of it", "never moved back", "greenlight lock release --force", "AccessDeniedException"},
+		}},
+		{"rolled-back-timeout", RolledBack(withFailure(doc(), "States.Timeout", ""), "States.Timeout", nil, false), want{
 			kind: "rolled-back", subject: "[greenlight] shop 1.4.0 rolled back",
 			contains: []string{"Nobody answered the approval of shop 1.4.0 in time"},
 		}},

@@ -40,7 +40,8 @@ type Doc struct {
 	Cutover   *Cutover   `json:"cutover,omitempty"`
 	Switch    *Switch    `json:"switch,omitempty"`
 	Verify    *Verify    `json:"verify,omitempty"`
-	Finish    *Finish    `json:"finish,omitempty"`
+	Keep      *Keep      `json:"keep,omitempty"`
+	Record    *Record    `json:"record,omitempty"`
 
 	// Failure is what a Catch recorded: the error that sent the release
 	// into rollback.
@@ -95,7 +96,6 @@ type Candidate struct {
 	LaunchedAt time.Time `json:"launchedAt"`
 	Poll
 	Status string `json:"status,omitempty"`
-	Undo   []Undo `json:"undo,omitempty"`
 }
 
 // Poll is the shape every Wait → Check → Choice loop shares: the check
@@ -124,7 +124,6 @@ type TestData struct {
 	Steps      map[string]Step `json:"steps"`
 	Poll
 	Status string `json:"status,omitempty"`
-	Undo   []Undo `json:"undo,omitempty"`
 }
 
 // Cutover moves the live data onto the candidate under maintenance.
@@ -138,7 +137,6 @@ type Cutover struct {
 	Steps           map[string]Step `json:"steps"`
 	Poll
 	Status string `json:"status,omitempty"`
-	Undo   []Undo `json:"undo,omitempty"`
 }
 
 // Deploy tracks the deploy command on the candidate.
@@ -182,7 +180,6 @@ type Switch struct {
 	To            string    `json:"to"`
 	AssociationID string    `json:"associationId"`
 	At            time.Time `json:"at"`
-	Undo          []Undo    `json:"undo,omitempty"`
 }
 
 // Verify tracks the bake after the switch.
@@ -195,10 +192,29 @@ type Verify struct {
 	Last *Report `json:"last,omitempty"`
 }
 
-// Finish is the bookkeeping after success.
-type Finish struct {
+// Keep is the previous side, kept for rollback: tagged with its
+// retirement date and scheduled to be retired then.
+type Keep struct {
+	InstanceID  string    `json:"instanceId"`
 	RetireAfter time.Time `json:"retireAfter"`
 	Schedule    string    `json:"schedule"`
+}
+
+// Record is the bookkeeping after the commit point.
+type Record struct {
+	At time.Time `json:"at,omitzero"`
+	// NotRecorded is the bookkeeping's own failure, kept by the workflow
+	// past the commit point: the release stands, a person fixes the
+	// record.
+	NotRecorded *Failure `json:"notRecorded,omitempty"`
+}
+
+// Warning words what a release that stands could not record, or "".
+func (r *Record) Warning() string {
+	if r == nil || r.NotRecorded == nil {
+		return ""
+	}
+	return r.NotRecorded.Reason()
 }
 
 // Failure is the Error/Cause pair a Catch writes.
@@ -207,69 +223,31 @@ type Failure struct {
 	Cause string `json:"Cause"`
 }
 
-// Rollback tracks the compensating rollback.
+// Rollback tracks the compensating rollback. Each pass decides from what
+// AWS says now; what it keeps here is progress (commands in flight) and
+// what it has done, for the report.
 type Rollback struct {
 	Poll
-	Done    int    `json:"done"`
-	Outcome string `json:"outcome"`
+	// StartedAt is the first pass: the last sweep for what this release
+	// made happens a while after it (see rollback.SweepAfter).
+	StartedAt time.Time `json:"startedAt,omitzero"`
+	Outcome   string    `json:"outcome"`
 	// Reason is why the release failed, in words ("VerifyFailed: …"):
 	// the terminal state's cause.
-	Reason string   `json:"reason"`
-	Left   []string `json:"left,omitempty"`
-	// Steps is the progress of the undo under way.
+	Reason string `json:"reason"`
+	// Left is what could not be undone, for a person.
+	Left []string `json:"left,omitempty"`
+	// Did is what the rollback changed, in order, for the report.
+	Did []string `json:"did,omitempty"`
+	// Steps is the progress of the rollback's actions.
 	Steps map[string]Step `json:"steps,omitempty"`
-	// TrafficBackAt is when the Elastic IP was back on the previous
+	// Failures counts, per action, the passes on which it failed with an
+	// error retrying the pass does not fix; Errors is the last of each.
+	Failures map[string]int    `json:"failures,omitempty"`
+	Errors   map[string]string `json:"errors,omitempty"`
+	// TrafficBackAt is when the Elastic IP was moved back to the live
 	// instance.
 	TrafficBackAt time.Time `json:"trafficBackAt,omitzero"`
-}
-
-// Undo kinds: what a release did that a rollback must undo.
-const (
-	UndoLaunch      = "launched"       // terminate the instance
-	UndoEIP         = "eip-moved"      // associate the Elastic IP back to From
-	UndoVolume      = "created-volume" // delete the volume, unless it now holds the live data
-	UndoMaintenance = "maintenance-on" // turn the maintenance page off on Resource (an instance)
-	UndoWrites      = "writes-stopped" // thaw, mount and start the app on From with volume Resource
-	UndoVolumeMoved = "volume-moved"   // move volume Resource back from To to From
-)
-
-// Undo is one compensation log entry.
-type Undo struct {
-	Kind     string    `json:"kind"`
-	Resource string    `json:"resource"`
-	From     string    `json:"from,omitempty"`
-	To       string    `json:"to,omitempty"`
-	At       time.Time `json:"at"`
-}
-
-func (u Undo) String() string {
-	switch u.Kind {
-	case UndoEIP, UndoVolumeMoved:
-		return fmt.Sprintf("%s %s from %s to %s", u.Kind, u.Resource, u.From, u.To)
-	case UndoWrites:
-		return fmt.Sprintf("%s on %s (%s)", u.Kind, u.From, u.Resource)
-	}
-	return u.Kind + " " + u.Resource
-}
-
-// Compensation is the compensation log: everything this release did that
-// a rollback must undo, oldest first. Each step keeps its own entries in
-// its part, and the parts are read in workflow order.
-func (d Doc) Compensation() []Undo {
-	var out []Undo
-	if d.Candidate != nil {
-		out = append(out, d.Candidate.Undo...)
-	}
-	if d.TestData != nil {
-		out = append(out, d.TestData.Undo...)
-	}
-	if d.Cutover != nil {
-		out = append(out, d.Cutover.Undo...)
-	}
-	if d.Switch != nil {
-		out = append(out, d.Switch.Undo...)
-	}
-	return out
 }
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9-]+`)

@@ -10,6 +10,11 @@ const (
 	TagManaged     = "greenlight:managed"
 	TagRetireAfter = "greenlight:retire-after" // RFC 3339 time
 	TagVersion     = "greenlight:version"
+	// TagCutover marks an instance whose data a release's cutover may
+	// have touched (maintenance page up, writes stopped, data volume
+	// moved away), with that release's id: written before the cutover
+	// acts, so a rollback finds on the instance itself what to restore.
+	TagCutover = "greenlight:cutover"
 	// ManagedValue is TagManaged's value.
 	ManagedValue = "true"
 )

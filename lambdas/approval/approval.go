@@ -39,20 +39,13 @@ func (h Handler) Open(ctx context.Context, in Input) (struct{}, error) {
 	expires := h.D.Now().Add(d.Config.ApprovalTimeout.D()).UTC()
 	err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{
 		Set: map[string]any{"status": ledger.StatusAwaitingApproval, "token": in.Token, "tokenExpires": expires},
-		Event: &ledger.Event{Step: "AwaitApproval", Detail: "waiting for approval until " + expires.Format(time.RFC3339) +
+		Event: &ledger.Event{Step: release.StateAwaitApproval, Detail: "waiting for approval until " + expires.Format(time.RFC3339) +
 			": greenlight approve " + d.ReleaseID},
 	})
 	if err != nil {
 		return struct{}{}, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
 	}
-	var report *release.Report
-	if rec, err := h.D.Ledger().Get(ctx, d.App, d.ReleaseID); err == nil {
-		report = rec.Smoke
-	}
-	if d.Smoke != nil {
-		report = d.Smoke
-	}
-	msg := notify.AwaitingApproval(d, report, expires, h.D.Env.Region)
+	msg := notify.AwaitingApproval(d, d.Smoke, expires, h.D.Env.Region)
 	if err := h.D.Publisher().Publish(ctx, msg); err != nil {
 		return struct{}{}, step.AWS("sns:Publish", h.D.Env.Topic, err)
 	}

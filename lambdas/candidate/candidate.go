@@ -96,11 +96,10 @@ func (h Handler) Launch(ctx context.Context, d release.Doc) (release.Candidate, 
 		LaunchedAt: now,
 		Poll:       release.Poll{WaitSeconds: int(FirstCheck / time.Second)},
 		Status:     "pending",
-		Undo:       []release.Undo{{Kind: release.UndoLaunch, Resource: id, At: now}},
 	}
 	err = h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{
 		Set:   map[string]any{"candidateInstance": id},
-		Event: &ledger.Event{At: now, Step: "LaunchCandidate", Detail: fmt.Sprintf("launched %s from %s in %s", id, image.id, subnet)},
+		Event: &ledger.Event{At: now, Step: release.StateLaunchCandidate, Detail: fmt.Sprintf("launched %s from %s in %s", id, image.id, subnet)},
 	})
 	if err != nil {
 		return c, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
@@ -157,7 +156,7 @@ func (h Handler) Check(ctx context.Context, d release.Doc) (release.Candidate, e
 		h.D.Did(ctx, d.ReleaseID, "candidate-ready", "instance", c.InstanceID, "after", now.Sub(c.LaunchedAt).Round(time.Second).String())
 		err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{
 			Set:   map[string]any{"candidateAddress": c.PrivateIP},
-			Event: &ledger.Event{Step: "CheckCandidate", Detail: fmt.Sprintf("%s ready after %s (running, status checks ok, SSM online)", c.InstanceID, now.Sub(c.LaunchedAt).Round(time.Second))},
+			Event: &ledger.Event{Step: release.StateCheckCandidate, Detail: fmt.Sprintf("%s ready after %s (running, status checks ok, SSM online)", c.InstanceID, now.Sub(c.LaunchedAt).Round(time.Second))},
 		})
 		if err != nil {
 			return c, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/greenlight/greenlight/internal/datamove"
 	"github.com/greenlight/greenlight/internal/ledger"
 	"github.com/greenlight/greenlight/internal/release"
 	"github.com/greenlight/greenlight/lambdas/step"
@@ -29,12 +30,12 @@ func (h Handler) Cutover(ctx context.Context, d release.Doc) (release.Cutover, e
 		c = *d.Cutover
 	}
 	c.Checks++
-	m := mover{d: h.D, doc: d, undo: &c.Undo}
+	m := datamove.Mover{D: h.D, Doc: d}
 	actions := cutoverPlan(m, d, &c)
-	if err := check(actions); err != nil {
+	if err := datamove.Check(actions); err != nil {
 		return c, err
 	}
-	done, pending, err := advance(ctx, c.Steps, actions)
+	done, pending, err := datamove.Advance(ctx, c.Steps, actions)
 	if st := c.Steps["maintenance-on"]; st.Done && c.MaintenanceOnAt.IsZero() {
 		c.MaintenanceOnAt = st.DoneAt
 	}
@@ -45,13 +46,13 @@ func (h Handler) Cutover(ctx context.Context, d release.Doc) (release.Cutover, e
 	if err != nil {
 		return c, err
 	}
-	c.Status, c.Ready = describe(pending), done
+	c.Status, c.Ready = datamove.Describe(pending), done
 	c.WaitSeconds = pollOutside
 	if c.Steps["maintenance-on"].ID != "" {
 		c.WaitSeconds = pollInside
 	}
 	if done {
-		err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{Event: &ledger.Event{Step: "Cutover",
+		err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{Event: &ledger.Event{Step: release.StateCutover,
 			Detail: fmt.Sprintf("data on %s: volume %s (%s mode); final snapshot %s kept", d.Candidate.InstanceID, c.VolumeID, d.Config.Data.Mode, c.FinalSnapshotID)}})
 		if err != nil {
 			return c, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
@@ -69,7 +70,7 @@ func (h Handler) Cutover(ctx context.Context, d release.Doc) (release.Cutover, e
 // the mode: it is the fastest way and the volume holds every write), and
 // sets aside the stale copy the previous instance may still hold instead
 // of deleting a test copy.
-func cutoverPlan(m mover, d release.Doc, c *release.Cutover) []action {
+func cutoverPlan(m datamove.Mover, d release.Doc, c *release.Cutover) []datamove.Action {
 	live, cand := d.Live.InstanceID, d.Candidate.InstanceID
 	liveVol := d.Live.DataVolumeID
 	testVol := ""
@@ -80,14 +81,14 @@ func cutoverPlan(m mover, d release.Doc, c *release.Cutover) []action {
 	// the live data arrives: the test copy (deleted), or on a switch back
 	// the previous instance's stale copy (kept, detached).
 	aside := func() string { return c.Steps["set-aside"].ID }
-	actions := []action{
-		{name: "adopt", run: m.adopt(live, liveVol)},
-		{name: "warm-up-snapshot", after: []string{"adopt"}, run: m.snapshot("warm-up-snapshot", liveVol, "warm-up", true)},
-		{name: "set-aside", run: func(ctx context.Context, st *release.Step) (bool, error) {
+	actions := []datamove.Action{
+		{Name: "adopt", Run: m.Adopt(live, liveVol)},
+		{Name: "warm-up-snapshot", After: []string{"adopt"}, Run: m.Snapshot("warm-up-snapshot", liveVol, datamove.PurposeWarmUp, true)},
+		{Name: "set-aside", Run: func(ctx context.Context, st *release.Step) (bool, error) {
 			if st.ID == "" {
 				st.ID = testVol
 				if d.IsRollback() {
-					id, err := m.atDevice(ctx, cand)
+					id, err := m.AtDevice(ctx, cand)
 					if err != nil {
 						return false, err
 					}
@@ -96,45 +97,38 @@ func cutoverPlan(m mover, d release.Doc, c *release.Cutover) []action {
 			}
 			return true, nil
 		}},
-		{name: "set-aside-unmount", after: []string{"set-aside"}, run: func(ctx context.Context, st *release.Step) (bool, error) {
+		{Name: "set-aside-unmount", After: []string{"set-aside"}, Run: func(ctx context.Context, st *release.Step) (bool, error) {
 			if aside() == "" {
 				return true, nil
 			}
-			return m.dataCommand("unmount "+aside(), cand, "unmount", aside(), nil)(ctx, st)
+			return m.Data("unmount "+aside(), cand, "unmount", aside())(ctx, st)
 		}},
-		{name: "set-aside-detach", after: []string{"set-aside-unmount"}, run: m.detach("set-aside-detach", aside, cand, false)},
-		{name: "test-copy-delete", after: []string{"set-aside-detach"}, run: func(ctx context.Context, st *release.Step) (bool, error) {
+		{Name: "set-aside-detach", After: []string{"set-aside-unmount"}, Run: m.Detach("set-aside-detach", aside, cand, false)},
+		{Name: "test-copy-delete", After: []string{"set-aside-detach"}, Run: func(ctx context.Context, st *release.Step) (bool, error) {
 			if d.IsRollback() {
 				return true, nil
 			}
-			return m.deleteVolume("test-copy-delete", aside)(ctx, st)
+			return m.DeleteVolume("test-copy-delete", aside)(ctx, st)
 		}},
-		{name: "maintenance-on", after: []string{"adopt", "warm-up-snapshot", "set-aside-detach"}, run: m.maintenance("maintenance on", live, "on", func() {
-			m.record(release.Undo{Kind: release.UndoMaintenance, Resource: live})
-		})},
-		{name: "freeze", after: []string{"maintenance-on"}, run: m.dataCommand("stop writes", live, "freeze", liveVol, func() {
-			m.record(release.Undo{Kind: release.UndoWrites, Resource: liveVol, From: live})
-		})},
-		{name: "final-snapshot", after: []string{"freeze"}, run: m.snapshot("final-snapshot", liveVol, "final", false)},
+		{Name: "maintenance-on", After: []string{"adopt", "warm-up-snapshot", "set-aside-detach"}, Run: m.Maintenance("maintenance on", live, "on")},
+		{Name: "freeze", After: []string{"maintenance-on"}, Run: m.Data("stop writes", live, "freeze", liveVol)},
+		{Name: "final-snapshot", After: []string{"freeze"}, Run: m.Snapshot("final-snapshot", liveVol, datamove.PurposeFinal, false)},
 	}
 	if d.Config.Data.Mode == release.DataRestore && !d.IsRollback() {
 		actions = append(actions,
-			action{name: "thaw", after: []string{"final-snapshot"}, run: m.dataCommand("thaw", live, "thaw", liveVol, nil)},
-			action{name: "final-snapshot-completed", after: []string{"final-snapshot"}, run: func(ctx context.Context, _ *release.Step) (bool, error) {
-				return m.snapshotCompleted(ctx, c.Steps["final-snapshot"].ID)
+			datamove.Action{Name: "thaw", After: []string{"final-snapshot"}, Run: m.Data("thaw", live, "thaw", liveVol)},
+			datamove.Action{Name: "final-snapshot-completed", After: []string{"final-snapshot"}, Run: func(ctx context.Context, _ *release.Step) (bool, error) {
+				return m.SnapshotCompleted(ctx, c.Steps["final-snapshot"].ID)
 			}},
-			action{name: "volume", after: []string{"final-snapshot-completed"}, run: m.createVolume("volume", func() string { return c.Steps["final-snapshot"].ID }, "data")},
-			action{name: "attach", after: []string{"volume", "set-aside-detach"}, run: m.attach("attach", func() string { return c.Steps["volume"].ID }, cand)},
+			datamove.Action{Name: "volume", After: []string{"final-snapshot-completed"}, Run: m.CreateVolume("volume", func() string { return c.Steps["final-snapshot"].ID }, datamove.PurposeData)},
+			datamove.Action{Name: "attach", After: []string{"volume", "set-aside-detach"}, Run: m.Attach("attach", func() string { return c.Steps["volume"].ID }, cand)},
 		)
 	} else {
 		c.VolumeID = liveVol
 		actions = append(actions,
-			action{name: "live-unmount", after: []string{"final-snapshot"}, run: m.dataCommand("unmount the live volume", live, "unmount", liveVol, nil)},
-			action{name: "live-detach", after: []string{"live-unmount"}, run: func(ctx context.Context, st *release.Step) (bool, error) {
-				m.record(release.Undo{Kind: release.UndoVolumeMoved, Resource: liveVol, From: live, To: cand})
-				return m.detach("live-detach", func() string { return liveVol }, live, false)(ctx, st)
-			}},
-			action{name: "attach", after: []string{"live-detach", "set-aside-detach"}, run: m.attach("attach", func() string { return liveVol }, cand)},
+			datamove.Action{Name: "live-unmount", After: []string{"final-snapshot"}, Run: m.Data("unmount the live volume", live, "unmount", liveVol)},
+			datamove.Action{Name: "live-detach", After: []string{"live-unmount"}, Run: m.Detach("live-detach", func() string { return liveVol }, live, false)},
+			datamove.Action{Name: "attach", After: []string{"live-detach", "set-aside-detach"}, Run: m.Attach("attach", func() string { return liveVol }, cand)},
 		)
 	}
 	serving := func() string {
@@ -144,16 +138,16 @@ func cutoverPlan(m mover, d release.Doc, c *release.Cutover) []action {
 		return liveVol
 	}
 	actions = append(actions,
-		action{name: "mount", after: []string{"attach"}, run: func(ctx context.Context, st *release.Step) (bool, error) {
-			return m.dataCommand("mount the data on the candidate", cand, "mount", serving(), nil)(ctx, st)
+		datamove.Action{Name: "mount", After: []string{"attach"}, Run: func(ctx context.Context, st *release.Step) (bool, error) {
+			return m.Data("mount the data on the candidate", cand, "mount", serving())(ctx, st)
 		}},
 	)
 	healthyAfter := "mount"
 	if d.IsRollback() {
 		// The previous instance still shows the maintenance page its
 		// release left up; it goes before users come back to it.
-		actions = append(actions, action{name: "maintenance-off-destination", after: []string{"mount"}, run: m.maintenance("maintenance off", cand, "off", nil)})
+		actions = append(actions, datamove.Action{Name: "maintenance-off-destination", After: []string{"mount"}, Run: m.Maintenance("maintenance off", cand, "off")})
 		healthyAfter = "maintenance-off-destination"
 	}
-	return append(actions, action{name: "healthy", after: []string{healthyAfter}, run: m.healthy("healthy", cand, d.Candidate.PrivateIP)})
+	return append(actions, datamove.Action{Name: "healthy", After: []string{healthyAfter}, Run: m.Healthy("healthy", cand, d.Candidate.PrivateIP)})
 }

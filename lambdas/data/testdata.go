@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/greenlight/greenlight/internal/datamove"
 	"github.com/greenlight/greenlight/internal/ledger"
 	"github.com/greenlight/greenlight/internal/release"
 	"github.com/greenlight/greenlight/lambdas/step"
@@ -39,11 +40,11 @@ func (h Handler) TestData(ctx context.Context, d release.Doc) (release.TestData,
 		td = *d.TestData
 	}
 	td.Checks++
-	m := mover{d: h.D, doc: d, undo: &td.Undo}
+	m := datamove.Mover{D: h.D, Doc: d}
 	cand := d.Candidate.InstanceID
 	liveVol := d.Live.DataVolumeID
-	actions := []action{
-		{name: "snapshot", run: func(ctx context.Context, st *release.Step) (bool, error) {
+	actions := []datamove.Action{
+		{Name: "snapshot", Run: func(ctx context.Context, st *release.Step) (bool, error) {
 			if st.ID == "" {
 				id, err := h.recentSnapshot(ctx, d)
 				if err != nil {
@@ -54,24 +55,24 @@ func (h Handler) TestData(ctx context.Context, d release.Doc) (release.TestData,
 					return true, nil
 				}
 			}
-			return m.snapshot("snapshot", liveVol, "test-copy", true)(ctx, st)
+			return m.Snapshot("snapshot", liveVol, datamove.PurposeTestCopy, true)(ctx, st)
 		}},
-		{name: "volume", after: []string{"snapshot"}, run: m.createVolume("volume", func() string { return td.Steps["snapshot"].ID }, "test-copy")},
-		{name: "candidate-running", run: h.running(cand)},
-		{name: "attach", after: []string{"volume", "candidate-running"}, run: m.attach("attach", func() string { return td.Steps["volume"].ID }, cand)},
-		{name: "candidate-ready", run: func(context.Context, *release.Step) (bool, error) { return d.Candidate.Ready, nil }},
-		{name: "mount", after: []string{"attach", "candidate-ready"}, run: func(ctx context.Context, st *release.Step) (bool, error) {
-			return m.dataCommand("mount test copy", cand, "mount", td.Steps["volume"].ID, nil)(ctx, st)
+		{Name: "volume", After: []string{"snapshot"}, Run: m.CreateVolume("volume", func() string { return td.Steps["snapshot"].ID }, datamove.PurposeTestCopy)},
+		{Name: "candidate-running", Run: h.running(cand)},
+		{Name: "attach", After: []string{"volume", "candidate-running"}, Run: m.Attach("attach", func() string { return td.Steps["volume"].ID }, cand)},
+		{Name: "candidate-ready", Run: func(context.Context, *release.Step) (bool, error) { return d.Candidate.Ready, nil }},
+		{Name: "mount", After: []string{"attach", "candidate-ready"}, Run: func(ctx context.Context, st *release.Step) (bool, error) {
+			return m.Data("mount test copy", cand, "mount", td.Steps["volume"].ID)(ctx, st)
 		}},
 	}
-	done, pending, err := advance(ctx, td.Steps, actions)
+	done, pending, err := datamove.Advance(ctx, td.Steps, actions)
 	td.SnapshotID, td.VolumeID = td.Steps["snapshot"].ID, td.Steps["volume"].ID
 	if err != nil {
 		return td, err
 	}
-	td.Status, td.Ready, td.WaitSeconds = describe(pending), done, pollOutside
+	td.Status, td.Ready, td.WaitSeconds = datamove.Describe(pending), done, pollOutside
 	if done {
-		err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{Event: &ledger.Event{Step: "AttachTestData",
+		err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{Event: &ledger.Event{Step: release.StateAttachTestData,
 			Detail: "candidate " + cand + " has a copy of the live data: volume " + td.VolumeID + " from snapshot " + td.SnapshotID}})
 		if err != nil {
 			return td, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)

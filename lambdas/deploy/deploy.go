@@ -69,7 +69,7 @@ func (h Handler) Send(ctx context.Context, d release.Doc) (release.Deploy, error
 	now := h.D.Now().UTC()
 	h.D.Did(ctx, d.ReleaseID, "ssm:SendCommand", "document", h.D.Env.DeployDocument, "instance", id, "command", cmd)
 	err = h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{
-		Event: &ledger.Event{At: now, Step: "DeployRelease", Detail: fmt.Sprintf("deploying %s on %s (command %s)", d.Version, id, cmd)},
+		Event: &ledger.Event{At: now, Step: release.StateDeployRelease, Detail: fmt.Sprintf("deploying %s on %s (command %s)", d.Version, id, cmd)},
 	})
 	if err != nil {
 		return release.Deploy{}, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
@@ -97,16 +97,16 @@ func (h Handler) Check(ctx context.Context, d release.Doc) (release.Deploy, erro
 		case ssmtypes.CommandInvocationStatusSuccess:
 			dep.Ready = true
 			err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{
-				Event: &ledger.Event{Step: "CheckDeploy", Detail: fmt.Sprintf("%s installed on %s: %s", d.Version, id, LastLine(aws.ToString(inv.StandardOutputContent)))},
+				Event: &ledger.Event{Step: release.StateCheckDeploy, Detail: fmt.Sprintf("%s installed on %s: %s", d.Version, id, instance.LastLine(aws.ToString(inv.StandardOutputContent)))},
 			})
 			if err != nil {
 				return dep, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
 			}
 			return dep, nil
 		case ssmtypes.CommandInvocationStatusFailed, ssmtypes.CommandInvocationStatusTimedOut, ssmtypes.CommandInvocationStatusCancelled:
-			dep.LastLine = LastLine(aws.ToString(inv.StandardOutputContent))
+			dep.LastLine = instance.LastLine(aws.ToString(inv.StandardOutputContent))
 			if dep.LastLine == "" {
-				dep.LastLine = LastLine(aws.ToString(inv.StandardErrorContent))
+				dep.LastLine = instance.LastLine(aws.ToString(inv.StandardErrorContent))
 			}
 			return dep, release.DeployFailed{Cause: release.Causef("deploy on %s %s (exit %d): %s", id, strings.ToLower(string(inv.Status)), inv.ResponseCode, dep.LastLine)}
 		}
@@ -115,16 +115,4 @@ func (h Handler) Check(ctx context.Context, d release.Doc) (release.Deploy, erro
 		return dep, release.DeployFailed{Cause: release.Causef("deploy on %s still %s %s after it was sent", id, dep.Status, h.D.Now().Sub(dep.SentAt).Round(time.Second))}
 	}
 	return dep, nil
-}
-
-// LastLine is the last non-empty line of a script's output: the deploy
-// script's short reason when it fails.
-func LastLine(out string) string {
-	lines := strings.Split(strings.TrimRight(out, "\n\r\t "), "\n")
-	for i := len(lines) - 1; i >= 0; i-- {
-		if l := strings.TrimSpace(lines[i]); l != "" {
-			return l
-		}
-	}
-	return ""
 }

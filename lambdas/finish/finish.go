@@ -1,12 +1,17 @@
-// Package finish closes a successful release: the old instance is kept,
-// tagged and scheduled for retirement; the ledger records the new serving
-// state; the lock is released; the operators are told.
+// Package finish keeps the previous side for rollback and records a
+// release. Keeping runs before traffic moves, so its failure rolls the
+// release back like any other; recording runs after the commit point
+// (the new side serves and was verified), so its failure never moves
+// traffic back: the release stands, with a warning naming what was not
+// recorded.
 package finish
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -39,62 +44,112 @@ type RetireRequest struct {
 	ReleaseID  string `json:"releaseId"`
 }
 
-// Handler finishes releases.
+// Handler keeps and records.
 type Handler struct{ D *step.Deps }
 
-// Finish keeps the previous instance for rollback and records success.
-func (h Handler) Finish(ctx context.Context, d release.Doc) (release.Finish, error) {
+// Keep tags the instance serving now as the one kept for rollback, with
+// its retirement date, and schedules its retirement. It runs before the
+// switch: the instance still serves, and the retire function refuses an
+// instance that holds the Elastic IP or that the ledger records as live,
+// so a date set early never retires a serving instance; a rollback takes
+// the date off again.
+func (h Handler) Keep(ctx context.Context, d release.Doc) (release.Keep, error) {
+	old := d.Live.InstanceID
+	retireAfter := h.D.Now().UTC().Add(time.Duration(d.Config.RetentionDays) * 24 * time.Hour).Truncate(time.Second)
+	if err := Keep(ctx, h.D, d.App, d.Live.PreviousRelID, old, retireAfter); err != nil {
+		return release.Keep{}, err
+	}
+	name, err := Schedule(ctx, h.D, RetireRequest{App: d.App, InstanceID: old, ReleaseID: d.ReleaseID}, retireAfter)
+	if err != nil {
+		return release.Keep{}, err
+	}
+	err = h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{
+		Event: &ledger.Event{Step: release.StateKeepPrevious, Detail: fmt.Sprintf("%s will be kept for rollback until %s", old, retireAfter.Format(time.RFC3339))},
+	})
+	if err != nil {
+		return release.Keep{}, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
+	}
+	return release.Keep{InstanceID: old, RetireAfter: retireAfter, Schedule: name}, nil
+}
+
+// Record is the bookkeeping after the commit point: the new instance
+// tagged live, its own retirement (a switch back revives a kept instance)
+// cancelled, the serving record, the release's status, the notification
+// and the lock. Each part is tried whatever happens to the others; the
+// error names every part that failed, so that the warning the workflow
+// keeps says exactly what a person must fix.
+func (h Handler) Record(ctx context.Context, d release.Doc) (release.Record, error) {
 	now := h.D.Now().UTC()
 	old, cand := d.Live.InstanceID, d.Candidate.InstanceID
-	retireAfter := now.Add(time.Duration(d.Config.RetentionDays) * 24 * time.Hour).Truncate(time.Second)
-	if err := Keep(ctx, h.D, d.App, d.Live.PreviousRelID, old, retireAfter); err != nil {
-		return release.Finish{}, err
+	var retireAfter time.Time
+	if d.Keep != nil {
+		retireAfter = d.Keep.RetireAfter
 	}
 	liveRelease := d.ReleaseID
 	if d.IsRollback() {
 		liveRelease = d.RestoresRelease
 	}
-	if err := MarkLive(ctx, h.D, d.App, liveRelease, d.Version, cand); err != nil {
-		return release.Finish{}, err
-	}
-	// A switch back revives a kept instance: its retirement is off.
-	if err := Unschedule(ctx, h.D, d.App, cand); err != nil {
-		return release.Finish{}, err
-	}
-	name, err := Schedule(ctx, h.D, RetireRequest{App: d.App, InstanceID: old, ReleaseID: d.ReleaseID}, retireAfter)
-	if err != nil {
-		return release.Finish{}, err
-	}
 	led := h.D.Ledger()
-	err = led.SetServing(ctx, ledger.Serving{
-		App: d.App, LiveInstance: cand, LiveRelease: liveRelease, LiveVersion: d.Version,
-		PreviousInstance: old, PreviousRelease: d.Live.PreviousRelID, PreviousVersion: d.Live.Version, RetireAfter: retireAfter,
-	})
-	if err != nil {
-		return release.Finish{}, step.AWS("dynamodb:PutItem", "serving "+d.App, err)
-	}
 	lead := now.Sub(d.StartedAt)
 	window := MaintenanceWindow(d)
 	set := map[string]any{"status": ledger.StatusReleased, "endedAt": now, "liveInstance": cand, "leadTimeSeconds": lead.Seconds()}
 	if window > 0 {
 		set["maintenanceWindowSeconds"] = window.Seconds()
 	}
-	err = led.Update(ctx, d.App, d.ReleaseID, ledger.Change{
+	var failed []part
+	try := func(what string, err error) {
+		if err != nil {
+			failed = append(failed, part{what, err})
+		}
+	}
+	try("the live instance's tags (greenlight:role=live on "+cand+")", MarkLive(ctx, h.D, d.App, liveRelease, d.Version, cand))
+	try("the cancellation of "+cand+"'s retirement schedule", Unschedule(ctx, h.D, d.App, cand))
+	try("the serving record (what greenlight rollback switches back to)", wrap("dynamodb:PutItem", "serving "+d.App, led.SetServing(ctx, ledger.Serving{
+		App: d.App, LiveInstance: cand, LiveRelease: liveRelease, LiveVersion: d.Version,
+		PreviousInstance: old, PreviousRelease: d.Live.PreviousRelID, PreviousVersion: d.Live.Version, RetireAfter: retireAfter,
+	})))
+	try("the release's status in the ledger", wrap("dynamodb:UpdateItem", d.ReleaseID, led.Update(ctx, d.App, d.ReleaseID, ledger.Change{
 		Set: set,
-		Event: &ledger.Event{At: now, Step: "Released", Detail: fmt.Sprintf("%s live on %s; %s kept until %s (greenlight rollback)",
+		Event: &ledger.Event{At: now, Step: release.Released, Detail: fmt.Sprintf("%s live on %s; %s kept until %s (greenlight rollback)",
 			d.Version, cand, old, retireAfter.Format(time.RFC3339))},
-	})
-	if err != nil {
-		return release.Finish{}, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
+	})))
+	try("the notification", wrap("sns:Publish", h.D.Env.Topic, h.D.Publisher().Publish(ctx, notify.Released(d, old, retireAfter, lead, window))))
+	try("the release lock (free it with: greenlight lock release --force)", wrap("dynamodb:DeleteItem", "lock "+d.App, led.Release(ctx, d.App, d.ReleaseID)))
+	if len(failed) > 0 {
+		return release.Record{}, notRecorded(failed)
 	}
-	if err := led.Release(ctx, d.App, d.ReleaseID); err != nil {
-		return release.Finish{}, step.AWS("dynamodb:DeleteItem", "lock "+d.App, err)
+	h.D.Did(ctx, d.ReleaseID, "released", "live", cand, "previous", old, "retireAfter", retireAfter.Format(time.RFC3339))
+	return release.Record{At: now}, nil
+}
+
+// part is one piece of the record that failed.
+type part struct {
+	what string
+	err  error
+}
+
+func wrap(op, resource string, err error) error { return step.AWS(op, resource, err) }
+
+// notRecorded is the error for parts that failed: Throttled when any of
+// them may succeed on a retry (the state machine retries the whole step;
+// every part is idempotent), AWSError otherwise.
+func notRecorded(failed []part) error {
+	var b strings.Builder
+	b.WriteString("released, but not recorded: ")
+	transient := false
+	for i, f := range failed {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s (%v)", f.what, f.err)
+		var t release.Throttled
+		var nv release.NotYetVisible
+		transient = transient || errors.As(f.err, &t) || errors.As(f.err, &nv)
 	}
-	if err := h.D.Publisher().Publish(ctx, notify.Released(d, old, retireAfter, lead, window)); err != nil {
-		return release.Finish{}, step.AWS("sns:Publish", h.D.Env.Topic, err)
+	if transient {
+		return release.Throttled{Cause: release.Cause(b.String())}
 	}
-	h.D.Did(ctx, d.ReleaseID, "released", "live", cand, "previous", old, "retireAfter", retireAfter.Format(time.RFC3339), "schedule", name)
-	return release.Finish{RetireAfter: retireAfter, Schedule: name}, nil
+	return release.AWSError{Cause: release.Cause(b.String())}
 }
 
 func tag(k, v string) types.Tag { return types.Tag{Key: aws.String(k), Value: aws.String(v)} }

@@ -69,7 +69,7 @@ func (h Handler) Prepare(ctx context.Context, in Input) (release.Doc, error) {
 	h.D.Did(ctx, d.ReleaseID, "lock-acquired", "app", d.App)
 	err = h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{
 		Set: map[string]any{"status": ledger.StatusRunning, "liveInstance": d.Live.InstanceID, "version": d.Version},
-		Event: &ledger.Event{Step: "Prepare", Detail: fmt.Sprintf("artifact sha256 %s verified; live instance %s (%s) behind %s",
+		Event: &ledger.Event{Step: release.StatePrepare, Detail: fmt.Sprintf("artifact sha256 %s verified; live instance %s (%s) behind %s",
 			d.Artifact.SHA256[:12], d.Live.InstanceID, orUnknown(d.Live.Version), d.Live.PublicIP)},
 	})
 	if err != nil {
@@ -109,7 +109,7 @@ func (h Handler) checkArtifact(ctx context.Context, d *release.Doc) error {
 	}
 	obj, err := h.D.AWS.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(a.Bucket), Key: aws.String(a.Key), VersionId: aws.String(a.VersionID)})
 	if err != nil {
-		if step.IsNotFound(err) || step.ErrorCode(err) == "NoSuchVersion" {
+		if code := step.ErrorCode(err); step.IsNotFound(err) || code == "NoSuchVersion" || code == "NoSuchKey" {
 			return release.ArtifactInvalid{Cause: release.Causef("s3://%s/%s version %s does not exist (deleted after upload?)", a.Bucket, a.Key, a.VersionID)}
 		}
 		return step.AWS("s3:GetObject", "s3://"+a.Bucket+"/"+a.Key, err)

@@ -34,7 +34,8 @@ const (
 	Approval       = "approval"
 	Switch         = "switch"
 	Verify         = "verify"
-	Finish         = "finish"
+	KeepPrevious   = "keep-previous"
+	RecordRelease  = "record-release"
 	Rollback       = "rollback"
 	Abandon        = "abandon"
 	Retire         = "retire"
@@ -82,10 +83,13 @@ func init() {
 	add(Verify, "greenlight: check the public endpoint during the bake time", func(d *step.Deps) func(ctxT, docT) (verifyT, error) {
 		return requiring(traffic.Handler{D: d}.Verify, release.PartConfig, release.PartLive, release.PartSwitch)
 	})
-	add(Finish, "greenlight: keep the old instance, schedule its retirement, record the release", func(d *step.Deps) func(ctxT, docT) (finishT, error) {
-		return requiring(finish.Handler{D: d}.Finish, release.PartConfig, release.PartLive, release.PartCandidate, release.PartSwitch, release.PartVerify)
+	add(KeepPrevious, "greenlight: keep the serving instance for rollback and schedule its retirement, before traffic moves", func(d *step.Deps) func(ctxT, docT) (keepT, error) {
+		return requiring(finish.Handler{D: d}.Keep, release.PartConfig, release.PartLive, release.PartCandidate)
 	})
-	add(Rollback, "greenlight: undo what a failed release did, newest first", func(d *step.Deps) func(ctxT, docT) (rollbackT, error) {
+	add(RecordRelease, "greenlight: record a verified release (tags, serving record, ledger, notification, lock)", func(d *step.Deps) func(ctxT, docT) (recordT, error) {
+		return requiring(finish.Handler{D: d}.Record, release.PartConfig, release.PartLive, release.PartCandidate, release.PartSwitch, release.PartVerify)
+	})
+	add(Rollback, "greenlight: take AWS back to the live side after a failed release, from what AWS shows", func(d *step.Deps) func(ctxT, docT) (rollbackT, error) {
 		return requiring(rollback.Handler{D: d}.Rollback)
 	})
 	add(Abandon, "greenlight: record a rollback that could not finish and raise the alarm", func(d *step.Deps) func(ctxT, docT) (rollbackT, error) {

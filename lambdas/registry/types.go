@@ -20,6 +20,7 @@ type (
 	repT      = release.Report
 	switchT   = release.Switch
 	verifyT   = release.Verify
-	finishT   = release.Finish
+	keepT     = release.Keep
+	recordT   = release.Record
 	rollbackT = release.Rollback
 )

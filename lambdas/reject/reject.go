@@ -34,7 +34,7 @@ func (h Handler) Record(ctx context.Context, d release.Doc) (Result, error) {
 	now := h.D.Now().UTC()
 	err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{
 		Set:   map[string]any{"status": ledger.StatusRejected, "failure": f.Error + ": " + res.Reason, "endedAt": now},
-		Event: &ledger.Event{At: now, Step: "Rejected", Detail: f.Error + ": " + res.Reason},
+		Event: &ledger.Event{At: now, Step: release.Rejected, Detail: f.Error + ": " + res.Reason},
 	})
 	// The operators are told even when the ledger refused the record;
 	// the ledger's error is the one returned.

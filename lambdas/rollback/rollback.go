@@ -1,179 +1,589 @@
-// Package rollback is the compensating rollback: it walks the release's
-// compensation log newest first and undoes each entry, reconciling toward
-// "the live instance serves, nothing this release created remains". Each
-// undo looks at AWS before acting, so a repeated pass changes nothing; an
-// undo that must wait (an instance shutting down) makes the pass return
-// and the state machine call again after a short wait.
+// Package rollback is the compensating rollback. It does not replay a log
+// of what the release believes it did: Step Functions throws away the
+// result of a step that fails, so a step that acted and then failed never
+// records what it did. Each pass looks at AWS instead, the way
+// coinbase/odin tears a release down by its tag:
+//
+//   - where the Elastic IP points now (the router's view), and the
+//     ledger's switch intent, written before the address moved;
+//   - every instance and volume tagged with this release;
+//   - the live instance's own tags: the cutover's intent
+//     (release.TagCutover, written before the maintenance page went up)
+//     and the retirement date KeepPrevious gave it.
+//
+// From that it builds the plan that takes the world back to "the live
+// instance serves, with the newest data, and nothing this release made
+// remains" (snapshots excepted: they are backups), runs what is due, and
+// returns; the state machine calls again. Every action looks before it
+// acts, so a pass repeated, or run after a lost one, changes nothing that
+// is already right.
 package rollback
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/greenlight/greenlight/internal/datamove"
 	"github.com/greenlight/greenlight/internal/ledger"
 	"github.com/greenlight/greenlight/internal/notify"
 	"github.com/greenlight/greenlight/internal/release"
 	"github.com/greenlight/greenlight/internal/traffic"
-	"github.com/greenlight/greenlight/lambdas/data"
+	"github.com/greenlight/greenlight/lambdas/finish"
 	"github.com/greenlight/greenlight/lambdas/step"
 )
 
-// Outcomes, matching the state machine's terminal states.
 const (
-	RolledBack     = "RolledBack"
-	RollbackFailed = "RollbackFailed"
+	// WaitSeconds is the pause between passes while something is under
+	// way (an instance shutting down).
+	WaitSeconds = 10
+	// WaitInWindow is the pause while the live data is being restored:
+	// users may be on the maintenance page meanwhile.
+	WaitInWindow = 2
+	// SweepAfter is how long after its first pass the rollback looks for
+	// what the release made one last time before it concludes. EC2 lists
+	// a resource some time after creating it ("Eventual consistency in
+	// the Amazon EC2 API", docs.aws.amazon.com/ec2/latest/devguide/
+	// eventual-consistency.html: results "might not be immediately
+	// visible"; no bound is documented), so an instance launched by a
+	// step that then failed may not show under its tag on the first
+	// pass. Estimate: the simulated region hides a new instance for 2 s.
+	SweepAfter = 30 * time.Second
+	// GiveUpAfter is how many passes an action may fail with an error a
+	// retry of the pass does not fix (access denied, a data command
+	// failing) before the rollback stops and calls a person. A one-off
+	// refusal does not abandon the site half rolled back.
+	GiveUpAfter = 3
+	// TerminatedVisible is how long EC2 keeps listing a terminated
+	// instance: "approximately one hour" (TerminateInstances, EC2 API
+	// Reference).
+	TerminatedVisible = time.Hour
 )
-
-// WaitSeconds is the pause between passes while an undo is in progress.
-const WaitSeconds = 10
 
 // Handler rolls releases back.
 type Handler struct{ D *step.Deps }
 
-// Rollback makes one pass over the compensation log.
+// Rollback makes one pass: it looks at AWS, does what is due, and says
+// whether the world is back.
 func (h Handler) Rollback(ctx context.Context, d release.Doc) (release.Rollback, error) {
 	rb := release.Rollback{}
 	if d.Rollback != nil {
 		rb = *d.Rollback
 	}
+	now := h.D.Now().UTC()
 	rb.Checks++
 	rb.WaitSeconds = WaitSeconds
 	rb.Reason = reasonOf(d)
+	if rb.StartedAt.IsZero() {
+		rb.StartedAt = now
+	}
+	if rb.Steps == nil {
+		rb.Steps = map[string]release.Step{}
+	}
 	if rb.Checks == 1 {
 		// Say so at once: a rollback can take minutes (data moving back),
 		// and the release must not look like it still awaits approval.
+		// Best effort: the conclusion records the outcome anyway.
 		err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{
 			Set:    map[string]any{"status": ledger.StatusRollingBack, "failure": rb.Reason},
 			Remove: []string{"token", "tokenExpires"},
-			Event:  &ledger.Event{Step: "Rollback", Detail: "rolling back: " + rb.Reason},
+			Event:  &ledger.Event{Step: release.StateRollback, Detail: "rolling back: " + rb.Reason},
 		})
 		if err != nil && !errors.Is(err, ledger.ErrNotFound) {
-			return rb, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
+			h.D.Log.WarnContext(ctx, "rollback: ledger not updated", "release", d.ReleaseID, "error", err)
 		}
 	}
-	log := d.Compensation()
-	for i := len(log) - 1 - rb.Done; i >= 0; i-- {
-		u := log[i]
-		if rb.Steps == nil {
-			rb.Steps = map[string]release.Step{}
+	w, err := h.observe(ctx, d)
+	if err != nil {
+		return rb, err
+	}
+	actions := h.plan(d, w)
+	done, pending, failed, err := datamove.AdvanceEach(ctx, rb.Steps, actions)
+	for _, a := range actions {
+		if st := rb.Steps[a.Name]; st.Done && a.What != "" && !slices.Contains(rb.Did, a.What) {
+			rb.Did = append(rb.Did, a.What)
+			h.D.Did(ctx, d.ReleaseID, "rollback", "done", a.What)
+			if a.Name == actTrafficBack {
+				rb.TrafficBackAt = now
+			}
 		}
-		done, err := h.undo(ctx, d, u, rb.Steps)
-		if err != nil {
-			if isTransient(err) {
-				return rb, err // the state machine retries this pass
-			}
-			rb.Outcome = RollbackFailed
-			for j := i; j >= 0; j-- {
-				rb.Left = append(rb.Left, "undo "+log[j].String())
-			}
-			rb.Left = append(rb.Left, "failed at "+u.String()+": "+err.Error())
+	}
+	if err != nil {
+		return rb, err // transient: the state machine retries this pass
+	}
+	if len(failed) > 0 {
+		if rb.Failures == nil {
+			rb.Failures, rb.Errors = map[string]int{}, map[string]string{}
+		}
+		giveUp := false
+		for name, ferr := range failed {
+			rb.Failures[name]++
+			rb.Errors[name] = ferr.Error()
+			giveUp = giveUp || rb.Failures[name] >= GiveUpAfter
+		}
+		if giveUp {
+			rb.Outcome = release.RollbackFailed
+			rb.Left = left(actions, pending, rb.Errors)
 			return rb, h.conclude(ctx, d, &rb)
 		}
-		if !done {
-			return rb, nil
-		}
-		rb.Done++
-		rb.Steps = nil
-		if u.Kind == release.UndoEIP {
-			rb.TrafficBackAt = h.D.Now().UTC()
-		}
-		if err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{Event: &ledger.Event{Step: "Rollback", Detail: "undone: " + u.String()}}); err != nil {
-			return rb, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
-		}
 	}
+	if !done {
+		if inWindow(actions, pending) {
+			rb.WaitSeconds = WaitInWindow
+		}
+		return rb, nil
+	}
+	// The last word on what the release made is a sweep late enough for
+	// EC2 to list everything it created, and users must no longer reach
+	// the candidate through a remapping still under way.
+	until := rb.StartedAt.Add(SweepAfter)
 	if !rb.TrafficBackAt.IsZero() {
-		// An Elastic IP remapping takes seconds to reach the network: the
-		// release is not reported rolled back while users may still reach
-		// the new instance.
-		if left := traffic.SettleSeconds*time.Second - h.D.Now().Sub(rb.TrafficBackAt); left > 0 {
-			rb.WaitSeconds = int((left + time.Second - 1) / time.Second)
-			return rb, nil
+		if t := rb.TrafficBackAt.Add(traffic.SettleSeconds * time.Second); t.After(until) {
+			until = t
 		}
 	}
-	rb.Ready, rb.Outcome = true, RolledBack
+	if wait := until.Sub(now); wait > 0 {
+		rb.WaitSeconds = int((wait + time.Second - 1) / time.Second)
+		return rb, nil
+	}
+	rb.Ready, rb.Outcome = true, release.RolledBack
 	return rb, h.conclude(ctx, d, &rb)
 }
 
-func isTransient(err error) bool {
-	var t release.Throttled
-	var nv release.NotYetVisible
-	return errors.As(err, &t) || errors.As(err, &nv)
+// world is what AWS says about the release now.
+type world struct {
+	// eip is the instance the Elastic IP is associated with ("" none).
+	eip string
+	// liveTags are the live instance's tags.
+	liveTags map[string]string
+	// made are the instances this release launched that still exist
+	// (any state but terminated), by id.
+	made map[string]types.InstanceStateName
+	// volumes are the volumes this release created, and the live data
+	// volume, by id.
+	volumes map[string]types.Volume
+	// atLive is the volume at the live instance's data device ("" none).
+	atLive string
+	// switched: the switch wrote its intent, so users may have written
+	// to the candidate's data.
+	switched bool
 }
 
-// undo reconciles one entry; done reports that it needs nothing more.
-func (h Handler) undo(ctx context.Context, d release.Doc, u release.Undo, steps map[string]release.Step) (bool, error) {
-	if data.IsData(u) {
-		return data.Undo(ctx, h.D, d, u, steps)
-	}
-	switch u.Kind {
-	case release.UndoEIP:
-		mv, err := traffic.ElasticIP{EC2: h.D.AWS.EC2, AllocationID: u.Resource}.Route(ctx, u.From)
+func (h Handler) observe(ctx context.Context, d release.Doc) (world, error) {
+	w := world{liveTags: map[string]string{}, made: map[string]types.InstanceStateName{}, volumes: map[string]types.Volume{}}
+	live := d.Live.InstanceID
+	if d.Live.AllocationID != "" {
+		eip, err := traffic.ElasticIP{EC2: h.D.AWS.EC2, AllocationID: d.Live.AllocationID}.Serving(ctx)
 		if err != nil {
-			return false, step.AWS("switch traffic back", u.Resource, err)
+			return w, step.AWS("ec2:DescribeAddresses", d.Live.AllocationID, err)
 		}
-		if mv.Changed {
-			h.D.Did(ctx, d.ReleaseID, "ec2:AssociateAddress", "allocation", u.Resource, "to", u.From, "undo", true)
-		}
-		return true, nil
-	case release.UndoLaunch:
-		return h.terminate(ctx, d, u.Resource, u.At)
+		w.eip = eip
 	}
-	return false, release.StepFailed{Cause: release.Causef("unknown compensation entry %q", u.Kind)}
+	if live != "" {
+		out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{live}})
+		if err != nil {
+			return w, step.AWS("ec2:DescribeInstances", live, err)
+		}
+		for _, i := range instancesOf(out) {
+			for _, t := range i.Tags {
+				w.liveTags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+			}
+		}
+	}
+	// A switch back launches nothing: its candidate is the kept instance.
+	if !d.IsRollback() {
+		out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{
+			{Name: aws.String("tag:" + release.TagRelease), Values: []string{d.ReleaseID}},
+			{Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped", "shutting-down"}},
+		}})
+		if err != nil {
+			return w, step.AWS("ec2:DescribeInstances", "instances of "+d.ReleaseID, err)
+		}
+		for _, i := range instancesOf(out) {
+			if id := aws.ToString(i.InstanceId); id != live {
+				w.made[id] = i.State.Name
+			}
+		}
+		if c := d.Candidate; c != nil && c.InstanceID != "" && c.InstanceID != live {
+			if _, listed := w.made[c.InstanceID]; !listed {
+				if err := h.lookAgain(ctx, c, w.made); err != nil {
+					return w, err
+				}
+			}
+		}
+	}
+	if d.Config.HasData() {
+		out, err := h.D.AWS.EC2.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{Filters: []types.Filter{
+			{Name: aws.String("tag:" + release.TagRelease), Values: []string{d.ReleaseID}},
+		}})
+		if err != nil {
+			return w, step.AWS("ec2:DescribeVolumes", "volumes of "+d.ReleaseID, err)
+		}
+		for _, v := range out.Volumes {
+			if v.State != types.VolumeStateDeleting && v.State != types.VolumeStateDeleted {
+				w.volumes[aws.ToString(v.VolumeId)] = v
+			}
+		}
+		if id := d.Live.DataVolumeID; id != "" {
+			out, err := h.D.AWS.EC2.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{id}})
+			if err != nil {
+				return w, step.AWS("ec2:DescribeVolumes", id, err)
+			}
+			for _, v := range out.Volumes {
+				w.volumes[id] = v
+			}
+		}
+		if live != "" {
+			at, err := datamove.Mover{D: h.D, Doc: d}.AtDevice(ctx, live)
+			if err != nil {
+				return w, err
+			}
+			w.atLive = at
+		}
+		rec, err := h.D.Ledger().Get(ctx, d.App, d.ReleaseID)
+		if err != nil && !errors.Is(err, ledger.ErrNotFound) {
+			return w, step.AWS("dynamodb:GetItem", d.ReleaseID, err)
+		}
+		w.switched = rec.SwitchingTo != ""
+	}
+	return w, nil
 }
 
-// TerminatedVisible is how long EC2 keeps listing a terminated instance:
-// about an hour (AWS docs, "Terminate Amazon EC2 instances").
-const TerminatedVisible = time.Hour
-
-// terminate ends an instance this release launched, and only such an
-// instance: its release tag must name this release.
-func (h Handler) terminate(ctx context.Context, d release.Doc, id string, launched time.Time) (bool, error) {
-	out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
-	if step.IsNotFound(err) {
-		// NotFound means "gone" only for an instance terminated over an
-		// hour ago. One launched less than an hour ago cannot be gone
-		// that long: EC2 does not show it yet (eventual consistency), so
-		// the pass is retried rather than the instance left running.
-		if h.D.Now().Sub(launched) < TerminatedVisible {
-			return false, step.AWS("ec2:DescribeInstances", id, err)
-		}
-		return true, nil
+// lookAgain finds the candidate the release document names but the tag
+// search did not list. NotFound means "gone" only for an instance
+// terminated over an hour ago; one launched less than an hour ago is not
+// visible yet, so the pass is retried rather than the instance left
+// running.
+func (h Handler) lookAgain(ctx context.Context, c *release.Candidate, made map[string]types.InstanceStateName) error {
+	out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{c.InstanceID}})
+	if step.IsNotFound(err) && h.D.Now().Sub(c.LaunchedAt) >= TerminatedVisible {
+		return nil
 	}
 	if err != nil {
-		return false, step.AWS("ec2:DescribeInstances", id, err)
+		return step.AWS("ec2:DescribeInstances", c.InstanceID, err)
 	}
-	var inst *types.Instance
-	for _, r := range out.Reservations {
-		for i := range r.Instances {
-			inst = &r.Instances[i]
+	for _, i := range instancesOf(out) {
+		if i.State.Name != types.InstanceStateNameTerminated {
+			made[c.InstanceID] = i.State.Name
 		}
 	}
-	if inst == nil {
-		return true, nil
-	}
-	switch inst.State.Name {
-	case types.InstanceStateNameTerminated:
-		return true, nil
-	case types.InstanceStateNameShuttingDown:
-		return false, nil
-	}
-	if rel := tagValue(inst.Tags, release.TagRelease); rel != d.ReleaseID {
-		return false, release.RollbackIncomplete{Cause: release.Causef("refusing to terminate %s: it belongs to release %q, not %s", id, rel, d.ReleaseID)}
-	}
-	if _, err := h.D.AWS.EC2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}}); err != nil {
-		return false, step.AWS("ec2:TerminateInstances", id, err)
-	}
-	h.D.Did(ctx, d.ReleaseID, "ec2:TerminateInstances", "instance", id, "undo", true)
-	return false, nil
+	return nil
 }
 
-func tagValue(tags []types.Tag, key string) string {
+func instancesOf(out *ec2.DescribeInstancesOutput) []types.Instance {
+	var all []types.Instance
+	for _, r := range out.Reservations {
+		all = append(all, r.Instances...)
+	}
+	return all
+}
+
+// Action names of the rollback's plan.
+const (
+	actDataHome     = "data-home"
+	actTrafficBack  = "traffic-back"
+	actMaintenance  = "maintenance-off"
+	actUnkeep       = "unkeep"
+	actClearCutover = "clear-cutover-mark"
+)
+
+// plan is what takes the world back, given what AWS shows. Order: the
+// newest data goes home to the live instance first (under the
+// maintenance page wherever users are), then traffic, then the live
+// instance opens again; the release's instances and volumes go once
+// nothing serves from them.
+func (h Handler) plan(d release.Doc, w world) []datamove.Action {
+	m := datamove.Mover{D: h.D, Doc: d}
+	live := d.Live.InstanceID
+	var plan []datamove.Action
+	cutover := live != "" && w.liveTags[release.TagCutover] == d.ReleaseID
+	home := ""
+	if d.Config.HasData() && d.Live.DataVolumeID != "" && live != "" {
+		data := authoritative(d, w)
+		at, state := attachedTo(w.volumes[data])
+		switch {
+		case at != live || state != types.VolumeAttachmentStateAttached:
+			if at == live {
+				at = "" // detaching from home: wait for it, then attach again
+			}
+			stale := w.atLive
+			if stale == data {
+				stale = ""
+			}
+			plan = append(plan, moveHome(m, d, data, at, stale)...)
+			home = actDataHome
+		case cutover:
+			// The data is home; writes may be stopped.
+			plan = append(plan,
+				datamove.Action{Name: "thaw", Run: m.Data("thaw", live, "thaw", data), What: "writes resumed on " + live},
+				datamove.Action{Name: actDataHome, After: []string{"thaw"}, Run: m.Data("mount and start", live, "mount", data),
+					What: fmt.Sprintf("data volume %s mounted and the app started on %s", data, live)},
+			)
+			home = actDataHome
+		}
+	}
+	if cutover {
+		plan = append(plan, datamove.Action{Name: actMaintenance, After: []string{home}, Run: m.Maintenance("maintenance off", live, "off"),
+			What: "maintenance page off on " + live})
+	}
+	if live != "" && d.Live.AllocationID != "" && w.eip != live {
+		plan = append(plan, datamove.Action{Name: actTrafficBack, After: []string{home}, Run: h.trafficBack(d),
+			What: fmt.Sprintf("Elastic IP %s moved back to %s", d.Live.AllocationID, live)})
+	}
+	var terminations []string
+	for _, id := range sortedKeys(w.made) {
+		name := "terminate " + id
+		terminations = append(terminations, name)
+		plan = append(plan, datamove.Action{Name: name, After: []string{actTrafficBack, home}, Run: h.terminate(d, id),
+			What: "candidate " + id + " terminated"})
+	}
+	for _, id := range sortedKeys(w.volumes) {
+		v := w.volumes[id]
+		if id == d.Live.DataVolumeID || tagOf(v.Tags, release.TagRelease) != d.ReleaseID {
+			continue
+		}
+		if at, _ := attachedTo(v); at == live {
+			continue // it holds the live data now: it stays
+		}
+		plan = append(plan, datamove.Action{Name: "delete " + id, After: append([]string{home}, terminations...), Run: h.deleteVolume(m, id),
+			What: "volume " + id + " deleted"})
+	}
+	if live != "" && (w.liveTags[release.TagRetireAfter] != "" || w.liveTags[release.TagRole] == release.RolePrevious) {
+		plan = append(plan, datamove.Action{Name: actUnkeep, Run: h.unkeep(d),
+			What: live + " is live again: its retirement date and schedule removed"})
+	}
+	if cutover {
+		plan = append(plan, datamove.Action{Name: actClearCutover, After: []string{actMaintenance, actTrafficBack}, Run: h.untag(live, release.TagCutover),
+			What: "cutover mark removed from " + live})
+	}
+	return plan
+}
+
+// authoritative is the volume that holds the newest data: the one users
+// last wrote to. In move mode, and on a switch back, there is only the
+// live volume (wherever it is now); in restore mode it is the volume
+// restored for the candidate once traffic may have reached it, else the
+// live volume, which never stopped being the source.
+func authoritative(d release.Doc, w world) string {
+	if d.IsRollback() || d.Config.Data.Mode != release.DataRestore {
+		return d.Live.DataVolumeID
+	}
+	if !w.switched && (w.eip == "" || w.eip == d.Live.InstanceID) {
+		return d.Live.DataVolumeID
+	}
+	for _, id := range sortedKeys(w.volumes) {
+		if tagOf(w.volumes[id].Tags, datamove.TagPurpose) == datamove.PurposeData && tagOf(w.volumes[id].Tags, release.TagRelease) == d.ReleaseID {
+			return id
+		}
+	}
+	return d.Live.DataVolumeID // the cutover never restored one
+}
+
+// moveHome brings the data volume from the instance that holds it (or
+// from nowhere, detached) to the live instance: writes stopped where it
+// is (maintenance page, app stopped, unmounted), whatever other volume
+// sits on the live instance's data device set aside (the stale copy in
+// restore mode: kept detached, dated for the retire sweep), then
+// attached, mounted and started at home.
+func moveHome(m datamove.Mover, d release.Doc, data, from, stale string) []datamove.Action {
+	live := d.Live.InstanceID
+	var plan []datamove.Action
+	var freed []string
+	if from != "" {
+		vol := func() string { return data }
+		plan = append(plan,
+			datamove.Action{Name: "maintenance-where-it-is", Run: m.Maintenance("maintenance on", from, "on"), What: "maintenance page on " + from},
+			datamove.Action{Name: "stop-writes-where-it-is", After: []string{"maintenance-where-it-is"}, Run: m.Data("unmount", from, "unmount", data),
+				What: fmt.Sprintf("writes stopped on %s (%s unmounted)", from, data)},
+			datamove.Action{Name: "detach-where-it-is", After: []string{"stop-writes-where-it-is"}, Run: m.Detach("detach", vol, from, false),
+				What: fmt.Sprintf("%s detached from %s", data, from)},
+		)
+		freed = append(freed, "detach-where-it-is")
+	}
+	if stale != "" {
+		sv := func() string { return stale }
+		plan = append(plan,
+			datamove.Action{Name: "unmount-stale", Run: m.Data("unmount the stale copy", live, "unmount", stale), What: fmt.Sprintf("stale copy %s unmounted on %s", stale, live)},
+			datamove.Action{Name: "set-aside-stale", After: []string{"unmount-stale"}, Run: func(ctx context.Context, st *release.Step) (bool, error) {
+				ok, err := m.Detach("detach the stale copy", sv, live, false)(ctx, st)
+				if !ok || err != nil {
+					return ok, err
+				}
+				// Kept as a backup until the retire sweep's date.
+				return true, dateForSweep(ctx, m, stale)
+			}, What: fmt.Sprintf("stale copy %s detached from %s, kept until the retention has passed", stale, live)},
+		)
+		freed = append(freed, "set-aside-stale")
+	}
+	return append(plan,
+		datamove.Action{Name: "attach-home", After: freed, Run: m.Attach("attach", func() string { return data }, live),
+			What: fmt.Sprintf("%s attached to %s", data, live)},
+		datamove.Action{Name: actDataHome, After: []string{"attach-home"}, Run: m.Data("mount and start", live, "mount", data),
+			What: fmt.Sprintf("data volume %s mounted and the app started on %s", data, live)},
+	)
+}
+
+// dateForSweep gives a volume set aside a retirement date, so the retire
+// sweep deletes it once the retention has passed.
+func dateForSweep(ctx context.Context, m datamove.Mover, id string) error {
+	due := m.D.Now().UTC().Add(time.Duration(m.Doc.Config.RetentionDays) * 24 * time.Hour).Format(time.RFC3339)
+	_, err := m.D.AWS.EC2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{id}, Tags: []types.Tag{
+		{Key: aws.String(release.TagApp), Value: aws.String(m.Doc.App)},
+		{Key: aws.String(release.TagRetireAfter), Value: aws.String(due)},
+	}})
+	return step.AWS("ec2:CreateTags", id, err)
+}
+
+// trafficBack moves the Elastic IP to the live instance, if it is not
+// there.
+func (h Handler) trafficBack(d release.Doc) datamove.Run {
+	return func(ctx context.Context, st *release.Step) (bool, error) {
+		mv, err := traffic.ElasticIP{EC2: h.D.AWS.EC2, AllocationID: d.Live.AllocationID}.Route(ctx, d.Live.InstanceID)
+		if err != nil {
+			return false, step.AWS("switch traffic back", d.Live.AllocationID, err)
+		}
+		if mv.Changed {
+			h.D.Did(ctx, d.ReleaseID, "ec2:AssociateAddress", "allocation", d.Live.AllocationID, "to", d.Live.InstanceID, "undo", true)
+		}
+		return true, nil
+	}
+}
+
+// terminate ends an instance this release launched, and only such an
+// instance: its release tag must name this release. It is done once EC2
+// reports it terminated.
+func (h Handler) terminate(d release.Doc, id string) datamove.Run {
+	return func(ctx context.Context, st *release.Step) (bool, error) {
+		out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+		if err != nil {
+			return false, step.AWS("ec2:DescribeInstances", id, err)
+		}
+		insts := instancesOf(out)
+		if len(insts) == 0 {
+			return false, release.NotYetVisible{Cause: release.Causef("ec2:DescribeInstances %s: not listed", id)}
+		}
+		inst := insts[0]
+		switch inst.State.Name {
+		case types.InstanceStateNameTerminated:
+			return true, nil
+		case types.InstanceStateNameShuttingDown:
+			return false, nil
+		}
+		if rel := tagOf(inst.Tags, release.TagRelease); rel != d.ReleaseID {
+			return false, release.RollbackIncomplete{Cause: release.Causef("refusing to terminate %s: it belongs to release %q, not %s", id, rel, d.ReleaseID)}
+		}
+		if _, err := h.D.AWS.EC2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}}); err != nil {
+			return false, step.AWS("ec2:TerminateInstances", id, err)
+		}
+		st.Started = h.D.Now().UTC()
+		h.D.Did(ctx, d.ReleaseID, "ec2:TerminateInstances", "instance", id, "undo", true)
+		return false, nil
+	}
+}
+
+// deleteVolume deletes a volume the release created once nothing holds
+// it: a terminated candidate lets go of its volumes; one still attached
+// to a running instance is detached by force, since it is a copy.
+func (h Handler) deleteVolume(m datamove.Mover, id string) datamove.Run {
+	vol := func() string { return id }
+	return func(ctx context.Context, st *release.Step) (bool, error) {
+		v, err := m.Volume(ctx, id)
+		if err != nil || v == nil {
+			return v == nil && err == nil, err
+		}
+		if at, state := attachedTo(*v); at != "" {
+			if state == types.VolumeAttachmentStateAttached {
+				return m.Detach("detach "+id, vol, at, true)(ctx, st)
+			}
+			return false, nil
+		}
+		return m.DeleteVolume("delete "+id, vol)(ctx, st)
+	}
+}
+
+// unkeep takes back what KeepPrevious did to the live instance: it serves
+// again, so it carries no retirement date and has no schedule.
+func (h Handler) unkeep(d release.Doc) datamove.Run {
+	return func(ctx context.Context, st *release.Step) (bool, error) {
+		id := d.Live.InstanceID
+		if _, err := h.D.AWS.EC2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{id}, Tags: []types.Tag{
+			{Key: aws.String(release.TagApp), Value: aws.String(d.App)},
+			{Key: aws.String(release.TagRole), Value: aws.String(release.RoleLive)},
+		}}); err != nil {
+			return false, step.AWS("ec2:CreateTags", id, err)
+		}
+		if _, err := h.D.AWS.EC2.DeleteTags(ctx, &ec2.DeleteTagsInput{Resources: []string{id}, Tags: []types.Tag{{Key: aws.String(release.TagRetireAfter)}}}); err != nil {
+			return false, step.AWS("ec2:DeleteTags", id, err)
+		}
+		if err := finish.Unschedule(ctx, h.D, d.App, id); err != nil {
+			return false, err
+		}
+		return true, nil
+	}
+}
+
+// untag removes one tag from an instance.
+func (h Handler) untag(id, key string) datamove.Run {
+	return func(ctx context.Context, st *release.Step) (bool, error) {
+		_, err := h.D.AWS.EC2.DeleteTags(ctx, &ec2.DeleteTagsInput{Resources: []string{id}, Tags: []types.Tag{{Key: aws.String(key)}}})
+		return err == nil, step.AWS("ec2:DeleteTags", id, err)
+	}
+}
+
+func attachedTo(v types.Volume) (string, types.VolumeAttachmentState) {
+	return datamove.AttachedTo(&v)
+}
+
+// inWindow reports whether users may be looking at a maintenance page
+// while the plan waits: data is on its way home.
+func inWindow(actions []datamove.Action, pending []string) bool {
+	for _, a := range actions {
+		if a.Name == actDataHome || a.Name == actMaintenance {
+			return slices.Contains(pending, a.Name)
+		}
+	}
+	return false
+}
+
+// left words what the rollback could not do, for the person who must.
+func left(actions []datamove.Action, pending []string, errs map[string]string) []string {
+	var out []string
+	for _, a := range actions {
+		if !slices.Contains(pending, a.Name) {
+			continue
+		}
+		what := a.What
+		if what == "" {
+			what = a.Name
+		}
+		if e, ok := errs[a.Name]; ok {
+			what = "not done: " + what + " (" + e + ")"
+		} else {
+			what = "not done: " + what
+		}
+		out = append(out, what)
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func tagOf(tags []types.Tag, key string) string {
 	for _, t := range tags {
 		if aws.ToString(t.Key) == key {
 			return aws.ToString(t.Value)
@@ -195,7 +605,7 @@ func reasonOf(d release.Doc) string {
 
 // conclude records the outcome, releases the lock and notifies.
 func (h Handler) conclude(ctx context.Context, d release.Doc, rb *release.Rollback) error {
-	return Conclude(ctx, h.D, d, rb.Outcome, reasonOf(d), rb.Left)
+	return Conclude(ctx, h.D, d, rb.Outcome, reasonOf(d), rb.Did, rb.Left, !rb.TrafficBackAt.IsZero())
 }
 
 // Conclude writes the end of a failed release: ledger status, lock
@@ -203,12 +613,12 @@ func (h Handler) conclude(ctx context.Context, d release.Doc, rb *release.Rollba
 // tried whatever happened to the others (a ledger that refuses the record
 // must not keep the lock held or the operators uninformed); the first
 // error is returned, so the step is retried or reported as failed.
-func Conclude(ctx context.Context, dep *step.Deps, d release.Doc, outcome, reason string, left []string) error {
+func Conclude(ctx context.Context, dep *step.Deps, d release.Doc, outcome, reason string, did, left []string, trafficBack bool) error {
 	now := dep.Now().UTC()
 	led := dep.Ledger()
 	status, detail := ledger.StatusRolledBack, "rolled back: "+reason
-	if outcome == RollbackFailed {
-		status, detail = ledger.StatusRollbackFailed, fmt.Sprintf("ROLLBACK FAILED (%s); left: %v", reason, left)
+	if outcome == release.RollbackFailed {
+		status, detail = ledger.StatusRollbackFailed, fmt.Sprintf("ROLLBACK FAILED (%s); left: %s", reason, strings.Join(left, "; "))
 	}
 	var errs []error
 	err := led.Update(ctx, d.App, d.ReleaseID, ledger.Change{
@@ -222,8 +632,8 @@ func Conclude(ctx context.Context, dep *step.Deps, d release.Doc, outcome, reaso
 	if err := led.Release(ctx, d.App, d.ReleaseID); err != nil {
 		errs = append(errs, step.AWS("dynamodb:DeleteItem", "lock "+d.App, err))
 	}
-	msg := notify.RolledBack(d, reason, undone(d, left))
-	if outcome == RollbackFailed {
+	msg := notify.RolledBack(d, reason, did, trafficBack)
+	if outcome == release.RollbackFailed {
 		msg = notify.RollbackFailed(d, reason, left)
 	}
 	if err := dep.Publisher().Publish(ctx, msg); err != nil {
@@ -236,30 +646,24 @@ func Conclude(ctx context.Context, dep *step.Deps, d release.Doc, outcome, reaso
 	return nil
 }
 
-func undone(d release.Doc, left []string) []string {
-	if len(left) > 0 {
-		return nil
-	}
-	var out []string
-	log := d.Compensation()
-	for i := len(log) - 1; i >= 0; i-- {
-		out = append(out, log[i].String())
-	}
-	return out
-}
-
 // Abandon is the last resort when the rollback itself keeps failing (its
-// retries exhausted): record RollbackFailed with what the log still holds,
-// free the lock and raise the alarm.
+// retries exhausted): it looks at AWS once more, records RollbackFailed
+// with what is still to undo, frees the lock and raises the alarm.
 func (h Handler) Abandon(ctx context.Context, d release.Doc) (release.Rollback, error) {
 	rb := release.Rollback{}
 	if d.Rollback != nil {
 		rb = *d.Rollback
 	}
-	rb.Outcome, rb.Reason = RollbackFailed, reasonOf(d)
-	log := d.Compensation()
-	for i := len(log) - 1 - rb.Done; i >= 0; i-- {
-		rb.Left = append(rb.Left, "undo "+log[i].String())
+	rb.Outcome, rb.Reason = release.RollbackFailed, reasonOf(d)
+	rb.Left = nil
+	if w, err := h.observe(ctx, d); err == nil {
+		for _, a := range h.plan(d, w) {
+			if !rb.Steps[a.Name].Done {
+				rb.Left = append(rb.Left, "not done: "+a.What)
+			}
+		}
+	} else {
+		rb.Left = append(rb.Left, "what is left could not be read from AWS ("+err.Error()+"): check the Elastic IP, the release's tagged instances and volumes, and the live instance's maintenance page")
 	}
 	if d.RollbackError != nil {
 		rb.Left = append(rb.Left, "the rollback step failed: "+d.RollbackError.Error+": "+d.RollbackError.Reason())

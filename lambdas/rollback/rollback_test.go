@@ -34,26 +34,30 @@ func TestTerminateLooksAgainAtAnInstanceNotYetVisible(t *testing.T) {
 	id := aws.ToString(out.Instances[0].InstanceId)
 	r.Advance(ctx, time.Minute)
 	h := Handler{D: &step.Deps{AWS: r.Clients(), Now: r.Now, Log: slog.New(slog.DiscardHandler)}}
-	d := release.Doc{ReleaseID: releaseID}
 	notFound := sim.Fault{Service: sim.ServiceEC2, Operation: "DescribeInstances", Code: "InvalidInstanceID.NotFound"}
+	made := map[string]ec2types.InstanceStateName{}
 
 	r.Inject(notFound)
-	done, err := h.terminate(ctx, d, id, r.Now().Add(-time.Minute))
+	err = h.lookAgain(ctx, &release.Candidate{InstanceID: id, LaunchedAt: r.Now().Add(-time.Minute)}, made)
 	var nv release.NotYetVisible
-	if done || !errors.As(err, &nv) {
-		t.Fatalf("just launched and not visible: done=%v err=%v, want NotYetVisible", done, err)
+	if !errors.As(err, &nv) || len(made) != 0 {
+		t.Fatalf("just launched and not visible: err=%v made=%v, want NotYetVisible", err, made)
 	}
 
 	r.Inject(notFound)
-	if done, err := h.terminate(ctx, d, id, r.Now().Add(-2*time.Hour)); !done || err != nil {
-		t.Fatalf("launched two hours ago and not found: done=%v err=%v, want gone", done, err)
+	if err := h.lookAgain(ctx, &release.Candidate{InstanceID: id, LaunchedAt: r.Now().Add(-2 * time.Hour)}, made); err != nil || len(made) != 0 {
+		t.Fatalf("launched two hours ago and not found: err=%v made=%v, want gone", err, made)
 	}
 
-	// Visible again: the retried pass terminates it.
-	if done, err := h.terminate(ctx, d, id, r.Now().Add(-time.Minute)); done || err != nil {
-		t.Fatalf("visible: done=%v err=%v, want termination started", done, err)
+	// Visible again: the pass finds it, and the rollback's plan ends it.
+	if err := h.lookAgain(ctx, &release.Candidate{InstanceID: id, LaunchedAt: r.Now().Add(-time.Minute)}, made); err != nil || made[id] != ec2types.InstanceStateNameRunning {
+		t.Fatalf("visible: err=%v made=%v, want it listed as running", err, made)
 	}
-	if calls := r.CallsTo(sim.ServiceEC2, "TerminateInstances"); len(calls) != 1 || calls[0].Code != "" {
-		t.Errorf("TerminateInstances calls: %+v", calls)
+	if done, err := h.terminate(release.Doc{ReleaseID: releaseID}, id)(ctx, &release.Step{}); done || err != nil {
+		t.Fatalf("terminate: done=%v err=%v, want termination started", done, err)
+	}
+	desc, err := r.EC2().DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+	if err != nil || desc.Reservations[0].Instances[0].State.Name != ec2types.InstanceStateNameShuttingDown {
+		t.Errorf("the candidate after terminate: %+v %v, want shutting-down", desc, err)
 	}
 }

@@ -38,7 +38,7 @@ func (h Handler) Run(ctx context.Context, d release.Doc) (release.Report, error)
 	}
 	err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{
 		Set:   map[string]any{"smoke": rep},
-		Event: &ledger.Event{Step: "RunSmokeTests", Detail: fmt.Sprintf("%d of %d checks passed against %s", passed, len(rep.Checks), rep.Target)},
+		Event: &ledger.Event{Step: release.StateRunSmokeTests, Detail: fmt.Sprintf("%d of %d checks passed against %s", passed, len(rep.Checks), rep.Target)},
 	})
 	if err != nil {
 		return *rep, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)

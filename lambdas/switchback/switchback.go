@@ -88,7 +88,7 @@ func (h Handler) Prepare(ctx context.Context, in Input) (release.Doc, error) {
 	}
 	err = led.Update(ctx, d.App, d.ReleaseID, ledger.Change{
 		Set: map[string]any{"status": ledger.StatusRunning, "version": d.Version, "liveInstance": d.Live.InstanceID, "candidateInstance": d.Candidate.InstanceID},
-		Event: &ledger.Event{Step: "PrepareSwitchBack", Detail: fmt.Sprintf("switching back from %s (%s) to %s (%s)",
+		Event: &ledger.Event{Step: release.StatePrepareSwitchBack, Detail: fmt.Sprintf("switching back from %s (%s) to %s (%s)",
 			d.Live.InstanceID, serving.LiveVersion, d.Candidate.InstanceID, d.Version)},
 	})
 	if err != nil {

@@ -22,10 +22,18 @@ func Router(d *step.Deps, doc release.Doc) traffic.Router {
 	return traffic.ElasticIP{EC2: d.AWS.EC2, AllocationID: doc.Live.AllocationID}
 }
 
-// Switch moves the Elastic IP to the candidate and records the move in the
-// compensation log.
+// Switch moves the Elastic IP to the candidate. It first writes its intent
+// in the ledger (users may write to the candidate's data from the moment
+// the address moves, so a rollback must bring that data back whatever the
+// address shows by then); a retried switch finds the address already
+// moved and changes nothing.
 func (h Handler) Switch(ctx context.Context, d release.Doc) (release.Switch, error) {
 	to := d.Candidate.InstanceID
+	led := h.D.Ledger()
+	err := led.Update(ctx, d.App, d.ReleaseID, ledger.Change{Set: map[string]any{"switchingTo": to}})
+	if err != nil {
+		return release.Switch{}, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
+	}
 	mv, err := Router(h.D, d).Route(ctx, to)
 	if err != nil {
 		return release.Switch{}, step.AWS("switch traffic", d.Live.AllocationID, err)
@@ -35,14 +43,7 @@ func (h Handler) Switch(ctx context.Context, d release.Doc) (release.Switch, err
 		from = d.Live.InstanceID // a retried switch: the first one moved it
 	}
 	now := h.D.Now().UTC()
-	sw := release.Switch{From: from, To: to, AssociationID: mv.Detail, At: now,
-		Undo: []release.Undo{{Kind: release.UndoEIP, Resource: d.Live.AllocationID, From: from, To: to, At: now}}}
-	if d.Cutover != nil {
-		// Writes now land on the candidate's data volume: a rollback must
-		// give that volume back to the old instance before traffic, so it
-		// comes after the Elastic IP in the log (undone first).
-		sw.Undo = append(sw.Undo, release.Undo{Kind: release.UndoVolumeMoved, Resource: d.Cutover.VolumeID, From: d.Live.InstanceID, To: to, At: now})
-	}
+	sw := release.Switch{From: from, To: to, AssociationID: mv.Detail, At: now}
 	h.D.Did(ctx, d.ReleaseID, "ec2:AssociateAddress", "allocation", d.Live.AllocationID, "from", from, "to", to, "changed", mv.Changed)
 	set := map[string]any{"status": ledger.StatusRunning}
 	if d.Approval != nil {
@@ -51,10 +52,10 @@ func (h Handler) Switch(ctx context.Context, d release.Doc) (release.Switch, err
 			set["reason"] = d.Approval.Reason
 		}
 	}
-	err = h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{
+	err = led.Update(ctx, d.App, d.ReleaseID, ledger.Change{
 		Set:    set,
 		Remove: []string{"token", "tokenExpires"},
-		Event:  &ledger.Event{At: now, Step: "SwitchTraffic", Detail: fmt.Sprintf("Elastic IP %s moved from %s to %s", d.Live.PublicIP, from, to)},
+		Event:  &ledger.Event{At: now, Step: release.StateSwitchTraffic, Detail: fmt.Sprintf("Elastic IP %s moved from %s to %s", d.Live.PublicIP, from, to)},
 	})
 	if err != nil {
 		return sw, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
@@ -102,7 +103,7 @@ func (h Handler) Verify(ctx context.Context, d release.Doc) (release.Verify, err
 	if elapsed >= bake {
 		v.Ready = true
 		err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{
-			Event: &ledger.Event{Step: "VerifyLive", Detail: fmt.Sprintf("%s served %s cleanly for %s (%d rounds)", d.Live.PublicIP, d.Version, bake, v.Checks)},
+			Event: &ledger.Event{Step: release.StateVerifyLive, Detail: fmt.Sprintf("%s served %s cleanly for %s (%d rounds)", d.Live.PublicIP, d.Version, bake, v.Checks)},
 		})
 		if err != nil {
 			return v, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)

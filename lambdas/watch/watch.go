@@ -6,6 +6,10 @@
 // ledger is corrected (Stopped) and the operators are told at once, with
 // what to look at; nothing in AWS is changed, since only a person can
 // tell what the stopped release left half-done.
+//
+// It also reads every release that ended Released: one whose bookkeeping
+// failed after the commit point (ReleaseNotRecorded) stands, and the
+// operators are told what was not recorded.
 package watch
 
 import (
@@ -80,8 +84,10 @@ func (h Handler) Watch(ctx context.Context, ev events.EventBridgeEvent) (Result,
 			return res, nil // the workflow's own end: already recorded and told
 		}
 		res.Error = name + ": " + release.Failure{Error: name, Cause: aws.ToString(out.Cause)}.Reason()
+	case "SUCCEEDED":
+		return h.released(ctx, d, res)
 	default:
-		return res, nil // running or succeeded: nothing to say
+		return res, nil // running: nothing to say
 	}
 	res.Alarm = true
 	why := stoppedWhy(d.Status, res.Error)
@@ -114,6 +120,42 @@ func (h Handler) Watch(ctx context.Context, ev events.EventBridgeEvent) (Result,
 		return res, step.AWS("sns:Publish", h.D.Env.Topic, err)
 	}
 	h.D.Did(ctx, d.Name, "execution-stopped", "status", d.Status, "error", res.Error, "lockHeld", res.LockHeld)
+	return res, nil
+}
+
+// released looks at a release that ended Released: if its bookkeeping
+// failed past the commit point (ReleaseNotRecorded), the release stands
+// and a person must fix its record. The ledger gets the warning, if it
+// takes it, and the operators an urgent notification.
+func (h Handler) released(ctx context.Context, d Detail, res Result) (Result, error) {
+	out, err := h.D.AWS.SFN.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(d.ExecutionArn)})
+	if err != nil {
+		return res, step.AWS("states:DescribeExecution", d.ExecutionArn, err)
+	}
+	var doc release.Doc
+	if err := json.Unmarshal([]byte(aws.ToString(out.Output)), &doc); err != nil {
+		return res, nil // not a release document: not ours to judge
+	}
+	warning := doc.Record.Warning()
+	if warning == "" {
+		return res, nil
+	}
+	res.Alarm = true
+	res.Error = warning
+	if doc.App == "" {
+		doc.App = h.D.Env.App
+	}
+	err = h.D.Ledger().Update(ctx, doc.App, d.Name, ledger.Change{
+		Set:   map[string]any{"warnings": []string{warning}},
+		Event: &ledger.Event{Step: release.StateReleaseNotRecorded, Detail: warning},
+	})
+	if err != nil && !errors.Is(err, ledger.ErrNotFound) {
+		h.D.Log.ErrorContext(ctx, "watch: ledger not updated", "release", d.Name, "error", err)
+	}
+	if err := h.D.Publisher().Publish(ctx, notify.NotRecorded(doc, warning)); err != nil {
+		return res, step.AWS("sns:Publish", h.D.Env.Topic, err)
+	}
+	h.D.Did(ctx, d.Name, "released-not-recorded", "warning", warning)
 	return res, nil
 }
 

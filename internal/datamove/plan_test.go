@@ -1,4 +1,4 @@
-package data
+package datamove
 
 import (
 	"context"
@@ -25,18 +25,18 @@ func (f *fake) run(context.Context, *release.Step) (bool, error) {
 
 func TestAdvanceRespectsPrerequisites(t *testing.T) {
 	a, b, c := &fake{passes: 2}, &fake{passes: 1}, &fake{passes: 1}
-	actions := []action{{name: "a", run: a.run}, {name: "b", after: []string{"a"}, run: b.run}, {name: "c", run: c.run}}
+	actions := []Action{{Name: "a", Run: a.run}, {Name: "b", After: []string{"a"}, Run: b.run}, {Name: "c", Run: c.run}}
 	steps := map[string]release.Step{}
-	done, pending, err := advance(context.Background(), steps, actions)
+	done, pending, err := Advance(context.Background(), steps, actions)
 	if err != nil || done || strings.Join(pending, ",") != "a,b" || b.runs != 0 || c.runs != 1 {
 		t.Fatalf("pass 1: done %v pending %v, runs a%d b%d c%d", done, pending, a.runs, b.runs, c.runs)
 	}
-	done, pending, err = advance(context.Background(), steps, actions)
+	done, pending, err = Advance(context.Background(), steps, actions)
 	if err != nil || !done || len(pending) != 0 || b.runs != 1 || c.runs != 1 {
 		t.Fatalf("pass 2: done %v pending %v, runs a%d b%d c%d", done, pending, a.runs, b.runs, c.runs)
 	}
 	// A finished plan does nothing more: every action is done.
-	if done, _, _ := advance(context.Background(), steps, actions); !done || a.runs != 2 {
+	if done, _, _ := Advance(context.Background(), steps, actions); !done || a.runs != 2 {
 		t.Fatal("a finished plan ran again")
 	}
 }
@@ -45,25 +45,18 @@ func TestAdvanceStopsAtAnError(t *testing.T) {
 	boom := errors.New("boom")
 	later := &fake{passes: 1}
 	steps := map[string]release.Step{}
-	_, _, err := advance(context.Background(), steps, []action{{name: "a", run: (&fake{err: boom}).run}, {name: "b", run: later.run}})
+	_, _, err := Advance(context.Background(), steps, []Action{{Name: "a", Run: (&fake{err: boom}).run}, {Name: "b", Run: later.run}})
 	if !errors.Is(err, boom) || later.runs != 0 {
 		t.Fatalf("err %v, later ran %d times", err, later.runs)
 	}
 }
 
 func TestCheckFindsMisorderedPlans(t *testing.T) {
-	if err := check([]action{{name: "b", after: []string{"a"}}, {name: "a"}}); err == nil {
+	if err := Check([]Action{{Name: "b", After: []string{"a"}}, {Name: "a"}}); err == nil {
 		t.Fatal("a prerequisite after its dependant must be refused")
 	}
-	m := mover{d: &step.Deps{}, doc: release.Doc{Config: release.Config{Data: release.DataConfig{Mode: release.DataRestore}}, Candidate: &release.Candidate{}}}
-	for _, mode := range []string{release.DataRestore, release.DataMove} {
-		for _, kind := range []string{release.KindRelease, release.KindRollback} {
-			m.doc.Config.Data.Mode, m.doc.Kind = mode, kind
-			c := &release.Cutover{Steps: map[string]release.Step{}}
-			if err := check(cutoverPlan(m, m.doc, c)); err != nil {
-				t.Errorf("%s %s cutover: %v", mode, kind, err)
-			}
-		}
+	if err := Check([]Action{{Name: "a"}, {Name: "b", After: []string{"a"}}}); err != nil {
+		t.Fatalf("a well-ordered plan: %v", err)
 	}
 }
 
@@ -79,18 +72,18 @@ func TestAttachNamesTheProblem(t *testing.T) {
 			f := r.Fixture()
 			d := &step.Deps{AWS: r.Clients(), Now: r.Now}
 			d.Log = step.Logger()
-			m := mover{d: d, doc: release.Doc{Config: release.Config{Data: release.DataConfig{Device: "/dev/sdf"}}}}
+			m := Mover{D: d, Doc: release.Doc{Config: release.Config{Data: release.DataConfig{Device: "/dev/sdf"}}}}
 			// A volume free to attach: detach the fixture's data volume first.
-			m.doc.Live.InstanceID = f.LiveInstance
+			m.Doc.Live.InstanceID = f.LiveInstance
 			r.Host(f.LiveInstance).Unmount()
 			st := release.Step{}
 			vol := func() string { return f.DataVolume }
-			if _, err := m.detach("detach", vol, f.LiveInstance, false)(context.Background(), &st); err != nil {
+			if _, err := m.Detach("detach", vol, f.LiveInstance, false)(context.Background(), &st); err != nil {
 				t.Fatal(err)
 			}
 			r.Advance(context.Background(), r.Latencies().DetachVolume)
 			r.Inject(sim.Fault{Service: sim.ServiceEC2, Operation: "AttachVolume", Code: c.code, Message: c.msg})
-			_, err := m.attach("attach", vol, f.LiveInstance)(context.Background(), &release.Step{})
+			_, err := m.Attach("attach", vol, f.LiveInstance)(context.Background(), &release.Step{})
 			var df release.DataFailed
 			if !errors.As(err, &df) || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("%v, want DataFailed saying %q", err, c.want)

@@ -1,4 +1,4 @@
-package data
+package datamove
 
 import (
 	"context"
@@ -17,7 +17,6 @@ import (
 
 	"github.com/greenlight/greenlight/instance"
 	"github.com/greenlight/greenlight/internal/release"
-	"github.com/greenlight/greenlight/lambdas/deploy"
 	"github.com/greenlight/greenlight/lambdas/step"
 )
 
@@ -26,57 +25,63 @@ import (
 // so minutes mean something holds the device.
 const stuckAfter = 3 * time.Minute
 
-// mover builds the actions of one release's plans.
-type mover struct {
-	d   *step.Deps
-	doc release.Doc
-	// undo receives the compensation entries of what the plan does, in
-	// the order it does them.
-	undo *[]release.Undo
+// Mover builds the actions of one release's plans: each is a Run that
+// looks at AWS and starts what is missing.
+type Mover struct {
+	D   *step.Deps
+	Doc release.Doc
 }
 
-func (m mover) now() time.Time { return m.d.Now().UTC() }
+// Run is one action's pass: it looks at AWS and, when the action's effect
+// is not in place and the action has not been started, starts it. It
+// reports whether the effect is in place, and may keep what it started
+// in st (a command id, a snapshot or volume id).
+type Run func(ctx context.Context, st *release.Step) (bool, error)
 
-func (m mover) record(u release.Undo) {
-	if m.undo == nil {
-		return
-	}
-	for _, e := range *m.undo {
-		if e.Kind == u.Kind && e.Resource == u.Resource && e.From == u.From && e.To == u.To {
-			return
-		}
-	}
-	u.At = m.now()
-	*m.undo = append(*m.undo, u)
-}
+func (m Mover) now() time.Time { return m.D.Now().UTC() }
 
-func (m mover) tags(role, purpose string) []types.Tag {
+func (m Mover) tags(role, purpose string) []types.Tag {
 	t := []types.Tag{
-		{Key: aws.String(release.TagApp), Value: aws.String(m.doc.App)},
-		{Key: aws.String(release.TagRelease), Value: aws.String(m.doc.ReleaseID)},
+		{Key: aws.String(release.TagApp), Value: aws.String(m.Doc.App)},
+		{Key: aws.String(release.TagRelease), Value: aws.String(m.Doc.ReleaseID)},
 		{Key: aws.String(release.TagManaged), Value: aws.String(release.ManagedValue)},
 		{Key: aws.String(release.TagRole), Value: aws.String(role)},
-		{Key: aws.String("Name"), Value: aws.String(fmt.Sprintf("%s %s %s", m.doc.App, purpose, m.doc.Version))},
+		{Key: aws.String("Name"), Value: aws.String(fmt.Sprintf("%s %s %s", m.Doc.App, purpose, m.Doc.Version))},
 	}
 	return append(t, types.Tag{Key: aws.String(TagPurpose), Value: aws.String(purpose)})
 }
 
-// TagPurpose says why greenlight made a snapshot or volume: test-copy,
-// warm-up, final, data.
+// TagPurpose says why greenlight made a snapshot or volume.
 const TagPurpose = "greenlight:purpose"
 
+// Values of TagPurpose.
+const (
+	// PurposeTestCopy: the candidate's restored copy of the live data,
+	// for its tests (a volume), and the snapshot it came from.
+	PurposeTestCopy = "test-copy"
+	// PurposeWarmUp: the snapshot taken just before the maintenance
+	// window, so that the final one copies little.
+	PurposeWarmUp = "warm-up"
+	// PurposeFinal: the consistent snapshot taken with writes stopped;
+	// kept as the backup of the release.
+	PurposeFinal = "final"
+	// PurposeData: the volume restored from the final snapshot that
+	// serves on the candidate (restore mode).
+	PurposeData = "data"
+)
+
 // command runs an SSM document on an instance and waits for it to
-// succeed. onSent runs once when the command is sent.
-func (m mover) command(name, instanceID, document string, params map[string]string, onSent func()) func(context.Context, *release.Step) (bool, error) {
+// succeed.
+func (m Mover) Command(name, instanceID, document string, params map[string]string) Run {
 	return func(ctx context.Context, st *release.Step) (bool, error) {
 		if st.ID == "" {
 			in := map[string][]string{}
 			for k, v := range params {
 				in[k] = []string{v}
 			}
-			out, err := m.d.AWS.SSM.SendCommand(ctx, &ssm.SendCommandInput{
+			out, err := m.D.AWS.SSM.SendCommand(ctx, &ssm.SendCommandInput{
 				DocumentName: aws.String(document), InstanceIds: []string{instanceID}, Parameters: in,
-				Comment: aws.String("greenlight " + m.doc.ReleaseID + " " + name), TimeoutSeconds: aws.Int32(300),
+				Comment: aws.String("greenlight " + m.Doc.ReleaseID + " " + name), TimeoutSeconds: aws.Int32(300),
 			})
 			if step.ErrorCode(err) == "InvalidInstanceId" {
 				return false, release.DataFailed{Cause: release.Causef("%s: the SSM agent on %s is not online", name, instanceID)}
@@ -85,13 +90,10 @@ func (m mover) command(name, instanceID, document string, params map[string]stri
 				return false, step.AWS("ssm:SendCommand", name+" on "+instanceID, err)
 			}
 			st.ID, st.Started = aws.ToString(out.Command.CommandId), m.now()
-			m.d.Did(ctx, m.doc.ReleaseID, "ssm:SendCommand", "action", name, "instance", instanceID, "command", st.ID)
-			if onSent != nil {
-				onSent()
-			}
+			m.D.Did(ctx, m.Doc.ReleaseID, "ssm:SendCommand", "action", name, "instance", instanceID, "command", st.ID)
 			return false, nil
 		}
-		inv, err := m.d.AWS.SSM.GetCommandInvocation(ctx, &ssm.GetCommandInvocationInput{CommandId: aws.String(st.ID), InstanceId: aws.String(instanceID)})
+		inv, err := m.D.AWS.SSM.GetCommandInvocation(ctx, &ssm.GetCommandInvocationInput{CommandId: aws.String(st.ID), InstanceId: aws.String(instanceID)})
 		if step.ErrorCode(err) == "InvocationDoesNotExist" {
 			return false, nil
 		}
@@ -108,7 +110,7 @@ func (m mover) command(name, instanceID, document string, params map[string]stri
 			}
 			return true, nil
 		case ssmtypes.CommandInvocationStatusFailed, ssmtypes.CommandInvocationStatusTimedOut, ssmtypes.CommandInvocationStatusCancelled:
-			last := deploy.LastLine(aws.ToString(inv.StandardOutputContent))
+			last := instance.LastLine(aws.ToString(inv.StandardOutputContent))
 			return false, release.DataFailed{Cause: release.Causef("%s on %s %s: %s", name, instanceID, strings.ToLower(string(inv.Status)), last)}
 		}
 		return false, nil
@@ -116,21 +118,21 @@ func (m mover) command(name, instanceID, document string, params map[string]stri
 }
 
 // dataCommand runs the data document with an action.
-func (m mover) dataCommand(name, instanceID, act, volumeID string, onSent func()) func(context.Context, *release.Step) (bool, error) {
-	c := m.doc.Config.Data
-	return m.command(name, instanceID, m.d.Env.DataDocument, map[string]string{
-		instance.ParamApp: m.doc.App, instance.ParamAction: act, instance.ParamVolumeID: volumeID,
+func (m Mover) Data(name, instanceID, act, volumeID string) Run {
+	c := m.Doc.Config.Data
+	return m.Command(name, instanceID, m.D.Env.DataDocument, map[string]string{
+		instance.ParamApp: m.Doc.App, instance.ParamAction: act, instance.ParamVolumeID: volumeID,
 		instance.ParamDevice: c.Device, instance.ParamMountPoint: c.MountPoint,
-	}, onSent)
+	})
 }
 
 // maintenance turns the maintenance page on or off.
-func (m mover) maintenance(name, instanceID, act string, onSent func()) func(context.Context, *release.Step) (bool, error) {
-	return m.command(name, instanceID, m.d.Env.MaintenanceDocument, map[string]string{instance.ParamApp: m.doc.App, instance.ParamAction: act}, onSent)
+func (m Mover) Maintenance(name, instanceID, act string) Run {
+	return m.Command(name, instanceID, m.D.Env.MaintenanceDocument, map[string]string{instance.ParamApp: m.Doc.App, instance.ParamAction: act})
 }
 
-func (m mover) volume(ctx context.Context, id string) (*types.Volume, error) {
-	out, err := m.d.AWS.EC2.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{id}})
+func (m Mover) Volume(ctx context.Context, id string) (*types.Volume, error) {
+	out, err := m.D.AWS.EC2.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{id}})
 	if step.IsNotFound(err) {
 		return nil, nil
 	}
@@ -145,7 +147,7 @@ func (m mover) volume(ctx context.Context, id string) (*types.Volume, error) {
 
 // attachedTo is the instance a volume is attached to (in any attachment
 // state) and that attachment's state.
-func attachedTo(v *types.Volume) (string, types.VolumeAttachmentState) {
+func AttachedTo(v *types.Volume) (string, types.VolumeAttachmentState) {
 	for _, a := range v.Attachments {
 		return aws.ToString(a.InstanceId), a.State
 	}
@@ -154,27 +156,27 @@ func attachedTo(v *types.Volume) (string, types.VolumeAttachmentState) {
 
 // detach detaches a volume from an instance and waits until it is free.
 // force is for a disposable copy on an instance that cannot unmount it.
-func (m mover) detach(name string, volumeID func() string, from string, force bool) func(context.Context, *release.Step) (bool, error) {
+func (m Mover) Detach(name string, volumeID func() string, from string, force bool) Run {
 	return func(ctx context.Context, st *release.Step) (bool, error) {
 		id := volumeID()
 		if id == "" {
 			return true, nil
 		}
-		v, err := m.volume(ctx, id)
+		v, err := m.Volume(ctx, id)
 		if err != nil || v == nil {
 			return v == nil && err == nil, err
 		}
-		at, state := attachedTo(v)
+		at, state := AttachedTo(v)
 		if at != from {
 			return true, nil // not (or no longer) on that instance
 		}
 		if state == types.VolumeAttachmentStateAttached && st.Started.IsZero() {
-			_, err := m.d.AWS.EC2.DetachVolume(ctx, &ec2.DetachVolumeInput{VolumeId: aws.String(id), InstanceId: aws.String(from), Force: aws.Bool(force)})
+			_, err := m.D.AWS.EC2.DetachVolume(ctx, &ec2.DetachVolumeInput{VolumeId: aws.String(id), InstanceId: aws.String(from), Force: aws.Bool(force)})
 			if err != nil && step.ErrorCode(err) != "IncorrectState" {
 				return false, step.AWS("ec2:DetachVolume", id+" from "+from, err)
 			}
 			st.Started = m.now()
-			m.d.Did(ctx, m.doc.ReleaseID, "ec2:DetachVolume", "volume", id, "instance", from, "force", force)
+			m.D.Did(ctx, m.Doc.ReleaseID, "ec2:DetachVolume", "volume", id, "instance", from, "force", force)
 			return false, nil
 		}
 		if !st.Started.IsZero() && m.now().Sub(st.Started) > stuckAfter {
@@ -195,18 +197,18 @@ func orState(s types.VolumeAttachmentState) string {
 // attach attaches a volume to an instance at the data device and waits
 // until it is attached. A volume still on another instance is waited for
 // (its detach is under way), up to stuckAfter.
-func (m mover) attach(name string, volumeID func() string, to string) func(context.Context, *release.Step) (bool, error) {
-	device := m.doc.Config.Data.Device
+func (m Mover) Attach(name string, volumeID func() string, to string) Run {
+	device := m.Doc.Config.Data.Device
 	return func(ctx context.Context, st *release.Step) (bool, error) {
 		id := volumeID()
-		v, err := m.volume(ctx, id)
+		v, err := m.Volume(ctx, id)
 		if err != nil {
 			return false, err
 		}
 		if v == nil {
 			return false, release.DataFailed{Cause: release.Causef("volume %s to attach to %s does not exist", id, to)}
 		}
-		at, state := attachedTo(v)
+		at, state := AttachedTo(v)
 		if at == to {
 			return state == types.VolumeAttachmentStateAttached, nil
 		}
@@ -219,10 +221,10 @@ func (m mover) attach(name string, volumeID func() string, to string) func(conte
 			}
 			return false, nil
 		}
-		_, err = m.d.AWS.EC2.AttachVolume(ctx, &ec2.AttachVolumeInput{VolumeId: aws.String(id), InstanceId: aws.String(to), Device: aws.String(device)})
+		_, err = m.D.AWS.EC2.AttachVolume(ctx, &ec2.AttachVolumeInput{VolumeId: aws.String(id), InstanceId: aws.String(to), Device: aws.String(device)})
 		switch code := step.ErrorCode(err); {
 		case err == nil:
-			m.d.Did(ctx, m.doc.ReleaseID, "ec2:AttachVolume", "volume", id, "instance", to, "device", device)
+			m.D.Did(ctx, m.Doc.ReleaseID, "ec2:AttachVolume", "volume", id, "instance", to, "device", device)
 			return false, nil
 		case code == "InvalidVolume.ZoneMismatch":
 			return false, release.DataFailed{Cause: release.Causef("volume %s is in another Availability Zone than %s: EBS volumes attach only within their AZ", id, to)}
@@ -242,7 +244,7 @@ func (m mover) attach(name string, volumeID func() string, to string) func(conte
 // snapshot takes a snapshot of a volume (point in time at the call). With
 // complete it waits until the snapshot is completed. A retried step finds
 // the snapshot it took by its tags instead of taking another.
-func (m mover) snapshot(name string, volumeID string, purpose string, complete bool) func(context.Context, *release.Step) (bool, error) {
+func (m Mover) Snapshot(name string, volumeID string, purpose string, complete bool) Run {
 	return func(ctx context.Context, st *release.Step) (bool, error) {
 		if st.ID == "" {
 			id, err := m.findSnapshot(ctx, volumeID, purpose)
@@ -250,30 +252,30 @@ func (m mover) snapshot(name string, volumeID string, purpose string, complete b
 				return false, err
 			}
 			if id == "" {
-				out, err := m.d.AWS.EC2.CreateSnapshot(ctx, &ec2.CreateSnapshotInput{
+				out, err := m.D.AWS.EC2.CreateSnapshot(ctx, &ec2.CreateSnapshotInput{
 					VolumeId:          aws.String(volumeID),
-					Description:       aws.String(fmt.Sprintf("greenlight %s: %s of %s %s", m.doc.ReleaseID, purpose, m.doc.App, m.doc.Live.Version)),
+					Description:       aws.String(fmt.Sprintf("greenlight %s: %s of %s %s", m.Doc.ReleaseID, purpose, m.Doc.App, m.Doc.Live.Version)),
 					TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeSnapshot, Tags: m.tags(release.RoleBackup, purpose)}},
 				})
 				if err != nil {
 					return false, step.AWS("ec2:CreateSnapshot", volumeID, err)
 				}
 				id = aws.ToString(out.SnapshotId)
-				m.d.Did(ctx, m.doc.ReleaseID, "ec2:CreateSnapshot", "volume", volumeID, "snapshot", id, "purpose", purpose)
+				m.D.Did(ctx, m.Doc.ReleaseID, "ec2:CreateSnapshot", "volume", volumeID, "snapshot", id, "purpose", purpose)
 			}
 			st.ID, st.Started = id, m.now()
 		}
 		if !complete {
 			return true, nil
 		}
-		return m.snapshotCompleted(ctx, st.ID)
+		return m.SnapshotCompleted(ctx, st.ID)
 	}
 }
 
-func (m mover) findSnapshot(ctx context.Context, volumeID, purpose string) (string, error) {
-	out, err := m.d.AWS.EC2.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{OwnerIds: []string{"self"}, Filters: []types.Filter{
+func (m Mover) findSnapshot(ctx context.Context, volumeID, purpose string) (string, error) {
+	out, err := m.D.AWS.EC2.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{OwnerIds: []string{"self"}, Filters: []types.Filter{
 		{Name: aws.String("volume-id"), Values: []string{volumeID}},
-		{Name: aws.String("tag:" + release.TagRelease), Values: []string{m.doc.ReleaseID}},
+		{Name: aws.String("tag:" + release.TagRelease), Values: []string{m.Doc.ReleaseID}},
 		{Name: aws.String("tag:" + TagPurpose), Values: []string{purpose}},
 	}})
 	if err != nil {
@@ -285,8 +287,8 @@ func (m mover) findSnapshot(ctx context.Context, volumeID, purpose string) (stri
 	return "", nil
 }
 
-func (m mover) snapshotCompleted(ctx context.Context, id string) (bool, error) {
-	out, err := m.d.AWS.EC2.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: []string{id}})
+func (m Mover) SnapshotCompleted(ctx context.Context, id string) (bool, error) {
+	out, err := m.D.AWS.EC2.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: []string{id}})
 	if step.IsNotFound(err) {
 		return false, nil // just taken: not visible yet
 	}
@@ -308,27 +310,26 @@ func (m mover) snapshotCompleted(ctx context.Context, id string) (bool, error) {
 // createVolume restores a snapshot into a new volume in the live
 // instance's AZ and waits until it is available. The client token makes a
 // retried call return the same volume.
-func (m mover) createVolume(name string, snapshotID func() string, purpose string) func(context.Context, *release.Step) (bool, error) {
+func (m Mover) CreateVolume(name string, snapshotID func() string, purpose string) Run {
 	return func(ctx context.Context, st *release.Step) (bool, error) {
 		if st.ID == "" {
 			snap := snapshotID()
-			out, err := m.d.AWS.EC2.CreateVolume(ctx, &ec2.CreateVolumeInput{
-				AvailabilityZone:  aws.String(m.doc.Live.AZ),
+			out, err := m.D.AWS.EC2.CreateVolume(ctx, &ec2.CreateVolumeInput{
+				AvailabilityZone:  aws.String(m.Doc.Live.AZ),
 				SnapshotId:        aws.String(snap),
 				VolumeType:        types.VolumeTypeGp3,
 				Encrypted:         aws.Bool(true),
-				ClientToken:       aws.String(m.doc.ReleaseID + "-" + name),
+				ClientToken:       aws.String(m.Doc.ReleaseID + "-" + name),
 				TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeVolume, Tags: m.tags(release.RoleData, purpose)}},
 			})
 			if err != nil {
 				return false, step.AWS("ec2:CreateVolume", "from "+snap, err)
 			}
 			st.ID, st.Started = aws.ToString(out.VolumeId), m.now()
-			m.record(release.Undo{Kind: release.UndoVolume, Resource: st.ID})
-			m.d.Did(ctx, m.doc.ReleaseID, "ec2:CreateVolume", "volume", st.ID, "snapshot", snap, "purpose", purpose)
+			m.D.Did(ctx, m.Doc.ReleaseID, "ec2:CreateVolume", "volume", st.ID, "snapshot", snap, "purpose", purpose)
 			return false, nil
 		}
-		v, err := m.volume(ctx, st.ID)
+		v, err := m.Volume(ctx, st.ID)
 		if err != nil || v == nil {
 			return false, err
 		}
@@ -343,13 +344,13 @@ func (m mover) createVolume(name string, snapshotID func() string, purpose strin
 }
 
 // deleteVolume deletes a volume once it is detached.
-func (m mover) deleteVolume(name string, volumeID func() string) func(context.Context, *release.Step) (bool, error) {
+func (m Mover) DeleteVolume(name string, volumeID func() string) Run {
 	return func(ctx context.Context, st *release.Step) (bool, error) {
 		id := volumeID()
 		if id == "" {
 			return true, nil
 		}
-		v, err := m.volume(ctx, id)
+		v, err := m.Volume(ctx, id)
 		if err != nil || v == nil {
 			return v == nil && err == nil, err
 		}
@@ -357,10 +358,10 @@ func (m mover) deleteVolume(name string, volumeID func() string) func(context.Co
 		case types.VolumeStateDeleting, types.VolumeStateDeleted:
 			return true, nil
 		case types.VolumeStateAvailable:
-			if _, err := m.d.AWS.EC2.DeleteVolume(ctx, &ec2.DeleteVolumeInput{VolumeId: aws.String(id)}); err != nil && !step.IsNotFound(err) {
+			if _, err := m.D.AWS.EC2.DeleteVolume(ctx, &ec2.DeleteVolumeInput{VolumeId: aws.String(id)}); err != nil && !step.IsNotFound(err) {
 				return false, step.AWS("ec2:DeleteVolume", id, err)
 			}
-			m.d.Did(ctx, m.doc.ReleaseID, "ec2:DeleteVolume", "volume", id)
+			m.D.Did(ctx, m.Doc.ReleaseID, "ec2:DeleteVolume", "volume", id)
 			return true, nil
 		}
 		return false, nil
@@ -368,8 +369,8 @@ func (m mover) deleteVolume(name string, volumeID func() string) func(context.Co
 }
 
 // healthy waits until the app on an instance answers its health check.
-func (m mover) healthy(name, instanceID, address string) func(context.Context, *release.Step) (bool, error) {
-	hc := m.doc.Config.HealthCheck
+func (m Mover) Healthy(name, instanceID, address string) Run {
+	hc := m.Doc.Config.HealthCheck
 	return func(ctx context.Context, st *release.Step) (bool, error) {
 		if st.Started.IsZero() {
 			st.Started = m.now()
@@ -381,7 +382,7 @@ func (m mover) healthy(name, instanceID, address string) func(context.Context, *
 		if err != nil {
 			return false, err
 		}
-		if resp, err := m.d.HTTP.Do(req); err == nil {
+		if resp, err := m.D.HTTP.Do(req); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == hc.ExpectedStatus {
 				return true, nil
@@ -394,18 +395,37 @@ func (m mover) healthy(name, instanceID, address string) func(context.Context, *
 	}
 }
 
-// adopt tags resources the release did not create (the live instance and
-// its data volume) as greenlight's for this app, before it moves them:
-// the IAM conditions on detach, delete and SendCommand then apply.
-func (m mover) adopt(ids ...string) func(context.Context, *release.Step) (bool, error) {
+// Adopt tags the live instance and its data volume, which the release
+// did not create, as greenlight's for this app before a cutover moves
+// them (the IAM conditions on detach, delete and SendCommand then apply),
+// and marks both with the cutover's intent (release.TagCutover): written
+// before the maintenance page goes up, it is how a rollback finds on the
+// instance itself that it must restore it.
+func (m Mover) Adopt(ids ...string) Run {
 	return func(ctx context.Context, st *release.Step) (bool, error) {
-		_, err := m.d.AWS.EC2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: ids, Tags: []types.Tag{
-			{Key: aws.String(release.TagApp), Value: aws.String(m.doc.App)},
+		_, err := m.D.AWS.EC2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: ids, Tags: []types.Tag{
+			{Key: aws.String(release.TagApp), Value: aws.String(m.Doc.App)},
 			{Key: aws.String(release.TagManaged), Value: aws.String(release.ManagedValue)},
+			{Key: aws.String(release.TagCutover), Value: aws.String(m.Doc.ReleaseID)},
 		}})
 		if err != nil {
 			return false, step.AWS("ec2:CreateTags", strings.Join(ids, ", "), err)
 		}
 		return true, nil
 	}
+}
+
+// AtDevice is the volume attached at the data device of an instance, or "".
+func (m Mover) AtDevice(ctx context.Context, instanceID string) (string, error) {
+	out, err := m.D.AWS.EC2.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{Filters: []types.Filter{
+		{Name: aws.String("attachment.instance-id"), Values: []string{instanceID}},
+		{Name: aws.String("attachment.device"), Values: []string{m.Doc.Config.Data.Device}},
+	}})
+	if err != nil {
+		return "", step.AWS("ec2:DescribeVolumes", instanceID, err)
+	}
+	for _, v := range out.Volumes {
+		return aws.ToString(v.VolumeId), nil
+	}
+	return "", nil
 }
