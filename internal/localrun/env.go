@@ -103,9 +103,9 @@ type Env struct {
 	// firstCalls counts, per execution and state, the AWS calls of the
 	// state's first invocation (the one a fault arms for).
 	firstCalls map[string]map[string]int
-	faultArmed  bool
-	faultMiss   string
-	wg          sync.WaitGroup
+	faultArmed bool
+	faultMiss  string
+	wg         sync.WaitGroup
 }
 
 type run struct {

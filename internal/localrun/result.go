@@ -38,14 +38,14 @@ type Result struct {
 	LiveInstanceID         string         `json:"liveInstanceId"`
 	// LiveServing: the live instance runs and answers its health check
 	// through the Elastic IP, as users reach it.
-	LiveServing     bool   `json:"liveServing"`
-	LiveVersion     string `json:"liveVersion"`
+	LiveServing bool   `json:"liveServing"`
+	LiveVersion string `json:"liveVersion"`
 	// Warning is what a release that stands could not record
 	// (ReleaseNotRecorded).
 	Warning string `json:"warning,omitempty"`
 	// FaultMissed says why an injected fault never landed.
-	FaultMissed string `json:"faultMissed,omitempty"`
-	LeakedResources        []sim.Resource `json:"leakedResources"`
+	FaultMissed     string         `json:"faultMissed,omitempty"`
+	LeakedResources []sim.Resource `json:"leakedResources"`
 	// Writes, with a data volume: every write users made, and whether
 	// each is on the live data volume.
 	Writes      *Writes `json:"writes,omitempty"`
