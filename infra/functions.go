@@ -112,7 +112,7 @@ var specs = map[string]spec{
 			return []awsiam.PolicyStatement{
 				allow([]string{"ec2:DescribeSnapshots", "ec2:DescribeVolumes", "ec2:DescribeInstances", "ssm:GetCommandInvocation"}, jsii.String("*")),
 				s.createManaged("ec2:CreateSnapshot", "snapshot/*", "volume/*"),
-				s.createManaged("ec2:CreateVolume", "volume/*"),
+				s.createManaged("ec2:CreateVolume", "volume/*"), s.restoreOwnSnapshots(),
 				allowIf([]string{"ec2:CreateTags"}, map[string]any{"StringEquals": map[string]any{"ec2:CreateAction": []string{"CreateSnapshot", "CreateVolume"}}},
 					s.ec2ARN("volume/*"), jsii.String("arn:"+*awscdk.Aws_PARTITION()+":ec2:"+*awscdk.Aws_REGION()+"::snapshot/*")),
 				allow([]string{"ec2:AttachVolume"}, s.ec2ARN("volume/*"), s.ec2ARN("instance/*")),
@@ -120,7 +120,7 @@ var specs = map[string]spec{
 				s.ledgerAccess("dynamodb:UpdateItem"),
 			}
 		},
-		Wildcards: describeWhy + "; snapshots and volumes are created only carrying the management tag; AttachVolume is not destructive and its volume and instance ids are known at run time",
+		Wildcards: describeWhy + "; snapshots and volumes are created only carrying the management tag, volumes only from the account's own snapshots; AttachVolume is not destructive and its volume and instance ids are known at run time",
 	},
 	registry.Cutover: {
 		Env: []string{step.VarTable, step.VarDataDocument, step.VarMaintenanceDocument},
@@ -128,7 +128,7 @@ var specs = map[string]spec{
 			return []awsiam.PolicyStatement{
 				allow([]string{"ec2:DescribeSnapshots", "ec2:DescribeVolumes", "ssm:GetCommandInvocation"}, jsii.String("*")),
 				s.createManaged("ec2:CreateSnapshot", "snapshot/*", "volume/*"),
-				s.createManaged("ec2:CreateVolume", "volume/*"),
+				s.createManaged("ec2:CreateVolume", "volume/*"), s.restoreOwnSnapshots(),
 				allowIf([]string{"ec2:CreateTags"}, map[string]any{"StringEquals": map[string]any{"ec2:CreateAction": []string{"CreateSnapshot", "CreateVolume"}}},
 					s.ec2ARN("volume/*"), jsii.String("arn:"+*awscdk.Aws_PARTITION()+":ec2:"+*awscdk.Aws_REGION()+"::snapshot/*")),
 				// Adopting the live instance and its data volume marks them
@@ -144,7 +144,7 @@ var specs = map[string]spec{
 				s.ledgerAccess("dynamodb:UpdateItem"),
 			}
 		},
-		Wildcards: describeWhy + "; volumes are detached and deleted, and commands sent, only where this app's management tags are; tags are added only naming this app",
+		Wildcards: describeWhy + "; volumes are detached and deleted, and commands sent, only where this app's management tags are; volumes are restored only from the account's own snapshots; tags are added only naming this app",
 	},
 	registry.Deploy: {
 		Env: []string{step.VarTable, step.VarDeployDocument},
@@ -327,6 +327,20 @@ func (s *Stack) createManaged(action string, resources ...string) awsiam.PolicyS
 		arns = append(arns, s.ec2ARN(r))
 	}
 	return allow([]string{action}, arns...)
+}
+
+// restoreOwnSnapshots allows CreateVolume to restore a snapshot of this
+// account. CreateVolume from a snapshot is authorized on the volume it
+// creates and on the snapshot (Service Authorization Reference, Amazon
+// EC2, CreateVolume: resource types volume and snapshot;
+// https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html).
+// The snapshot need not be greenlight's: the test copy may restore the
+// newest backup of the live data volume, which the operator's own backups
+// take; ec2:Owner keeps it to the account's snapshots (no shared or public
+// ones).
+func (s *Stack) restoreOwnSnapshots() awsiam.PolicyStatement {
+	return allowIf([]string{"ec2:CreateVolume"}, map[string]any{"StringEquals": map[string]any{"ec2:Owner": awscdk.Aws_ACCOUNT_ID()}},
+		jsii.String("arn:"+*awscdk.Aws_PARTITION()+":ec2:"+*awscdk.Aws_REGION()+"::snapshot/*"))
 }
 
 func (s *Stack) ledgerAccess(actions ...string) awsiam.PolicyStatement {
