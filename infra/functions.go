@@ -111,7 +111,7 @@ var specs = map[string]spec{
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
 			return []awsiam.PolicyStatement{
 				allow([]string{"ec2:DescribeSnapshots", "ec2:DescribeVolumes", "ec2:DescribeInstances", "ssm:GetCommandInvocation"}, jsii.String("*")),
-				s.createManaged("ec2:CreateSnapshot", "snapshot/*", "volume/*"),
+				s.createManaged("ec2:CreateSnapshot", "snapshot/*"), allow([]string{"ec2:CreateSnapshot"}, s.ec2ARN("volume/*")),
 				s.createManaged("ec2:CreateVolume", "volume/*"), s.restoreOwnSnapshots(),
 				allowIf([]string{"ec2:CreateTags"}, map[string]any{"StringEquals": map[string]any{"ec2:CreateAction": []string{"CreateSnapshot", "CreateVolume"}}},
 					s.ec2ARN("volume/*"), jsii.String("arn:"+*awscdk.Aws_PARTITION()+":ec2:"+*awscdk.Aws_REGION()+"::snapshot/*")),
@@ -127,7 +127,7 @@ var specs = map[string]spec{
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
 			return []awsiam.PolicyStatement{
 				allow([]string{"ec2:DescribeSnapshots", "ec2:DescribeVolumes", "ssm:GetCommandInvocation"}, jsii.String("*")),
-				s.createManaged("ec2:CreateSnapshot", "snapshot/*", "volume/*"),
+				s.createManaged("ec2:CreateSnapshot", "snapshot/*"), allow([]string{"ec2:CreateSnapshot"}, s.ec2ARN("volume/*")),
 				s.createManaged("ec2:CreateVolume", "volume/*"), s.restoreOwnSnapshots(),
 				allowIf([]string{"ec2:CreateTags"}, map[string]any{"StringEquals": map[string]any{"ec2:CreateAction": []string{"CreateSnapshot", "CreateVolume"}}},
 					s.ec2ARN("volume/*"), jsii.String("arn:"+*awscdk.Aws_PARTITION()+":ec2:"+*awscdk.Aws_REGION()+"::snapshot/*")),
@@ -315,18 +315,24 @@ func (s *Stack) sendToManaged() awsiam.PolicyStatement {
 	return allowIf([]string{"ssm:SendCommand"}, managedResource(s), s.ec2ARN("instance/*"))
 }
 
-// createManaged allows a create action only when the request tags what
-// it creates as greenlight's, for this app.
-func (s *Stack) createManaged(action string, resources ...string) awsiam.PolicyStatement {
-	var arns []*string
-	for _, r := range resources {
-		if r == "snapshot/*" {
-			arns = append(arns, jsii.String("arn:"+*awscdk.Aws_PARTITION()+":ec2:"+*awscdk.Aws_REGION()+"::snapshot/*"))
-			continue
-		}
-		arns = append(arns, s.ec2ARN(r))
+// createManaged allows a create action on the resource it creates only
+// when the request tags it as greenlight's, for this app. The condition
+// goes on the created resource type alone: AWS supplies aws:RequestTag
+// for the resource the action creates (Service Authorization Reference,
+// Amazon EC2: CreateSnapshot's snapshot, CreateVolume's volume, with
+// aws:RequestTag/${TagKey} and aws:TagKeys;
+// https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html),
+// not for the resources it reads (the volume a snapshot copies), which
+// need a statement of their own.
+func (s *Stack) createManaged(action, created string) awsiam.PolicyStatement {
+	arn := s.ec2ARN(created)
+	if created == "snapshot/*" {
+		arn = jsii.String("arn:" + *awscdk.Aws_PARTITION() + ":ec2:" + *awscdk.Aws_REGION() + "::snapshot/*")
 	}
-	return allow([]string{action}, arns...)
+	return allowIf([]string{action}, map[string]any{"StringEquals": map[string]any{
+		"aws:RequestTag/" + release.TagManaged: release.ManagedValue,
+		"aws:RequestTag/" + release.TagApp:     s.Config.App,
+	}}, arn)
 }
 
 // restoreOwnSnapshots allows CreateVolume to restore a snapshot of this
