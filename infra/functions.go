@@ -86,7 +86,7 @@ var specs = map[string]spec{
 					s.ec2ARN("key-pair/*"), jsii.String("arn:"+*awscdk.Aws_PARTITION()+":ec2:"+*awscdk.Aws_REGION()+"::image/*")),
 				allowIf([]string{"ec2:CreateTags"}, map[string]any{"StringEquals": map[string]any{"ec2:CreateAction": "RunInstances"}},
 					s.ec2ARN("instance/*"), s.ec2ARN("volume/*")),
-				allow([]string{"iam:PassRole"}, jsii.String("arn:"+*awscdk.Aws_PARTITION()+":iam::"+*awscdk.Aws_ACCOUNT_ID()+":role/"+s.Config.Candidate.InstanceRole)),
+				s.passInstanceRole(),
 				s.ledgerAccess("dynamodb:UpdateItem"),
 			}
 			if p := s.Config.Candidate.AMIParameter; p != "" {
@@ -94,7 +94,7 @@ var specs = map[string]spec{
 			}
 			return st
 		},
-		Wildcards: "ec2:DescribeImages supports no resource-level permissions; RunInstances is allowed on any subnet, security group, network interface, key pair and image of the account because the golden AMI and network come from the config, while the instance and volumes it creates must carry the management tag",
+		Wildcards: "ec2:DescribeImages supports no resource-level permissions; RunInstances is allowed on any subnet, security group, network interface, key pair and image of the account because the golden AMI and network come from the config, while the instance and volumes it creates must carry the management tag; iam:PassRole names the candidate's role at the root or under any path (the config gives its name, not its path)",
 	},
 	registry.CheckCandidate: {
 		Env: []string{step.VarTable},
@@ -333,6 +333,21 @@ func (s *Stack) createManaged(action, created string) awsiam.PolicyStatement {
 		"aws:RequestTag/" + release.TagManaged: release.ManagedValue,
 		"aws:RequestTag/" + release.TagApp:     s.Config.App,
 	}}, arn)
+}
+
+// passInstanceRole allows passing the role inside the candidate's instance
+// profile. Launching with an instance profile is authorized as
+// iam:PassRole on that role's ARN, path included (Service Authorization
+// Reference, IAM: PassRole, resource type role,
+// arn:${Partition}:iam::${Account}:role/${RoleNameWithPath};
+// https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsidentityandaccessmanagementiam.html).
+// The config names the role but not its path, so the role is allowed at
+// the root and under any path: role names are unique in an account
+// whatever their path, so the two ARNs still name only this role.
+func (s *Stack) passInstanceRole() awsiam.PolicyStatement {
+	role := "arn:" + *awscdk.Aws_PARTITION() + ":iam::" + *awscdk.Aws_ACCOUNT_ID() + ":role/"
+	name := s.Config.Candidate.InstanceRole
+	return allow([]string{"iam:PassRole"}, jsii.String(role+name), jsii.String(role+"*/"+name))
 }
 
 // restoreOwnSnapshots allows CreateVolume to restore a snapshot of this
