@@ -203,7 +203,7 @@ var specs = map[string]spec{
 				allowIf([]string{"ec2:CreateTags"}, map[string]any{"StringEquals": map[string]any{"aws:RequestTag/" + release.TagApp: s.Config.App}}, s.ec2ARN("instance/*")),
 				allowIf([]string{"ec2:DeleteTags"}, managedResource(s), s.ec2ARN("instance/*")),
 				allow([]string{"scheduler:CreateSchedule", "scheduler:DeleteSchedule"}, s.scheduleARN()),
-				allow([]string{"iam:PassRole"}, s.SchedulerRole.RoleArn()),
+				passTo("scheduler.amazonaws.com", s.SchedulerRole.RoleArn()),
 				s.ledgerAccess("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
 				s.publish(),
 			}
@@ -347,7 +347,15 @@ func (s *Stack) createManaged(action, created string) awsiam.PolicyStatement {
 func (s *Stack) passInstanceRole() awsiam.PolicyStatement {
 	role := "arn:" + *awscdk.Aws_PARTITION() + ":iam::" + *awscdk.Aws_ACCOUNT_ID() + ":role/"
 	name := s.Config.Candidate.InstanceRole
-	return allow([]string{"iam:PassRole"}, jsii.String(role+name), jsii.String(role+"*/"+name))
+	return passTo("ec2.amazonaws.com", jsii.String(role+name), jsii.String(role+"*/"+name))
+}
+
+// passTo allows passing roles to one service only: iam:PassedToService
+// is the service the role is passed to (Service Authorization Reference,
+// IAM: PassRole's condition keys;
+// https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsidentityandaccessmanagementiam.html).
+func passTo(service string, roles ...*string) awsiam.PolicyStatement {
+	return allowIf([]string{"iam:PassRole"}, map[string]any{"StringEquals": map[string]any{"iam:PassedToService": service}}, roles...)
 }
 
 // restoreOwnSnapshots allows CreateVolume to restore a snapshot of this

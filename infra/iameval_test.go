@@ -162,7 +162,8 @@ func (ev *evaluation) request(set, principal string, a authz) string {
 // authorization that creates a resource, or that destroys, detaches,
 // untags or runs commands on one, is made again without greenlight's tags
 // (those of the request for a create, those of the resource otherwise),
-// and must then be refused. A policy that allows it anyway does not
+// and must then be refused; so must a PassRole that does not say which
+// service the role goes to. A policy that allows it anyway does not
 // confine the function to greenlight's resources.
 var (
 	// createGuarded are the resources a create must tag as greenlight's,
@@ -194,6 +195,10 @@ func guardProbe(a authz) (authz, string, bool) {
 		if strings.HasSuffix(a.Resource, suffix) {
 			return strip("aws:RequestTag/", "aws:TagKeys"), "the request's tags", true
 		}
+	}
+	if a.Action == "iam:PassRole" {
+		// A role is passed only to the service the call passes it to.
+		return strip("iam:PassedToService"), "iam:PassedToService", true
 	}
 	_, createTags := a.Context["ec2:CreateAction"]
 	if a.Action == "ec2:CreateTags" && !createTags {
@@ -257,7 +262,7 @@ func (ev *evaluation) run(t *testing.T) []string {
 		msg := fmt.Sprintf("%s (%s) calls %s %s: %s on %s is %s with context %s: %s",
 			c.call.Caller, c.scenario, c.call.Service, c.call.Operation, c.authz.Action, c.authz.Resource, d.v.Result, contextString(c.authz.Context), d.v.Reason)
 		if c.probe != "" && d.v.Result == "Allowed" {
-			msg = fmt.Sprintf("%s (%s) calls %s %s: %s on %s is allowed even without %s (context %s): the policy must hold it to greenlight's tags",
+			msg = fmt.Sprintf("%s (%s) calls %s %s: %s on %s is allowed even without %s (context %s): the policy does not require it",
 				c.call.Caller, c.scenario, c.call.Service, c.call.Operation, c.authz.Action, c.authz.Resource, c.probe, contextString(c.authz.Context))
 		}
 		if d.calls > 1 {
@@ -665,9 +670,9 @@ func TestIAMEvaluatorJudges(t *testing.T) {
 	got := ev.run(t)
 	want := []string{
 		"rollback (test) calls EC2 CreateSnapshot: ec2:CreateSnapshot on arn:aws:ec2:eu-west-1::snapshot/* is allowed even without the request's tags (context {}): " +
-			"the policy must hold it to greenlight's tags",
+			"the policy does not require it",
 		"rollback (test) calls EC2 CreateVolume: ec2:CreateVolume on arn:aws:ec2:eu-west-1:123456789012:volume/* is allowed even without the request's tags (context {}): " +
-			"the policy must hold it to greenlight's tags",
+			"the policy does not require it",
 		"rollback (test) calls EC2 CreateVolume: ec2:CreateVolume on arn:aws:ec2:eu-west-1::snapshot/snap-0ccc is ImplicitlyDenied with context {ec2:Owner=123456789012}: " +
 			"RollbackPolicy statement 2: resource is not among arn:aws:ec2:eu-west-1:123456789012:volume/*",
 		"rollback (test) calls EC2 TerminateInstances: ec2:TerminateInstances on arn:aws:ec2:eu-west-1:123456789012:instance/i-0bbb is ImplicitlyDenied with context " +
