@@ -86,7 +86,7 @@ var specs = map[string]spec{
 					s.ec2ARN("key-pair/*"), jsii.String("arn:"+*awscdk.Aws_PARTITION()+":ec2:"+*awscdk.Aws_REGION()+"::image/*")),
 				allowIf([]string{"ec2:CreateTags"}, map[string]any{"StringEquals": map[string]any{"ec2:CreateAction": "RunInstances"}},
 					s.ec2ARN("instance/*"), s.ec2ARN("volume/*")),
-				allow([]string{"iam:PassRole"}, jsii.String("arn:"+*awscdk.Aws_PARTITION()+":iam::"+*awscdk.Aws_ACCOUNT_ID()+":role/"+s.Config.Candidate.InstanceRole)),
+				s.passInstanceRole(),
 				s.ledgerAccess("dynamodb:UpdateItem"),
 			}
 			if p := s.Config.Candidate.AMIParameter; p != "" {
@@ -94,7 +94,7 @@ var specs = map[string]spec{
 			}
 			return st
 		},
-		Wildcards: "ec2:DescribeImages supports no resource-level permissions; RunInstances is allowed on any subnet, security group, network interface, key pair and image of the account because the golden AMI and network come from the config, while the instance and volumes it creates must carry the management tag",
+		Wildcards: "ec2:DescribeImages supports no resource-level permissions; RunInstances is allowed on any subnet, security group, network interface, key pair and image of the account because the golden AMI and network come from the config, while the instance and volumes it creates must carry the management tag; iam:PassRole names the candidate's role at the root or under any path (the config gives its name, not its path)",
 	},
 	registry.CheckCandidate: {
 		Env: []string{step.VarTable},
@@ -111,8 +111,8 @@ var specs = map[string]spec{
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
 			return []awsiam.PolicyStatement{
 				allow([]string{"ec2:DescribeSnapshots", "ec2:DescribeVolumes", "ec2:DescribeInstances", "ssm:GetCommandInvocation"}, jsii.String("*")),
-				s.createManaged("ec2:CreateSnapshot", "snapshot/*", "volume/*"),
-				s.createManaged("ec2:CreateVolume", "volume/*"),
+				s.createManaged("ec2:CreateSnapshot", "snapshot/*"), allow([]string{"ec2:CreateSnapshot"}, s.ec2ARN("volume/*")),
+				s.createManaged("ec2:CreateVolume", "volume/*"), s.restoreOwnSnapshots(),
 				allowIf([]string{"ec2:CreateTags"}, map[string]any{"StringEquals": map[string]any{"ec2:CreateAction": []string{"CreateSnapshot", "CreateVolume"}}},
 					s.ec2ARN("volume/*"), jsii.String("arn:"+*awscdk.Aws_PARTITION()+":ec2:"+*awscdk.Aws_REGION()+"::snapshot/*")),
 				allow([]string{"ec2:AttachVolume"}, s.ec2ARN("volume/*"), s.ec2ARN("instance/*")),
@@ -120,15 +120,15 @@ var specs = map[string]spec{
 				s.ledgerAccess("dynamodb:UpdateItem"),
 			}
 		},
-		Wildcards: describeWhy + "; snapshots and volumes are created only carrying the management tag; AttachVolume is not destructive and its volume and instance ids are known at run time",
+		Wildcards: describeWhy + "; snapshots and volumes are created only carrying the management tag, volumes only from the account's own snapshots; AttachVolume is not destructive and its volume and instance ids are known at run time",
 	},
 	registry.Cutover: {
 		Env: []string{step.VarTable, step.VarDataDocument, step.VarMaintenanceDocument},
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
 			return []awsiam.PolicyStatement{
 				allow([]string{"ec2:DescribeSnapshots", "ec2:DescribeVolumes", "ssm:GetCommandInvocation"}, jsii.String("*")),
-				s.createManaged("ec2:CreateSnapshot", "snapshot/*", "volume/*"),
-				s.createManaged("ec2:CreateVolume", "volume/*"),
+				s.createManaged("ec2:CreateSnapshot", "snapshot/*"), allow([]string{"ec2:CreateSnapshot"}, s.ec2ARN("volume/*")),
+				s.createManaged("ec2:CreateVolume", "volume/*"), s.restoreOwnSnapshots(),
 				allowIf([]string{"ec2:CreateTags"}, map[string]any{"StringEquals": map[string]any{"ec2:CreateAction": []string{"CreateSnapshot", "CreateVolume"}}},
 					s.ec2ARN("volume/*"), jsii.String("arn:"+*awscdk.Aws_PARTITION()+":ec2:"+*awscdk.Aws_REGION()+"::snapshot/*")),
 				// Adopting the live instance and its data volume marks them
@@ -144,7 +144,7 @@ var specs = map[string]spec{
 				s.ledgerAccess("dynamodb:UpdateItem"),
 			}
 		},
-		Wildcards: describeWhy + "; volumes are detached and deleted, and commands sent, only where this app's management tags are; tags are added only naming this app",
+		Wildcards: describeWhy + "; volumes are detached and deleted, and commands sent, only where this app's management tags are; volumes are restored only from the account's own snapshots; tags are added only naming this app",
 	},
 	registry.Deploy: {
 		Env: []string{step.VarTable, step.VarDeployDocument},
@@ -202,7 +202,7 @@ var specs = map[string]spec{
 				// the request must name this app.
 				allowIf([]string{"ec2:CreateTags"}, map[string]any{"StringEquals": map[string]any{"aws:RequestTag/" + release.TagApp: s.Config.App}}, s.ec2ARN("instance/*")),
 				allow([]string{"scheduler:CreateSchedule"}, s.scheduleARN()),
-				allow([]string{"iam:PassRole"}, s.SchedulerRole.RoleArn()),
+				passTo("scheduler.amazonaws.com", s.SchedulerRole.RoleArn()),
 				s.ledgerAccess("dynamodb:UpdateItem"),
 			}
 		},
@@ -342,18 +342,61 @@ func (s *Stack) sendToManaged() awsiam.PolicyStatement {
 	return allowIf([]string{"ssm:SendCommand"}, managedResource(s), s.ec2ARN("instance/*"))
 }
 
-// createManaged allows a create action only when the request tags what
-// it creates as greenlight's, for this app.
-func (s *Stack) createManaged(action string, resources ...string) awsiam.PolicyStatement {
-	var arns []*string
-	for _, r := range resources {
-		if r == "snapshot/*" {
-			arns = append(arns, jsii.String("arn:"+*awscdk.Aws_PARTITION()+":ec2:"+*awscdk.Aws_REGION()+"::snapshot/*"))
-			continue
-		}
-		arns = append(arns, s.ec2ARN(r))
+// createManaged allows a create action on the resource it creates only
+// when the request tags it as greenlight's, for this app. The condition
+// goes on the created resource type alone: AWS supplies aws:RequestTag
+// for the resource the action creates (Service Authorization Reference,
+// Amazon EC2: CreateSnapshot's snapshot, CreateVolume's volume, with
+// aws:RequestTag/${TagKey} and aws:TagKeys;
+// https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html),
+// not for the resources it reads (the volume a snapshot copies), which
+// need a statement of their own.
+func (s *Stack) createManaged(action, created string) awsiam.PolicyStatement {
+	arn := s.ec2ARN(created)
+	if created == "snapshot/*" {
+		arn = jsii.String("arn:" + *awscdk.Aws_PARTITION() + ":ec2:" + *awscdk.Aws_REGION() + "::snapshot/*")
 	}
-	return allow([]string{action}, arns...)
+	return allowIf([]string{action}, map[string]any{"StringEquals": map[string]any{
+		"aws:RequestTag/" + release.TagManaged: release.ManagedValue,
+		"aws:RequestTag/" + release.TagApp:     s.Config.App,
+	}}, arn)
+}
+
+// passInstanceRole allows passing the role inside the candidate's instance
+// profile. Launching with an instance profile is authorized as
+// iam:PassRole on that role's ARN, path included (Service Authorization
+// Reference, IAM: PassRole, resource type role,
+// arn:${Partition}:iam::${Account}:role/${RoleNameWithPath};
+// https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsidentityandaccessmanagementiam.html).
+// The config names the role but not its path, so the role is allowed at
+// the root and under any path: role names are unique in an account
+// whatever their path, so the two ARNs still name only this role.
+func (s *Stack) passInstanceRole() awsiam.PolicyStatement {
+	role := "arn:" + *awscdk.Aws_PARTITION() + ":iam::" + *awscdk.Aws_ACCOUNT_ID() + ":role/"
+	name := s.Config.Candidate.InstanceRole
+	return passTo("ec2.amazonaws.com", jsii.String(role+name), jsii.String(role+"*/"+name))
+}
+
+// passTo allows passing roles to one service only: iam:PassedToService
+// is the service the role is passed to (Service Authorization Reference,
+// IAM: PassRole's condition keys;
+// https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsidentityandaccessmanagementiam.html).
+func passTo(service string, roles ...*string) awsiam.PolicyStatement {
+	return allowIf([]string{"iam:PassRole"}, map[string]any{"StringEquals": map[string]any{"iam:PassedToService": service}}, roles...)
+}
+
+// restoreOwnSnapshots allows CreateVolume to restore a snapshot of this
+// account. CreateVolume from a snapshot is authorized on the volume it
+// creates and on the snapshot (Service Authorization Reference, Amazon
+// EC2, CreateVolume: resource types volume and snapshot;
+// https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html).
+// The snapshot need not be greenlight's: the test copy may restore the
+// newest backup of the live data volume, which the operator's own backups
+// take; ec2:Owner keeps it to the account's snapshots (no shared or public
+// ones).
+func (s *Stack) restoreOwnSnapshots() awsiam.PolicyStatement {
+	return allowIf([]string{"ec2:CreateVolume"}, map[string]any{"StringEquals": map[string]any{"ec2:Owner": awscdk.Aws_ACCOUNT_ID()}},
+		jsii.String("arn:"+*awscdk.Aws_PARTITION()+":ec2:"+*awscdk.Aws_REGION()+"::snapshot/*"))
 }
 
 func (s *Stack) ledgerAccess(actions ...string) awsiam.PolicyStatement {

@@ -23,6 +23,7 @@ import (
 	"github.com/greenlight/greenlight/internal/release"
 	"github.com/greenlight/greenlight/internal/sim"
 	"github.com/greenlight/greenlight/lambdas/registry"
+	"github.com/greenlight/greenlight/lambdas/step"
 )
 
 // The IAM coverage test runs releases on the local engine through every
@@ -85,17 +86,64 @@ func actionsFor(c sim.Call) []string {
 	return out
 }
 
-// observed is one environment's synthesized template and call record.
+// observed is one environment's synthesized template and call record,
+// with what the IAM evaluation needs to name its resources: the names the
+// local engine gave them, its state machines and the config.
 type observed struct {
 	name     string
 	template map[string]any
 	calls    []sim.Call
+	local    step.Env
+	machines []*localrun.Machine
+	config   release.Config
+}
+
+func observe(name string, env *localrun.Env) observed {
+	return observed{name: name, template: env.Stack.Template, calls: env.Region.Calls(), local: env.Deps.Env,
+		machines: []*localrun.Machine{env.Stack.Release, env.Stack.SwitchBack}, config: env.Config}
 }
 
 func TestIAMCoverage(t *testing.T) {
+	seen := recorded(t)
+	problems, needed := checkIAM(seen)
+	for _, p := range problems {
+		t.Error(p)
+	}
+	for _, h := range slices.Sorted(maps.Keys(needed)) {
+		t.Logf("%s needs %s", h, strings.Join(slices.Sorted(maps.Keys(needed[h])), ", "))
+	}
+}
+
+// The scenarios run once per test binary: TestIAMCoverage and
+// TestIAMEvaluation judge the same record.
+var scenarios struct {
+	sync.Mutex
+	done bool
+	seen []observed
+}
+
+// recorded runs the scenarios (as subtests of the first test that asks)
+// and returns each environment's record; it skips in -short mode and
+// fails when a scenario failed.
+func recorded(t *testing.T) []observed {
 	if testing.Short() {
 		t.Skip("runs about seventy releases")
 	}
+	scenarios.Lock()
+	defer scenarios.Unlock()
+	if !scenarios.done {
+		scenarios.done = true
+		scenarios.seen = runScenarios(t)
+	}
+	if scenarios.seen == nil {
+		t.Fatal("the scenarios failed (see the first IAM test's output)")
+	}
+	return scenarios.seen
+}
+
+// runScenarios runs releases on the local engine through every path the
+// workflow has; nil when one failed.
+func runScenarios(t *testing.T) []observed {
 	var (
 		mu   sync.Mutex
 		seen []observed
@@ -103,9 +151,9 @@ func TestIAMCoverage(t *testing.T) {
 	keep := func(name string, env *localrun.Env) {
 		mu.Lock()
 		defer mu.Unlock()
-		seen = append(seen, observed{name, env.Stack.Template, env.Region.Calls()})
+		seen = append(seen, observe(name, env))
 	}
-	t.Run("scenarios", func(t *testing.T) {
+	ok := t.Run("scenarios", func(t *testing.T) {
 		t.Run("paths", func(t *testing.T) {
 			t.Parallel()
 			keep("paths", runPaths(t))
@@ -131,16 +179,11 @@ func TestIAMCoverage(t *testing.T) {
 			})
 		}
 	})
-	if t.Failed() {
-		return
+	if !ok {
+		return nil
 	}
-	problems, needed := checkIAM(seen)
-	for _, p := range problems {
-		t.Error(p)
-	}
-	for _, h := range slices.Sorted(maps.Keys(needed)) {
-		t.Logf("%s needs %s", h, strings.Join(slices.Sorted(maps.Keys(needed[h])), ", "))
-	}
+	sort.SliceStable(seen, func(i, j int) bool { return seen[i].name < seen[j].name })
+	return seen
 }
 
 // runPaths takes one environment, with the candidate subnet in the other
@@ -288,6 +331,13 @@ func runData(t *testing.T, mode string) *localrun.Env {
 		t.Fatalf("rollback: %+v %v", res, err)
 	}
 	mustEnd(t, env, "1.6.0", nil, release.Released)
+	// A rollback stuck on throttling after the switch: its report looks at
+	// the data volumes and the switch intent to say what is left.
+	env.Region.Inject(sim.Fault{Service: sim.ServiceEC2, Caller: registry.Rollback, Code: sim.ThrottleCode(sim.ServiceEC2), Always: true})
+	broken.Store(true)
+	mustEnd(t, env, "1.7.0", nil, release.RollbackFailed)
+	broken.Store(false)
+	env.Region.ClearFaults()
 	// The kept instance retires on its schedule; the sweeps after it
 	// delete the data volumes it left.
 	sweep, err := events.Sample(events.DailySweepFile)
@@ -599,7 +649,7 @@ func TestIAMCheckFindsDrift(t *testing.T) {
 		{Caller: registry.Rollback, Service: sim.ServiceS3, Operation: "GetObject", Versioned: true},
 		{Caller: localrun.Approver, Service: sim.ServiceSFN, Operation: "SendTaskSuccess"},
 	}
-	problems, _ := checkIAM([]observed{{"test", tpl, calls}})
+	problems, _ := checkIAM([]observed{{name: "test", template: tpl, calls: calls}})
 	want := []string{
 		"role RollbackRole (test) allows ec2:StopInstances without the condition aws:ResourceTag/greenlight:managed = true",
 		"rollback (test) calls S3 GetObject, which needs s3:GetObject: its role does not allow it (add it in infra/functions.go)",

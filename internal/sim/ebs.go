@@ -150,7 +150,7 @@ func (r *Region) describeAttachment(v *volume) ec2types.VolumeAttachment {
 // snapshot, available after Latencies.CreateVolume. A repeated
 // ClientToken returns the volume it created.
 func (e *EC2) CreateVolume(ctx context.Context, in *ec2.CreateVolumeInput, _ ...func(*ec2.Options)) (*ec2.CreateVolumeOutput, error) {
-	return call(ctx, e.r, ServiceEC2, "CreateVolume", func(caller string) (*ec2.CreateVolumeOutput, error) {
+	return call(ctx, e.r, ServiceEC2, "CreateVolume", in, func(caller string) (*ec2.CreateVolumeOutput, error) {
 		r := e.r
 		token := aws.ToString(in.ClientToken)
 		if id, ok := r.volumeTokens[token]; ok && token != "" {
@@ -236,7 +236,7 @@ func (r *Region) lookupVolume(id string) (*volume, error) {
 // instance in the same AZ: attaching, attached after
 // Latencies.AttachVolume.
 func (e *EC2) AttachVolume(ctx context.Context, in *ec2.AttachVolumeInput, _ ...func(*ec2.Options)) (*ec2.AttachVolumeOutput, error) {
-	return call(ctx, e.r, ServiceEC2, "AttachVolume", func(string) (*ec2.AttachVolumeOutput, error) {
+	return call(ctx, e.r, ServiceEC2, "AttachVolume", in, func(string) (*ec2.AttachVolumeOutput, error) {
 		r := e.r
 		if m := missing(map[string]bool{"Device": in.Device != nil, "InstanceId": in.InstanceId != nil, "VolumeId": in.VolumeId != nil}); len(m) > 0 {
 			return nil, paramRequired("AttachVolumeInput", m...)
@@ -277,7 +277,7 @@ func (e *EC2) AttachVolume(ctx context.Context, in *ec2.AttachVolumeInput, _ ...
 // instance the attachment stays busy until it is unmounted, unless Force
 // is set, as the OS holds the device.
 func (e *EC2) DetachVolume(ctx context.Context, in *ec2.DetachVolumeInput, _ ...func(*ec2.Options)) (*ec2.DetachVolumeOutput, error) {
-	return call(ctx, e.r, ServiceEC2, "DetachVolume", func(string) (*ec2.DetachVolumeOutput, error) {
+	return call(ctx, e.r, ServiceEC2, "DetachVolume", in, func(string) (*ec2.DetachVolumeOutput, error) {
 		r := e.r
 		if in.VolumeId == nil {
 			return nil, paramRequired("DetachVolumeInput", "VolumeId")
@@ -348,7 +348,7 @@ func (r *Region) attachmentTransition(v *volume) {
 
 // DeleteVolume deletes an available volume.
 func (e *EC2) DeleteVolume(ctx context.Context, in *ec2.DeleteVolumeInput, _ ...func(*ec2.Options)) (*ec2.DeleteVolumeOutput, error) {
-	return call(ctx, e.r, ServiceEC2, "DeleteVolume", func(string) (*ec2.DeleteVolumeOutput, error) {
+	return call(ctx, e.r, ServiceEC2, "DeleteVolume", in, func(string) (*ec2.DeleteVolumeOutput, error) {
 		r := e.r
 		if in.VolumeId == nil {
 			return nil, paramRequired("DeleteVolumeInput", "VolumeId")
@@ -372,7 +372,7 @@ func (e *EC2) DeleteVolume(ctx context.Context, in *ec2.DeleteVolumeInput, _ ...
 // availability-zone, attachment.instance-id, attachment.device,
 // attachment.status, snapshot-id, tag:<key>, tag-key).
 func (e *EC2) DescribeVolumes(ctx context.Context, in *ec2.DescribeVolumesInput, _ ...func(*ec2.Options)) (*ec2.DescribeVolumesOutput, error) {
-	return call(ctx, e.r, ServiceEC2, "DescribeVolumes", func(string) (*ec2.DescribeVolumesOutput, error) {
+	return call(ctx, e.r, ServiceEC2, "DescribeVolumes", in, func(string) (*ec2.DescribeVolumesOutput, error) {
 		r := e.r
 		var list []*volume
 		if len(in.VolumeIds) > 0 {
@@ -451,7 +451,7 @@ func (e *EC2) DescribeVolumes(ctx context.Context, in *ec2.DescribeVolumesInput,
 // data (all of it for a volume's first snapshot) at
 // Latencies.SnapshotBytesPerSecond.
 func (e *EC2) CreateSnapshot(ctx context.Context, in *ec2.CreateSnapshotInput, _ ...func(*ec2.Options)) (*ec2.CreateSnapshotOutput, error) {
-	return call(ctx, e.r, ServiceEC2, "CreateSnapshot", func(caller string) (*ec2.CreateSnapshotOutput, error) {
+	return call(ctx, e.r, ServiceEC2, "CreateSnapshot", in, func(caller string) (*ec2.CreateSnapshotOutput, error) {
 		r := e.r
 		if in.VolumeId == nil {
 			return nil, paramRequired("CreateSnapshotInput", "VolumeId")
@@ -521,7 +521,7 @@ func createSnapshotOutput(s ec2types.Snapshot) *ec2.CreateSnapshotOutput {
 // DescribeSnapshots lists the account's snapshots by id and filters
 // (snapshot-id, volume-id, status, tag:<key>, tag-key), oldest first.
 func (e *EC2) DescribeSnapshots(ctx context.Context, in *ec2.DescribeSnapshotsInput, _ ...func(*ec2.Options)) (*ec2.DescribeSnapshotsOutput, error) {
-	return call(ctx, e.r, ServiceEC2, "DescribeSnapshots", func(string) (*ec2.DescribeSnapshotsOutput, error) {
+	return call(ctx, e.r, ServiceEC2, "DescribeSnapshots", in, func(string) (*ec2.DescribeSnapshotsOutput, error) {
 		r := e.r
 		ids := in.SnapshotIds
 		if len(ids) == 0 {
@@ -572,7 +572,7 @@ func (e *EC2) DescribeSnapshots(ctx context.Context, in *ec2.DescribeSnapshotsIn
 
 // DeleteSnapshot deletes a snapshot that no AMI uses.
 func (e *EC2) DeleteSnapshot(ctx context.Context, in *ec2.DeleteSnapshotInput, _ ...func(*ec2.Options)) (*ec2.DeleteSnapshotOutput, error) {
-	return call(ctx, e.r, ServiceEC2, "DeleteSnapshot", func(string) (*ec2.DeleteSnapshotOutput, error) {
+	return call(ctx, e.r, ServiceEC2, "DeleteSnapshot", in, func(string) (*ec2.DeleteSnapshotOutput, error) {
 		r := e.r
 		if in.SnapshotId == nil {
 			return nil, paramRequired("DeleteSnapshotInput", "SnapshotId")

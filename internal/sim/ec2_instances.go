@@ -104,7 +104,7 @@ func (r *Region) visible(i *instance, t time.Time) bool {
 // launch's reservation; the same token with different parameters is
 // IdempotentParameterMismatch.
 func (e *EC2) RunInstances(ctx context.Context, in *ec2.RunInstancesInput, _ ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error) {
-	return call(ctx, e.r, ServiceEC2, "RunInstances", func(caller string) (*ec2.RunInstancesOutput, error) {
+	return call(ctx, e.r, ServiceEC2, "RunInstances", in, func(caller string) (*ec2.RunInstancesOutput, error) {
 		return e.r.runInstances(in, caller)
 	})
 }
@@ -526,7 +526,7 @@ func (r *Region) lookupInstances(ids []string) ([]*instance, error) {
 // instance-state-name, tag:<key>, tag-key and more), grouped by
 // reservation.
 func (e *EC2) DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, _ ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error) {
-	return call(ctx, e.r, ServiceEC2, "DescribeInstances", func(string) (*ec2.DescribeInstancesOutput, error) {
+	return call(ctx, e.r, ServiceEC2, "DescribeInstances", in, func(string) (*ec2.DescribeInstancesOutput, error) {
 		r := e.r
 		candidates, err := r.candidates(in.InstanceIds)
 		if err != nil {
@@ -574,7 +574,7 @@ func (r *Region) candidates(ids []string) ([]*instance, error) {
 // Latencies.StatusChecksOK after running, then ok, or impaired for an
 // impaired instance.
 func (e *EC2) DescribeInstanceStatus(ctx context.Context, in *ec2.DescribeInstanceStatusInput, _ ...func(*ec2.Options)) (*ec2.DescribeInstanceStatusOutput, error) {
-	return call(ctx, e.r, ServiceEC2, "DescribeInstanceStatus", func(string) (*ec2.DescribeInstanceStatusOutput, error) {
+	return call(ctx, e.r, ServiceEC2, "DescribeInstanceStatus", in, func(string) (*ec2.DescribeInstanceStatusOutput, error) {
 		r := e.r
 		candidates, err := r.candidates(in.InstanceIds)
 		if err != nil {
@@ -681,7 +681,7 @@ func (r *Region) instancesFor(ids []string) ([]*instance, error) {
 // DeleteOnTermination volumes are deleted, the others detached, and their
 // Elastic IPs disassociated. Terminating a terminated instance is a no-op.
 func (e *EC2) TerminateInstances(ctx context.Context, in *ec2.TerminateInstancesInput, _ ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error) {
-	return call(ctx, e.r, ServiceEC2, "TerminateInstances", func(string) (*ec2.TerminateInstancesOutput, error) {
+	return call(ctx, e.r, ServiceEC2, "TerminateInstances", in, func(string) (*ec2.TerminateInstancesOutput, error) {
 		r := e.r
 		list, err := r.instancesFor(in.InstanceIds)
 		if err != nil {
@@ -700,7 +700,7 @@ func (e *EC2) TerminateInstances(ctx context.Context, in *ec2.TerminateInstances
 // Latencies.StoppingToStopped). Volumes and Elastic IPs stay; an
 // auto-assigned public IP is released.
 func (e *EC2) StopInstances(ctx context.Context, in *ec2.StopInstancesInput, _ ...func(*ec2.Options)) (*ec2.StopInstancesOutput, error) {
-	return call(ctx, e.r, ServiceEC2, "StopInstances", func(string) (*ec2.StopInstancesOutput, error) {
+	return call(ctx, e.r, ServiceEC2, "StopInstances", in, func(string) (*ec2.StopInstancesOutput, error) {
 		r := e.r
 		check := func(i *instance) error {
 			switch i.state {
@@ -750,7 +750,7 @@ func (r *Region) shutDown(i *instance, state string, d time.Duration) {
 // StartInstances starts stopped instances: pending, then running; the app
 // starts again with the OS if a version is installed.
 func (e *EC2) StartInstances(ctx context.Context, in *ec2.StartInstancesInput, _ ...func(*ec2.Options)) (*ec2.StartInstancesOutput, error) {
-	return call(ctx, e.r, ServiceEC2, "StartInstances", func(string) (*ec2.StartInstancesOutput, error) {
+	return call(ctx, e.r, ServiceEC2, "StartInstances", in, func(string) (*ec2.StartInstancesOutput, error) {
 		r := e.r
 		list, err := r.instancesFor(in.InstanceIds)
 		if err != nil {
@@ -827,7 +827,7 @@ func (r *Region) instanceTransition(i *instance) {
 // images, Elastic IPs and subnets. Every id must exist, or nothing is
 // tagged.
 func (e *EC2) CreateTags(ctx context.Context, in *ec2.CreateTagsInput, _ ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error) {
-	return call(ctx, e.r, ServiceEC2, "CreateTags", func(string) (*ec2.CreateTagsOutput, error) {
+	return call(ctx, e.r, ServiceEC2, "CreateTags", in, func(string) (*ec2.CreateTagsOutput, error) {
 		if m := missing(map[string]bool{"Resources": in.Resources != nil, "Tags": in.Tags != nil}); len(m) > 0 {
 			return nil, paramRequired("CreateTagsInput", m...)
 		}
@@ -848,7 +848,7 @@ func (e *EC2) CreateTags(ctx context.Context, in *ec2.CreateTagsInput, _ ...func
 // matches, without one whatever its value; no tags at all removes every
 // tag.
 func (e *EC2) DeleteTags(ctx context.Context, in *ec2.DeleteTagsInput, _ ...func(*ec2.Options)) (*ec2.DeleteTagsOutput, error) {
-	return call(ctx, e.r, ServiceEC2, "DeleteTags", func(string) (*ec2.DeleteTagsOutput, error) {
+	return call(ctx, e.r, ServiceEC2, "DeleteTags", in, func(string) (*ec2.DeleteTagsOutput, error) {
 		if in.Resources == nil {
 			return nil, paramRequired("DeleteTagsInput", "Resources")
 		}
@@ -923,7 +923,7 @@ func (r *Region) taggable(ids []string) ([]tagSet, error) {
 
 // DescribeImages lists the region's AMIs (the golden image).
 func (e *EC2) DescribeImages(ctx context.Context, in *ec2.DescribeImagesInput, _ ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error) {
-	return call(ctx, e.r, ServiceEC2, "DescribeImages", func(string) (*ec2.DescribeImagesOutput, error) {
+	return call(ctx, e.r, ServiceEC2, "DescribeImages", in, func(string) (*ec2.DescribeImagesOutput, error) {
 		r := e.r
 		ids := in.ImageIds
 		if len(ids) == 0 {
@@ -999,7 +999,7 @@ func (r *Region) describeImage(img *image) ec2types.Image {
 
 // DescribeSubnets lists the VPC's subnets, one per AZ.
 func (e *EC2) DescribeSubnets(ctx context.Context, in *ec2.DescribeSubnetsInput, _ ...func(*ec2.Options)) (*ec2.DescribeSubnetsOutput, error) {
-	return call(ctx, e.r, ServiceEC2, "DescribeSubnets", func(string) (*ec2.DescribeSubnetsOutput, error) {
+	return call(ctx, e.r, ServiceEC2, "DescribeSubnets", in, func(string) (*ec2.DescribeSubnetsOutput, error) {
 		r := e.r
 		list := r.subnets
 		if len(in.SubnetIds) > 0 {

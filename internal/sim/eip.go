@@ -90,7 +90,7 @@ func (r *Region) describeAddress(a *address) ec2types.Address {
 // filters (allocation-id, association-id, instance-id, public-ip,
 // private-ip-address, domain, tag:<key>, tag-key).
 func (e *EC2) DescribeAddresses(ctx context.Context, in *ec2.DescribeAddressesInput, _ ...func(*ec2.Options)) (*ec2.DescribeAddressesOutput, error) {
-	return call(ctx, e.r, ServiceEC2, "DescribeAddresses", func(string) (*ec2.DescribeAddressesOutput, error) {
+	return call(ctx, e.r, ServiceEC2, "DescribeAddresses", in, func(string) (*ec2.DescribeAddressesOutput, error) {
 		r := e.r
 		var list []*address
 		for _, id := range in.AllocationIds {
@@ -169,7 +169,7 @@ func (r *Region) addressByIP(ip string) *address {
 // with it the address moves. An address already on the instance is
 // replaced. Traffic follows Latencies.AssociateAddress later.
 func (e *EC2) AssociateAddress(ctx context.Context, in *ec2.AssociateAddressInput, _ ...func(*ec2.Options)) (*ec2.AssociateAddressOutput, error) {
-	return call(ctx, e.r, ServiceEC2, "AssociateAddress", func(string) (*ec2.AssociateAddressOutput, error) {
+	return call(ctx, e.r, ServiceEC2, "AssociateAddress", in, func(string) (*ec2.AssociateAddressOutput, error) {
 		r := e.r
 		var a *address
 		switch {
@@ -219,7 +219,7 @@ func (e *EC2) AssociateAddress(ctx context.Context, in *ec2.AssociateAddressInpu
 // DisassociateAddress removes an Elastic IP's association; the instance
 // gets an auto-assigned public IP back if its subnet gives one.
 func (e *EC2) DisassociateAddress(ctx context.Context, in *ec2.DisassociateAddressInput, _ ...func(*ec2.Options)) (*ec2.DisassociateAddressOutput, error) {
-	return call(ctx, e.r, ServiceEC2, "DisassociateAddress", func(string) (*ec2.DisassociateAddressOutput, error) {
+	return call(ctx, e.r, ServiceEC2, "DisassociateAddress", in, func(string) (*ec2.DisassociateAddressOutput, error) {
 		r := e.r
 		var a *address
 		switch {

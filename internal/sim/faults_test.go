@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"reflect"
 	"testing"
 	"time"
 
@@ -118,19 +119,23 @@ func TestRecordingAndInventory(t *testing.T) {
 	if CallerFrom(ctx) != "launch-candidate" || CallerFrom(context.Background()) != "" {
 		t.Fatal("caller round trip")
 	}
-	out, err := r.EC2().RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(r.Fixture().AMI), MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
-		TagSpecifications: tagSpecs("greenlight:release", "r9")})
+	run := &ec2.RunInstancesInput{ImageId: aws.String(r.Fixture().AMI), MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+		TagSpecifications: tagSpecs("greenlight:release", "r9")}
+	out, err := r.EC2().RunInstances(ctx, run)
 	wantCode(t, err, "")
 	id := aws.ToString(out.Instances[0].InstanceId)
-	_, err = r.EC2().DescribeInstances(WithCaller(context.Background(), "check-candidate"), &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+	describe := &ec2.DescribeInstancesInput{InstanceIds: []string{id}}
+	_, err = r.EC2().DescribeInstances(WithCaller(context.Background(), "check-candidate"), describe)
 	wantCode(t, err, "InvalidInstanceID.NotFound")
 
 	calls := r.Calls()
+	image := map[string]map[string]string{r.Fixture().AMI: {"Name": "greenlight golden image"}}
 	want := []Call{
-		{Caller: "launch-candidate", Service: "EC2", Operation: "RunInstances", Code: "", At: r.opts.Start, Latency: 1500 * time.Millisecond},
-		{Caller: "check-candidate", Service: "EC2", Operation: "DescribeInstances", Code: "InvalidInstanceID.NotFound", At: r.opts.Start},
+		{Caller: "launch-candidate", Service: "EC2", Operation: "RunInstances", Code: "", At: r.opts.Start, Latency: 1500 * time.Millisecond, Input: run, Tags: image},
+		{Caller: "check-candidate", Service: "EC2", Operation: "DescribeInstances", Code: "InvalidInstanceID.NotFound", At: r.opts.Start, Input: describe,
+			Tags: map[string]map[string]string{id: {"greenlight:release": "r9"}}},
 	}
-	if len(calls) != 2 || calls[0] != want[0] || calls[1] != want[1] {
+	if !reflect.DeepEqual(calls, want) {
 		t.Fatalf("calls %+v\nwant %+v", calls, want)
 	}
 	ops := r.Operations()

@@ -39,7 +39,7 @@ func (r *Region) observe(service string) func(*middleware.Stack) error {
 					out, md, err = next.HandleInitialize(ctx, in)
 				}
 				r.mu.Lock()
-				r.calls = append(r.calls, Call{Caller: caller, Service: service, Operation: op, Code: ErrorCode(err), At: r.now(), Versioned: versioned(in.Parameters)})
+				r.calls = append(r.calls, Call{Caller: caller, Service: service, Operation: op, Code: ErrorCode(err), At: r.now(), Versioned: versioned(in.Parameters), Input: in.Parameters})
 				r.mu.Unlock()
 				return out, md, err
 			}), middleware.After)

@@ -56,6 +56,10 @@ func TestS3VersionedReadsAreMarked(t *testing.T) {
 	if len(got) != 3 || got[0] || !got[1] || got[2] {
 		t.Errorf("versioned marks %v, want [false true false] for PutObject, GetObject with VersionId, HeadObject without", got)
 	}
+	// The request is kept: IAM authorizes it on the object it names.
+	if in, ok := r.Calls()[1].Input.(*s3.GetObjectInput); !ok || aws.ToString(in.Key) != *key || aws.ToString(in.VersionId) != aws.ToString(put.VersionId) {
+		t.Errorf("GetObject recorded input %#v", r.Calls()[1].Input)
+	}
 }
 
 func TestDynamoDBCallsAreRecordedAndFaultable(t *testing.T) {
@@ -83,5 +87,8 @@ func TestDynamoDBCallsAreRecordedAndFaultable(t *testing.T) {
 	got := r.CallsTo(ServiceDynamoDB, "PutItem")
 	if len(got) != 3 || got[2].Code != "ConditionalCheckFailedException" {
 		t.Errorf("recorded %+v", got)
+	}
+	if in, ok := got[1].Input.(*dynamodb.PutItemInput); !ok || aws.ToString(in.TableName) != "ledger" {
+		t.Errorf("PutItem recorded input %#v", got[1].Input)
 	}
 }

@@ -2,6 +2,8 @@ package sim
 
 import (
 	"context"
+	"maps"
+	"reflect"
 	"sort"
 	"time"
 )
@@ -35,6 +37,85 @@ type Call struct {
 	// Versioned says an S3 read named an object version (VersionId):
 	// IAM then authorizes it as s3:GetObjectVersion as well.
 	Versioned bool
+	// Input is the request: the SDK input struct the caller passed
+	// (*ec2.RunInstancesInput, *s3.GetObjectInput …). Treat it as read-only.
+	Input any
+	// Tags holds, for every EC2 resource the request names by id (an
+	// instance, volume, snapshot, image, Elastic IP or subnet the region
+	// has), its tags as they were when the call arrived, before the call
+	// changed them: what IAM sees as aws:ResourceTag. Nil when the request
+	// names none.
+	Tags map[string]map[string]string
+}
+
+// namedTags takes the tags of every EC2 resource whose id appears
+// anywhere in a request's input. Called with r.mu held.
+func (r *Region) namedTags(in any) map[string]map[string]string {
+	var out map[string]map[string]string
+	eachString(reflect.ValueOf(in), func(id string) {
+		t, ok := r.tagSetOf(id)
+		if !ok {
+			return
+		}
+		if out == nil {
+			out = map[string]map[string]string{}
+		}
+		out[id] = maps.Clone(map[string]string(t))
+		if out[id] == nil {
+			out[id] = map[string]string{}
+		}
+	})
+	return out
+}
+
+// tagSetOf finds an EC2 resource by id, whatever its state.
+func (r *Region) tagSetOf(id string) (tagSet, bool) {
+	if i, ok := r.instances[id]; ok {
+		return i.tags, true
+	}
+	if v, ok := r.volumes[id]; ok {
+		return v.tags, true
+	}
+	if s, ok := r.snapshots[id]; ok {
+		return s.tags, true
+	}
+	if m, ok := r.images[id]; ok {
+		return m.tags, true
+	}
+	if a, ok := r.addresses[id]; ok {
+		return a.tags, true
+	}
+	if s := r.subnet(id); s != nil {
+		return s.tags, true
+	}
+	return nil, false
+}
+
+// eachString calls f with every string in v: fields of structs, elements
+// of slices and values of maps, through pointers and interfaces.
+func eachString(v reflect.Value, f func(string)) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			eachString(v.Elem(), f)
+		}
+	case reflect.String:
+		f(v.String())
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				eachString(v.Field(i), f)
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < v.Len(); i++ {
+			eachString(v.Index(i), f)
+		}
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			eachString(it.Value(), f)
+		}
+	}
 }
 
 // Calls returns every call so far, oldest first.

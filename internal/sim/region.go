@@ -357,13 +357,16 @@ func (r *Region) s3Server() (*S3, error) {
 func (r *Region) now() time.Time { return r.clock.Now() }
 
 // call runs one API operation: it settles due state changes, applies
-// injected faults, runs fn, records the call and wraps the error as the
-// SDK would. Everything runs with r.mu held, so fn must not call out.
-func call[T any](ctx context.Context, r *Region, service, op string, fn func(caller string) (*T, error)) (*T, error) {
+// injected faults, runs fn, records the call (with its input and the tags
+// of the EC2 resources the input names, as they were before fn) and wraps
+// the error as the SDK would. Everything runs with r.mu held, so fn must
+// not call out.
+func call[T any](ctx context.Context, r *Region, service, op string, in any, fn func(caller string) (*T, error)) (*T, error) {
 	caller := CallerFrom(ctx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.settle()
+	tags := r.namedTags(in)
 	var out *T
 	err := ctx.Err()
 	if err == nil {
@@ -372,7 +375,7 @@ func call[T any](ctx context.Context, r *Region, service, op string, fn func(cal
 	if err == nil {
 		out, err = fn(caller)
 	}
-	c := Call{Caller: caller, Service: service, Operation: op, Code: ErrorCode(err), At: r.now()}
+	c := Call{Caller: caller, Service: service, Operation: op, Code: ErrorCode(err), At: r.now(), Input: in, Tags: tags}
 	if service == ServiceEC2 && op == "RunInstances" {
 		c.Latency = r.lat.RunInstancesCall
 	}

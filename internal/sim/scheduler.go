@@ -126,7 +126,7 @@ func groupName(g *string) string {
 // CreateSchedule creates a schedule; a name already in the group is
 // ConflictException, an unknown group ResourceNotFoundException.
 func (s *Scheduler) CreateSchedule(ctx context.Context, in *scheduler.CreateScheduleInput, _ ...func(*scheduler.Options)) (*scheduler.CreateScheduleOutput, error) {
-	return call(ctx, s.r, ServiceScheduler, "CreateSchedule", func(caller string) (*scheduler.CreateScheduleOutput, error) {
+	return call(ctx, s.r, ServiceScheduler, "CreateSchedule", in, func(caller string) (*scheduler.CreateScheduleOutput, error) {
 		r := s.r
 		m := missing(map[string]bool{"FlexibleTimeWindow": in.FlexibleTimeWindow != nil, "Name": in.Name != nil,
 			"ScheduleExpression": in.ScheduleExpression != nil, "Target": in.Target != nil})
@@ -201,7 +201,7 @@ func parseScheduleExpression(expr, tz string) (time.Time, error) {
 // GetSchedule returns a schedule; an unknown one is
 // ResourceNotFoundException.
 func (s *Scheduler) GetSchedule(ctx context.Context, in *scheduler.GetScheduleInput, _ ...func(*scheduler.Options)) (*scheduler.GetScheduleOutput, error) {
-	return call(ctx, s.r, ServiceScheduler, "GetSchedule", func(string) (*scheduler.GetScheduleOutput, error) {
+	return call(ctx, s.r, ServiceScheduler, "GetSchedule", in, func(string) (*scheduler.GetScheduleOutput, error) {
 		if in.Name == nil {
 			return nil, paramRequired("GetScheduleInput", "Name")
 		}
@@ -230,7 +230,7 @@ func (s *Scheduler) GetSchedule(ctx context.Context, in *scheduler.GetScheduleIn
 // DeleteSchedule deletes a schedule; an unknown one is
 // ResourceNotFoundException.
 func (s *Scheduler) DeleteSchedule(ctx context.Context, in *scheduler.DeleteScheduleInput, _ ...func(*scheduler.Options)) (*scheduler.DeleteScheduleOutput, error) {
-	return call(ctx, s.r, ServiceScheduler, "DeleteSchedule", func(string) (*scheduler.DeleteScheduleOutput, error) {
+	return call(ctx, s.r, ServiceScheduler, "DeleteSchedule", in, func(string) (*scheduler.DeleteScheduleOutput, error) {
 		if in.Name == nil {
 			return nil, paramRequired("DeleteScheduleInput", "Name")
 		}

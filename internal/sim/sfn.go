@@ -93,7 +93,7 @@ func (r *Region) Executions() []Execution {
 func (s *SFN) StartExecution(ctx context.Context, in *sfn.StartExecutionInput, _ ...func(*sfn.Options)) (*sfn.StartExecutionOutput, error) {
 	r := s.r
 	var started *Execution
-	out, err := call(ctx, r, ServiceSFN, "StartExecution", func(caller string) (*sfn.StartExecutionOutput, error) {
+	out, err := call(ctx, r, ServiceSFN, "StartExecution", in, func(caller string) (*sfn.StartExecutionOutput, error) {
 		if in.StateMachineArn == nil {
 			return nil, paramRequired("StartExecutionInput", "StateMachineArn")
 		}
@@ -163,7 +163,7 @@ func validExecutionName(name string) bool {
 // DescribeExecution reports an execution; an unknown one is
 // ExecutionDoesNotExist.
 func (s *SFN) DescribeExecution(ctx context.Context, in *sfn.DescribeExecutionInput, _ ...func(*sfn.Options)) (*sfn.DescribeExecutionOutput, error) {
-	return call(ctx, s.r, ServiceSFN, "DescribeExecution", func(string) (*sfn.DescribeExecutionOutput, error) {
+	return call(ctx, s.r, ServiceSFN, "DescribeExecution", in, func(string) (*sfn.DescribeExecutionOutput, error) {
 		if in.ExecutionArn == nil {
 			return nil, paramRequired("DescribeExecutionInput", "ExecutionArn")
 		}
@@ -323,7 +323,7 @@ func (r *Region) task(token string) (*Task, error) {
 // SendTaskSuccess completes a waiting task with its output, which must be
 // JSON.
 func (s *SFN) SendTaskSuccess(ctx context.Context, in *sfn.SendTaskSuccessInput, _ ...func(*sfn.Options)) (*sfn.SendTaskSuccessOutput, error) {
-	return call(ctx, s.r, ServiceSFN, "SendTaskSuccess", func(string) (*sfn.SendTaskSuccessOutput, error) {
+	return call(ctx, s.r, ServiceSFN, "SendTaskSuccess", in, func(string) (*sfn.SendTaskSuccessOutput, error) {
 		if m := missing(map[string]bool{"Output": in.Output != nil, "TaskToken": in.TaskToken != nil}); len(m) > 0 {
 			return nil, paramRequired("SendTaskSuccessInput", m...)
 		}
@@ -341,7 +341,7 @@ func (s *SFN) SendTaskSuccess(ctx context.Context, in *sfn.SendTaskSuccessInput,
 
 // SendTaskFailure fails a waiting task with an error name and cause.
 func (s *SFN) SendTaskFailure(ctx context.Context, in *sfn.SendTaskFailureInput, _ ...func(*sfn.Options)) (*sfn.SendTaskFailureOutput, error) {
-	return call(ctx, s.r, ServiceSFN, "SendTaskFailure", func(string) (*sfn.SendTaskFailureOutput, error) {
+	return call(ctx, s.r, ServiceSFN, "SendTaskFailure", in, func(string) (*sfn.SendTaskFailureOutput, error) {
 		if in.TaskToken == nil {
 			return nil, paramRequired("SendTaskFailureInput", "TaskToken")
 		}
@@ -357,7 +357,7 @@ func (s *SFN) SendTaskFailure(ctx context.Context, in *sfn.SendTaskFailureInput,
 // SendTaskHeartbeat tells a waiting task its worker is alive, restarting
 // its heartbeat timeout.
 func (s *SFN) SendTaskHeartbeat(ctx context.Context, in *sfn.SendTaskHeartbeatInput, _ ...func(*sfn.Options)) (*sfn.SendTaskHeartbeatOutput, error) {
-	return call(ctx, s.r, ServiceSFN, "SendTaskHeartbeat", func(string) (*sfn.SendTaskHeartbeatOutput, error) {
+	return call(ctx, s.r, ServiceSFN, "SendTaskHeartbeat", in, func(string) (*sfn.SendTaskHeartbeatOutput, error) {
 		if in.TaskToken == nil {
 			return nil, paramRequired("SendTaskHeartbeatInput", "TaskToken")
 		}

@@ -41,7 +41,7 @@ func (r *Region) Messages() []Message {
 // Publish sends a message to a topic; an unknown topic is NotFound, an
 // empty or oversized message InvalidParameter.
 func (s *SNS) Publish(ctx context.Context, in *sns.PublishInput, _ ...func(*sns.Options)) (*sns.PublishOutput, error) {
-	return call(ctx, s.r, ServiceSNS, "Publish", func(caller string) (*sns.PublishOutput, error) {
+	return call(ctx, s.r, ServiceSNS, "Publish", in, func(caller string) (*sns.PublishOutput, error) {
 		r := s.r
 		if in.Message == nil {
 			return nil, paramRequired("PublishInput", "Message")

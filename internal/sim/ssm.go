@@ -91,7 +91,7 @@ func (r *Region) putParameter(name, value, dataType string) {
 
 // GetParameter reads a parameter; an unknown name is ParameterNotFound.
 func (s *SSM) GetParameter(ctx context.Context, in *ssm.GetParameterInput, _ ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
-	return call(ctx, s.r, ServiceSSM, "GetParameter", func(string) (*ssm.GetParameterOutput, error) {
+	return call(ctx, s.r, ServiceSSM, "GetParameter", in, func(string) (*ssm.GetParameterOutput, error) {
 		r := s.r
 		if in.Name == nil {
 			return nil, paramRequired("GetParameterInput", "Name")
@@ -115,7 +115,7 @@ func (s *SSM) GetParameter(ctx context.Context, in *ssm.GetParameterInput, _ ...
 // ConnectionLost once the instance stops. Filters: InstanceIds,
 // PingStatus, ResourceType, PlatformTypes.
 func (s *SSM) DescribeInstanceInformation(ctx context.Context, in *ssm.DescribeInstanceInformationInput, _ ...func(*ssm.Options)) (*ssm.DescribeInstanceInformationOutput, error) {
-	return call(ctx, s.r, ServiceSSM, "DescribeInstanceInformation", func(string) (*ssm.DescribeInstanceInformationOutput, error) {
+	return call(ctx, s.r, ServiceSSM, "DescribeInstanceInformation", in, func(string) (*ssm.DescribeInstanceInformationOutput, error) {
 		r := s.r
 		filters := map[string][]string{}
 		for _, f := range in.Filters {
@@ -174,7 +174,7 @@ func (s *SSM) DescribeInstanceInformation(ctx context.Context, in *ssm.DescribeI
 // Latencies.CommandOverhead + its run time, then Success, Failed or
 // TimedOut.
 func (s *SSM) SendCommand(ctx context.Context, in *ssm.SendCommandInput, _ ...func(*ssm.Options)) (*ssm.SendCommandOutput, error) {
-	return call(ctx, s.r, ServiceSSM, "SendCommand", func(caller string) (*ssm.SendCommandOutput, error) {
+	return call(ctx, s.r, ServiceSSM, "SendCommand", in, func(caller string) (*ssm.SendCommandOutput, error) {
 		r := s.r
 		if in.DocumentName == nil {
 			return nil, paramRequired("SendCommandInput", "DocumentName")
@@ -228,7 +228,7 @@ func (s *SSM) GetCommandInvocation(ctx context.Context, in *ssm.GetCommandInvoca
 	// Commands whose time has come run first, as they would have on the
 	// instance by now.
 	s.r.runDueCommands(ctx)
-	return call(ctx, s.r, ServiceSSM, "GetCommandInvocation", func(string) (*ssm.GetCommandInvocationOutput, error) {
+	return call(ctx, s.r, ServiceSSM, "GetCommandInvocation", in, func(string) (*ssm.GetCommandInvocationOutput, error) {
 		r := s.r
 		if m := missing(map[string]bool{"CommandId": in.CommandId != nil, "InstanceId": in.InstanceId != nil}); len(m) > 0 {
 			return nil, paramRequired("GetCommandInvocationInput", m...)
