@@ -606,8 +606,8 @@ func TestSweepPrunesBackups(t *testing.T) {
 		if err != nil || len(res.SnapshotsPruned) != 0 {
 			t.Fatalf("pruned %v (err %v), want none: only %d backups exist", res.SnapshotsPruned, err, KeepSnapshots)
 		}
-		if left := e.Resources(sim.KindSnapshot); len(left) != KeepSnapshots+1 { // and the golden image's
-			t.Errorf("snapshots left %v", left)
+		if left, want := e.Resources(sim.KindSnapshot), sorted(append(ids, golden(t, e))...); !slices.Equal(left, want) {
+			t.Errorf("snapshots left %v, want %v", left, want)
 		}
 	})
 
