@@ -1,0 +1,174 @@
+package approval
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/greenlight/greenlight/internal/artifact"
+	"github.com/greenlight/greenlight/internal/ledger"
+	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/internal/sim"
+	"github.com/greenlight/greenlight/lambdas/internal/steptest"
+	"github.com/greenlight/greenlight/lambdas/step"
+)
+
+func TestMain(m *testing.M) { os.Exit(steptest.Main(m)) }
+
+// token looks like a Step Functions task token: long, opaque, a secret.
+const token = "AQCEAAAAKgAAAAMAAAAAAAAAAd3v8kq0Zx1Yk9N5mQvB2c7pW4sRtE6uH8jL0aF3gD9xC1bV5nM2zQ7wK4yT6eR8oP0iU3lA5sD7fG9hJ1kL3zX5cV7bN9m-approve-me"
+
+// scene is a release waiting to be approved: deployed and smoke-tested.
+func scene(t *testing.T, edit func(*release.Config)) (*steptest.Env, Handler, Input) {
+	t.Helper()
+	e := steptest.New(t, "approval", sim.Options{})
+	body, err := artifact.Sample("shop", "2.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.Config()
+	if edit != nil {
+		edit(&cfg)
+	}
+	d := e.Doc(t, "2.0.0", "v2", body, cfg)
+	e.Record(t, d)
+	d.Candidate = &release.Candidate{InstanceID: "i-0c0ffee0c0ffee000", PrivateIP: "10.0.1.77", PublicIP: "198.51.100.77",
+		Poll: release.Poll{Ready: true}, Status: "ready"}
+	return e, Handler{D: e.Deps}, Input{Release: d, Token: token}
+}
+
+// open runs the step as Lambda does, through step.Handler, so its failure
+// log line is in the logs too.
+func open(e *steptest.Env, h Handler, in Input) error {
+	_, err := step.Handler("approval", e.Deps, h.Open)(e.Ctx, in)
+	return err
+}
+
+func noToken(t *testing.T, e *steptest.Env) {
+	t.Helper()
+	if strings.Contains(e.Logs(), token) || strings.Contains(e.Logs(), token[:24]) {
+		t.Errorf("the task token is in the log:\n%s", e.Logs())
+	}
+	for _, m := range e.Messages("") {
+		if strings.Contains(m.Body, token[:24]) || strings.Contains(m.Subject, token[:24]) {
+			t.Errorf("the task token is in a notification: %s\n%s", m.Subject, m.Body)
+		}
+	}
+}
+
+// TestApprovalStoresTheTokenAndAsks: the token is in the ledger with its
+// expiry, the release awaits approval, the operators get the commands to
+// answer with; the token itself is in neither the log nor the message.
+func TestApprovalStoresTheTokenAndAsks(t *testing.T) {
+	e, h, in := scene(t, func(c *release.Config) { c.ApprovalTimeout = release.Duration(90 * time.Minute) })
+	d := in.Release
+	rep := &release.Report{Target: "http://10.0.1.77:8080", Passed: true, At: e.Region.Now(), Checks: []release.CheckResult{
+		{Name: "health", URL: "http://10.0.1.77:8080/healthz", Status: 200, LatencyMS: 4, Passed: true},
+		{Name: "home page", URL: "http://10.0.1.77:8080/", Status: 200, LatencyMS: 7, Passed: true}}}
+	// The smoke step stored its report in the ledger.
+	if err := e.Ledger.Update(e.Test, "shop", d.ReleaseID, ledger.Change{Set: map[string]any{"smoke": rep}}); err != nil {
+		t.Fatal(err)
+	}
+	e.Region.Advance(e.Test, 7*time.Minute)
+	opened := e.Region.Now()
+
+	if err := open(e, h, in); err != nil {
+		t.Fatal(err)
+	}
+	rec := e.Get(t, d.ReleaseID)
+	if rec.Status != ledger.StatusAwaitingApproval || rec.Token != token || !rec.TokenExpires.Equal(opened.Add(90*time.Minute)) {
+		t.Fatalf("ledger: status %s, token stored %v, expires %s; want AwaitingApproval until %s", rec.Status, rec.Token == token, rec.TokenExpires, opened.Add(90*time.Minute))
+	}
+	if last := rec.Timeline[len(rec.Timeline)-1]; last.Step != "AwaitApproval" || !strings.Contains(last.Detail, "greenlight approve "+d.ReleaseID) || strings.Contains(last.Detail, token[:24]) {
+		t.Errorf("timeline %+v", rec.Timeline)
+	}
+	msgs := e.Messages("approval")
+	if len(msgs) != 1 {
+		t.Fatalf("approval notifications: %+v", e.Messages(""))
+	}
+	body := msgs[0].Body
+	for _, want := range []string{"greenlight approve " + d.ReleaseID, "greenlight reject " + d.ReleaseID, "i-0c0ffee0c0ffee000",
+		"http://198.51.100.77:8080/healthz", "PASS  health", "PASS  home page", opened.Add(90 * time.Minute).Format(time.RFC1123)} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the approval message lacks %q:\n%s", want, body)
+		}
+	}
+	if !strings.Contains(e.Logs(), `"msg":"approval-requested"`) {
+		t.Errorf("the request is not logged (so the log check below proves nothing): %s", e.Logs())
+	}
+	noToken(t, e)
+}
+
+// TestApprovalPrefersTheDocumentsReport: a report in the document (the
+// state machine passes it) wins over the ledger's.
+func TestApprovalPrefersTheDocumentsReport(t *testing.T) {
+	e, h, in := scene(t, nil)
+	in.Release.Smoke = &release.Report{Target: "http://10.0.1.77:8080", Passed: false, Checks: []release.CheckResult{
+		{Name: "checkout", Status: 500, Problem: "status 500, want 200"}}}
+	if err := open(e, h, in); err != nil {
+		t.Fatal(err)
+	}
+	msgs := e.Messages("approval")
+	if len(msgs) != 1 || !strings.Contains(msgs[0].Body, "FAIL  checkout") || !strings.Contains(msgs[0].Body, "status 500, want 200") {
+		t.Fatalf("messages %+v", msgs)
+	}
+	noToken(t, e)
+}
+
+// TestApprovalRefusesAnIncompleteRequest: without a token (the task did
+// not pass $$.Task.Token) or a candidate, the step fails with StepFailed
+// and records or sends nothing.
+func TestApprovalRefusesAnIncompleteRequest(t *testing.T) {
+	cases := []struct {
+		name string
+		edit func(*Input)
+		want string
+	}{
+		{"no token", func(in *Input) { in.Token = "" }, "no task token: the approval task must pass $$.Task.Token"},
+		{"no candidate", func(in *Input) { in.Release.Candidate = nil }, "the release document lacks candidate"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e, h, in := scene(t, nil)
+			c.edit(&in)
+			err := open(e, h, in)
+			var sf release.StepFailed
+			if !errors.As(err, &sf) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("%T %v, want StepFailed saying %q", err, err, c.want)
+			}
+			if rec := e.Get(t, in.Release.ReleaseID); rec.Status != ledger.StatusStarting || rec.Token != "" || !rec.TokenExpires.IsZero() || len(rec.Timeline) != 1 {
+				t.Errorf("ledger record changed: %+v", rec)
+			}
+			if msgs := e.Messages(""); len(msgs) != 0 {
+				t.Errorf("notified: %+v", msgs)
+			}
+			noToken(t, e)
+		})
+	}
+}
+
+// TestApprovalFailureKeepsTheTokenSecret: when the notification cannot be
+// sent the step fails (the operators would never hear of the approval),
+// and the failure's log line does not carry the token either.
+func TestApprovalFailureKeepsTheTokenSecret(t *testing.T) {
+	e, h, in := scene(t, nil)
+	e.Region.Inject(sim.Fault{Service: sim.ServiceSNS, Operation: "Publish", Code: "AuthorizationError", Message: "User is not authorized to perform SNS:Publish"})
+	err := open(e, h, in)
+	if release.ErrorName(err) != "AWSError" || !strings.Contains(err.Error(), "sns:Publish") {
+		t.Fatalf("%T %v, want AWSError from sns:Publish", err, err)
+	}
+	if !strings.Contains(e.Logs(), `"msg":"step failed"`) {
+		t.Fatalf("the failure is not logged: %s", e.Logs())
+	}
+	noToken(t, e)
+	// A retry (the state machine's) succeeds and asks once.
+	if err := open(e, h, in); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.Messages("approval")); n != 1 {
+		t.Errorf("%d approval messages", n)
+	}
+	noToken(t, e)
+}

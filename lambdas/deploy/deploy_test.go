@@ -1,0 +1,246 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/greenlight/greenlight/instance"
+	"github.com/greenlight/greenlight/internal/artifact"
+	"github.com/greenlight/greenlight/internal/ledger"
+	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/internal/sim"
+	"github.com/greenlight/greenlight/lambdas/internal/steptest"
+)
+
+func TestMain(m *testing.M) { os.Exit(steptest.Main(m)) }
+
+// scene is a release whose candidate runs and is online in SSM, about to
+// be deployed.
+func scene(t *testing.T, opts sim.Options, edit func(*release.Config)) (*steptest.Env, Handler, release.Doc) {
+	t.Helper()
+	e := steptest.New(t, "deploy", opts)
+	body, err := artifact.Sample("shop", "2.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vid := e.Upload(t, e.Key("2.0.0"), body, "")
+	cfg := e.Config()
+	if edit != nil {
+		edit(&cfg)
+	}
+	d := e.Doc(t, "2.0.0", vid, body, cfg)
+	e.Record(t, d)
+	cand := e.Launch(t, map[string]string{release.TagApp: "shop", release.TagManaged: release.ManagedValue,
+		release.TagRole: release.RoleCandidate, release.TagRelease: d.ReleaseID})
+	launched := e.Region.Now()
+	e.Region.Advance(e.Test, 2*time.Minute) // running, SSM agent online
+	d.Candidate = &release.Candidate{InstanceID: cand, LaunchedAt: launched, Poll: release.Poll{Ready: true}, Status: "ready"}
+	return e, Handler{D: e.Deps}, d
+}
+
+// send sends the deploy and puts its result in the document, as the state
+// machine does.
+func send(t *testing.T, e *steptest.Env, h Handler, d *release.Doc) {
+	t.Helper()
+	dep, err := h.Send(e.Ctx, *d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Deploy = &dep
+}
+
+// check looks once, keeping the result in the document.
+func check(e *steptest.Env, h Handler, d *release.Doc) (release.Deploy, error) {
+	dep, err := h.Check(e.Ctx, *d)
+	d.Deploy = &dep
+	return dep, err
+}
+
+func timeline(t *testing.T, e *steptest.Env, id string) []ledger.Event {
+	t.Helper()
+	return e.Get(t, id).Timeline
+}
+
+// TestDeploySendThenCheck follows a deploy through the simulated SSM: not
+// yet registered just after the send, in progress, then installed on the
+// candidate, and only there.
+func TestDeploySendThenCheck(t *testing.T) {
+	e, h, d := scene(t, sim.Options{}, nil)
+	cand := d.Candidate.InstanceID
+	sent := e.Region.Now()
+	send(t, e, h, &d)
+	if d.Deploy.CommandID == "" || d.Deploy.Status != "Pending" || d.Deploy.WaitSeconds != 10 || !d.Deploy.SentAt.Equal(sent) || d.Deploy.Ready {
+		t.Fatalf("sent: %+v", d.Deploy)
+	}
+	cmds := e.Region.Commands()
+	if len(cmds) != 1 || cmds[0].ID != d.Deploy.CommandID || cmds[0].DocumentName != instance.DocumentName("shop", instance.Deploy) ||
+		!slices.Equal(cmds[0].InstanceIDs, []string{cand}) || cmds[0].Caller != "deploy" {
+		t.Fatalf("commands %+v", cmds)
+	}
+	p := cmds[0].Parameters
+	for name, want := range map[string]string{
+		instance.ParamReleaseID: d.ReleaseID, instance.ParamVersion: "2.0.0", instance.ParamBucket: e.Fixture.Bucket,
+		instance.ParamKey: e.Key("2.0.0"), instance.ParamVersionID: d.Artifact.VersionID, instance.ParamSha256: d.Artifact.SHA256,
+		instance.ParamHealthPort: "8080", instance.ParamHealthPath: "/healthz", instance.ParamHealthTimeout: "120",
+	} {
+		if got := p[name]; !slices.Equal(got, []string{want}) {
+			t.Errorf("parameter %s = %v, want %s", name, got, want)
+		}
+	}
+	if tl := timeline(t, e, d.ReleaseID); tl[len(tl)-1].Step != "DeployRelease" || !strings.Contains(tl[len(tl)-1].Detail, d.Deploy.CommandID) {
+		t.Errorf("timeline %+v", tl)
+	}
+
+	// At once: SSM does not know the invocation yet.
+	dep, err := check(e, h, &d)
+	if err != nil || dep.Status != "Pending" || dep.Ready || dep.Checks != 1 || dep.WaitSeconds != 5 {
+		t.Fatalf("just sent: %+v %v, want pending", dep, err)
+	}
+	e.Region.Advance(e.Test, FirstCheck)
+	dep, err = check(e, h, &d)
+	if err != nil || dep.Status != string(ssmtypes.CommandInvocationStatusInProgress) || dep.Ready || dep.Checks != 2 {
+		t.Fatalf("10 s later: %+v %v, want in progress", dep, err)
+	}
+	e.Region.Advance(e.Test, 3*CheckEvery)
+	dep, err = check(e, h, &d)
+	if err != nil || !dep.Ready || dep.Status != string(ssmtypes.CommandInvocationStatusSuccess) || dep.Checks != 3 {
+		t.Fatalf("25 s later: %+v %v, want ready", dep, err)
+	}
+	app, err := e.Region.App(cand)
+	if err != nil || app.Version != "2.0.0" || app.ReleaseID != d.ReleaseID || !app.Running || app.Port != 8080 {
+		t.Errorf("candidate's app %+v %v", app, err)
+	}
+	if live, _ := e.Region.App(e.Fixture.LiveInstance); live.Version != "1.0.0" || live.ReleaseID != "" || !live.Running {
+		t.Errorf("the live instance was touched: %+v", live)
+	}
+	tl := timeline(t, e, d.ReleaseID)
+	if last := tl[len(tl)-1]; last.Step != "CheckDeploy" || !strings.Contains(last.Detail, "2.0.0 installed on "+cand) || !strings.Contains(last.Detail, "healthy on :8080/healthz") {
+		t.Errorf("timeline %+v", tl)
+	}
+	if rec := e.Get(t, d.ReleaseID); rec.Status != ledger.StatusStarting {
+		t.Errorf("deploy changed the release's status to %s", rec.Status)
+	}
+}
+
+// stderrOnly fails every command with output on stderr alone.
+type stderrOnly struct{}
+
+func (stderrOnly) Execute(context.Context, sim.Invocation) sim.Outcome {
+	return sim.Outcome{Status: ssmtypes.CommandInvocationStatusFailed, ResponseCode: 2, Stderr: "tar: Unexpected EOF in archive\ntar: Error is not recoverable: exiting now\n", Duration: 3 * time.Second}
+}
+
+// TestDeployFailureNamesTheLastLine: a failed command is DeployFailed
+// with the script's last line, and nothing is installed.
+func TestDeployFailureNamesTheLastLine(t *testing.T) {
+	cases := []struct {
+		name string
+		opts sim.Options
+		set  func(e *steptest.Env, d *release.Doc)
+		// want is the error's text; lastLine the script's line it ends with.
+		want, lastLine string
+	}{
+		{
+			name: "checksum mismatch",
+			set:  func(e *steptest.Env, d *release.Doc) { d.Artifact.SHA256 = strings.Repeat("0", 64) },
+			want: "failed (exit 1): checksum mismatch: expected " + strings.Repeat("0", 64) + ", got ",
+		},
+		{
+			name: "timed out waiting for health",
+			set: func(e *steptest.Env, d *release.Doc) {
+				e.Region.FailCommands(sim.CommandFault{Document: "deploy", Outcome: sim.Outcome{Status: ssmtypes.CommandInvocationStatusTimedOut,
+					ResponseCode: 124, Stdout: "installed shop 2.0.0\nwaiting for http://127.0.0.1:8080/healthz\nno healthy answer within 120s\n\n"}})
+			},
+			want: "timedout (exit 124): no healthy answer within 120s", lastLine: "no healthy answer within 120s",
+		},
+		{
+			name: "only stderr",
+			opts: sim.Options{Executor: stderrOnly{}},
+			want: "failed (exit 2): tar: Error is not recoverable: exiting now", lastLine: "tar: Error is not recoverable: exiting now",
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e, h, d := scene(t, c.opts, nil)
+			if c.set != nil {
+				c.set(e, &d)
+			}
+			send(t, e, h, &d)
+			e.Region.Advance(e.Test, 30*time.Second)
+			dep, err := check(e, h, &d)
+			var df release.DeployFailed
+			if !errors.As(err, &df) || !strings.Contains(err.Error(), "deploy on "+d.Candidate.InstanceID+" "+c.want) {
+				t.Fatalf("%T %v\nwant DeployFailed saying %q", err, err, c.want)
+			}
+			if c.lastLine != "" && dep.LastLine != c.lastLine {
+				t.Errorf("last line %q, want %q", dep.LastLine, c.lastLine)
+			}
+			if dep.LastLine == "" || !strings.HasSuffix(err.Error(), dep.LastLine) || dep.Ready {
+				t.Errorf("deploy %+v", dep)
+			}
+			if app, _ := e.Region.App(d.Candidate.InstanceID); app.Version != "" || app.Running {
+				t.Errorf("a failed deploy left %+v on the candidate", app)
+			}
+		})
+	}
+}
+
+// TestDeployGivesUpOnAHungCommand: a command still running past the
+// health timeout plus the slack is DeployFailed, not waited on forever;
+// one just inside it is waited for.
+func TestDeployGivesUpOnAHungCommand(t *testing.T) {
+	cases := []struct {
+		name  string
+		fault func(e *steptest.Env)
+		state string
+	}{
+		{"in progress", func(e *steptest.Env) {
+			e.Region.FailCommands(sim.CommandFault{Document: "deploy", Outcome: sim.Outcome{Status: ssmtypes.CommandInvocationStatusSuccess, Duration: 3 * time.Hour}})
+		}, "InProgress"},
+		{"never registered", func(e *steptest.Env) {
+			e.Region.Inject(sim.Fault{Service: sim.ServiceSSM, Operation: "GetCommandInvocation", Code: "InvocationDoesNotExist", Always: true})
+		}, "Pending"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			// A 5-minute health timeout: the deadline is 15 minutes after
+			// the send.
+			e, h, d := scene(t, sim.Options{}, func(cfg *release.Config) { cfg.HealthCheck.Timeout = release.Duration(5 * time.Minute) })
+			c.fault(e)
+			send(t, e, h, &d)
+			e.Region.AdvanceTo(e.Test, d.Deploy.SentAt.Add(15*time.Minute-time.Second))
+			dep, err := check(e, h, &d)
+			if err != nil || dep.Status != c.state || dep.Ready {
+				t.Fatalf("a second before the deadline: %+v %v, want still waiting", dep, err)
+			}
+			e.Region.Advance(e.Test, time.Second)
+			_, err = check(e, h, &d)
+			var df release.DeployFailed
+			if !errors.As(err, &df) || !strings.Contains(err.Error(), "still "+c.state+" 15m0s after it was sent") {
+				t.Fatalf("at the deadline: %v, want DeployFailed", err)
+			}
+		})
+	}
+}
+
+// TestDeployCheckRetriesThrottling: a throttled look is Throttled (the
+// state machine retries it), not a failed deploy.
+func TestDeployCheckRetriesThrottling(t *testing.T) {
+	e, h, d := scene(t, sim.Options{}, nil)
+	send(t, e, h, &d)
+	e.Region.Advance(e.Test, FirstCheck)
+	e.Region.Throttle(sim.ServiceSSM, 1)
+	if _, err := check(e, h, &d); release.ErrorName(err) != "Throttled" {
+		t.Fatalf("%T %v, want Throttled", err, err)
+	}
+	e.Region.Advance(e.Test, time.Minute)
+	if dep, err := check(e, h, &d); err != nil || !dep.Ready {
+		t.Fatalf("after the throttling: %+v %v", dep, err)
+	}
+}

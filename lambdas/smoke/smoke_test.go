@@ -1,0 +1,193 @@
+package smoke
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/greenlight/greenlight/internal/artifact"
+	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/internal/sim"
+	"github.com/greenlight/greenlight/lambdas/internal/steptest"
+)
+
+func TestMain(m *testing.M) { os.Exit(steptest.Main(m)) }
+
+// scene is a release whose candidate runs version 2.0.0, deployed and
+// healthy, ready for its smoke tests. The live instance still serves
+// 1.0.0, so a check that reached it instead would see the wrong version.
+func scene(t *testing.T, opts sim.Options, target string, edit func(*release.Config)) (*steptest.Env, Handler, release.Doc) {
+	t.Helper()
+	e := steptest.New(t, "smoke", opts)
+	e.Deps.Env.SmokeTarget = target
+	body, err := artifact.Sample("shop", "2.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.Config()
+	cfg.SmokeTests[1].BodyContains = "2.0.0" // /version
+	if edit != nil {
+		edit(&cfg)
+	}
+	d := e.Doc(t, "2.0.0", "v2", body, cfg)
+	e.Record(t, d)
+	cand := e.Launch(t, map[string]string{release.TagApp: "shop", release.TagRelease: d.ReleaseID})
+	e.Region.Advance(e.Test, 3*time.Minute) // running, OS up
+	host := e.Region.Host(cand)
+	host.SetHealthCheck(8080, "/healthz")
+	host.Install("2.0.0", d.ReleaseID, 5)
+	if err := host.StartApp(); err != nil {
+		t.Fatal(err)
+	}
+	i := e.Instance(t, cand)
+	d.Candidate = &release.Candidate{InstanceID: cand, PrivateIP: aws.ToString(i.PrivateIpAddress), PublicIP: aws.ToString(i.PublicIpAddress),
+		Poll: release.Poll{Ready: true}, Status: "ready"}
+	return e, Handler{D: e.Deps}, d
+}
+
+func names(r release.Report) string {
+	var out []string
+	for _, c := range r.Checks {
+		out = append(out, c.Name)
+	}
+	return strings.Join(out, ",")
+}
+
+// TestSmokeStoresThePassingReport: the health check and every smoke test
+// pass against the candidate's private or public address, and the report
+// is in the ledger where the approval and the CLI read it.
+func TestSmokeStoresThePassingReport(t *testing.T) {
+	for _, target := range []string{"private", "public"} {
+		t.Run(target, func(t *testing.T) {
+			e, h, d := scene(t, sim.Options{}, target, nil)
+			ip := d.Candidate.PrivateIP
+			if target == "public" {
+				ip = d.Candidate.PublicIP
+			}
+			if ip == "" {
+				t.Fatalf("the candidate has no %s address", target)
+			}
+			rep, err := h.Run(e.Ctx, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rep.Passed || rep.Target != "http://"+ip+":8080" || names(rep) != "health,home page,version" || !rep.At.Equal(e.Region.Now()) {
+				t.Fatalf("report %+v", rep)
+			}
+			for _, c := range rep.Checks {
+				if !c.Passed || c.Status != 200 || c.Problem != "" {
+					t.Errorf("check %+v", c)
+				}
+			}
+			rec := e.Get(t, d.ReleaseID)
+			if rec.Smoke == nil || !rec.Smoke.Passed || rec.Smoke.Target != rep.Target || names(*rec.Smoke) != names(rep) {
+				t.Fatalf("ledger report %+v", rec.Smoke)
+			}
+			if last := rec.Timeline[len(rec.Timeline)-1]; last.Step != "RunSmokeTests" || last.Detail != "3 of 3 checks passed against "+rep.Target {
+				t.Errorf("timeline %+v", rec.Timeline)
+			}
+		})
+	}
+}
+
+// TestSmokeFailingChecks: a failing check fails the step with
+// SmokeTestFailed naming it, and the report (with the failure) is still
+// stored.
+func TestSmokeFailingChecks(t *testing.T) {
+	cases := []struct {
+		name    string
+		edit    func(*release.Config)
+		app     func(e *steptest.Env, id string)
+		want    []string
+		failing string
+	}{
+		{
+			name: "missing page and wrong body",
+			edit: func(c *release.Config) {
+				c.SmokeTests = append(c.SmokeTests,
+					release.SmokeTest{Name: "checkout", Path: "/checkout", ExpectedStatus: 200, MaxLatency: release.Duration(10 * time.Second)},
+					release.SmokeTest{Name: "next version", Path: "/version", ExpectedStatus: 200, BodyContains: "2.0.1", MaxLatency: release.Duration(10 * time.Second)})
+			},
+			want:    []string{"2 of 5 checks failed against http://", "checkout: status 404, want 200", `next version: body lacks "2.0.1"`},
+			failing: "checkout,next version",
+		},
+		{
+			name:    "app not running",
+			app:     func(e *steptest.Env, id string) { e.Region.Host(id).StopApp() },
+			want:    []string{"3 of 3 checks failed", "health: no answer", "connection refused"},
+			failing: "health,home page,version",
+		},
+		{
+			name:    "maintenance page",
+			app:     func(e *steptest.Env, id string) { e.Region.Host(id).SetMaintenance(true) },
+			want:    []string{"3 of 3 checks failed", "health: status 503, want 200"},
+			failing: "health,home page,version",
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e, h, d := scene(t, sim.Options{}, "private", c.edit)
+			if c.app != nil {
+				c.app(e, d.Candidate.InstanceID)
+			}
+			rep, err := h.Run(e.Ctx, d)
+			var sf release.SmokeTestFailed
+			if !errors.As(err, &sf) {
+				t.Fatalf("%T %v, want SmokeTestFailed", err, err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			var failing []string
+			for _, ch := range rep.Checks {
+				if !ch.Passed {
+					failing = append(failing, ch.Name)
+				}
+			}
+			if rep.Passed || strings.Join(failing, ",") != c.failing {
+				t.Errorf("report passed=%v failing %v, want %s", rep.Passed, failing, c.failing)
+			}
+			rec := e.Get(t, d.ReleaseID)
+			if rec.Smoke == nil || rec.Smoke.Passed || len(rec.Smoke.Checks) != len(rep.Checks) {
+				t.Fatalf("ledger report %+v", rec.Smoke)
+			}
+			for i, ch := range rec.Smoke.Checks {
+				if ch.Passed != rep.Checks[i].Passed || ch.Problem != rep.Checks[i].Problem {
+					t.Errorf("ledger check %+v, report %+v", ch, rep.Checks[i])
+				}
+			}
+		})
+	}
+}
+
+// TestSmokeNeedsAnAddressItCanReach: smoke tests run outside the VPC need
+// the candidate's public address; without one the step fails naming the
+// fix, before any check and without a report. Inside the VPC the same
+// candidate passes on its private address.
+func TestSmokeNeedsAnAddressItCanReach(t *testing.T) {
+	e, h, d := scene(t, sim.Options{PrivateSubnets: true}, "public", nil)
+	if d.Candidate.PublicIP != "" {
+		t.Fatalf("a candidate in a private subnet has public IP %s", d.Candidate.PublicIP)
+	}
+	_, err := h.Run(e.Ctx, d)
+	var sf release.SmokeTestFailed
+	if !errors.As(err, &sf) || !strings.Contains(err.Error(), "has no public address") ||
+		!strings.Contains(err.Error(), "set network.subnetIds and network.securityGroupIds") || !strings.Contains(err.Error(), d.Candidate.PrivateIP) {
+		t.Fatalf("%v, want SmokeTestFailed naming network.subnetIds and the private address", err)
+	}
+	if rec := e.Get(t, d.ReleaseID); rec.Smoke != nil || len(rec.Timeline) != 1 {
+		t.Errorf("a report was stored: %+v %+v", rec.Smoke, rec.Timeline)
+	}
+
+	e.Deps.Env.SmokeTarget = "private"
+	rep, err := h.Run(e.Ctx, d)
+	if err != nil || !rep.Passed || rep.Target != "http://"+d.Candidate.PrivateIP+":8080" {
+		t.Fatalf("inside the VPC: %+v %v", rep, err)
+	}
+}
