@@ -47,7 +47,7 @@ func launched(t *testing.T, opts sim.Options, readyTimeout time.Duration) (*step
 		release.TagManaged: release.ManagedValue})
 	now := e.Region.Now()
 	d.Candidate = &release.Candidate{InstanceID: id, ImageID: e.Fixture.AMI, LaunchedAt: now, Poll: release.Poll{WaitSeconds: int(FirstCheck / time.Second)},
-		Status: "pending", Undo: []release.Undo{{Kind: release.UndoLaunch, Resource: id, At: now}}}
+		Status: "pending"}
 	return e, Handler{D: e.Deps}, d
 }
 
@@ -102,8 +102,8 @@ func TestCheckWaitsUntilReady(t *testing.T) {
 	if err != nil || !c.Ready || c.Status != "ready" || c.Checks != len(steps)+1 {
 		t.Fatalf("170 s after launch: %+v %v, want ready", c, err)
 	}
-	if len(c.Undo) != 1 || c.Undo[0].Resource != id {
-		t.Errorf("the compensation log was lost: %+v", c.Undo)
+	if c.InstanceID != id {
+		t.Errorf("the check lost the candidate: %+v", c)
 	}
 	rec := e.Get(t, d.ReleaseID)
 	if rec.CandidateAddress != c.PrivateIP || rec.Status != ledger.StatusStarting {

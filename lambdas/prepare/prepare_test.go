@@ -261,7 +261,6 @@ func TestPrepareRefuses(t *testing.T) {
 				}
 			}},
 		{name: "object deleted, its only version", err: "ArtifactInvalid", text: "does not exist (deleted after upload?)",
-			bug: "prepare takes S3's NoSuchKey (the key has no version left) for an AWSError instead of ArtifactInvalid: it only recognises NoSuchVersion and codes ending in NotFound",
 			set: func(t *testing.T, s *scene) {
 				s.upload(t, s.e.Key("2.0.0"), sample(t, "2.0.0"), "")
 				if _, err := s.e.Region.S3Client().DeleteObject(s.e.Test, &s3.DeleteObjectInput{Bucket: aws.String(s.e.Fixture.Bucket),
