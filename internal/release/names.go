@@ -30,13 +30,13 @@ const (
 	StateAwaitApproval        = "AwaitApproval"
 	// StateKeepPrevious tags the serving instance as the one kept for
 	// rollback and schedules its retirement, before traffic moves.
-	StateKeepPrevious   = "KeepPrevious"
-	StateCutover        = "CutOverData"
-	StateCutoverDone    = "DataOnCandidate?"
-	StateWaitForCutover = "WaitForCutover"
-	StateSwitchTraffic  = "SwitchTraffic"
-	StateVerifyLive     = "VerifyLive"
-	StateBaked          = "Baked?"
+	StateKeepPrevious     = "KeepPrevious"
+	StateCutover          = "CutOverData"
+	StateCutoverDone      = "DataOnCandidate?"
+	StateWaitForCutover   = "WaitForCutover"
+	StateSwitchTraffic    = "SwitchTraffic"
+	StateVerifyLive       = "VerifyLive"
+	StateBaked            = "Baked?"
 	StateWaitBeforeVerify = "WaitBeforeVerify"
 	// StateRecordRelease is the bookkeeping after the commit point: the
 	// new side serves and was verified.
