@@ -241,6 +241,10 @@ type Rollback struct {
 	Did []string `json:"did,omitempty"`
 	// Steps is the progress of the rollback's actions.
 	Steps map[string]Step `json:"steps,omitempty"`
+	// Underway are actions started but not seen finished, with what each
+	// does in words. One that the next look at AWS no longer needs (the
+	// instance it terminates no longer listed) is done and goes to Did.
+	Underway map[string]string `json:"underway,omitempty"`
 	// Failures counts, per action, the passes on which it failed with an
 	// error retrying the pass does not fix; Errors is the last of each.
 	Failures map[string]int    `json:"failures,omitempty"`

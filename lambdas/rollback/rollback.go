@@ -107,15 +107,7 @@ func (h Handler) Rollback(ctx context.Context, d release.Doc) (release.Rollback,
 	}
 	actions := h.plan(d, w)
 	done, pending, failed, err := datamove.AdvanceEach(ctx, rb.Steps, actions)
-	for _, a := range actions {
-		if st := rb.Steps[a.Name]; st.Done && a.What != "" && !slices.Contains(rb.Did, a.What) {
-			rb.Did = append(rb.Did, a.What)
-			h.D.Did(ctx, d.ReleaseID, "rollback", "done", a.What)
-			if a.Name == actTrafficBack {
-				rb.TrafficBackAt = now
-			}
-		}
-	}
+	h.progress(ctx, d, &rb, actions, now)
 	if err != nil {
 		return rb, err // transient: the state machine retries this pass
 	}
@@ -156,6 +148,45 @@ func (h Handler) Rollback(ctx context.Context, d release.Doc) (release.Rollback,
 	}
 	rb.Ready, rb.Outcome = true, release.RolledBack
 	return rb, h.conclude(ctx, d, &rb)
+}
+
+// progress updates what the rollback has done: actions that finished this
+// pass, and actions started on an earlier pass that the world no longer
+// needs (a terminated instance drops out of the tag search before its
+// action sees it terminated).
+func (h Handler) progress(ctx context.Context, d release.Doc, rb *release.Rollback, actions []datamove.Action, now time.Time) {
+	did, underway := rb.Did, map[string]string{}
+	record := func(what string) {
+		if what != "" && !slices.Contains(did, what) {
+			did = append(did, what)
+			h.D.Did(ctx, d.ReleaseID, "rollback", "done", what)
+		}
+	}
+	inPlan := map[string]bool{}
+	for _, a := range actions {
+		inPlan[a.Name] = true
+	}
+	for _, name := range sortedKeys(rb.Underway) {
+		if !inPlan[name] {
+			record(rb.Underway[name])
+		}
+	}
+	for _, a := range actions {
+		st := rb.Steps[a.Name]
+		switch {
+		case st.Done:
+			record(a.What)
+			if a.Name == actTrafficBack && rb.TrafficBackAt.IsZero() {
+				rb.TrafficBackAt = now
+			}
+		case !st.Started.IsZero() || st.ID != "":
+			underway[a.Name] = a.What
+		}
+	}
+	if len(underway) == 0 {
+		underway = nil
+	}
+	rb.Did, rb.Underway = did, underway
 }
 
 // world is what AWS says about the release now.

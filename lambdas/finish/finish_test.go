@@ -1,0 +1,143 @@
+package finish
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+
+	"github.com/greenlight/greenlight/internal/ledger"
+	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/internal/sim"
+	"github.com/greenlight/greenlight/lambdas/internal/steptest"
+)
+
+func TestMain(m *testing.M) { os.Exit(steptest.Main(m)) }
+
+// released sets the scene after the commit point: a candidate launched
+// for the release, the Elastic IP moved to it, the release holding the
+// lock. It returns the handler and the document as RecordRelease gets it.
+func released(t *testing.T, step string) (*steptest.Env, Handler, release.Doc) {
+	t.Helper()
+	e := steptest.New(t, step, sim.Options{})
+	body := []byte("release 2.0.0")
+	d := e.Doc(t, "2.0.0", e.Upload(t, e.Key("2.0.0"), body, ""), body, e.Config())
+	e.Record(t, d)
+	if err := e.Ledger.Acquire(e.Test, d.App, d.ReleaseID); err != nil {
+		t.Fatal(err)
+	}
+	cand := e.Launch(t, map[string]string{release.TagApp: d.App, release.TagRelease: d.ReleaseID, release.TagRole: release.RoleCandidate})
+	e.Region.Advance(e.Test, time.Minute)
+	if _, err := e.Region.EC2().AssociateAddress(e.Test, &ec2.AssociateAddressInput{AllocationId: aws.String(e.Fixture.AllocationID),
+		InstanceId: aws.String(cand), AllowReassociation: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	d.Candidate = &release.Candidate{InstanceID: cand}
+	return e, Handler{D: e.Deps}, d
+}
+
+// TestKeepDatesAndSchedulesThePreviousInstance: before the switch the
+// serving instance is tagged as kept, with its retirement date, and its
+// retirement is scheduled; a retried Keep changes nothing.
+func TestKeepDatesAndSchedulesThePreviousInstance(t *testing.T) {
+	e, h, d := released(t, "keep-previous")
+	var first release.Keep
+	for i := 0; i < 2; i++ {
+		k, err := h.Keep(e.Ctx, d)
+		if err != nil {
+			t.Fatalf("keep %d: %v", i+1, err)
+		}
+		if i == 0 {
+			first = k
+		} else if k != first {
+			t.Errorf("a retried keep answered %+v, want %+v", k, first)
+		}
+	}
+	want := e.Region.Now().UTC().Add(7 * 24 * time.Hour).Truncate(time.Second)
+	if first.InstanceID != e.Fixture.LiveInstance || !first.RetireAfter.Equal(want) {
+		t.Errorf("kept %+v, want %s until %s", first, e.Fixture.LiveInstance, want)
+	}
+	tags := steptest.Tags(e.Instance(t, e.Fixture.LiveInstance).Tags)
+	if tags[release.TagRole] != release.RolePrevious || tags[release.TagRetireAfter] != want.Format(time.RFC3339) {
+		t.Errorf("the kept instance's tags %v", tags)
+	}
+	s, err := e.Region.Scheduler().GetSchedule(e.Test, &scheduler.GetScheduleInput{Name: aws.String(first.Schedule), GroupName: aws.String(e.Fixture.ScheduleGroup)})
+	if err != nil || aws.ToString(s.ScheduleExpression) != "at("+want.Format("2006-01-02T15:04:05")+")" {
+		t.Errorf("schedule %+v (%v), want at %s", s, err, want)
+	}
+}
+
+// TestRecordWritesEveryPart: the new instance is tagged live, the serving
+// record and the release's status written, the operators told and the
+// lock freed; recording again (a retried step) is harmless.
+func TestRecordWritesEveryPart(t *testing.T) {
+	e, h, d := released(t, "record-release")
+	k, err := Handler{D: e.Deps}.Keep(e.Ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Keep = &k
+	for i := 0; i < 2; i++ {
+		if _, err := h.Record(e.Ctx, d); err != nil {
+			t.Fatalf("record %d: %v", i+1, err)
+		}
+	}
+	cand := d.Candidate.InstanceID
+	if tags := steptest.Tags(e.Instance(t, cand).Tags); tags[release.TagRole] != release.RoleLive || tags[release.TagRelease] != d.ReleaseID {
+		t.Errorf("the new instance's tags %v, want it live for %s", tags, d.ReleaseID)
+	}
+	s, ok, err := e.Ledger.Serving(e.Test, d.App)
+	if err != nil || !ok || s.LiveInstance != cand || s.PreviousInstance != e.Fixture.LiveInstance || !s.RetireAfter.Equal(k.RetireAfter) {
+		t.Errorf("serving %+v ok=%v err=%v", s, ok, err)
+	}
+	if rec := e.Get(t, d.ReleaseID); rec.Status != ledger.StatusReleased || rec.LiveInstance != cand {
+		t.Errorf("ledger %s live %s, want %s on %s", rec.Status, rec.LiveInstance, ledger.StatusReleased, cand)
+	}
+	if holder := e.Lock(t); holder != "" {
+		t.Errorf("the lock is held by %s", holder)
+	}
+	if n := len(e.Messages("released")); n < 1 {
+		t.Errorf("%d released notifications", n)
+	}
+}
+
+// TestRecordNamesWhatFailed: every part is tried whatever happens to the
+// others, and the error names exactly the parts that failed: a transient
+// refusal is Throttled (the state machine retries), a lasting one
+// AWSError (the release stands with a warning).
+func TestRecordNamesWhatFailed(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		fault     sim.Fault
+		part      string
+		transient bool
+	}{
+		{"tags refused", sim.Fault{Service: sim.ServiceEC2, Operation: "CreateTags", Code: "UnauthorizedOperation", Always: true}, "the live instance's tags", false},
+		{"notification throttled", sim.Fault{Service: sim.ServiceSNS, Operation: "Publish", Code: "Throttled"}, "the notification", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e, h, d := released(t, "record-release")
+			e.Region.Inject(c.fault)
+			_, err := h.Record(e.Ctx, d)
+			var th release.Throttled
+			var ae release.AWSError
+			if c.transient && !errors.As(err, &th) || !c.transient && !errors.As(err, &ae) {
+				t.Fatalf("err %T %v, want transient=%v", err, err, c.transient)
+			}
+			if !strings.Contains(err.Error(), c.part) || strings.Count(err.Error(), "; ") != 0 {
+				t.Errorf("error %q, want only %q named", err, c.part)
+			}
+			if rec := e.Get(t, d.ReleaseID); rec.Status != ledger.StatusReleased {
+				t.Errorf("the other parts were not written: ledger status %s", rec.Status)
+			}
+			if holder := e.Lock(t); holder != "" {
+				t.Errorf("the lock is held by %s although its part did not fail", holder)
+			}
+		})
+	}
+}
