@@ -259,3 +259,37 @@ func TestDataRollbackMovesDataBack(t *testing.T) {
 		})
 	}
 }
+
+// TestLongNamesRelease: the longest app name the config allows and a long
+// version make a 63-character release id; every name and token derived
+// from it (client tokens, command comments, schedule names) must stay
+// within its AWS limit, which the simulated region enforces, in both data
+// modes, and the restore-mode cutover must not reuse the test copy's
+// client token (IdempotentParameterMismatch on AWS).
+func TestLongNamesRelease(t *testing.T) {
+	for _, mode := range dataModes {
+		t.Run(mode, func(t *testing.T) {
+			env := localrun.NewTestEnv(t, localrun.Options{}, func(c *release.Config) {
+				c.Data.Mode = mode
+				old := c.App
+				c.App = "a-very-long-application-name-31"
+				for i := range c.SmokeTests {
+					if c.SmokeTests[i].BodyContains == old {
+						c.SmokeTests[i].BodyContains = c.App // the sample app shows its name
+					}
+				}
+			})
+			res, err := env.Release(ctxT(t), "2026.12.03-build.4711-feature-branch", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.ReleaseID) != 63 {
+				t.Fatalf("release id %q has %d characters, want the longest (63)", res.ReleaseID, len(res.ReleaseID))
+			}
+			if res.Status != release.Released {
+				t.Fatalf("status %s: %s", res.Status, res.Cause)
+			}
+			assertNoWriteLost(t, res)
+		})
+	}
+}

@@ -81,7 +81,7 @@ func (m Mover) Command(name, instanceID, document string, params map[string]stri
 			}
 			out, err := m.D.AWS.SSM.SendCommand(ctx, &ssm.SendCommandInput{
 				DocumentName: aws.String(document), InstanceIds: []string{instanceID}, Parameters: in,
-				Comment: aws.String("greenlight " + m.Doc.ReleaseID + " " + name), TimeoutSeconds: aws.Int32(300),
+				Comment: aws.String(release.CommandComment(m.Doc.ReleaseID, name)), TimeoutSeconds: aws.Int32(300),
 			})
 			if step.ErrorCode(err) == "InvalidInstanceId" {
 				return false, release.DataFailed{Cause: release.Causef("%s: the SSM agent on %s is not online", name, instanceID)}
@@ -319,7 +319,7 @@ func (m Mover) CreateVolume(name string, snapshotID func() string, purpose strin
 				SnapshotId:        aws.String(snap),
 				VolumeType:        types.VolumeTypeGp3,
 				Encrypted:         aws.Bool(true),
-				ClientToken:       aws.String(m.Doc.ReleaseID + "-" + name),
+				ClientToken:       aws.String(release.ClientToken(m.Doc.ReleaseID, name+"-"+purpose)),
 				TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeVolume, Tags: m.tags(release.RoleData, purpose)}},
 			})
 			if err != nil {

@@ -182,3 +182,30 @@ func FuzzParseConfigNeverPanics(f *testing.F) {
 		}
 	})
 }
+
+// TestClientTokenFits: tokens stay within EC2's 64 characters for the
+// longest release id, differ by purpose and by release, and keep a short
+// release id readable.
+func TestClientTokenFits(t *testing.T) {
+	long := ReleaseID("a-very-long-application-name-31", "2026.12.03-build.4711-feature-branch", "b", "k", "v")
+	other := ReleaseID("a-very-long-application-name-31", "2026.12.03-build.4711-feature-branch", "b", "k", "w")
+	if len(long) != 63 {
+		t.Fatalf("release id %q: %d characters, want 63", long, len(long))
+	}
+	seen := map[string]bool{}
+	for _, id := range []string{long, other} {
+		for _, purpose := range []string{"volume-test-copy", "volume-data"} {
+			tok := ClientToken(id, purpose)
+			if len(tok) > 64 || seen[tok] || !strings.HasSuffix(tok, "-"+purpose) {
+				t.Errorf("ClientToken(%s, %s) = %q (%d characters, seen before %v)", id, purpose, tok, len(tok), seen[tok])
+			}
+			seen[tok] = true
+		}
+	}
+	if got := ClientToken("shop-2-0-0-0123456789", "volume-data"); got != "shop-2-0-0-0123456789-volume-data" {
+		t.Errorf("a short release id's token: %q", got)
+	}
+	if c := CommandComment(long, "unmount the stale copy"); len(c) > 100 {
+		t.Errorf("comment of %d characters", len(c))
+	}
+}

@@ -254,6 +254,37 @@ type Rollback struct {
 	TrafficBackAt time.Time `json:"trafficBackAt,omitzero"`
 }
 
+// ClientToken is the idempotency token of one creation of a release: a
+// retried call with it returns what the first made, and each purpose has
+// its own (EC2 refuses a token reused with other parameters:
+// IdempotentParameterMismatch). EC2 takes at most 64 ASCII characters
+// ("Ensuring idempotency in Amazon EC2 API requests"); a release id of 63
+// leaves no room for a purpose, so a long one is cut and a hash of the
+// whole keeps tokens of different releases apart.
+func ClientToken(releaseID, purpose string) string {
+	t := releaseID + "-" + purpose
+	if len(t) <= 64 {
+		return t
+	}
+	h := sha256.Sum256([]byte(t))
+	suffix := "-" + hex.EncodeToString(h[:])[:10] + "-" + purpose
+	if len(suffix) >= 64 {
+		return hex.EncodeToString(h[:])[:64]
+	}
+	return strings.TrimRight(releaseID[:64-len(suffix)], "-") + suffix
+}
+
+// CommandComment is the comment of an SSM command a release sends: at most
+// 100 characters ("Comment … Maximum length of 100", SendCommand, Systems
+// Manager API Reference), the release id kept whole when it fits.
+func CommandComment(releaseID, what string) string {
+	c := "greenlight " + releaseID + " " + what
+	if len(c) > 100 {
+		c = c[:100]
+	}
+	return c
+}
+
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9-]+`)
 
 // ReleaseID derives a stable release id from the artifact's identity, so a

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -152,11 +153,23 @@ func (r *Region) describeAttachment(v *volume) ec2types.VolumeAttachment {
 func (e *EC2) CreateVolume(ctx context.Context, in *ec2.CreateVolumeInput, _ ...func(*ec2.Options)) (*ec2.CreateVolumeOutput, error) {
 	return call(ctx, e.r, ServiceEC2, "CreateVolume", in, func(caller string) (*ec2.CreateVolumeOutput, error) {
 		r := e.r
+		// "If you repeat a request with the same client token but one or
+		// more of the parameters are different, [EC2] returns an
+		// IdempotentParameterMismatch error"; the same request returns
+		// the same volume, whatever became of it since ("Ensuring
+		// idempotency in Amazon EC2 API requests", ec2/latest/devguide/
+		// ec2-api-idempotency.html). A token is never good for a second
+		// volume.
 		token := aws.ToString(in.ClientToken)
-		if id, ok := r.volumeTokens[token]; ok && token != "" {
-			if v, ok := r.volumes[id]; ok {
+		fp := volumeFingerprint(in)
+		if use, ok := r.volumeTokens[token]; ok && token != "" {
+			if use.fingerprint != fp {
+				return nil, apiError(ServiceEC2, "IdempotentParameterMismatch", "The request uses the same client token as a previous, but non-identical request. Do not reuse a client token with different requests, unless the requests are identical.")
+			}
+			if v, ok := r.volumes[use.id]; ok {
 				return createVolumeOutput(r.describeVolume(v)), nil
 			}
+			return &ec2.CreateVolumeOutput{VolumeId: aws.String(use.id), State: ec2types.VolumeStateDeleted}, nil
 		}
 		az := aws.ToString(in.AvailabilityZone)
 		if az == "" {
@@ -197,10 +210,24 @@ func (e *EC2) CreateVolume(ctx context.Context, in *ec2.CreateVolumeInput, _ ...
 		spec.tags = tags
 		v := r.newVolume(spec)
 		if token != "" {
-			r.volumeTokens[token] = v.id
+			r.volumeTokens[token] = tokenUse{id: v.id, fingerprint: fp}
 		}
 		return createVolumeOutput(r.describeVolume(v)), nil
 	})
+}
+
+// tokenUse is what a client token was first used for.
+type tokenUse struct{ id, fingerprint string }
+
+// volumeFingerprint is a CreateVolume request without its token.
+func volumeFingerprint(in *ec2.CreateVolumeInput) string {
+	c := *in
+	c.ClientToken = nil
+	b, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Sprintf("%+v", c)
+	}
+	return string(b)
 }
 
 func createVolumeOutput(v ec2types.Volume) *ec2.CreateVolumeOutput {

@@ -138,7 +138,7 @@ type Region struct {
 	launches      map[string]*launch // by ClientToken
 	volumes       map[string]*volume
 	volumeOrder   []string
-	volumeTokens  map[string]string // ClientToken → volume id
+	volumeTokens  map[string]tokenUse // ClientToken → the volume and the request that made it
 	snapshots     map[string]*snapshot
 	snapshotOrder []string
 	addresses     map[string]*address
@@ -189,7 +189,7 @@ func New(opts Options) (*Region, error) {
 		instances:    map[string]*instance{},
 		launches:     map[string]*launch{},
 		volumes:      map[string]*volume{},
-		volumeTokens: map[string]string{},
+		volumeTokens: map[string]tokenUse{},
 		snapshots:    map[string]*snapshot{},
 		addresses:    map[string]*address{},
 		parameters:   map[string]*parameter{},
@@ -371,6 +371,9 @@ func call[T any](ctx context.Context, r *Region, service, op string, in any, fn 
 	err := ctx.Err()
 	if err == nil {
 		err = r.injected(service, op, caller)
+	}
+	if err == nil {
+		err = checkLimits(service, op, in)
 	}
 	if err == nil {
 		out, err = fn(caller)

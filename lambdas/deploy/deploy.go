@@ -59,7 +59,7 @@ func (h Handler) Send(ctx context.Context, d release.Doc) (release.Deploy, error
 		DocumentName:   aws.String(h.D.Env.DeployDocument),
 		InstanceIds:    []string{id},
 		Parameters:     params,
-		Comment:        aws.String("greenlight " + d.ReleaseID),
+		Comment:        aws.String(release.CommandComment(d.ReleaseID, "deploy")),
 		TimeoutSeconds: aws.Int32(600),
 	})
 	if err != nil {
