@@ -10,6 +10,11 @@
 #            mount it, remember it at boot, start the app
 #   start    start the app
 #
+# After a start, with HealthPort given, the script waits until the app's
+# health endpoint answers on 127.0.0.1: the check runs on the instance
+# because the step functions are not in the app's VPC and cannot reach
+# its private address.
+#
 # Every action is safe to repeat: freezing a frozen filesystem, thawing a
 # thawed one, unmounting what is not mounted and mounting what is already
 # mounted there all succeed.
@@ -26,6 +31,10 @@ ACTION='{{ Action }}'
 VOLUME_ID='{{ VolumeId }}'
 DEVICE='{{ Device }}'
 MOUNT_POINT='{{ MountPoint }}'
+HEALTH_PORT='{{ HealthPort }}'
+HEALTH_PATH='{{ HealthPath }}'
+HEALTH_STATUS='{{ HealthStatus }}'
+HEALTH_TIMEOUT='{{ HealthTimeout }}'
 
 set -euo pipefail
 umask 022
@@ -52,6 +61,10 @@ check Action "$ACTION" '^(freeze|thaw|unmount|mount|start)$'
 check VolumeId "$VOLUME_ID" '^(vol-[0-9a-f]{8,17})?$'
 check Device "$DEVICE" '^(/dev/(sd|xvd)[b-z][a-z]?)?$'
 check MountPoint "$MOUNT_POINT" '^(/[A-Za-z0-9._-]+){0,16}$'
+check HealthPort "$HEALTH_PORT" '^([1-9][0-9]{0,4})?$'
+check HealthPath "$HEALTH_PATH" '^(/[A-Za-z0-9._~/%?=&+-]{0,200})?$'
+check HealthStatus "$HEALTH_STATUS" '^[1-5][0-9][0-9]$'
+check HealthTimeout "$HEALTH_TIMEOUT" '^[1-9][0-9]{0,3}$'
 
 # need_mount_point: the actions that touch a filesystem need a mount point
 # that is neither a system directory nor a path with "." or "..".
@@ -96,6 +109,29 @@ start_app() {
 		return 1
 	fi
 	systemctl start "$UNIT" || fail 1 "systemctl start $UNIT failed"
+	[[ -z $HEALTH_PORT ]] || wait_healthy
+}
+
+# wait_healthy polls the local health endpoint once a second until it
+# answers HEALTH_STATUS, and fails the action after HEALTH_TIMEOUT seconds
+# (the attempt count bounds the loop where sleep returns at once).
+wait_healthy() {
+	local url="http://127.0.0.1:$HEALTH_PORT${HEALTH_PATH:-/}" code='' n=0
+	local deadline=$((SECONDS + HEALTH_TIMEOUT))
+	while :; do
+		n=$((n + 1))
+		code=$(curl --silent --noproxy '*' --max-time 2 --output /dev/null --write-out '%{http_code}' "$url" || true)
+		if [[ $code == "$HEALTH_STATUS" ]]; then
+			log "$url answered $code after $n attempt(s)"
+			return 0
+		fi
+		if ((n >= HEALTH_TIMEOUT || SECONDS >= deadline)); then break; fi
+		sleep 1
+	done
+	if [[ $code == 000 || -z $code ]]; then
+		fail 1 "$APP started but nothing answered on $url within ${HEALTH_TIMEOUT}s"
+	fi
+	fail 1 "$APP started but $url answered $code, not $HEALTH_STATUS, within ${HEALTH_TIMEOUT}s"
 }
 
 # freeze_fs and thaw_fs treat "already frozen" (EBUSY) and "not frozen"
@@ -249,7 +285,7 @@ mount)
 	fi
 	remember
 	if start_app; then
-		report "${VOLUME_ID:-$DEVICE} mounted at $MOUNT_POINT and $APP started"
+		report "${VOLUME_ID:-$DEVICE} mounted at $MOUNT_POINT and $APP started${HEALTH_PORT:+ and healthy}"
 	else
 		report "${VOLUME_ID:-$DEVICE} mounted at $MOUNT_POINT ($APP not installed yet, not started)"
 	fi
@@ -257,6 +293,6 @@ mount)
 start)
 	[[ -L $ROOT/opt/$APP/current ]] || fail 1 "no release of $APP is installed; nothing to start"
 	start_app
-	report "$APP started"
+	report "$APP started${HEALTH_PORT:+ and healthy}"
 	;;
 esac

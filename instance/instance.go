@@ -179,7 +179,7 @@ var documents = []Document{
 	},
 	{
 		Name:           Data,
-		Description:    "greenlight: freeze, thaw, unmount or mount the app's data volume, or start the app.",
+		Description:    "greenlight: freeze, thaw, unmount or mount the app's data volume, or start the app; after a start, wait until its local health endpoint answers.",
 		TimeoutSeconds: 600,
 		Parameters: []Parameter{
 			required(ParamApp, patApp, "Application name."),
@@ -187,6 +187,10 @@ var documents = []Document{
 			optional(ParamVolumeID, `^(vol-[0-9a-f]{8,17})?$`, "", "EBS volume id to mount (found through its NVMe by-id name)."),
 			optional(ParamDevice, `^(/dev/(sd|xvd)[b-z][a-z]?)?$`, "", "Device name the volume was attached as (Xen fallback)."),
 			optional(ParamMountPoint, patMountPoint, "", "Where the data is mounted, e.g. /var/lib/shop."),
+			optional(ParamHealthPort, `^([1-9][0-9]{0,4})?$`, "", "Port of the app's local health endpoint: after mount or start, wait until it answers (empty: do not wait)."),
+			optional(ParamHealthPath, `^(/[A-Za-z0-9._~/%?=&+-]{0,200})?$`, "", "Path of the app's local health endpoint."),
+			optional(ParamHealthStatus, `^[1-5][0-9][0-9]$`, "200", "HTTP status the health endpoint answers when ready."),
+			optional(ParamHealthTimeout, patSeconds, "120", "Seconds to wait for the health endpoint after the start."),
 		},
 	},
 }

@@ -569,6 +569,31 @@ func TestData(t *testing.T) {
 		}
 	})
 
+	t.Run("mount waits until the app answers on the instance", func(t *testing.T) {
+		t.Parallel()
+		sb := installed(t)
+		_ = sb.AttachNVMe(vol, "nvme1n1")
+		health := map[string]string{ParamVolumeID: vol, ParamHealthPort: "8080", ParamHealthPath: "/healthz", ParamHealthTimeout: "3"}
+		probes := func() int {
+			n := 0
+			for _, c := range calls(t, sb, "curl") {
+				if strings.HasSuffix(c, " http://127.0.0.1:8080/healthz") {
+					n++
+				}
+			}
+			return n
+		}
+		before := probes()
+		expect(t, data(t, sb, "mount", health), ExitOK, vol+" mounted at /var/lib/shop and shop started and healthy")
+		if n := probes() - before; n != 1 {
+			t.Errorf("%d health requests to localhost, want 1", n)
+		}
+		_ = sb.SetHealth(0)
+		expect(t, data(t, sb, "start", health), ExitFailed, "shop started but nothing answered on http://127.0.0.1:8080/healthz within 3s")
+		_ = sb.SetHealth(503)
+		expect(t, data(t, sb, "start", health), ExitFailed, "answered 503, not 200")
+	})
+
 	t.Run("volume that never appears", func(t *testing.T) {
 		t.Parallel()
 		sb := installed(t)

@@ -3,8 +3,6 @@ package datamove
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -123,6 +121,19 @@ func (m Mover) Data(name, instanceID, act, volumeID string) Run {
 	return m.Command(name, instanceID, m.D.Env.DataDocument, map[string]string{
 		instance.ParamApp: m.Doc.App, instance.ParamAction: act, instance.ParamVolumeID: volumeID,
 		instance.ParamDevice: c.Device, instance.ParamMountPoint: c.MountPoint,
+	})
+}
+
+// DataThenHealthy is Data whose start of the app (mount, start) then
+// waits on the instance until the app's health endpoint answers on
+// 127.0.0.1, failing the command after the health check's timeout.
+func (m Mover) DataThenHealthy(name, instanceID, act, volumeID string) Run {
+	c, hc := m.Doc.Config.Data, m.Doc.Config.HealthCheck
+	return m.Command(name, instanceID, m.D.Env.DataDocument, map[string]string{
+		instance.ParamApp: m.Doc.App, instance.ParamAction: act, instance.ParamVolumeID: volumeID,
+		instance.ParamDevice: c.Device, instance.ParamMountPoint: c.MountPoint,
+		instance.ParamHealthPort: strconv.Itoa(hc.Port), instance.ParamHealthPath: hc.Path,
+		instance.ParamHealthStatus: strconv.Itoa(hc.ExpectedStatus), instance.ParamHealthTimeout: strconv.Itoa(int(hc.Timeout.D().Seconds())),
 	})
 }
 
@@ -368,32 +379,6 @@ func (m Mover) DeleteVolume(name string, volumeID func() string) Run {
 	}
 }
 
-// healthy waits until the app on an instance answers its health check.
-func (m Mover) Healthy(name, instanceID, address string) Run {
-	hc := m.Doc.Config.HealthCheck
-	return func(ctx context.Context, st *release.Step) (bool, error) {
-		if st.Started.IsZero() {
-			st.Started = m.now()
-		}
-		url := "http://" + net.JoinHostPort(address, strconv.Itoa(hc.Port)) + hc.Path
-		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return false, err
-		}
-		if resp, err := m.D.HTTP.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == hc.ExpectedStatus {
-				return true, nil
-			}
-		}
-		if m.now().Sub(st.Started) > hc.Timeout.D() {
-			return false, release.DataFailed{Cause: release.Causef("the app on %s did not answer %s with %d within %s after its data was mounted", instanceID, url, hc.ExpectedStatus, hc.Timeout.D())}
-		}
-		return false, nil
-	}
-}
 
 // Adopt tags the live instance and its data volume, which the release
 // did not create, as greenlight's for this app before a cutover moves

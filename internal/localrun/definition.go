@@ -93,6 +93,27 @@ func (t Template) Handlers() map[string]string {
 	return out
 }
 
+// InVPC lists the handlers whose function the template attaches to a VPC
+// (VpcConfig with subnets): the simulated region gives them the network
+// path such a function has (sim.Options.FunctionsInVPC). Never nil.
+func (t Template) InVPC() []string {
+	out := []string{}
+	for id, r := range t.resources() {
+		if r["Type"] != "AWS::Lambda::Function" {
+			continue
+		}
+		props, _ := r["Properties"].(map[string]any)
+		vpc, _ := props["VpcConfig"].(map[string]any)
+		if subnets, _ := vpc["SubnetIds"].([]any); len(subnets) > 0 {
+			if h, ok := t.Handlers()[id]; ok {
+				out = append(out, h)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // StateMachines lists the logical ids of the template's state machines.
 func (t Template) StateMachines() []string {
 	var out []string

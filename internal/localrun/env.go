@@ -179,6 +179,9 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	if e.Stack, err = Synthesize(tc, e.Config, opts.Asset); err != nil {
 		return nil, err
 	}
+	// The functions the stack attaches to the app's VPC reach private
+	// addresses and no AWS API; the others only public addresses.
+	e.Region.SetFunctionsInVPC(e.Stack.Template.InVPC())
 	if len(e.Stack.Findings) > 0 {
 		return nil, fmt.Errorf("the stack has cdk-nag findings:\n%v", e.Stack.Findings)
 	}

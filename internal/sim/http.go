@@ -8,9 +8,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
+
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // An app server is one instance's application: a real HTTP server on a
@@ -62,7 +66,7 @@ func (r *Region) dial(ctx context.Context, network, addr string) (net.Conn, erro
 		return nil, err
 	}
 	port, _ := strconv.Atoi(portText)
-	loopback, err := r.route(host, port)
+	loopback, err := r.route(host, port, CallerFrom(ctx))
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: fakeAddr(addr), Err: err}
 	}
@@ -77,7 +81,7 @@ func (a fakeAddr) String() string  { return string(a) }
 
 // route finds the loopback address serving host:port now, starting the
 // instance's app server on first use.
-func (r *Region) route(host string, port int) (string, error) {
+func (r *Region) route(host string, port int, caller string) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.settle()
@@ -91,11 +95,14 @@ func (r *Region) route(host string, port int) (string, error) {
 			target = i
 		}
 	}
+	public := false
 	if a := r.addressByIP(host); a != nil {
-		target = r.instances[a.trafficAt(now)]
+		target, public = r.instances[a.trafficAt(now)], true
+	} else if target != nil {
+		public = target.privateIP != host
 	}
 	switch {
-	case target == nil || !target.osUp(now, r.lat):
+	case target == nil || !target.osUp(now, r.lat) || !r.reachable(caller, public):
 		return "", dialTimeout{addr: net.JoinHostPort(host, strconv.Itoa(port))}
 	case !target.app.Running || target.app.Version == "" || target.app.Port != port:
 		return "", syscall.ECONNREFUSED
@@ -109,6 +116,34 @@ func (r *Region) route(host string, port int) (string, error) {
 		r.servers[target.id] = s
 	}
 	return s.ln.Addr().String(), nil
+}
+
+// reachable models the network path from a caller to an address, where
+// Options.FunctionsInVPC turns the model on. A Lambda function not attached
+// to a VPC reaches public addresses only: "Lambda functions can't access
+// resources in a VPC" unless attached to it; one attached to the VPC
+// reaches private addresses and, without a NAT gateway, nothing on the
+// internet ("Giving Lambda functions access to resources in an Amazon
+// VPC" and "Enable internet access for VPC-connected Lambda functions",
+// lambda/latest/dg/configuration-vpc.html, configuration-vpc-internet.html).
+// Callers the stack does not deploy (the test, simulated users) are
+// outside the VPC. Called with r.mu held.
+func (r *Region) reachable(caller string, public bool) bool {
+	if r.opts.FunctionsInVPC == nil {
+		return true
+	}
+	return public != slices.Contains(r.opts.FunctionsInVPC, caller)
+}
+
+// noRoute is the error an AWS API call from a function in the VPC meets:
+// the VPC gives it no path to the service's public endpoint (no NAT
+// gateway, no VPC endpoint is part of the stack), so the connection times
+// out. Called with r.mu held.
+func (r *Region) noRoute(service, caller string) error {
+	if r.opts.FunctionsInVPC == nil || !slices.Contains(r.opts.FunctionsInVPC, caller) {
+		return nil
+	}
+	return &smithyhttp.RequestSendError{Err: &net.OpError{Op: "dial", Net: "tcp", Addr: fakeAddr(strings.ToLower(service) + ".eu-west-1.amazonaws.com:443"), Err: dialTimeout{addr: strings.ToLower(service) + ".eu-west-1.amazonaws.com:443"}}}
 }
 
 func (r *Region) isElasticIP(ip string) bool { return r.addressByIP(ip) != nil }

@@ -194,15 +194,47 @@ func data(inv Invocation, run *script) {
 			return
 		}
 		run.say("started %s", inv.Param("App"))
+		healthy(inv, run)
 	case "start":
 		if err := h.StartApp(); err != nil {
 			run.fail("%s did not start: %v", inv.Param("App"), err)
 			return
 		}
 		run.say("started %s", inv.Param("App"))
+		healthy(inv, run)
 	default:
 		run.fail("unknown action %q: want freeze, thaw, unmount, mount or start", a)
 	}
+}
+
+// healthy is the data script's wait for the local health endpoint after
+// a start (HealthPort given): the app answers on 127.0.0.1 if it runs on
+// that port with that health path; otherwise the script gives up after
+// HealthTimeout seconds.
+func healthy(inv Invocation, run *script) {
+	port := inv.Param("HealthPort")
+	if port == "" {
+		return
+	}
+	app := inv.Host.App()
+	path := inv.Param("HealthPath")
+	if path == "" {
+		path = "/"
+	}
+	url := "http://127.0.0.1:" + port + path
+	if app.Running && app.Maintenance {
+		secs, _ := strconv.Atoi(inv.Param("HealthTimeout"))
+		run.took += time.Duration(secs) * time.Second
+		run.fail("%s started but %s answered 503, not %s, within %ds (the maintenance page is up)", inv.Param("App"), url, inv.Param("HealthStatus"), secs)
+		return
+	}
+	if !app.Running || strconv.Itoa(app.Port) != port || app.HealthPath != path {
+		secs, _ := strconv.Atoi(inv.Param("HealthTimeout"))
+		run.took += time.Duration(secs) * time.Second
+		run.fail("%s started but nothing answered on %s within %ds", inv.Param("App"), url, secs)
+		return
+	}
+	run.say("%s answered 200", url)
 }
 
 // S3Fetch returns a FetchFunc reading from an S3 client.

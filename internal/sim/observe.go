@@ -28,6 +28,9 @@ func (r *Region) observe(service string) func(*middleware.Stack) error {
 				op, caller := awsmiddleware.GetOperationName(ctx), CallerFrom(ctx)
 				r.mu.Lock()
 				err := r.injected(service, op, caller)
+				if err == nil {
+					err = r.noRoute(service, caller)
+				}
 				r.mu.Unlock()
 				var out middleware.InitializeOutput
 				var md middleware.Metadata

@@ -36,6 +36,11 @@ type Options struct {
 	Latencies *Latencies
 	// Seed makes generated ids and public IPs reproducible; 0 uses 1.
 	Seed uint64
+	// FunctionsInVPC are the callers (step functions) attached to the
+	// app's VPC: they reach private addresses and no AWS API; every other
+	// caller reaches public addresses only. nil does not model the
+	// network: every address answers every caller.
+	FunctionsInVPC []string
 
 	App          string // "shop"
 	LiveVersion  string // the version the live instance serves: "1.0.0"
@@ -301,6 +306,17 @@ func (r *Region) SNS() *SNS { return &SNS{r: r} }
 // SFN returns the Step Functions client.
 func (r *Region) SFN() *SFN { return &SFN{r: r} }
 
+// SetFunctionsInVPC sets Options.FunctionsInVPC once the stack is known:
+// from then on the region models the network path of every caller.
+func (r *Region) SetFunctionsInVPC(callers []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if callers == nil {
+		callers = []string{}
+	}
+	r.opts.FunctionsInVPC = callers
+}
+
 // Clients bundles the region's clients: the simulated ones, the real S3
 // client on the region's gofakes3, and Options.DynamoDB.
 func (r *Region) Clients() awsapi.Clients {
@@ -371,6 +387,9 @@ func call[T any](ctx context.Context, r *Region, service, op string, in any, fn 
 	err := ctx.Err()
 	if err == nil {
 		err = r.injected(service, op, caller)
+	}
+	if err == nil {
+		err = r.noRoute(service, caller)
 	}
 	if err == nil {
 		err = checkLimits(service, op, in)

@@ -6,6 +6,7 @@ package approval
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/greenlight/greenlight/internal/ledger"
@@ -37,10 +38,17 @@ func (h Handler) Open(ctx context.Context, in Input) (struct{}, error) {
 		return struct{}{}, err
 	}
 	expires := h.D.Now().Add(d.Config.ApprovalTimeout.D()).UTC()
+	set := map[string]any{"status": ledger.StatusAwaitingApproval, "token": in.Token, "tokenExpires": expires}
+	detail := "waiting for approval until " + expires.Format(time.RFC3339) + ": greenlight approve " + d.ReleaseID
+	if d.Smoke != nil {
+		// The smoke-test function may sit in the VPC with no path to the
+		// ledger: its report is recorded here.
+		set["smoke"] = d.Smoke
+		detail = smokeSummary(*d.Smoke) + "; " + detail
+	}
 	err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{
-		Set: map[string]any{"status": ledger.StatusAwaitingApproval, "token": in.Token, "tokenExpires": expires},
-		Event: &ledger.Event{Step: release.StateAwaitApproval, Detail: "waiting for approval until " + expires.Format(time.RFC3339) +
-			": greenlight approve " + d.ReleaseID},
+		Set:   set,
+		Event: &ledger.Event{Step: release.StateAwaitApproval, Detail: detail},
 	})
 	if err != nil {
 		return struct{}{}, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
@@ -52,4 +60,15 @@ func (h Handler) Open(ctx context.Context, in Input) (struct{}, error) {
 	// The token is a credential: it is stored, never logged.
 	h.D.Did(ctx, d.ReleaseID, "approval-requested", "expires", expires.Format(time.RFC3339))
 	return struct{}{}, nil
+}
+
+// smokeSummary words a smoke-test report in one line.
+func smokeSummary(r release.Report) string {
+	passed := 0
+	for _, c := range r.Checks {
+		if c.Passed {
+			passed++
+		}
+	}
+	return fmt.Sprintf("smoke tests: %d of %d checks passed against %s", passed, len(r.Checks), r.Target)
 }

@@ -137,17 +137,23 @@ func cutoverPlan(m datamove.Mover, d release.Doc, c *release.Cutover) []datamove
 		}
 		return liveVol
 	}
-	actions = append(actions,
-		datamove.Action{Name: "mount", After: []string{"attach"}, Run: func(ctx context.Context, st *release.Step) (bool, error) {
-			return m.Data("mount the data on the candidate", cand, "mount", serving())(ctx, st)
-		}},
-	)
-	healthyAfter := "mount"
-	if d.IsRollback() {
-		// The previous instance still shows the maintenance page its
-		// release left up; it goes before users come back to it.
-		actions = append(actions, datamove.Action{Name: "maintenance-off-destination", After: []string{"mount"}, Run: m.Maintenance("maintenance off", cand, "off")})
-		healthyAfter = "maintenance-off-destination"
+	// The app's health is checked on the instance itself, by the data
+	// document against 127.0.0.1: the step functions run outside the
+	// app's VPC and cannot reach a private address ("Giving Lambda
+	// functions access to resources in an Amazon VPC", lambda/latest/dg/
+	// configuration-vpc.html: by default a function "can't access
+	// resources in a VPC").
+	if !d.IsRollback() {
+		return append(actions, datamove.Action{Name: "mount", After: []string{"attach"}, Run: func(ctx context.Context, st *release.Step) (bool, error) {
+			return m.DataThenHealthy("mount the data on the candidate", cand, "mount", serving())(ctx, st)
+		}})
 	}
-	return append(actions, datamove.Action{Name: "healthy", After: []string{healthyAfter}, Run: m.Healthy("healthy", cand, d.Candidate.PrivateIP)})
+	// The previous instance still shows the maintenance page its release
+	// left up: the page goes before its health is checked and users come
+	// back to it.
+	return append(actions,
+		datamove.Action{Name: "mount", After: []string{"attach"}, Run: m.Data("mount the data on the candidate", cand, "mount", liveVol)},
+		datamove.Action{Name: "maintenance-off-destination", After: []string{"mount"}, Run: m.Maintenance("maintenance off", cand, "off")},
+		datamove.Action{Name: "healthy", After: []string{"maintenance-off-destination"}, Run: m.DataThenHealthy("check health", cand, "start", "")},
+	)
 }
