@@ -379,7 +379,6 @@ func (m Mover) DeleteVolume(name string, volumeID func() string) Run {
 	}
 }
 
-
 // Adopt tags the live instance and its data volume, which the release
 // did not create, as greenlight's for this app before a cutover moves
 // them (the IAM conditions on detach, delete and SendCommand then apply),
