@@ -233,16 +233,21 @@ func (w world) ec2(c sim.Call) ([]authz, error) {
 		// RunInstances authorizes against the image, the instance, its
 		// network interface, subnet, security groups and volumes, and the
 		// key pair and snapshots when the request names them.
-		if len(in.NetworkInterfaces) > 0 || in.LaunchTemplate != nil {
-			return nil, fmt.Errorf("RunInstances with network interfaces or a launch template: extend the mapping")
+		if in.LaunchTemplate != nil || len(in.NetworkInterfaces) > 1 || (len(in.NetworkInterfaces) == 1 && in.NetworkInterfaces[0].NetworkInterfaceId != nil) {
+			return nil, fmt.Errorf("RunInstances with an existing or a second network interface, or a launch template: extend the mapping")
 		}
-		if in.SubnetId == nil {
-			return nil, fmt.Errorf("RunInstances without SubnetId (the default VPC's subnet): extend the mapping")
+		subnet, groups := in.SubnetId, in.SecurityGroupIds
+		if len(in.NetworkInterfaces) == 1 {
+			// The subnet and groups of the primary interface it creates.
+			subnet, groups = in.NetworkInterfaces[0].SubnetId, in.NetworkInterfaces[0].Groups
 		}
-		if _, err := each(aws.ToString(in.ImageId), aws.ToString(in.SubnetId)); err != nil {
+		if subnet == nil {
+			return nil, fmt.Errorf("RunInstances without a subnet (the default VPC's subnet): extend the mapping")
+		}
+		if _, err := each(aws.ToString(in.ImageId), aws.ToString(subnet)); err != nil {
 			return nil, err
 		}
-		if _, err := each(in.SecurityGroupIds...); err != nil {
+		if _, err := each(groups...); err != nil {
 			return nil, err
 		}
 		if in.KeyName != nil {

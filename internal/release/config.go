@@ -51,7 +51,17 @@ type Launch struct {
 	KeyName          string   `json:"keyName,omitempty"`
 	UserData         string   `json:"userData,omitempty"`
 	ReadyTimeout     Duration `json:"readyTimeout"`
+	// PublicIP asks for a public IPv4 address at launch (default true).
+	// An Elastic IP's subnet is a public one; there the SSM agent reaches
+	// Systems Manager only through a public IP unless the subnet has a NAT
+	// gateway or VPC endpoints, and an instance that later hands the
+	// Elastic IP on keeps a public address only if it was launched with
+	// one. Set false where the subnet has such a path.
+	PublicIP *bool `json:"publicIp,omitempty"`
 }
+
+// WantsPublicIP reports whether candidates launch with a public IP.
+func (l Launch) WantsPublicIP() bool { return l.PublicIP == nil || *l.PublicIP }
 
 // Data modes: how the application's data volume follows a release.
 const (

@@ -36,7 +36,10 @@ type subnet struct {
 	id, az, azID, cidr string
 	prefix             netip.Prefix
 	mapPublic          bool
-	tags               tagSet
+	// privatePath: the subnet reaches Systems Manager without a public
+	// IP (a NAT gateway or VPC endpoints); a public subnet does not.
+	privatePath bool
+	tags        tagSet
 }
 
 type image struct {
@@ -57,6 +60,7 @@ type instance struct {
 	id, reservationID, imageID, instanceType string
 	subnetID, az, privateIP, publicIP        string
 	autoPublicIP                             bool // gets a public IP of its own when it has no Elastic IP
+	privatePath                              bool // its subnet reaches SSM without a public IP
 	keyName, profileARN, clientToken         string
 	securityGroups                           []string
 	tags                                     tagSet
@@ -85,8 +89,16 @@ func (i *instance) osUp(t time.Time, lat Latencies) bool {
 }
 
 // agentOnline reports whether the SSM agent is Online at t.
+//
+// The agent must reach the Systems Manager endpoints: from a public subnet
+// through a public IP, otherwise through a NAT gateway or VPC endpoints
+// ("Step 2: Verify or add instance permissions" and "Improve the security
+// of EC2 instances by using VPC endpoints for Systems Manager",
+// systems-manager/latest/userguide/setup-instance-permissions.html,
+// setup-create-vpc.html). An instance that loses its Elastic IP and was
+// not launched with a public IP has neither.
 func (i *instance) agentOnline(t time.Time, lat Latencies) bool {
-	return i.state == stateRunning && !i.impaired && !t.Before(i.runningSince.Add(lat.SSMOnline))
+	return i.state == stateRunning && !i.impaired && !t.Before(i.runningSince.Add(lat.SSMOnline)) && (i.publicIP != "" || i.privatePath)
 }
 
 // visible reports whether EC2 answers for the instance at t: not in the
@@ -164,9 +176,10 @@ func (r *Region) runInstances(in *ec2.RunInstancesInput, caller string) (*ec2.Ru
 			az:             sn.az,
 			privateIP:      r.privateIP(sn),
 			autoPublicIP:   autoPublic,
+			privatePath:    sn.privatePath,
 			keyName:        aws.ToString(in.KeyName),
 			clientToken:    token,
-			securityGroups: append([]string(nil), in.SecurityGroupIds...),
+			securityGroups: launchGroups(in),
 			tags:           instTags.clone(),
 			metadata:       metadataOptions(img, in.MetadataOptions),
 			rootDevice:     img.rootDevice,
@@ -241,10 +254,20 @@ func (r *Region) launchSubnet(in *ec2.RunInstancesInput) (*subnet, bool, error) 
 	id := aws.ToString(in.SubnetId)
 	var assoc *bool
 	if len(in.NetworkInterfaces) > 0 {
-		ni := in.NetworkInterfaces[0]
-		if id == "" {
-			id = aws.ToString(ni.SubnetId)
+		// "If you specify a network interface, you must specify any
+		// security groups and subnets as part of the network interface,
+		// instead of using the SecurityGroupIds and SubnetId parameters";
+		// a public IP can be asked for only on the primary interface
+		// (RunInstances, EC2 API Reference: NetworkInterfaces and
+		// InstanceNetworkInterfaceSpecification.AssociatePublicIpAddress).
+		if id != "" || len(in.SecurityGroupIds) > 0 {
+			return nil, false, apiError(ServiceEC2, "InvalidParameterCombination", "Network interfaces and an instance-level subnet ID or security groups may not be specified on the same request")
 		}
+		ni := in.NetworkInterfaces[0]
+		if aws.ToInt32(ni.DeviceIndex) != 0 && ni.AssociatePublicIpAddress != nil {
+			return nil, false, apiError(ServiceEC2, "InvalidParameterCombination", "The associatePublicIPAddress parameter can only be specified for the network interface with DeviceIndex 0.")
+		}
+		id = aws.ToString(ni.SubnetId)
 		assoc = ni.AssociatePublicIpAddress
 	}
 	var sn *subnet
@@ -1068,4 +1091,13 @@ func maxTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// launchGroups are the security groups a launch names: on the instance,
+// or on its primary network interface.
+func launchGroups(in *ec2.RunInstancesInput) []string {
+	if len(in.NetworkInterfaces) > 0 {
+		return append([]string(nil), in.NetworkInterfaces[0].Groups...)
+	}
+	return append([]string(nil), in.SecurityGroupIds...)
 }

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -10,7 +11,7 @@ import (
 )
 
 func TestRunInstancesLifecycle(t *testing.T) {
-	r := NewTest(t, Options{})
+	r := NewTest(t, Options{AutoAssignPublicIP: true})
 	lat := r.Latencies()
 	id := runInstance(t, r, "eu-west-1b", "greenlight:release", "r1")
 
@@ -277,7 +278,7 @@ func TestTerminateReleasesWhatTheInstanceHeld(t *testing.T) {
 }
 
 func TestStopAndStart(t *testing.T) {
-	r := NewTest(t, Options{})
+	r := NewTest(t, Options{AutoAssignPublicIP: true})
 	lat := r.Latencies()
 	id := runInstance(t, r, "eu-west-1a")
 	r.Advance(testCtx(), lat.InstanceNotFound)
@@ -356,5 +357,60 @@ func TestImagesSubnetsAndParameter(t *testing.T) {
 	r.Advance(testCtx(), 2*time.Second)
 	if ip := describe(t, r, id).PublicIpAddress; ip != nil {
 		t.Errorf("instance in a private subnet got public IP %s", *ip)
+	}
+}
+
+// TestAgentNeedsANetworkPath: in the fixture's public subnets without
+// auto-assigned public IPs and without a NAT gateway, an instance reaches
+// Systems Manager only with a public IP it asked for at launch; one that
+// loses an Elastic IP keeps a public IP only if it was launched with one.
+// A launch naming a network interface must name its subnet and groups
+// there.
+func TestAgentNeedsANetworkPath(t *testing.T) {
+	r := NewTest(t, Options{})
+	ctx := WithCaller(context.Background(), "test")
+	f := r.Fixture()
+	launch := func(in *ec2.RunInstancesInput) (string, error) {
+		in.ImageId, in.MinCount, in.MaxCount = aws.String(f.AMI), aws.Int32(1), aws.Int32(1)
+		out, err := r.EC2().RunInstances(ctx, in)
+		if err != nil {
+			return "", err
+		}
+		return aws.ToString(out.Instances[0].InstanceId), nil
+	}
+	bare, err := launch(&ec2.RunInstancesInput{SubnetId: aws.String(f.LiveSubnet), SecurityGroupIds: []string{"sg-0a1b2c3d4e5f60718"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	public, err := launch(&ec2.RunInstancesInput{NetworkInterfaces: []ec2types.InstanceNetworkInterfaceSpecification{{DeviceIndex: aws.Int32(0),
+		SubnetId: aws.String(f.LiveSubnet), Groups: []string{"sg-0a1b2c3d4e5f60718"}, AssociatePublicIpAddress: aws.Bool(true)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := launch(&ec2.RunInstancesInput{SubnetId: aws.String(f.LiveSubnet), NetworkInterfaces: []ec2types.InstanceNetworkInterfaceSpecification{{DeviceIndex: aws.Int32(0),
+		AssociatePublicIpAddress: aws.Bool(true)}}}); ErrorCode(err) != "InvalidParameterCombination" {
+		t.Errorf("a subnet on the instance and a network interface: %v, want InvalidParameterCombination", err)
+	}
+	r.Advance(ctx, 10*time.Minute)
+	online := func(id string) bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.instances[id].agentOnline(r.Now(), r.lat)
+	}
+	if online(bare) || !online(public) {
+		t.Fatalf("online: without a public IP %v (want false), with one %v (want true)", online(bare), online(public))
+	}
+	// The Elastic IP gives the bare instance a path; taking it away
+	// leaves it with none.
+	for _, id := range []string{bare, public} {
+		if _, err := r.EC2().AssociateAddress(ctx, &ec2.AssociateAddressInput{AllocationId: aws.String(f.AllocationID), InstanceId: aws.String(id), AllowReassociation: aws.Bool(true)}); err != nil {
+			t.Fatal(err)
+		}
+		if !online(id) {
+			t.Errorf("%s not online behind the Elastic IP", id)
+		}
+	}
+	if online(bare) {
+		t.Error("the instance launched without a public IP is still online after the Elastic IP moved away")
 	}
 }

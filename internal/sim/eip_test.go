@@ -9,7 +9,7 @@ import (
 )
 
 func TestAssociateAddress(t *testing.T) {
-	r := NewTest(t, Options{})
+	r := NewTest(t, Options{AutoAssignPublicIP: true})
 	f := r.Fixture()
 	lat := r.Latencies()
 	cand := runInstance(t, r, f.LiveAZ)

@@ -63,7 +63,7 @@ func (r *Region) buildFixture() error {
 		prefix := netip.MustParsePrefix(fmt.Sprintf("10.0.%d.0/24", n+1))
 		sn := &subnet{
 			id: r.hexID("subnet"), az: o.Region + letter, azID: fmt.Sprintf("%s-az%d", regionShort(o.Region), n+1),
-			cidr: prefix.String(), prefix: prefix, mapPublic: !o.PrivateSubnets,
+			cidr: prefix.String(), prefix: prefix, mapPublic: o.AutoAssignPublicIP && !o.PrivateSubnets, privatePath: o.PrivateSubnets,
 			tags: tagSet{"Name": fmt.Sprintf("%s-public-%s", o.App, letter)},
 		}
 		if o.PrivateSubnets {
@@ -93,7 +93,7 @@ func (r *Region) buildFixture() error {
 	sn := r.subnets[0]
 	live := &instance{
 		id: r.hexID("i"), reservationID: r.hexID("r"), imageID: img.id, instanceType: o.InstanceType,
-		subnetID: sn.id, az: sn.az, privateIP: r.privateIP(sn), autoPublicIP: sn.mapPublic,
+		subnetID: sn.id, az: sn.az, privateIP: r.privateIP(sn), autoPublicIP: !o.PrivateSubnets, privatePath: sn.privatePath,
 		tags:       tagSet{"Name": o.App, tagApp: o.App, tagRole: release.RoleLive, tagManaged: release.ManagedValue, tagVersion: o.LiveVersion},
 		metadata:   metadataOptions(img, &ec2types.InstanceMetadataOptionsRequest{HttpTokens: ec2types.HttpTokensStateRequired}),
 		rootDevice: img.rootDevice, devices: map[string]string{},

@@ -47,9 +47,15 @@ type Options struct {
 	AppPort      int    // 8080
 	HealthPath   string // "/healthz"
 	InstanceType string // the live instance's type: "t4g.small"
-	// PrivateSubnets turns MapPublicIpOnLaunch off on both subnets, so
-	// instances launched without an explicit public IP have none.
-	PrivateSubnets bool
+	// The fixture's subnets are public subnets (an Elastic IP's home)
+	// without auto-assigned public IPs and without a NAT gateway or VPC
+	// endpoints: an instance reaches Systems Manager only through a
+	// public IP it asked for at launch or an Elastic IP. The live
+	// instance was launched with a public IP. AutoAssignPublicIP turns
+	// MapPublicIpOnLaunch on; PrivateSubnets makes both subnets private,
+	// with a NAT gateway (no public IPs, SSM reachable).
+	AutoAssignPublicIP bool
+	PrivateSubnets     bool
 	// AMIParameter is the SSM parameter holding the golden AMI id:
 	// "/greenlight/<app>/golden-ami".
 	AMIParameter string

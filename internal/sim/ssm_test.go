@@ -16,7 +16,7 @@ import (
 )
 
 func TestAgentRegistration(t *testing.T) {
-	r := NewTest(t, Options{})
+	r := NewTest(t, Options{AutoAssignPublicIP: true})
 	lat := r.Latencies()
 	id := runInstance(t, r, "eu-west-1a")
 	online := func() []string {
@@ -184,7 +184,7 @@ func lastLine(s string) string {
 }
 
 func TestDeployDocument(t *testing.T) {
-	r := NewTest(t, Options{})
+	r := NewTest(t, Options{AutoAssignPublicIP: true})
 	f := r.Fixture()
 	cand := boot(t, r, f.LiveAZ)
 	vid, sum := putArtifact(t, r, "releases/shop-2.0.0.tar.gz", []byte("artifact 2.0.0"))
@@ -226,7 +226,7 @@ func TestDeployDocument(t *testing.T) {
 }
 
 func TestDataDocument(t *testing.T) {
-	r := NewTest(t, Options{DataVolume: true})
+	r := NewTest(t, Options{AutoAssignPublicIP: true, DataVolume: true})
 	f := r.Fixture()
 	doc := "greenlight-shop-data"
 	p := func(action string) map[string]string {

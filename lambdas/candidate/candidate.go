@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -53,13 +54,19 @@ func (h Handler) Launch(ctx context.Context, d release.Doc) (release.Candidate, 
 		{Key: aws.String(release.TagVersion), Value: aws.String(d.Version)},
 	}
 	in := &ec2.RunInstancesInput{
-		ClientToken:        aws.String(d.ReleaseID),
-		ImageId:            aws.String(image.id),
-		InstanceType:       types.InstanceType(cfg.Candidate.InstanceType),
-		MinCount:           aws.Int32(1),
-		MaxCount:           aws.Int32(1),
-		SubnetId:           aws.String(subnet),
-		SecurityGroupIds:   cfg.Candidate.SecurityGroupIDs,
+		ClientToken:  aws.String(d.ReleaseID),
+		ImageId:      aws.String(image.id),
+		InstanceType: types.InstanceType(cfg.Candidate.InstanceType),
+		MinCount:     aws.Int32(1),
+		MaxCount:     aws.Int32(1),
+		// Subnet, groups and the public IP go on the primary network
+		// interface: RunInstances takes a public IP request only there,
+		// and then refuses an instance-level subnet or groups
+		// (InvalidParameterCombination).
+		NetworkInterfaces: []types.InstanceNetworkInterfaceSpecification{{
+			DeviceIndex: aws.Int32(0), SubnetId: aws.String(subnet), Groups: cfg.Candidate.SecurityGroupIDs,
+			AssociatePublicIpAddress: aws.Bool(cfg.Candidate.WantsPublicIP()), DeleteOnTermination: aws.Bool(true),
+		}},
 		IamInstanceProfile: &types.IamInstanceProfileSpecification{Name: aws.String(cfg.Candidate.InstanceProfile)},
 		MetadataOptions: &types.InstanceMetadataOptionsRequest{
 			HttpTokens:              types.HttpTokensStateRequired,
@@ -165,14 +172,21 @@ func (h Handler) Check(ctx context.Context, d release.Doc) (release.Candidate, e
 	}
 	c.Status = strings.Join(missing, ", ")
 	if !now.Before(deadline) {
-		return c, release.CandidateNotReady{Cause: release.Causef("candidate %s not ready %s after launch (readyTimeout): %s",
-			c.InstanceID, d.Config.Candidate.ReadyTimeout.D(), c.Status)}
+		hint := ""
+		if slices.Contains(missing, agentOffline) {
+			hint = "; the SSM agent needs a path to Systems Manager: a public IP (candidate.publicIp), a NAT gateway or VPC endpoints for ssm, ssmmessages and ec2messages, and an instance profile allowing it (AmazonSSMManagedInstanceCore)"
+		}
+		return c, release.CandidateNotReady{Cause: release.Causef("candidate %s not ready %s after launch (readyTimeout): %s%s",
+			c.InstanceID, d.Config.Candidate.ReadyTimeout.D(), c.Status, hint)}
 	}
 	if left := deadline.Sub(now); left < CheckEvery {
 		c.WaitSeconds = int((left + time.Second - 1) / time.Second)
 	}
 	return c, nil
 }
+
+// agentOffline is what a candidate lacks until its SSM agent is online.
+const agentOffline = "SSM agent not online"
 
 // missing lists what the candidate still lacks. A failed status check or a
 // dead instance ends the wait at once with CandidateNotReady.
@@ -229,7 +243,7 @@ func (h Handler) missing(ctx context.Context, d release.Doc, c *release.Candidat
 		return nil, step.AWS("ssm:DescribeInstanceInformation", id, err)
 	}
 	if len(info.InstanceInformationList) == 0 || info.InstanceInformationList[0].PingStatus != ssmtypes.PingStatusOnline {
-		missing = append(missing, "SSM agent not online")
+		missing = append(missing, agentOffline)
 	}
 	return missing, nil
 }

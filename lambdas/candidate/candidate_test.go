@@ -5,11 +5,13 @@ package candidate
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/greenlight/greenlight/internal/artifact"
@@ -237,6 +239,45 @@ func TestGoldenAMI(t *testing.T) {
 			}
 			if after := e.Inventory(); strings.Join(after, "\n") != strings.Join(before, "\n") {
 				t.Errorf("resolving the image changed AWS: %v → %v", before, after)
+			}
+		})
+	}
+}
+
+// TestLaunchGivesTheCandidateAPathToSSM: in a public subnet without
+// auto-assigned public IPs or a NAT gateway (an Elastic IP's usual home),
+// the candidate is launched with a public IP on its primary interface, so
+// its SSM agent comes online; with candidate.publicIp false it never
+// does, and the check at the ready timeout says what the network lacks.
+func TestLaunchGivesTheCandidateAPathToSSM(t *testing.T) {
+	for _, public := range []bool{true, false} {
+		t.Run(fmt.Sprintf("publicIp=%v", public), func(t *testing.T) {
+			e := steptest.New(t, "launch", sim.Options{})
+			d := doc(t, e, func(c *release.Config) {
+				c.Candidate.ReadyTimeout = release.Duration(5 * time.Minute)
+				if !public {
+					c.Candidate.PublicIP = aws.Bool(false)
+				}
+			})
+			c, err := Handler{D: e.Deps}.Launch(e.Ctx, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.Candidate = &c
+			for _, call := range e.Region.CallsTo(sim.ServiceEC2, "RunInstances") {
+				in := call.Input.(*ec2.RunInstancesInput)
+				if len(in.NetworkInterfaces) != 1 || aws.ToBool(in.NetworkInterfaces[0].AssociatePublicIpAddress) != public {
+					t.Errorf("RunInstances network interfaces %+v, want one asking for a public IP: %v", in.NetworkInterfaces, public)
+				}
+			}
+			h := Handler{D: e.Deps}
+			got, err := at(t, e, h, &d, 5*time.Minute)
+			var nr release.CandidateNotReady
+			switch {
+			case public && (err != nil || !got.Ready || got.PublicIP == ""):
+				t.Errorf("with a public IP: %+v %v, want ready", got, err)
+			case !public && (!errors.As(err, &nr) || !strings.Contains(err.Error(), "SSM agent not online; the SSM agent needs a path to Systems Manager: a public IP (candidate.publicIp), a NAT gateway")):
+				t.Errorf("without a public IP: %+v %v, want CandidateNotReady naming the network path", got, err)
 			}
 		})
 	}

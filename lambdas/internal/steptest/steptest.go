@@ -98,7 +98,8 @@ type Env struct {
 	// calls it makes to set the scene or to look at the result.
 	Ctx, Test context.Context
 
-	log *lockedBuffer
+	log  *lockedBuffer
+	opts sim.Options
 }
 
 // New builds an Env whose handler calls are recorded as step's.
@@ -136,7 +137,7 @@ func New(tb testing.TB, stepName string, opts sim.Options) *Env {
 		Region: r, Fixture: f, Deps: d, Ledger: d.Ledger(),
 		Ctx:  sim.WithCaller(context.Background(), stepName),
 		Test: sim.WithCaller(context.Background(), "test"),
-		log:  logs,
+		log:  logs, opts: opts,
 	}
 }
 
@@ -333,7 +334,7 @@ func (e *Env) Messages(kind string) []sim.Message {
 }
 
 // Launch starts an instance from the golden AMI in the live instance's
-// subnet with the given tags, as a test's own scene (not the launch step),
+// subnet, with a public IP, with the given tags, as a test's own scene (not the launch step),
 // and returns its id. It is pending until the clock moves.
 func (e *Env) Launch(tb testing.TB, tags map[string]string) string {
 	tb.Helper()
@@ -352,8 +353,12 @@ func (e *Env) LaunchIn(tb testing.TB, subnet string, tags map[string]string) str
 	for _, k := range keys {
 		list = append(list, ec2types.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
 	}
+	// With a public IP in the fixture's public subnets, as the launch
+	// step asks for one: they assign none, and without one the SSM agent
+	// has no path. Private subnets have a NAT gateway instead.
 	in := &ec2.RunInstancesInput{ImageId: aws.String(e.Fixture.AMI), MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
-		InstanceType: ec2types.InstanceTypeT4gSmall, SubnetId: aws.String(subnet)}
+		InstanceType: ec2types.InstanceTypeT4gSmall, NetworkInterfaces: []ec2types.InstanceNetworkInterfaceSpecification{{
+			DeviceIndex: aws.Int32(0), SubnetId: aws.String(subnet), AssociatePublicIpAddress: aws.Bool(!e.opts.PrivateSubnets)}}}
 	if len(list) > 0 {
 		in.TagSpecifications = []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeInstance, Tags: list}}
 	}
