@@ -191,12 +191,23 @@ func (s *Stack) stateMachine(id, suffix string, define func(constructs.Construct
 		fns[k] = v
 	}
 	scope := constructs.NewConstruct(s.Stack, jsii.String(id+"Workflow"))
+	name := s.Config.StackName + "-" + suffix
 	logs := awslogs.NewLogGroup(s.Stack, jsii.String(id+"Logs"), &awslogs.LogGroupProps{
+		// Step Functions, "Avoiding Amazon CloudWatch Logs resource policy
+		// size restrictions"
+		// (https://docs.aws.amazon.com/step-functions/latest/dg/bp-cwl.html):
+		// "CloudWatch Logs resource policies are limited to 5120
+		// characters"; "When you create a state machine with logging
+		// enabled, Step Functions must update your CloudWatch Logs resource
+		// policy with the log group you specify. To avoid reaching the
+		// CloudWatch Logs resource policy size limit, prefix your CloudWatch
+		// Logs log group names with /aws/vendedlogs/".
+		LogGroupName:  jsii.String("/aws/vendedlogs/states/" + name),
 		Retention:     awslogs.RetentionDays_THREE_MONTHS,
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
 	sm := awsstepfunctions.NewStateMachine(s.Stack, jsii.String(id), &awsstepfunctions.StateMachineProps{
-		StateMachineName: jsii.String(s.Config.StackName + "-" + suffix),
+		StateMachineName: jsii.String(name),
 		Comment:          jsii.String(comment),
 		DefinitionBody:   awsstepfunctions.DefinitionBody_FromChainable(define(scope, statemachine.Props{Config: s.Config, Functions: fns})),
 		StateMachineType: awsstepfunctions.StateMachineType_STANDARD,

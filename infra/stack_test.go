@@ -285,3 +285,34 @@ func TestSmokeTestsInTheVPC(t *testing.T) {
 		}
 	}
 }
+
+// logicalID is the resource a Ref or Fn::GetAtt names.
+func logicalID(v any) string {
+	if ref, ok := dig(v, "Ref").(string); ok {
+		return ref
+	}
+	if id, ok := dig(v, "Fn::GetAtt", 0).(string); ok {
+		return id
+	}
+	return ""
+}
+
+// TestStateMachineLogsAreVended: each workflow logs to a group named under
+// /aws/vendedlogs/states/, which keeps Step Functions from growing the
+// account's CloudWatch Logs resource policy towards its size limit.
+func TestStateMachineLogsAreVended(t *testing.T) {
+	s := example(t)
+	groups := resources(s, "AWS::Logs::LogGroup")
+	machines := resources(s, "AWS::StepFunctions::StateMachine")
+	if len(machines) != 2 {
+		t.Fatalf("%d state machines, want 2", len(machines))
+	}
+	for id, sm := range machines {
+		group := logicalID(dig(sm, "LoggingConfiguration", "Destinations", 0, "CloudWatchLogsLogGroup", "LogGroupArn"))
+		name, _ := dig(groups[group], "LogGroupName").(string)
+		if !strings.HasPrefix(name, "/aws/vendedlogs/states/") {
+			t.Errorf("state machine %s logs to %s named %q, want a name under /aws/vendedlogs/states/", id, group, name)
+		}
+	}
+}
+
