@@ -81,8 +81,21 @@ func (s *Stack) schedules() {
 		Name: jsii.String(s.ScheduleGroup),
 	})
 	retire := s.Functions[registry.Retire]
+	// Scheduler may assume the role only for this account's schedules in
+	// greenlight's group. EventBridge Scheduler User Guide, "Confused
+	// deputy prevention"
+	// (https://docs.aws.amazon.com/scheduler/latest/UserGuide/cross-service-confused-deputy-prevention.html):
+	// "We recommend using the aws:SourceArn and aws:SourceAccount global
+	// condition context keys in your schedule execution role to limit the
+	// permissions that EventBridge Scheduler gives another service to
+	// access the resource", with aws:SourceArn naming schedules such as
+	// "arn:aws:scheduler:*:123456789012:schedule/your-schedule-group/*".
+	trust := awsiam.NewServicePrincipal(jsii.String("scheduler.amazonaws.com"), nil).WithConditions(&map[string]any{
+		"StringEquals": map[string]any{"aws:SourceAccount": awscdk.Aws_ACCOUNT_ID()},
+		"ArnLike":      map[string]any{"aws:SourceArn": s.scheduleARN()},
+	})
 	s.SchedulerRole = awsiam.NewRole(s.Stack, jsii.String("SchedulerRole"), &awsiam.RoleProps{
-		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("scheduler.amazonaws.com"), nil),
+		AssumedBy:   trust,
 		Description: jsii.String("greenlight: lets EventBridge Scheduler invoke the retire function"),
 	})
 	s.SchedulerRole.AddToPrincipalPolicy(allow([]string{"lambda:InvokeFunction"}, retire.FunctionArn()))

@@ -297,6 +297,12 @@ func logicalID(v any) string {
 	return ""
 }
 
+// statements are a policy document's statements.
+func statements(doc any) []any {
+	list, _ := dig(doc, "Statement").([]any)
+	return list
+}
+
 // TestStateMachineLogsAreVended: each workflow logs to a group named under
 // /aws/vendedlogs/states/, which keeps Step Functions from growing the
 // account's CloudWatch Logs resource policy towards its size limit.
@@ -312,6 +318,25 @@ func TestStateMachineLogsAreVended(t *testing.T) {
 		name, _ := dig(groups[group], "LogGroupName").(string)
 		if !strings.HasPrefix(name, "/aws/vendedlogs/states/") {
 			t.Errorf("state machine %s logs to %s named %q, want a name under /aws/vendedlogs/states/", id, group, name)
+		}
+	}
+}
+
+// TestSchedulerRoleTrustsOnlyThisAccount: EventBridge Scheduler may assume
+// the retirement role only for this account's schedules in greenlight's
+// group (confused-deputy prevention).
+func TestSchedulerRoleTrustsOnlyThisAccount(t *testing.T) {
+	s := example(t)
+	role := only(t, s, "AWS::IAM::Role", func(p map[string]any) bool {
+		return dig(p, "AssumeRolePolicyDocument", "Statement", 0, "Principal", "Service") == "scheduler.amazonaws.com"
+	})
+	for _, st := range statements(role["AssumeRolePolicyDocument"]) {
+		if logicalID(dig(st, "Condition", "StringEquals", "aws:SourceAccount")) != "AWS::AccountId" {
+			t.Errorf("the scheduler role's trust is not conditioned on aws:SourceAccount: %v", st)
+		}
+		arn := fmt.Sprint(dig(st, "Condition", "ArnLike", "aws:SourceArn"))
+		if !strings.Contains(arn, ":schedule/greenlight-"+exampleProps(t).Config.App+"/*") {
+			t.Errorf("the scheduler role's trust is not limited to greenlight's schedule group: aws:SourceArn %s", arn)
 		}
 	}
 }
