@@ -43,10 +43,13 @@ type Props struct {
 // engine look at.
 type Stack struct {
 	awscdk.Stack
-	Config       release.Config
-	Bucket       awss3.Bucket
-	Table        awsdynamodb.Table
-	Topic        awssns.Topic
+	Config release.Config
+	Bucket awss3.Bucket
+	Table  awsdynamodb.Table
+	Topic  awssns.Topic
+	// TopicKey encrypts the topic; CloudWatch alarms and the functions
+	// that publish may use it.
+	TopicKey     awskms.Key
 	Functions    map[string]awslambda.Function
 	StateMachine awsstepfunctions.StateMachine
 	// SwitchBack is the workflow of `greenlight rollback`.
@@ -99,11 +102,15 @@ func NewStack(scope constructs.Construct, props Props) *Stack {
 		fmt.Sprintf("greenlight: switch %s back to the instance kept from the previous release (greenlight rollback)", c.App))
 	s.schedules()
 	s.trigger()
+	var publishers []awsiam.IPrincipal
 	for _, e := range registry.All() {
 		if _, ok := s.Functions[e.Name]; ok {
-			s.wire(e.Name)
+			if s.wire(e.Name) {
+				publishers = append(publishers, s.Functions[e.Name].Role())
+			}
 		}
 	}
+	s.letPublishersUseTheKey(publishers)
 	if c.Network != nil {
 		s.inVPC(s.Functions[registry.Smoke])
 	}
@@ -119,8 +126,9 @@ func NewStack(scope constructs.Construct, props Props) *Stack {
 }
 
 // wire gives a step's function its environment and its permissions, once
-// every resource they name exists.
-func (s *Stack) wire(name string) {
+// every resource they name exists. It reports whether the function
+// publishes to the topic.
+func (s *Stack) wire(name string) (publishes bool) {
 	sp := specs[name]
 	fn := s.Functions[name]
 	values := map[string]*string{
@@ -147,6 +155,9 @@ func (s *Stack) wire(name string) {
 	}
 	for _, st := range sp.Allow(s) {
 		fn.Role().AddToPrincipalPolicy(st)
+		for _, a := range *st.Actions() {
+			publishes = publishes || *a == "sns:Publish"
+		}
 	}
 	if sp.Wildcards != "" {
 		cdknag.NagSuppressions_AddResourceSuppressions(fn.Role(), &[]*cdknag.NagPackSuppression{{
@@ -154,6 +165,7 @@ func (s *Stack) wire(name string) {
 			Reason: jsii.String(sp.Wildcards),
 		}}, jsii.Bool(true))
 	}
+	return publishes
 }
 
 // smokeTarget is where the smoke tests reach candidates: their private
@@ -279,17 +291,81 @@ func (s *Stack) ledger() awsdynamodb.Table {
 	})
 }
 
-// topic carries notifications to the operators.
+// topic carries notifications to the operators: the steps' and the
+// alarms' (see alarmOnUndelivered).
+//
+// It is encrypted with a key of the stack, not the AWS managed key
+// alias/aws/sns: CloudWatch cannot deliver an alarm to a topic encrypted
+// with that key. AWS re:Post Knowledge Center, "How do I configure a
+// CloudWatch alarm with an encrypted SNS topic?"
+// (https://repost.aws/knowledge-center/cloudwatch-configure-alarm-sns): with
+// alias/aws/sns the alarm history shows "CloudWatch Alarms does not have
+// authorization to access the SNS topic encryption key."; the fix is a
+// customer managed key whose policy grants cloudwatch.amazonaws.com
+// "kms:Decrypt" and "kms:GenerateDataKey*".
 func (s *Stack) topic() awssns.Topic {
+	s.TopicKey = awskms.NewKey(s.Stack, jsii.String("NotificationsKey"), &awskms.KeyProps{
+		Description:       jsii.String("greenlight " + s.Config.App + ": encrypts the notification topic"),
+		EnableKeyRotation: jsii.Bool(true),
+		RemovalPolicy:     awscdk.RemovalPolicy_DESTROY,
+	})
+	s.TopicKey.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("CloudWatchAlarmsPublish"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
+		Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey*"),
+		Resources:  jsii.Strings("*"),
+	}), nil)
 	t := awssns.NewTopic(s.Stack, jsii.String("Notifications"), &awssns.TopicProps{
 		DisplayName: jsii.String("greenlight " + s.Config.App),
-		MasterKey:   awskms.Alias_FromAliasName(s.Stack, jsii.String("SnsKey"), jsii.String("alias/aws/sns")),
+		MasterKey:   s.TopicKey,
 		EnforceSSL:  jsii.Bool(true),
 	})
+	// The topic's policy (it holds the TLS-only statement, so no default
+	// policy lets anyone in) lets the stack's alarms publish. Same page: the
+	// alarm history otherwise shows "... is not authorized to perform:
+	// SNS:Publish"; the statement allows "cloudwatch.amazonaws.com"
+	// "sns:Publish", limited to the alarms with aws:SourceArn.
+	t.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("CloudWatchAlarmsPublish"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
+		Actions:    jsii.Strings("sns:Publish"),
+		Resources:  &[]*string{t.TopicArn()},
+		Conditions: &map[string]any{
+			"ArnLike":      map[string]any{"aws:SourceArn": s.alarmARN("*")},
+			"StringEquals": map[string]any{"aws:SourceAccount": awscdk.Aws_ACCOUNT_ID()},
+		},
+	}))
 	for _, email := range s.Config.Notifications.Emails {
 		t.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(email), nil))
 	}
 	return t
+}
+
+// letPublishersUseTheKey lets the functions that publish to the topic use
+// its key: SNS encrypts what they publish with the key on their behalf.
+// Amazon SNS Developer Guide, "Key management"
+// (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html),
+// "Configuring AWS KMS permissions": "Before you can use SSE, you must
+// configure AWS KMS key policies to allow encryption of topics and
+// encryption and decryption of messages." The grant is in the key's policy,
+// not the roles': the roles keep exactly the calls their code makes.
+func (s *Stack) letPublishersUseTheKey(publishers []awsiam.IPrincipal) {
+	if len(publishers) == 0 {
+		return
+	}
+	s.TopicKey.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("FunctionsPublish"),
+		Principals: &publishers,
+		Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey*"),
+		Resources:  jsii.Strings("*"),
+	}), nil)
+}
+
+// alarmARN names the stack's CloudWatch alarms; they are all named
+// "<stack>-…".
+func (s *Stack) alarmARN(name string) *string {
+	return jsii.String("arn:" + *awscdk.Aws_PARTITION() + ":cloudwatch:" + *awscdk.Aws_REGION() + ":" + *awscdk.Aws_ACCOUNT_ID() +
+		":alarm:" + s.Config.StackName + "-" + name)
 }
 
 // function creates the Lambda function for one step, with its own role and
