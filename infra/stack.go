@@ -43,13 +43,11 @@ type Props struct {
 // engine look at.
 type Stack struct {
 	awscdk.Stack
-	Config release.Config
-	Bucket awss3.Bucket
-	Table  awsdynamodb.Table
-	Topic  awssns.Topic
-	// TopicKey encrypts the topic; CloudWatch alarms and the functions
-	// that publish may use it.
-	TopicKey     awskms.Key
+	Config       release.Config
+	Bucket       awss3.Bucket
+	Table        awsdynamodb.Table
+	Topic        awssns.Topic
+	TopicKey     awskms.Key // encrypts the topic; alarms and publishing functions may use it
 	Functions    map[string]awslambda.Function
 	StateMachine awsstepfunctions.StateMachine
 	// SwitchBack is the workflow of `greenlight rollback`.
@@ -320,11 +318,15 @@ func (s *Stack) topic() awssns.Topic {
 		MasterKey:   s.TopicKey,
 		EnforceSSL:  jsii.Bool(true),
 	})
-	// The topic's policy (it holds the TLS-only statement, so no default
-	// policy lets anyone in) lets the stack's alarms publish. Same page: the
-	// alarm history otherwise shows "... is not authorized to perform:
-	// SNS:Publish"; the statement allows "cloudwatch.amazonaws.com"
-	// "sns:Publish", limited to the alarms with aws:SourceArn.
+	// The topic's policy lets the stack's alarms publish. AWS re:Post
+	// Knowledge Center, "Why didn't I receive an SNS notification for my
+	// CloudWatch alarm trigger?"
+	// (https://repost.aws/knowledge-center/cloudwatch-receive-sns-for-alarm-trigger):
+	// without it the alarm history shows "... is not authorized to perform:
+	// SNS:Publish on resource"; the statement allows
+	// "cloudwatch.amazonaws.com" "sns:Publish", and "To restrict the ability
+	// to publish messages to the topic for specific alarms, add global
+	// condition keys" (aws:SourceArn).
 	t.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:        jsii.String("CloudWatchAlarmsPublish"),
 		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
