@@ -98,10 +98,28 @@ lint: ## gofmt, go vet and staticcheck
 	go vet ./...
 	go run $(STATICCHECK) ./...
 
-deploy: node $(ASSET) ## deploy the stack from greenlight.json to the configured AWS account
+# make deploy bootstraps the environment it deploys to first. AWS CDK v2
+# Developer Guide, "cdk bootstrap"
+# (https://docs.aws.amazon.com/cdk/v2/guide/ref-cli-cmd-bootstrap.html): "By
+# default, the CDK CLI will bootstrap all environments referenced in the CDK
+# app or will determine an environment from default sources"; the same
+# context as cdk deploy makes it the same account and region. Bootstrapping
+# again is harmless ("It is not an error to bootstrap an environment more
+# than once. If an environment you bootstrap has already been bootstrapped,
+# its bootstrap stack will be upgraded if necessary; otherwise, nothing
+# happens.", "Bootstrapping", bootstrapping.html#bootstrapping-howto).
+# BOOTSTRAP=no leaves the environment as it is: one bootstrapped by other
+# means (a custom template or qualifier) must not be changed by this one.
+BOOTSTRAP ?= yes
+CDK_APP := -c config=greenlight.json -c asset=$(ASSET)
+
+deploy: node $(ASSET) ## bootstrap the AWS environment if needed (BOOTSTRAP=no skips it), then deploy the stack from greenlight.json
 	@test -f greenlight.json || { echo "greenlight.json is missing: copy greenlight.example.json and fill in your values"; exit 1; }
 	go run ./cmd/greenlight validate greenlight.json
-	cdk deploy --require-approval broadening -c config=greenlight.json -c asset=$(ASSET)
+ifneq ($(BOOTSTRAP),no)
+	cdk bootstrap $(CDK_APP)
+endif
+	cdk deploy --require-approval broadening $(CDK_APP)
 
 clean: ## remove build outputs (keeps node_modules)
 	rm -rf build cdk.out

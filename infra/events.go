@@ -4,9 +4,12 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/jsii-runtime-go"
@@ -19,7 +22,10 @@ import (
 // trigger starts a release for every artifact uploaded under the prefix,
 // and raises the alarm for an execution that stopped outside its
 // outcomes. EventBridge retries the functions and parks events it could
-// not deliver in a dead-letter queue, so neither is silently lost.
+// not deliver in a dead-letter queue; an invocation that Lambda ran and
+// that failed every attempt leaves its record in the same queue (see
+// keepAsyncFailures), and an alarm on the queue tells the operators, so
+// neither is silently lost.
 func (s *Stack) trigger() {
 	dlq := awssqs.NewQueue(s.Stack, jsii.String("TriggerDeadLetters"), &awssqs.QueueProps{
 		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
@@ -28,8 +34,10 @@ func (s *Stack) trigger() {
 	})
 	cdknag.NagSuppressions_AddResourceSuppressions(dlq, &[]*cdknag.NagPackSuppression{{
 		Id:     jsii.String("AwsSolutions-SQS3"),
-		Reason: jsii.String("This queue is the dead-letter queue of the two rules' targets (release trigger, execution alarm); it needs no dead-letter queue of its own."),
+		Reason: jsii.String("This queue is the dead-letter queue of the two rules' targets (release trigger, execution alarm) and the on-failure destination of their functions; it needs no dead-letter queue of its own."),
 	}}, jsii.Bool(true))
+	s.keepAsyncFailures(dlq, registry.Start, registry.Watch)
+	s.alarmOnUndelivered(dlq)
 	rule := awsevents.NewRule(s.Stack, jsii.String("ReleaseUploaded"), &awsevents.RuleProps{
 		Description: jsii.String(fmt.Sprintf("greenlight: an artifact uploaded under s3://…/%s starts a release of %s", s.Config.ArtifactPrefix, s.Config.App)),
 		EventPattern: &awsevents.EventPattern{
@@ -72,6 +80,55 @@ func (s *Stack) trigger() {
 	}))
 }
 
+// keepAsyncFailures gives functions EventBridge invokes asynchronously an
+// on-failure destination. EventBridge's dead-letter queue only takes
+// events it could not hand to Lambda; once Lambda accepted one, a function
+// error is retried by Lambda and then dropped. AWS Lambda Developer Guide,
+// "Capturing records of Lambda asynchronous invocations"
+// (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html):
+// "You can configure separate destinations for events that are processed
+// successfully, and events that fail all processing attempts", to "Amazon
+// SQS – A standard SQS queue"; "Delivery errors can also occur due to
+// permissions errors": Lambda sends the record with the function's role,
+// which may therefore sqs:SendMessage to the queue, before the
+// configuration is made.
+func (s *Stack) keepAsyncFailures(queue awssqs.Queue, handlers ...string) {
+	for _, name := range handlers {
+		fn := s.Functions[name]
+		fn.Role().AddToPrincipalPolicy(allow([]string{"sqs:SendMessage"}, queue.QueueArn()))
+		cfg := awslambda.NewCfnEventInvokeConfig(s.Stack, jsii.String(functionID(name)+"AsyncFailures"), &awslambda.CfnEventInvokeConfigProps{
+			FunctionName: fn.FunctionName(),
+			// EventBridge invokes the unqualified function: $LATEST.
+			Qualifier:            jsii.String("$LATEST"),
+			MaximumRetryAttempts: jsii.Number(2),
+			DestinationConfig: &awslambda.CfnEventInvokeConfig_DestinationConfigProperty{
+				OnFailure: &awslambda.CfnEventInvokeConfig_OnFailureProperty{Destination: queue.QueueArn()},
+			},
+		})
+		cfg.Node().AddDependency(fn.Role())
+	}
+}
+
+// alarmOnUndelivered notifies the operators as soon as the queue holds a
+// message: a release that never started, or an execution that stopped and
+// was not recorded. The alarm stays raised until the queue is emptied.
+func (s *Stack) alarmOnUndelivered(queue awssqs.Queue) {
+	alarm := awscloudwatch.NewAlarm(s.Stack, jsii.String("UndeliveredEvents"), &awscloudwatch.AlarmProps{
+		AlarmName: jsii.String(s.Config.StackName + "-undelivered-events"),
+		AlarmDescription: jsii.String(fmt.Sprintf("greenlight: an upload or an execution end of %s was not handled (EventBridge could not deliver it, "+
+			"or the function failed every attempt). Read the messages in the queue %s, act on them, then purge it.", s.Config.App, *queue.QueueName())),
+		Metric: queue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
+			Statistic: jsii.String("Maximum"),
+			Period:    awscdk.Duration_Minutes(jsii.Number(5)),
+		}),
+		Threshold:          jsii.Number(0),
+		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
+		EvaluationPeriods:  jsii.Number(1),
+		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+	})
+	alarm.AddAlarmAction(awscloudwatchactions.NewSnsAction(s.Topic))
+}
+
 // schedules sets up retirement: a schedule group for the one-time
 // schedules the finish step creates, the role EventBridge Scheduler uses
 // to invoke the retire function, and a daily sweep that catches any
@@ -81,8 +138,21 @@ func (s *Stack) schedules() {
 		Name: jsii.String(s.ScheduleGroup),
 	})
 	retire := s.Functions[registry.Retire]
+	// Scheduler may assume the role only for this account's schedules in
+	// greenlight's group. EventBridge Scheduler User Guide, "Confused
+	// deputy prevention"
+	// (https://docs.aws.amazon.com/scheduler/latest/UserGuide/cross-service-confused-deputy-prevention.html):
+	// "We recommend using the aws:SourceArn and aws:SourceAccount global
+	// condition context keys in your schedule execution role to limit the
+	// permissions that EventBridge Scheduler gives another service to
+	// access the resource", with aws:SourceArn naming schedules such as
+	// "arn:aws:scheduler:*:123456789012:schedule/your-schedule-group/*".
+	trust := awsiam.NewServicePrincipal(jsii.String("scheduler.amazonaws.com"), nil).WithConditions(&map[string]any{
+		"StringEquals": map[string]any{"aws:SourceAccount": awscdk.Aws_ACCOUNT_ID()},
+		"ArnLike":      map[string]any{"aws:SourceArn": s.scheduleARN()},
+	})
 	s.SchedulerRole = awsiam.NewRole(s.Stack, jsii.String("SchedulerRole"), &awsiam.RoleProps{
-		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("scheduler.amazonaws.com"), nil),
+		AssumedBy:   trust,
 		Description: jsii.String("greenlight: lets EventBridge Scheduler invoke the retire function"),
 	})
 	s.SchedulerRole.AddToPrincipalPolicy(allow([]string{"lambda:InvokeFunction"}, retire.FunctionArn()))

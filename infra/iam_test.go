@@ -68,6 +68,11 @@ var authorizedAs = map[string][]string{
 var exceptions = map[string]string{
 	"logs:CreateLogStream": "the Lambda service writes the function's log to its own log group with the function's role",
 	"logs:PutLogEvents":    "the Lambda service writes the function's log to its own log group with the function's role",
+	// AWS Lambda Developer Guide, "Capturing records of Lambda asynchronous
+	// invocations": a record goes to the on-failure destination, and
+	// "Delivery errors can also occur due to permissions errors"
+	// (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html).
+	"sqs:SendMessage": "the Lambda service sends the record of an asynchronous invocation that failed every attempt to the function's on-failure queue with the function's role (start, watch; infra/events.go keepAsyncFailures)",
 }
 
 // destructive EC2 actions must carry the management-tag condition.

@@ -607,6 +607,13 @@ func (r *resolver) getAtt(id, attr string) (any, error) {
 			n = id
 		}
 		return w.arn("logs", w.region, w.account, "log-group:"+n+":*"), nil
+	case typ == "AWS::SQS::Queue" && attr == "Arn":
+		// A queue the local engine does not name keeps its logical id.
+		n, _ := props["QueueName"].(string)
+		if n == "" {
+			n = id
+		}
+		return w.arn("sqs", w.region, w.account, n), nil
 	case typ == "AWS::IAM::Role" && attr == "Arn":
 		// A role the local engine does not name (a function's own) keeps
 		// its logical id.

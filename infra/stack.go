@@ -47,6 +47,7 @@ type Stack struct {
 	Bucket       awss3.Bucket
 	Table        awsdynamodb.Table
 	Topic        awssns.Topic
+	TopicKey     awskms.Key // encrypts the topic; alarms and publishing functions may use it
 	Functions    map[string]awslambda.Function
 	StateMachine awsstepfunctions.StateMachine
 	// SwitchBack is the workflow of `greenlight rollback`.
@@ -99,11 +100,15 @@ func NewStack(scope constructs.Construct, props Props) *Stack {
 		fmt.Sprintf("greenlight: switch %s back to the instance kept from the previous release (greenlight rollback)", c.App))
 	s.schedules()
 	s.trigger()
+	var publishers []awsiam.IPrincipal
 	for _, e := range registry.All() {
 		if _, ok := s.Functions[e.Name]; ok {
-			s.wire(e.Name)
+			if s.wire(e.Name) {
+				publishers = append(publishers, s.Functions[e.Name].Role())
+			}
 		}
 	}
+	s.letPublishersUseTheKey(publishers)
 	if c.Network != nil {
 		s.inVPC(s.Functions[registry.Smoke])
 	}
@@ -119,8 +124,9 @@ func NewStack(scope constructs.Construct, props Props) *Stack {
 }
 
 // wire gives a step's function its environment and its permissions, once
-// every resource they name exists.
-func (s *Stack) wire(name string) {
+// every resource they name exists. It reports whether the function
+// publishes to the topic.
+func (s *Stack) wire(name string) (publishes bool) {
 	sp := specs[name]
 	fn := s.Functions[name]
 	values := map[string]*string{
@@ -147,6 +153,9 @@ func (s *Stack) wire(name string) {
 	}
 	for _, st := range sp.Allow(s) {
 		fn.Role().AddToPrincipalPolicy(st)
+		for _, a := range *st.Actions() {
+			publishes = publishes || *a == "sns:Publish"
+		}
 	}
 	if sp.Wildcards != "" {
 		cdknag.NagSuppressions_AddResourceSuppressions(fn.Role(), &[]*cdknag.NagPackSuppression{{
@@ -154,6 +163,7 @@ func (s *Stack) wire(name string) {
 			Reason: jsii.String(sp.Wildcards),
 		}}, jsii.Bool(true))
 	}
+	return publishes
 }
 
 // smokeTarget is where the smoke tests reach candidates: their private
@@ -191,12 +201,23 @@ func (s *Stack) stateMachine(id, suffix string, define func(constructs.Construct
 		fns[k] = v
 	}
 	scope := constructs.NewConstruct(s.Stack, jsii.String(id+"Workflow"))
+	name := s.Config.StackName + "-" + suffix
 	logs := awslogs.NewLogGroup(s.Stack, jsii.String(id+"Logs"), &awslogs.LogGroupProps{
+		// Step Functions, "Avoiding Amazon CloudWatch Logs resource policy
+		// size restrictions"
+		// (https://docs.aws.amazon.com/step-functions/latest/dg/bp-cwl.html):
+		// "CloudWatch Logs resource policies are limited to 5120
+		// characters"; "When you create a state machine with logging
+		// enabled, Step Functions must update your CloudWatch Logs resource
+		// policy with the log group you specify. To avoid reaching the
+		// CloudWatch Logs resource policy size limit, prefix your CloudWatch
+		// Logs log group names with /aws/vendedlogs/".
+		LogGroupName:  jsii.String("/aws/vendedlogs/states/" + name),
 		Retention:     awslogs.RetentionDays_THREE_MONTHS,
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
 	sm := awsstepfunctions.NewStateMachine(s.Stack, jsii.String(id), &awsstepfunctions.StateMachineProps{
-		StateMachineName: jsii.String(s.Config.StackName + "-" + suffix),
+		StateMachineName: jsii.String(name),
 		Comment:          jsii.String(comment),
 		DefinitionBody:   awsstepfunctions.DefinitionBody_FromChainable(define(scope, statemachine.Props{Config: s.Config, Functions: fns})),
 		StateMachineType: awsstepfunctions.StateMachineType_STANDARD,
@@ -268,17 +289,85 @@ func (s *Stack) ledger() awsdynamodb.Table {
 	})
 }
 
-// topic carries notifications to the operators.
+// topic carries notifications to the operators: the steps' and the
+// alarms' (see alarmOnUndelivered).
+//
+// It is encrypted with a key of the stack, not the AWS managed key
+// alias/aws/sns: CloudWatch cannot deliver an alarm to a topic encrypted
+// with that key. AWS re:Post Knowledge Center, "How do I configure a
+// CloudWatch alarm with an encrypted SNS topic?"
+// (https://repost.aws/knowledge-center/cloudwatch-configure-alarm-sns): with
+// alias/aws/sns the alarm history shows "CloudWatch Alarms does not have
+// authorization to access the SNS topic encryption key."; the fix is a
+// customer managed key whose policy grants cloudwatch.amazonaws.com
+// "kms:Decrypt" and "kms:GenerateDataKey*".
 func (s *Stack) topic() awssns.Topic {
+	s.TopicKey = awskms.NewKey(s.Stack, jsii.String("NotificationsKey"), &awskms.KeyProps{
+		Description:       jsii.String("greenlight " + s.Config.App + ": encrypts the notification topic"),
+		EnableKeyRotation: jsii.Bool(true),
+		RemovalPolicy:     awscdk.RemovalPolicy_DESTROY,
+	})
+	s.TopicKey.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("CloudWatchAlarmsPublish"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
+		Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey*"),
+		Resources:  jsii.Strings("*"),
+	}), nil)
 	t := awssns.NewTopic(s.Stack, jsii.String("Notifications"), &awssns.TopicProps{
 		DisplayName: jsii.String("greenlight " + s.Config.App),
-		MasterKey:   awskms.Alias_FromAliasName(s.Stack, jsii.String("SnsKey"), jsii.String("alias/aws/sns")),
+		MasterKey:   s.TopicKey,
 		EnforceSSL:  jsii.Bool(true),
 	})
+	// The topic's policy lets the stack's alarms publish. AWS re:Post
+	// Knowledge Center, "Why didn't I receive an SNS notification for my
+	// CloudWatch alarm trigger?"
+	// (https://repost.aws/knowledge-center/cloudwatch-receive-sns-for-alarm-trigger):
+	// without it the alarm history shows "... is not authorized to perform:
+	// SNS:Publish on resource"; the statement allows
+	// "cloudwatch.amazonaws.com" "sns:Publish", and "To restrict the ability
+	// to publish messages to the topic for specific alarms, add global
+	// condition keys" (aws:SourceArn).
+	t.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("CloudWatchAlarmsPublish"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
+		Actions:    jsii.Strings("sns:Publish"),
+		Resources:  &[]*string{t.TopicArn()},
+		Conditions: &map[string]any{
+			"ArnLike":      map[string]any{"aws:SourceArn": s.alarmARN("*")},
+			"StringEquals": map[string]any{"aws:SourceAccount": awscdk.Aws_ACCOUNT_ID()},
+		},
+	}))
 	for _, email := range s.Config.Notifications.Emails {
 		t.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(email), nil))
 	}
 	return t
+}
+
+// letPublishersUseTheKey lets the functions that publish to the topic use
+// its key: SNS encrypts what they publish with the key on their behalf.
+// Amazon SNS Developer Guide, "Key management"
+// (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html),
+// "Configuring AWS KMS permissions": "Before you can use SSE, you must
+// configure AWS KMS key policies to allow encryption of topics and
+// encryption and decryption of messages." The grant is in the key's policy,
+// not the roles': the roles keep exactly the calls their code makes.
+func (s *Stack) letPublishersUseTheKey(publishers []awsiam.IPrincipal) {
+	if len(publishers) == 0 {
+		return
+	}
+	s.TopicKey.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("FunctionsPublish"),
+		Principals: &publishers,
+		Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey*"),
+		Resources:  jsii.Strings("*"),
+	}), nil)
+}
+
+// alarmARN names the stack's CloudWatch alarms; they are all named
+// "<stack>-…".
+func (s *Stack) alarmARN(name string) *string {
+	return jsii.String("arn:" + *awscdk.Aws_PARTITION() + ":cloudwatch:" + *awscdk.Aws_REGION() + ":" + *awscdk.Aws_ACCOUNT_ID() +
+		":alarm:" + s.Config.StackName + "-" + name)
 }
 
 // function creates the Lambda function for one step, with its own role and

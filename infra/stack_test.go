@@ -285,3 +285,248 @@ func TestSmokeTestsInTheVPC(t *testing.T) {
 		}
 	}
 }
+
+// logicalID is the resource a Ref or Fn::GetAtt names.
+func logicalID(v any) string {
+	if ref, ok := dig(v, "Ref").(string); ok {
+		return ref
+	}
+	if id, ok := dig(v, "Fn::GetAtt", 0).(string); ok {
+		return id
+	}
+	return ""
+}
+
+// statements are a policy document's statements.
+func statements(doc any) []any {
+	list, _ := dig(doc, "Statement").([]any)
+	return list
+}
+
+// strs is a policy value (a string or a list of them) as a list.
+func strs(v any) []string {
+	switch x := v.(type) {
+	case string:
+		return []string{x}
+	case []any:
+		var out []string
+		for _, e := range x {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+func has(list []string, want ...string) bool {
+	for _, w := range want {
+		found := false
+		for _, s := range list {
+			found = found || s == w
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// TestStateMachineLogsAreVended: each workflow logs to a group named under
+// /aws/vendedlogs/states/, which keeps Step Functions from growing the
+// account's CloudWatch Logs resource policy towards its size limit.
+func TestStateMachineLogsAreVended(t *testing.T) {
+	s := example(t)
+	groups := resources(s, "AWS::Logs::LogGroup")
+	machines := resources(s, "AWS::StepFunctions::StateMachine")
+	if len(machines) != 2 {
+		t.Fatalf("%d state machines, want 2", len(machines))
+	}
+	for id, sm := range machines {
+		group := logicalID(dig(sm, "LoggingConfiguration", "Destinations", 0, "CloudWatchLogsLogGroup", "LogGroupArn"))
+		name, _ := dig(groups[group], "LogGroupName").(string)
+		if !strings.HasPrefix(name, "/aws/vendedlogs/states/") {
+			t.Errorf("state machine %s logs to %s named %q, want a name under /aws/vendedlogs/states/", id, group, name)
+		}
+	}
+}
+
+// TestSchedulerRoleTrustsOnlyThisAccount: EventBridge Scheduler may assume
+// the retirement role only for this account's schedules in greenlight's
+// group (confused-deputy prevention).
+func TestSchedulerRoleTrustsOnlyThisAccount(t *testing.T) {
+	s := example(t)
+	role := only(t, s, "AWS::IAM::Role", func(p map[string]any) bool {
+		return dig(p, "AssumeRolePolicyDocument", "Statement", 0, "Principal", "Service") == "scheduler.amazonaws.com"
+	})
+	for _, st := range statements(role["AssumeRolePolicyDocument"]) {
+		if logicalID(dig(st, "Condition", "StringEquals", "aws:SourceAccount")) != "AWS::AccountId" {
+			t.Errorf("the scheduler role's trust is not conditioned on aws:SourceAccount: %v", st)
+		}
+		arn := fmt.Sprint(dig(st, "Condition", "ArnLike", "aws:SourceArn"))
+		if !strings.Contains(arn, ":schedule/greenlight-"+exampleProps(t).Config.App+"/*") {
+			t.Errorf("the scheduler role's trust is not limited to greenlight's schedule group: aws:SourceArn %s", arn)
+		}
+	}
+}
+
+// TestAsyncFailuresAreKept: the functions EventBridge invokes
+// asynchronously (start, watch) send a record of an invocation that failed
+// every attempt to an encrypted, TLS-only queue, and an alarm on that
+// queue tells the operators through the topic.
+func TestAsyncFailuresAreKept(t *testing.T) {
+	s := example(t)
+	all := s.Template["Resources"].(map[string]any)
+	fnID := map[string]string{}
+	for id, p := range resources(s, "AWS::Lambda::Function") {
+		fnID[fmt.Sprint(p["Handler"])] = id
+	}
+	configs := resources(s, "AWS::Lambda::EventInvokeConfig")
+	queue := ""
+	for _, handler := range []string{registry.Start, registry.Watch} {
+		var cfg map[string]any
+		var cfgID string
+		for id, c := range configs {
+			if logicalID(c["FunctionName"]) == fnID[handler] {
+				cfg, cfgID = c, id
+			}
+		}
+		if cfg == nil {
+			t.Errorf("%s: no asynchronous invocation config (a failed event is dropped after Lambda's retries)", handler)
+			continue
+		}
+		if cfg["Qualifier"] != "$LATEST" {
+			t.Errorf("%s: the config applies to %v, not to $LATEST, which EventBridge invokes", handler, cfg["Qualifier"])
+		}
+		dest := dig(cfg, "DestinationConfig", "OnFailure", "Destination")
+		q := logicalID(dest)
+		if dig(all[q], "Type") != "AWS::SQS::Queue" || dig(dest, "Fn::GetAtt", 1) != "Arn" {
+			t.Errorf("%s: on-failure destination %v is not a queue's ARN", handler, dest)
+			continue
+		}
+		if queue != "" && q != queue {
+			t.Errorf("start and watch send failures to different queues %s, %s", queue, q)
+		}
+		queue = q
+		// The function's role sends the record: it must be allowed to,
+		// before the config exists.
+		role := logicalID(dig(all[fnID[handler]], "Properties", "Role"))
+		allowed, policy := false, ""
+		for id, p := range resources(s, "AWS::IAM::Policy") {
+			if logicalID(dig(p, "Roles", 0)) != role {
+				continue
+			}
+			policy = id
+			for _, st := range statements(p["PolicyDocument"]) {
+				if has(strs(dig(st, "Action")), "sqs:SendMessage") && logicalID(dig(st, "Resource")) == q {
+					allowed = true
+				}
+			}
+		}
+		if !allowed {
+			t.Errorf("%s: its role may not sqs:SendMessage to %s", handler, q)
+		}
+		if !has(strs(dig(all[cfgID], "DependsOn")), policy) {
+			t.Errorf("%s: the invocation config does not depend on the role's policy %s", handler, policy)
+		}
+	}
+	if queue == "" {
+		return
+	}
+	props, _ := dig(all[queue], "Properties").(map[string]any)
+	if props["SqsManagedSseEnabled"] != true && props["KmsMasterKeyId"] == nil {
+		t.Errorf("queue %s is not encrypted", queue)
+	}
+	tlsOnly := false
+	for _, p := range resources(s, "AWS::SQS::QueuePolicy") {
+		if logicalID(dig(p, "Queues", 0)) != queue {
+			continue
+		}
+		for _, st := range statements(p["PolicyDocument"]) {
+			if dig(st, "Effect") == "Deny" && dig(st, "Condition", "Bool", "aws:SecureTransport") == "false" {
+				tlsOnly = true
+			}
+		}
+	}
+	if !tlsOnly {
+		t.Errorf("queue %s accepts requests without TLS", queue)
+	}
+	topic := ""
+	for id := range resources(s, "AWS::SNS::Topic") {
+		topic = id
+	}
+	alarm := only(t, s, "AWS::CloudWatch::Alarm", func(p map[string]any) bool {
+		return p["MetricName"] == "ApproximateNumberOfMessagesVisible" && logicalID(dig(p, "Dimensions", 0, "Value")) == queue
+	})
+	if alarm["Namespace"] != "AWS/SQS" || dig(alarm, "Dimensions", 0, "Name") != "QueueName" ||
+		alarm["ComparisonOperator"] != "GreaterThanThreshold" || fmt.Sprint(alarm["Threshold"]) != "0" {
+		t.Errorf("alarm does not fire on a message in the queue: %v", alarm)
+	}
+	if logicalID(dig(alarm, "AlarmActions", 0)) != topic {
+		t.Errorf("alarm actions %v, want the topic %s", alarm["AlarmActions"], topic)
+	}
+}
+
+// TestAlarmsCanPublishToTheTopic: CloudWatch can deliver the alarm to the
+// encrypted topic: the topic's key is the stack's own, whose policy lets
+// CloudWatch use it, and the topic's policy lets CloudWatch publish.
+// The functions that publish may still use the key.
+func TestAlarmsCanPublishToTheTopic(t *testing.T) {
+	s := example(t)
+	all := s.Template["Resources"].(map[string]any)
+	var topicID string
+	topic := map[string]any{}
+	for id, p := range resources(s, "AWS::SNS::Topic") {
+		topicID, topic = id, p
+	}
+	key := logicalID(topic["KmsMasterKeyId"])
+	if dig(all[key], "Type") != "AWS::KMS::Key" {
+		t.Fatalf("the topic is encrypted with %v, not a key of the stack: CloudWatch cannot use the AWS managed key alias/aws/sns", topic["KmsMasterKeyId"])
+	}
+	if dig(all[key], "Properties", "EnableKeyRotation") != true {
+		t.Error("the topic's key does not rotate")
+	}
+	cloudwatch, publishers := false, map[string]bool{}
+	for _, st := range statements(dig(all[key], "Properties", "KeyPolicy")) {
+		actions := strs(dig(st, "Action"))
+		if !has(actions, "kms:Decrypt") || (!has(actions, "kms:GenerateDataKey*") && !has(actions, "kms:GenerateDataKey")) {
+			continue
+		}
+		if has(strs(dig(st, "Principal", "Service")), "cloudwatch.amazonaws.com") {
+			cloudwatch = true
+		}
+		aws, _ := dig(st, "Principal", "AWS").([]any)
+		if one := dig(st, "Principal", "AWS"); aws == nil && one != nil {
+			aws = []any{one}
+		}
+		for _, p := range aws {
+			publishers[logicalID(p)] = true
+		}
+	}
+	if !cloudwatch {
+		t.Error("the topic's key policy does not let cloudwatch.amazonaws.com use the key")
+	}
+	for _, p := range resources(s, "AWS::IAM::Policy") {
+		for _, st := range statements(p["PolicyDocument"]) {
+			if has(strs(dig(st, "Action")), "sns:Publish") && !publishers[logicalID(dig(p, "Roles", 0))] {
+				t.Errorf("role %s publishes to the topic but may not use its key", logicalID(dig(p, "Roles", 0)))
+			}
+		}
+	}
+	publish := false
+	for _, p := range resources(s, "AWS::SNS::TopicPolicy") {
+		if logicalID(dig(p, "Topics", 0)) != topicID {
+			continue
+		}
+		for _, st := range statements(p["PolicyDocument"]) {
+			if dig(st, "Effect") == "Allow" && has(strs(dig(st, "Principal", "Service")), "cloudwatch.amazonaws.com") &&
+				has(strs(dig(st, "Action")), "sns:Publish") && dig(st, "Condition", "ArnLike", "aws:SourceArn") != nil {
+				publish = true
+			}
+		}
+	}
+	if !publish {
+		t.Error("the topic's policy does not let CloudWatch alarms of the stack publish")
+	}
+}

@@ -337,11 +337,39 @@ var (
 		release.Name(release.NothingToRollBack{}),
 	}
 	// Transient failures of the Lambda service itself, and a function that
-	// timed out or crashed (Lambda.Unknown): every step is idempotent, so
-	// running it again is safe.
+	// timed out or crashed: every step is idempotent, so running it again
+	// is safe.
+	//
+	// Step Functions, "Handle Lambda service exceptions"
+	// (https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html):
+	// invoking Lambda can fail with "a 500 error, such as
+	// ClientExecutionTimeoutException, ServiceException, AWSLambdaException,
+	// or SdkClientException", reported as "Lambda." errors; "Unhandled errors
+	// in Lambda are reported as Lambda.Unknown in the error output. These
+	// include out-of-memory errors and function timeouts"; and "When Lambda
+	// hits the maximum number of invocations, the error is
+	// Lambda.TooManyRequestsException".
+	//
+	// A task names the error after the errorType Lambda reports, and on
+	// provided.al2023 Lambda reports its own types for a function that did
+	// not return: a timeout is Sandbox.Timedout (Lambda, "Troubleshoot
+	// invocation issues in Lambda": "Function times out during Init phase
+	// (Sandbox.Timedout)",
+	// https://docs.aws.amazon.com/lambda/latest/dg/troubleshooting-invocation.html),
+	// and a bootstrap that exited (a fatal runtime error, os.Exit, killed
+	// when out of memory; panics are recovered into StepFailed) is
+	// Runtime.ExitError (AWS re:Post Knowledge Center, "lambda-runtime-error":
+	// "errorType": "Runtime.ExitError", "errorMessage": "... Error: Runtime
+	// exited with error: exit status 129";
+	// https://repost.aws/knowledge-center/lambda-runtime-error).
+	//
+	// States.Timeout is not retried: only the approval task has a timeout,
+	// and its expiry means nobody answered. Runtime.InvalidEntrypoint (no
+	// bootstrap in the asset) is a broken deploy, which a retry cannot fix.
 	lambdaTransient = []string{
 		"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
 		"Lambda.TooManyRequestsException", "Lambda.ClientExecutionTimeoutException", "Lambda.Unknown",
+		"Sandbox.Timedout", "Runtime.ExitError",
 	}
 )
 

@@ -196,3 +196,53 @@ func TestReadmeDiagramsAreCurrent(t *testing.T) {
 		}
 	}
 }
+
+// crashErrors are the error names a Lambda task surfaces when the Lambda
+// service fails transiently, or when the function (a Go binary on
+// provided.al2023) timed out or crashed rather than returned an error.
+// Step handlers are idempotent, so each is retried.
+var crashErrors = []string{
+	// Transient failures of the Lambda service and throttling.
+	"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+	"Lambda.ClientExecutionTimeoutException", "Lambda.TooManyRequestsException",
+	// An unhandled error without an error type: out of memory, timeout.
+	"Lambda.Unknown",
+	// The function ran past its timeout (Lambda reports Sandbox.Timedout).
+	"Sandbox.Timedout",
+	// The bootstrap process exited (a fatal runtime error, os.Exit, killed).
+	"Runtime.ExitError",
+}
+
+// neverRetried would retry what must not be: any error at all, a
+// function's own errors (rejections, hard failures) as a class, or the
+// approval's timeout, which means nobody answered.
+var neverRetried = []string{"States.ALL", "States.TaskFailed", "States.Timeout"}
+
+// TestDefinitionRetriesCrashedFunctions: every task of both workflows
+// retries each error a crashed, timed-out or throttled function surfaces,
+// and none retries a catch-all.
+func TestDefinitionRetriesCrashedFunctions(t *testing.T) {
+	s, _ := synth(t)
+	for name, m := range machines(s) {
+		states := m.Definition["States"].(map[string]any)
+		for _, task := range m.TaskStates() {
+			retried := map[string]bool{}
+			retries, _ := states[task].(map[string]any)["Retry"].([]any)
+			for _, r := range retries {
+				for _, e := range r.(map[string]any)["ErrorEquals"].([]any) {
+					retried[e.(string)] = true
+				}
+			}
+			for _, e := range crashErrors {
+				if !retried[e] {
+					t.Errorf("%s: %s does not retry %s", name, task, e)
+				}
+			}
+			for _, e := range neverRetried {
+				if retried[e] {
+					t.Errorf("%s: %s retries %s", name, task, e)
+				}
+			}
+		}
+	}
+}
