@@ -104,6 +104,13 @@ func ParseKeyARN(s string) (KeyARN, bool) {
 	return k, true
 }
 
+// IsAWSManagedEBSKey reports whether a key identifier names the AWS
+// managed key for EBS (alias/aws/ebs, bare or as an alias ARN): the
+// default EBS key of an account that did not choose its own.
+func IsAWSManagedEBSKey(id string) bool {
+	return id == "alias/aws/ebs" || strings.HasSuffix(id, ":alias/aws/ebs")
+}
+
 // IsAlias reports whether the ARN names an alias rather than a key.
 func (k KeyARN) IsAlias() bool { return strings.HasPrefix(k.Resource, "alias/") }
 

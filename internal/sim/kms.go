@@ -7,6 +7,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/greenlight/greenlight/internal/release"
 )
 
 // EBS encryption with KMS keys. What is modelled, and where AWS says so:
@@ -106,9 +108,7 @@ const awsManagedEBSKey = "alias/aws/ebs"
 
 // IsAWSManagedEBSKey reports whether a key identifier names the AWS
 // managed key for EBS (alias/aws/ebs, bare or as an alias ARN).
-func IsAWSManagedEBSKey(id string) bool {
-	return id == awsManagedEBSKey || strings.HasSuffix(id, ":"+awsManagedEBSKey)
-}
+func IsAWSManagedEBSKey(id string) bool { return release.IsAWSManagedEBSKey(id) }
 
 // defaultKey is the ARN of the default KMS key for EBS. Called with r.mu
 // held.
