@@ -251,19 +251,15 @@ func (h Handler) stateReason(ctx context.Context, id string) string {
 	if err != nil {
 		return ""
 	}
-	for _, r := range out.Reservations {
-		for _, i := range r.Instances {
-			if i.StateReason == nil {
-				return ""
-			}
-			msg := ": " + aws.ToString(i.StateReason.Message)
-			if aws.ToString(i.StateReason.Code) == "Client.InternalError" {
-				msg += " (EC2 could not use the KMS key of an encrypted volume on the launch's behalf: set encryption.kmsKeyId to the key so greenlight is granted its use)"
-			}
-			return msg
-		}
+	if len(out.Reservations) == 0 || len(out.Reservations[0].Instances) == 0 || out.Reservations[0].Instances[0].StateReason == nil {
+		return ""
 	}
-	return ""
+	r := out.Reservations[0].Instances[0].StateReason
+	msg := ": " + aws.ToString(r.Message)
+	if aws.ToString(r.Code) == "Client.InternalError" {
+		msg += " (EC2 could not use the KMS key of an encrypted volume on the launch's behalf: set encryption.kmsKeyId to the key so greenlight is granted its use)"
+	}
+	return msg
 }
 
 func (h Handler) addresses(ctx context.Context, c *release.Candidate) error {
