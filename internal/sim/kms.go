@@ -36,9 +36,9 @@ import (
 //     kms:DescribeKey, kms:GenerateDataKeyWithoutPlainText and
 //     kms:ReEncrypt as the permissions users need; "How unusable KMS keys
 //     affect data keys", AWS KMS Developer Guide:
-//     /kms/latest/developerguide/unusable-kms-keys.html; "Why did my EC2
-//     instance go from pending to stopped/terminated", AWS re:Post
-//     Knowledge Center: /knowledge-center/kms-iam-ec2-permission.)
+//     /kms/latest/developerguide/unusable-kms-keys.html; AWS re:Post
+//     Knowledge Center, on an instance that goes from pending to stopped
+//     for want of KMS permissions: repost.aws/knowledge-center/kms-iam-ec2-permission.)
 //   - The AWS managed key needs no IAM permission: its key policy allows
 //     every principal of the account using it through EC2 ("Required AWS
 //     KMS key policy for use with encrypted volumes", Amazon EC2 Auto
@@ -51,10 +51,13 @@ import (
 //     pending to terminated with state reason Client.InternalError ("Client
 //     error on launch"; "StateReason", Amazon EC2 API Reference:
 //     /AWSEC2/latest/APIReference/API_StateReason.html, and the re:Post page
-//     above); a volume created under it goes to the error state (EBS
-//     "authenticates the KMS key asynchronously ... the action can appear
-//     to complete, but eventually fails", "CreateVolume", Amazon EC2 API
-//     Reference: /AWSEC2/latest/APIReference/API_CreateVolume.html).
+//     above; "ModifyEbsDefaultKmsKeyId": "If you delete or disable the
+//     customer managed KMS key ... your instances will fail to launch",
+//     /AWSEC2/latest/APIReference/API_ModifyEbsDefaultKmsKeyId.html); a
+//     volume created under it goes to the error state (EBS "authenticates
+//     the KMS key asynchronously ... the action can appear to complete, but
+//     eventually fails", KmsKeyId of "ModifyEbsDefaultKmsKeyId" above and of
+//     "CreateVolume", /AWSEC2/latest/APIReference/API_CreateVolume.html).
 //
 // Not modelled: KMS calls for CreateSnapshot (the snapshot stays under its
 // volume's key) and CopySnapshot (greenlight does not copy), key policies,

@@ -243,9 +243,9 @@ func (h Handler) missing(ctx context.Context, d release.Doc, c *release.Candidat
 // stateReason says why EC2 stopped or terminated an instance, as ": …",
 // or "" when it cannot tell. A launch that ends in Client.InternalError is
 // how EC2 reports an encrypted volume whose KMS key the launching
-// principal may not use ("Why did my EC2 instance go from pending to
-// stopped/terminated", AWS re:Post Knowledge Center:
-// /knowledge-center/kms-iam-ec2-permission).
+// principal may not use (AWS re:Post Knowledge Center, on an instance
+// that goes from pending to stopped for want of KMS permissions:
+// repost.aws/knowledge-center/kms-iam-ec2-permission).
 func (h Handler) stateReason(ctx context.Context, id string) string {
 	out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
 	if err != nil {
