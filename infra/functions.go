@@ -26,7 +26,14 @@ type spec struct {
 	Allow func(s *Stack) []awsiam.PolicyStatement
 	// Wildcards justifies each "Resource: *" the step needs, for cdk-nag.
 	Wildcards string
+	// EBSKey says whether, for a config, the step creates or attaches
+	// EBS volumes: it is then granted the use of encryption.kmsKeyId
+	// through EC2 (ebsKeyUse), when the config names a key.
+	EBSKey func(release.Config) bool
 }
+
+// always is EBSKey for the steps that create volumes in every config.
+func always(release.Config) bool { return true }
 
 func (sp spec) timeoutSeconds() float64 {
 	if sp.Timeout == 0 {
@@ -60,11 +67,14 @@ var specs = map[string]spec{
 			return []awsiam.PolicyStatement{
 				allow([]string{"s3:GetObject", "s3:GetObjectVersion"}, jsii.String(*s.Bucket.BucketArn()+"/"+s.Config.ArtifactPrefix+"*")),
 				allow([]string{"ec2:DescribeAddresses", "ec2:DescribeInstances", "ec2:DescribeSubnets"}, jsii.String("*")),
+				// Which key EBS encrypts greenlight's volumes with when it
+				// names none (checkEncryption).
+				allow([]string{"ec2:GetEbsEncryptionByDefault", "ec2:GetEbsDefaultKmsKeyId"}, jsii.String("*")),
 				s.ledgerAccess("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"),
 				s.publish(),
 			}
 		},
-		Wildcards: describeWhy,
+		Wildcards: describeWhy + "; ec2:GetEbsEncryptionByDefault and ec2:GetEbsDefaultKmsKeyId read account settings and support no resource-level permissions",
 	},
 	registry.Reject: {
 		Env: []string{step.VarTable, step.VarTopic},
@@ -94,6 +104,7 @@ var specs = map[string]spec{
 			}
 			return st
 		},
+		EBSKey:    always,
 		Wildcards: "ec2:DescribeImages supports no resource-level permissions; RunInstances is allowed on any subnet, security group, network interface, key pair and image of the account because the golden AMI and network come from the config, while the instance and volumes it creates must carry the management tag; iam:PassRole names the candidate's role at the root or under any path (the config gives its name, not its path)",
 	},
 	registry.CheckCandidate: {
@@ -120,6 +131,7 @@ var specs = map[string]spec{
 				s.ledgerAccess("dynamodb:UpdateItem"),
 			}
 		},
+		EBSKey:    always,
 		Wildcards: describeWhy + "; snapshots and volumes are created only carrying the management tag, volumes only from the account's own snapshots; AttachVolume is not destructive and its volume and instance ids are known at run time",
 	},
 	registry.Cutover: {
@@ -144,6 +156,7 @@ var specs = map[string]spec{
 				s.ledgerAccess("dynamodb:UpdateItem"),
 			}
 		},
+		EBSKey:    always,
 		Wildcards: describeWhy + "; volumes are detached and deleted, and commands sent, only where this app's management tags are; volumes are restored only from the account's own snapshots; tags are added only naming this app",
 	},
 	registry.Deploy: {
@@ -253,6 +266,8 @@ var specs = map[string]spec{
 			}
 			return st
 		},
+		// Giving the data back attaches volumes.
+		EBSKey:    release.Config.HasData,
 		Wildcards: "describe calls support no resource-level permissions; TerminateInstances, DeleteTags, DetachVolume and DeleteVolume only on resources carrying this app's management tags; AssociateAddress only for the app's Elastic IP; tags added only naming this app",
 	},
 	registry.Abandon: {
@@ -315,6 +330,54 @@ func allow(actions []string, resources ...*string) awsiam.PolicyStatement {
 
 func allowIf(actions []string, cond map[string]any, resources ...*string) awsiam.PolicyStatement {
 	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Actions: jsii.Strings(actions...), Resources: &resources, Conditions: &cond})
+}
+
+// EBSKeyActions are the KMS actions EBS and EC2 use a volume's key with on
+// the caller's behalf, besides kms:CreateGrant: "Requirements for Amazon
+// EBS encryption", Amazon EBS User Guide,
+// /ebs/latest/userguide/ebs-encryption-requirements.html, lists
+// kms:CreateGrant, kms:Decrypt, kms:DescribeKey,
+// kms:GenerateDataKeyWithoutPlainText and kms:ReEncrypt (kms:ReEncrypt* in
+// its policy example; named here, as the project names every action).
+var EBSKeyActions = []string{"kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo"}
+
+// UsesEBSKey reports whether a step's role is granted the use of
+// encryption.kmsKeyId under a config.
+func UsesEBSKey(handler string, c release.Config) bool {
+	sp, ok := specs[handler]
+	return ok && c.KMSKeyID() != "" && sp.EBSKey != nil && sp.EBSKey(c)
+}
+
+// ebsKeyUse grants the use of encryption.kmsKeyId, and of it only, to a
+// step that creates or attaches volumes: kms:CreateGrant only for grants
+// an AWS service creates on the caller's behalf (kms:GrantIsForAWSResource,
+// the page above's advice), the other actions only through EC2 in the
+// stack's region (kms:ViaService; "AWS KMS condition keys", AWS KMS
+// Developer Guide, /kms/latest/developerguide/conditions-kms.html). An
+// IAM policy can name a KMS key only by its key ARN: a key given by an
+// alias ARN is allowed as any key of the account and region that carries
+// that alias (kms:ResourceAliases; "Specifying KMS keys in IAM policy
+// statements", /kms/latest/developerguide/cmks-in-iam-policies.html, and
+// "Use aliases to control access to KMS keys",
+// /kms/latest/developerguide/alias-authorization.html).
+func (s *Stack) ebsKeyUse() []awsiam.PolicyStatement {
+	k, ok := release.ParseKeyARN(s.Config.KMSKeyID())
+	if !ok {
+		return nil
+	}
+	resource := s.Config.KMSKeyID()
+	grant := map[string]any{"Bool": map[string]any{"kms:GrantIsForAWSResource": "true"}}
+	via := map[string]any{"StringEquals": map[string]any{"kms:ViaService": "ec2." + *awscdk.Aws_REGION() + ".amazonaws.com"}}
+	if k.IsAlias() {
+		resource = "arn:" + k.Partition + ":kms:" + k.Region + ":" + k.Account + ":key/*"
+		alias := map[string]any{"kms:ResourceAliases": k.Resource}
+		grant["ForAnyValue:StringEquals"] = alias
+		via["ForAnyValue:StringEquals"] = alias
+	}
+	return []awsiam.PolicyStatement{
+		allowIf([]string{"kms:CreateGrant"}, grant, jsii.String(resource)),
+		allowIf(EBSKeyActions, via, jsii.String(resource)),
+	}
 }
 
 // managedResource is the condition every destructive EC2 action carries:

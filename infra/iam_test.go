@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/greenlight/greenlight/events"
+	"github.com/greenlight/greenlight/infra"
 	"github.com/greenlight/greenlight/internal/artifact"
 	"github.com/greenlight/greenlight/internal/localrun"
 	"github.com/greenlight/greenlight/internal/release"
@@ -41,7 +42,7 @@ import (
 // iamPrefix is each simulated service's IAM action prefix.
 var iamPrefix = map[string]string{
 	sim.ServiceEC2: "ec2", sim.ServiceSSM: "ssm", sim.ServiceScheduler: "scheduler", sim.ServiceSNS: "sns",
-	sim.ServiceSFN: "states", sim.ServiceS3: "s3", sim.ServiceDynamoDB: "dynamodb",
+	sim.ServiceSFN: "states", sim.ServiceS3: "s3", sim.ServiceDynamoDB: "dynamodb", sim.ServiceKMS: "kms",
 }
 
 // authorizedAs lists the actions IAM checks for an operation where they
@@ -183,6 +184,10 @@ func runScenarios(t *testing.T) []observed {
 				keep("data "+mode, runData(t, mode))
 			})
 		}
+		t.Run("kms", func(t *testing.T) {
+			t.Parallel()
+			keep("kms", runKMS(t))
+		})
 	})
 	if !ok {
 		return nil
@@ -355,6 +360,37 @@ func runData(t *testing.T, mode string) *localrun.Env {
 			t.Fatal(err)
 		}
 	}
+	return env
+}
+
+// Keys of the kms scenario's account.
+var (
+	ebsKey      = "arn:aws:kms:" + localrun.Region + ":" + localrun.Account + ":key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	ebsKeyAlias = "alias/shop-ebs"
+)
+
+// runKMS takes an account whose EBS volumes are encrypted by default with
+// a customer managed key, named in encryption.kmsKeyId, with the data
+// moving to the candidate, through a release and a rollback after the
+// switch: every function that creates or attaches a volume has EC2 use the
+// key on its behalf (the launch, the test copy, the cutover, the rollback
+// giving the data back).
+func runKMS(t *testing.T) *localrun.Env {
+	var (
+		env    *localrun.Env
+		broken atomic.Bool
+	)
+	env = localrun.NewTestEnv(t, localrun.Options{
+		Encryption:  sim.Encryption{ByDefault: true, DefaultKey: ebsKey, Keys: []sim.KMSKey{{ARN: ebsKey, Aliases: []string{ebsKeyAlias}}}},
+		AfterInvoke: breakAfterSwitch(&env, &broken),
+	}, func(c *release.Config) {
+		c.Data.Mode = release.DataMove
+		c.Encryption = &release.Encryption{KMSKeyID: ebsKey}
+	})
+	mustEnd(t, env, "1.1.0", nil, release.Released)
+	broken.Store(true)
+	mustEnd(t, env, "1.2.0", nil, release.RolledBack)
+	broken.Store(false)
 	return env
 }
 
@@ -541,6 +577,7 @@ func allows(sts []statement, action string) bool {
 func checkIAM(seen []observed) (problems []string, needed map[string]map[string]string) {
 	needed = map[string]map[string]string{} // handler → action → the call that needs it
 	granted := map[string]map[string]bool{} // handler → action patterns its role holds, in any template
+	keyUsers := map[string]bool{}           // handlers granted the use of encryption.kmsKeyId, in any config
 	for _, o := range seen {
 		roles := functionRoles(o.template)
 		byRole, ps := grants(o.template)
@@ -565,6 +602,7 @@ func checkIAM(seen []observed) (problems []string, needed map[string]map[string]
 			}
 		}
 		for handler, role := range roles {
+			keyUsers[handler] = keyUsers[handler] || infra.UsesEBSKey(handler, o.config)
 			if granted[handler] == nil {
 				granted[handler] = map[string]bool{}
 			}
@@ -579,6 +617,17 @@ func checkIAM(seen []observed) (problems []string, needed map[string]map[string]
 	for handler, patterns := range granted {
 		for p := range patterns {
 			if _, ok := exceptions[p]; ok {
+				continue
+			}
+			if keyUsers[handler] && (p == "kms:CreateGrant" || slices.Contains(infra.EBSKeyActions, p)) {
+				// A role that may use encryption.kmsKeyId holds the KMS
+				// actions AWS lists together as what EBS encryption needs
+				// ("Requirements for Amazon EBS encryption",
+				// /ebs/latest/userguide/ebs-encryption-requirements.html);
+				// which of them EBS calls depends on the account's AMIs and
+				// snapshots (a new data key, or one re-encrypted from
+				// another key), not on greenlight's code. The calls the
+				// scenarios made are still evaluated one by one.
 				continue
 			}
 			if strings.ContainsAny(p, "*?") {
@@ -596,12 +645,25 @@ func checkIAM(seen []observed) (problems []string, needed map[string]map[string]
 }
 
 // checkConditions requires every statement allowing a destructive EC2
-// action to be conditioned on the management tag.
+// action to be conditioned on the management tag, and every statement
+// allowing a KMS action to confine it to EC2's use: kms:CreateGrant to
+// grants for AWS resources, the others to kms:ViaService.
 func checkConditions(name string, byRole map[string][]statement) []string {
 	var problems []string
 	key := "aws:ResourceTag/" + release.TagManaged
 	for role, sts := range byRole {
 		for _, s := range sts {
+			for _, p := range s.actions {
+				switch {
+				case !strings.HasPrefix(p, "kms:"):
+				case p == "kms:CreateGrant":
+					if dig(s.condition, "Bool", "kms:GrantIsForAWSResource") != "true" {
+						problems = append(problems, fmt.Sprintf("role %s (%s) allows %s without the condition kms:GrantIsForAWSResource = true", role, name, p))
+					}
+				case dig(s.condition, "StringEquals", "kms:ViaService") == nil:
+					problems = append(problems, fmt.Sprintf("role %s (%s) allows %s without a kms:ViaService condition", role, name, p))
+				}
+			}
 			for _, a := range destructive {
 				granting := false
 				for _, p := range s.actions {

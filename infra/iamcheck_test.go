@@ -39,6 +39,9 @@ type authz struct {
 	Action   string              `json:"action"`
 	Resource string              `json:"resource"`
 	Context  map[string][]string `json:"context,omitempty"`
+	// ResourcePolicy is the resource's own policy where IAM policies alone
+	// do not authorize (a KMS key's key policy).
+	ResourcePolicy any `json:"resourcePolicy,omitempty"`
 }
 
 // world is what the evaluation knows of the account besides the call
@@ -109,6 +112,8 @@ func (w world) authorizations(c sim.Call) ([]authz, error) {
 		return w.s3(c)
 	case sim.ServiceDynamoDB:
 		return w.dynamodb(c)
+	case sim.ServiceKMS:
+		return w.kms(c)
 	}
 	return nil, fmt.Errorf("no IAM mapping for service %s", c.Service)
 }
@@ -347,11 +352,53 @@ func (w world) ec2(c sim.Call) ([]authz, error) {
 		}
 		return out, nil
 	}
-	if strings.HasPrefix(c.Operation, "Describe") {
-		// Describe actions support no resource-level permissions.
+	if strings.HasPrefix(c.Operation, "Describe") || c.Operation == "GetEbsEncryptionByDefault" || c.Operation == "GetEbsDefaultKmsKeyId" {
+		// Describe actions, and the reads of the account's EBS encryption
+		// settings, support no resource-level permissions.
 		return []authz{{Action: action, Resource: "*"}}, nil
 	}
 	return nil, noMapping(c)
+}
+
+// kms maps the KMS calls EC2 and EBS make on a caller's behalf (recorded
+// by the simulated region with a *sim.KMSRequest). Service Authorization
+// Reference, AWS Key Management Service:
+// https://docs.aws.amazon.com/service-authorization/latest/reference/list_awskeymanagementservice.html
+// Each is authorized on the key's ARN (an alias is resolved to its key)
+// with what KMS supplies: kms:ViaService, kms:CallerAccount, the key's
+// aliases (kms:ResourceAliases), the encryption context, and for a grant
+// kms:GrantIsForAWSResource ("AWS KMS condition keys", AWS KMS Developer
+// Guide, /kms/latest/developerguide/conditions-kms.html).
+func (w world) kms(c sim.Call) ([]authz, error) {
+	in, ok := c.Input.(*sim.KMSRequest)
+	if !ok {
+		return nil, noMapping(c)
+	}
+	ctx := map[string][]string{"kms:ViaService": {in.ViaService}, "kms:CallerAccount": {in.CallerAccount}}
+	if c.Operation == "CreateGrant" {
+		ctx["kms:GrantIsForAWSResource"] = []string{fmt.Sprint(in.GrantIsForAWSResource)}
+	}
+	if len(in.ResourceAliases) > 0 {
+		ctx["kms:ResourceAliases"] = in.ResourceAliases
+	}
+	for k, v := range in.EncryptionContext {
+		ctx["kms:EncryptionContext:"+k] = []string{v}
+		ctx["kms:EncryptionContextKeys"] = append(ctx["kms:EncryptionContextKeys"], k)
+	}
+	return []authz{{Action: "kms:" + c.Operation, Resource: in.KeyID, Context: ctx, ResourcePolicy: w.defaultKeyPolicy()}}, nil
+}
+
+// defaultKeyPolicy is the key policy KMS gives a key created without one:
+// it allows the account, which lets IAM policies grant the key's use (a
+// KMS key is used only if its key policy allows it; "Default key policy",
+// AWS KMS Developer Guide, /kms/latest/developerguide/key-policy-default.html).
+// An account whose key policy does not delegate so must allow greenlight's
+// roles in the key policy itself, which the stack cannot do.
+func (w world) defaultKeyPolicy() any {
+	return map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
+		"Sid": "Enable IAM User Permissions", "Effect": "Allow", "Principal": map[string]any{"AWS": w.iamARN("root")},
+		"Action": "kms:*", "Resource": "*",
+	}}}
 }
 
 // ssm maps Systems Manager calls. Service Authorization Reference, AWS

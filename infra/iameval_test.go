@@ -163,7 +163,8 @@ func (ev *evaluation) request(set, principal string, a authz) string {
 // untags or runs commands on one, is made again without greenlight's tags
 // (those of the request for a create, those of the resource otherwise),
 // and must then be refused; so must a PassRole that does not say which
-// service the role goes to. A policy that allows it anyway does not
+// service the role goes to, a KMS grant not made for an AWS resource and
+// any other use of a KMS key not made through EC2. A policy that allows it anyway does not
 // confine the function to greenlight's resources.
 var (
 	// createGuarded are the resources a create must tag as greenlight's,
@@ -183,7 +184,7 @@ var (
 // guardProbe is the probe of one authorization, if it is guarded.
 func guardProbe(a authz) (authz, string, bool) {
 	strip := func(prefixes ...string) authz {
-		p := authz{Action: a.Action, Resource: a.Resource, Context: map[string][]string{}}
+		p := authz{Action: a.Action, Resource: a.Resource, Context: map[string][]string{}, ResourcePolicy: a.ResourcePolicy}
 		for k, v := range a.Context {
 			if !slices.ContainsFunc(prefixes, func(pre string) bool { return strings.HasPrefix(k, pre) }) {
 				p.Context[k] = v
@@ -199,6 +200,14 @@ func guardProbe(a authz) (authz, string, bool) {
 	if a.Action == "iam:PassRole" {
 		// A role is passed only to the service the call passes it to.
 		return strip("iam:PassedToService"), "iam:PassedToService", true
+	}
+	if a.Action == "kms:CreateGrant" {
+		// Grants only for AWS resources, made by EC2 on the caller's behalf.
+		return strip("kms:GrantIsForAWSResource"), "kms:GrantIsForAWSResource", true
+	}
+	if strings.HasPrefix(a.Action, "kms:") {
+		// The key only through EC2.
+		return strip("kms:ViaService"), "kms:ViaService", true
 	}
 	_, createTags := a.Context["ec2:CreateAction"]
 	if a.Action == "ec2:CreateTags" && !createTags {

@@ -151,16 +151,24 @@ func (s *Stack) wire(name string) (publishes bool) {
 		}
 		fn.AddEnvironment(jsii.String(v), val, nil)
 	}
-	for _, st := range sp.Allow(s) {
+	statements := sp.Allow(s)
+	wildcards := sp.Wildcards
+	if UsesEBSKey(name, s.Config) {
+		statements = append(statements, s.ebsKeyUse()...)
+		if k, _ := release.ParseKeyARN(s.Config.KMSKeyID()); k.IsAlias() {
+			wildcards += "; encryption.kmsKeyId is an alias, and IAM names KMS keys only by key ARN: the KMS actions are allowed on the account's keys in the region that carry that alias (kms:ResourceAliases), through EC2 only"
+		}
+	}
+	for _, st := range statements {
 		fn.Role().AddToPrincipalPolicy(st)
 		for _, a := range *st.Actions() {
 			publishes = publishes || *a == "sns:Publish"
 		}
 	}
-	if sp.Wildcards != "" {
+	if wildcards != "" {
 		cdknag.NagSuppressions_AddResourceSuppressions(fn.Role(), &[]*cdknag.NagPackSuppression{{
 			Id:     jsii.String("AwsSolutions-IAM5"),
-			Reason: jsii.String(sp.Wildcards),
+			Reason: jsii.String(wildcards),
 		}}, jsii.Bool(true))
 	}
 	return publishes

@@ -7,7 +7,8 @@
 //
 // stdin:  {"policies": {"<set>": [{"name", "document"}, ...]},
 //          "requests": [{"id", "set", "principal", "action", "resource",
-//                        "context": {"<key>": "v" | ["v", ...]}}]}
+//                        "context": {"<key>": "v" | ["v", ...]},
+//                        "resourcePolicy": {...} (optional: a KMS key's policy)}]}
 // stdout: [{"id", "result": "Allowed" | "ImplicitlyDenied" |
 //           "ExplicitlyDenied" | "Error", "reason", "ignored": [keys]}]
 //
@@ -57,6 +58,7 @@ function simulate(req, docs, resource) {
         contextVariables: req.context || {}
       },
       identityPolicies: docs.map((p) => ({ name: p.name, policy: p.document })),
+      resourcePolicy: req.resourcePolicy,
       serviceControlPolicies: [],
       resourceControlPolicies: []
     },

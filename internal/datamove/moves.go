@@ -325,14 +325,20 @@ func (m Mover) CreateVolume(name string, snapshotID func() string, purpose strin
 	return func(ctx context.Context, st *release.Step) (bool, error) {
 		if st.ID == "" {
 			snap := snapshotID()
-			out, err := m.D.AWS.EC2.CreateVolume(ctx, &ec2.CreateVolumeInput{
+			in := &ec2.CreateVolumeInput{
 				AvailabilityZone:  aws.String(m.Doc.Live.AZ),
 				SnapshotId:        aws.String(snap),
 				VolumeType:        types.VolumeTypeGp3,
 				Encrypted:         aws.Bool(true),
 				ClientToken:       aws.String(release.ClientToken(m.Doc.ReleaseID, name+"-"+purpose)),
 				TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeVolume, Tags: m.tags(release.RoleData, purpose)}},
-			})
+			}
+			if key := m.Doc.Config.KMSKeyID(); key != "" {
+				// Under the configured key, which this function may use;
+				// without it the snapshot's key (the data's own).
+				in.KmsKeyId = aws.String(key)
+			}
+			out, err := m.D.AWS.EC2.CreateVolume(ctx, in)
 			if err != nil {
 				return false, step.AWS("ec2:CreateVolume", "from "+snap, err)
 			}
@@ -348,7 +354,7 @@ func (m Mover) CreateVolume(name string, snapshotID func() string, purpose strin
 		case types.VolumeStateAvailable, types.VolumeStateInUse:
 			return true, nil
 		case types.VolumeStateError:
-			return false, release.DataFailed{Cause: release.Causef("volume %s from snapshot failed to create", st.ID)}
+			return false, release.DataFailed{Cause: release.Causef("volume %s from snapshot failed to create: EBS fails it so when it cannot use the volume's KMS key on greenlight's behalf (see encryption.kmsKeyId)", st.ID)}
 		}
 		return false, nil
 	}

@@ -52,6 +52,9 @@ type Options struct {
 	Fault *Fault
 	// Latencies overrides the simulated region's reference latencies.
 	Latencies *sim.Latencies
+	// Encryption is the simulated account's EBS encryption: encryption by
+	// default, its default KMS key and its customer managed keys.
+	Encryption sim.Encryption
 	// EditConfig, when set, changes the config once the simulated
 	// region's ids are known and before the stack is synthesized: a test
 	// may point candidate.subnetId at the fixture's other subnet.
@@ -162,6 +165,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		DataDevice:     cfg.Data.Device,
 		DataMountPoint: cfg.Data.MountPoint,
 		DataSnapshots:  1,
+		Encryption:     opts.Encryption,
 		Documents:      docs,
 		Executor:       e.scripts,
 		Buckets:        []string{bucketName(cfg.App)},

@@ -23,6 +23,7 @@ type Config struct {
 	Candidate       Launch        `json:"candidate"`
 	Network         *Network      `json:"network,omitempty"`
 	Data            DataConfig    `json:"data"`
+	Encryption      *Encryption   `json:"encryption,omitempty"`
 	HealthCheck     HealthCheck   `json:"healthCheck"`
 	SmokeTests      []SmokeTest   `json:"smokeTests,omitempty"`
 	ApprovalTimeout Duration      `json:"approvalTimeout"`
@@ -82,6 +83,53 @@ type DataConfig struct {
 	Device         string   `json:"device,omitempty"`
 	MountPoint     string   `json:"mountPoint,omitempty"`
 	SnapshotMaxAge Duration `json:"snapshotMaxAge,omitempty"`
+}
+
+// Encryption names the customer managed KMS key greenlight encrypts the
+// volumes it creates with, and that its functions are granted the use of.
+// Without it volumes are encrypted with the account's default EBS key,
+// which must then be the AWS managed one (the prepare step checks).
+type Encryption struct {
+	// KMSKeyID is the key's ARN or an alias ARN, in the stack's region.
+	KMSKeyID string `json:"kmsKeyId"`
+}
+
+// KeyARN is a KMS key ARN or alias ARN, split.
+type KeyARN struct {
+	Partition, Region, Account string
+	// Resource is "key/<id>" or "alias/<name>".
+	Resource string
+}
+
+// ParseKeyARN splits a KMS key or alias ARN; ok is false for anything else.
+func ParseKeyARN(s string) (KeyARN, bool) {
+	parts := strings.SplitN(s, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "kms" || parts[3] == "" || parts[4] == "" {
+		return KeyARN{}, false
+	}
+	k := KeyARN{Partition: parts[1], Region: parts[3], Account: parts[4], Resource: parts[5]}
+	if !strings.HasPrefix(k.Resource, "key/") && !strings.HasPrefix(k.Resource, "alias/") {
+		return KeyARN{}, false
+	}
+	return k, true
+}
+
+// IsAWSManagedEBSKey reports whether a key identifier names the AWS
+// managed key for EBS (alias/aws/ebs, bare or as an alias ARN): the
+// default EBS key of an account that did not choose its own.
+func IsAWSManagedEBSKey(id string) bool {
+	return id == "alias/aws/ebs" || strings.HasSuffix(id, ":alias/aws/ebs")
+}
+
+// IsAlias reports whether the ARN names an alias rather than a key.
+func (k KeyARN) IsAlias() bool { return strings.HasPrefix(k.Resource, "alias/") }
+
+// KMSKeyID is encryption.kmsKeyId, or "" when the config leaves it out.
+func (c Config) KMSKeyID() string {
+	if c.Encryption == nil {
+		return ""
+	}
+	return c.Encryption.KMSKeyID
 }
 
 // HealthCheck is the application's own readiness endpoint.
@@ -243,6 +291,19 @@ func (c *Config) crossFieldProblems() []Problem {
 		}
 		if c.Data.MountPoint == "" {
 			add("data.mountPoint", fmt.Sprintf("is required when data.mode is %q", c.Data.Mode), `where the application expects its data, e.g. "/var/lib/shop"`)
+		}
+	}
+	if id := c.KMSKeyID(); id != "" {
+		k, ok := ParseKeyARN(id)
+		switch {
+		case !ok:
+			// The schema reports the form.
+		case strings.HasPrefix(k.Resource, "alias/aws/"):
+			add("encryption.kmsKeyId", fmt.Sprintf("%s is an AWS managed key", k.Resource),
+				"AWS managed keys need no grant and cannot be named here: leave encryption out to use the account's default key when it is alias/aws/ebs")
+		case c.Region != "" && k.Region != c.Region:
+			add("encryption.kmsKeyId", fmt.Sprintf("the key is in %s but the stack deploys to %s", k.Region, c.Region),
+				"EBS encrypts a volume only with a key of the volume's region: name a key in "+c.Region)
 		}
 	}
 	checkAt := func(path, limit string, d Duration) {

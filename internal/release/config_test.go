@@ -125,6 +125,17 @@ func TestConfigProblems(t *testing.T) {
 			[]string{`smokeTests[1].name: "home page" is already the name of smokeTests[0]`}},
 		{"smoke latency out of range", func(t *testing.T) []byte { return edit(t, `"maxLatency": "500ms"`, `"maxLatency": "5m"`) },
 			[]string{"smokeTests[1].maxLatency: 5m0s is outside the allowed range"}},
+		{"key id that is not an ARN", func(t *testing.T) []byte {
+			return edit(t, `"app": "shop",`, `"app": "shop", "encryption": {"kmsKeyId": "1234abcd-12ab-34cd-56ef-1234567890ab"},`)
+		}, []string{`encryption.kmsKeyId: "1234abcd-12ab-34cd-56ef-1234567890ab" is not valid (a KMS key ARN`}},
+		{"encryption without a key", func(t *testing.T) []byte { return edit(t, `"app": "shop",`, `"app": "shop", "encryption": {},`) },
+			[]string{"encryption.kmsKeyId: is required"}},
+		{"AWS managed key", func(t *testing.T) []byte {
+			return edit(t, `"app": "shop",`, `"app": "shop", "encryption": {"kmsKeyId": "arn:aws:kms:eu-west-1:123456789012:alias/aws/ebs"},`)
+		}, []string{"encryption.kmsKeyId: alias/aws/ebs is an AWS managed key (AWS managed keys need no grant"}},
+		{"key in another region", func(t *testing.T) []byte {
+			return edit(t, `"app": "shop",`, `"app": "shop", "region": "eu-west-1", "encryption": {"kmsKeyId": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"},`)
+		}, []string{"encryption.kmsKeyId: the key is in us-east-1 but the stack deploys to eu-west-1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,6 +163,33 @@ func TestConfigProblems(t *testing.T) {
 				t.Errorf("want at least %d problems, got %d", len(tt.want), len(lines))
 			}
 		})
+	}
+}
+
+func TestEncryptionConfig(t *testing.T) {
+	c, err := ParseConfig(example(t))
+	if err != nil || c.KMSKeyID() != "" {
+		t.Fatalf("the example names no key: %q %v", c.KMSKeyID(), err)
+	}
+	for _, arn := range []string{
+		"arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+		"arn:aws:kms:eu-west-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab",
+		"arn:aws:kms:eu-west-1:123456789012:alias/shop-ebs",
+	} {
+		c, err := ParseConfig(edit(t, `"app": "shop",`, `"app": "shop", "region": "eu-west-1", "encryption": {"kmsKeyId": "`+arn+`"},`))
+		if err != nil {
+			t.Fatalf("%s: %v", arn, err)
+		}
+		k, ok := ParseKeyARN(c.KMSKeyID())
+		if c.KMSKeyID() != arn || !ok || k.Region != "eu-west-1" || k.Account != "123456789012" || k.Partition != "aws" ||
+			k.IsAlias() != strings.Contains(arn, ":alias/") {
+			t.Errorf("%s: %q %+v %v", arn, c.KMSKeyID(), k, ok)
+		}
+	}
+	for _, bad := range []string{"", "alias/shop", "arn:aws:kms:eu-west-1:123456789012:grant/x", "arn:aws:s3:::bucket"} {
+		if _, ok := ParseKeyARN(bad); ok {
+			t.Errorf("ParseKeyARN(%q) accepted it", bad)
+		}
 	}
 }
 

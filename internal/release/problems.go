@@ -96,6 +96,7 @@ var hints = map[string]string{
 	"data.mode":                    `none: no data volume; restore: the candidate gets a restored copy; move: the live volume moves to the candidate`,
 	"data.device":                  `a device name such as "/dev/sdf"`,
 	"data.mountPoint":              `an absolute path such as "/var/lib/shop"`,
+	"encryption.kmsKeyId":          `a KMS key ARN ("arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab") or alias ARN ("arn:aws:kms:eu-west-1:123456789012:alias/shop-ebs")`,
 	"healthCheck.port":             `the TCP port the app listens on, 1-65535`,
 	"healthCheck.path":             `an absolute URL path such as "/healthz"`,
 	"smokeTests[].path":            `an absolute URL path such as "/"`,

@@ -17,6 +17,7 @@ const (
 	volCreating  = "creating"
 	volAvailable = "available"
 	volInUse     = "in-use"
+	volError     = "error"
 
 	attAttaching = "attaching"
 	attAttached  = "attached"
@@ -33,6 +34,9 @@ type volume struct {
 	createdAt, availableAt                   time.Time
 	att                                      *attachment
 	caller                                   string
+	// fails: its KMS key could not be used, so creating ends in the
+	// error state instead of available.
+	fails bool
 	// writes is the volume's content: a counter of writes since it was
 	// first created, carried from snapshot to restored volume.
 	writes int64
@@ -106,7 +110,7 @@ func (r *Region) newVolume(spec volumeSpec) *volume {
 		v.volumeType = string(ec2types.VolumeTypeGp2)
 	}
 	if v.encrypted && v.kmsKeyID == "" {
-		v.kmsKeyID = r.arn("kms", "alias/aws/ebs")
+		v.kmsKeyID = r.defaultKey()
 	}
 	r.volumes[v.id] = v
 	r.volumeOrder = append(r.volumeOrder, v.id)
@@ -149,7 +153,11 @@ func (r *Region) describeAttachment(v *volume) ec2types.VolumeAttachment {
 
 // CreateVolume creates a volume in an AZ, empty or from a completed
 // snapshot, available after Latencies.CreateVolume. A repeated
-// ClientToken returns the volume it created.
+// ClientToken returns the volume it created. It is encrypted under the
+// key it names, else its snapshot's, else (asked for or by default) the
+// default key; a customer managed key is used on the caller's behalf
+// (useKey), and one that cannot be used leaves the volume in the error
+// state.
 func (e *EC2) CreateVolume(ctx context.Context, in *ec2.CreateVolumeInput, _ ...func(*ec2.Options)) (*ec2.CreateVolumeOutput, error) {
 	return call(ctx, e.r, ServiceEC2, "CreateVolume", in, func(caller string) (*ec2.CreateVolumeOutput, error) {
 		r := e.r
@@ -178,8 +186,11 @@ func (e *EC2) CreateVolume(ctx context.Context, in *ec2.CreateVolumeInput, _ ...
 		if !r.knownAZ(az) {
 			return nil, apiErrorf(ServiceEC2, "InvalidParameterValue", "Invalid availability zone: [%s]", az)
 		}
-		spec := volumeSpec{az: az, volumeType: string(in.VolumeType), size: aws.ToInt32(in.Size),
-			encrypted: aws.ToBool(in.Encrypted), kmsKeyID: aws.ToString(in.KmsKeyId), caller: caller}
+		if in.KmsKeyId != nil && !aws.ToBool(in.Encrypted) {
+			return nil, apiError(ServiceEC2, "InvalidParameterDependency", "The parameter KmsKeyId requires the parameter Encrypted to be set.")
+		}
+		spec := volumeSpec{az: az, volumeType: string(in.VolumeType), size: aws.ToInt32(in.Size), caller: caller}
+		var src *snapshot
 		if id := aws.ToString(in.SnapshotId); id != "" {
 			s, ok := r.snapshots[id]
 			if !ok {
@@ -194,12 +205,9 @@ func (e *EC2) CreateVolume(ctx context.Context, in *ec2.CreateVolumeInput, _ ...
 			if spec.size < s.sizeGiB {
 				return nil, apiErrorf(ServiceEC2, "InvalidParameterValue", "Volume of %dGiB is too small; minimum is %dGiB.", spec.size, s.sizeGiB)
 			}
-			spec.snapshotID = id
-			spec.encrypted = spec.encrypted || s.encrypted
-			if spec.kmsKeyID == "" {
-				spec.kmsKeyID = s.kmsKeyID
-			}
+			spec.snapshotID, src = id, s
 		}
+		spec.encrypted, spec.kmsKeyID = r.volumeKey(aws.ToBool(in.Encrypted), aws.ToString(in.KmsKeyId), src)
 		if spec.size == 0 {
 			return nil, apiError(ServiceEC2, "MissingParameter", "The request must contain the parameter size/snapshot")
 		}
@@ -209,6 +217,9 @@ func (e *EC2) CreateVolume(ctx context.Context, in *ec2.CreateVolumeInput, _ ...
 		}
 		spec.tags = tags
 		v := r.newVolume(spec)
+		if !r.useKey(caller, "CreateVolume", keyUse{key: v.kmsKeyID, from: sourceKey(src), volumeID: v.id, create: true}) {
+			v.fails = true
+		}
 		if token != "" {
 			r.volumeTokens[token] = tokenUse{id: v.id, fingerprint: fp}
 		}
@@ -228,6 +239,14 @@ func volumeFingerprint(in *ec2.CreateVolumeInput) string {
 		return fmt.Sprintf("%+v", c)
 	}
 	return string(b)
+}
+
+// sourceKey is the key a snapshot is encrypted under, "" for none.
+func sourceKey(s *snapshot) string {
+	if s == nil || !s.encrypted {
+		return ""
+	}
+	return s.kmsKeyID
 }
 
 func createVolumeOutput(v ec2types.Volume) *ec2.CreateVolumeOutput {
@@ -261,9 +280,10 @@ func (r *Region) lookupVolume(id string) (*volume, error) {
 
 // AttachVolume attaches an available volume to a running or stopped
 // instance in the same AZ: attaching, attached after
-// Latencies.AttachVolume.
+// Latencies.AttachVolume. A volume under a customer managed key has EC2
+// use the key on the caller's behalf (useKey).
 func (e *EC2) AttachVolume(ctx context.Context, in *ec2.AttachVolumeInput, _ ...func(*ec2.Options)) (*ec2.AttachVolumeOutput, error) {
-	return call(ctx, e.r, ServiceEC2, "AttachVolume", in, func(string) (*ec2.AttachVolumeOutput, error) {
+	return call(ctx, e.r, ServiceEC2, "AttachVolume", in, func(caller string) (*ec2.AttachVolumeOutput, error) {
 		r := e.r
 		if m := missing(map[string]bool{"Device": in.Device != nil, "InstanceId": in.InstanceId != nil, "VolumeId": in.VolumeId != nil}); len(m) > 0 {
 			return nil, paramRequired("AttachVolumeInput", m...)
@@ -293,6 +313,7 @@ func (e *EC2) AttachVolume(ctx context.Context, in *ec2.AttachVolumeInput, _ ...
 		v.state = volInUse
 		v.att = &attachment{instanceID: i.id, device: dev, state: attAttaching, at: now, next: now.Add(r.lat.AttachVolume)}
 		i.devices[dev] = v.id
+		r.useKey(caller, "AttachVolume", keyUse{key: v.kmsKeyID, volumeID: v.id, attach: true})
 		a := r.describeAttachment(v)
 		return &ec2.AttachVolumeOutput{VolumeId: a.VolumeId, InstanceId: a.InstanceId, Device: a.Device, State: a.State,
 			AttachTime: a.AttachTime, DeleteOnTermination: a.DeleteOnTermination}, nil
@@ -373,7 +394,7 @@ func (r *Region) attachmentTransition(v *volume) {
 	}
 }
 
-// DeleteVolume deletes an available volume.
+// DeleteVolume deletes an available volume, or one that failed to create.
 func (e *EC2) DeleteVolume(ctx context.Context, in *ec2.DeleteVolumeInput, _ ...func(*ec2.Options)) (*ec2.DeleteVolumeOutput, error) {
 	return call(ctx, e.r, ServiceEC2, "DeleteVolume", in, func(string) (*ec2.DeleteVolumeOutput, error) {
 		r := e.r
@@ -387,7 +408,7 @@ func (e *EC2) DeleteVolume(ctx context.Context, in *ec2.DeleteVolumeInput, _ ...
 		if v.att != nil {
 			return nil, apiErrorf(ServiceEC2, "VolumeInUse", "Volume %s is currently attached to %s", v.id, v.att.instanceID)
 		}
-		if v.state != volAvailable {
+		if v.state != volAvailable && v.state != volError {
 			return nil, apiErrorf(ServiceEC2, "IncorrectState", "The volume '%s' is not in a state to be deleted.", v.id)
 		}
 		r.deleteVolume(v.id)

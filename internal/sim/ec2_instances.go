@@ -27,6 +27,11 @@ const (
 	stateStopped      = "stopped"
 )
 
+// stateReasonLaunchError is the StateReason code of an instance that
+// terminated during launch through a client error, such as a KMS key the
+// launching principal may not use.
+const stateReasonLaunchError = "Client.InternalError"
+
 var stateCodes = map[string]int32{
 	statePending: 0, stateRunning: 16, stateShuttingDown: 32,
 	stateTerminated: 48, stateStopping: 64, stateStopped: 80,
@@ -79,6 +84,12 @@ type instance struct {
 	impairedAt   time.Time
 	agentSeen    bool // the SSM agent has registered at least once
 	caller       string
+	// launchFails: a volume's KMS key could not be used, so the
+	// instance goes from pending to terminated (Client.InternalError).
+	launchFails bool
+	// stateReason is the StateReason code of an instance EC2 shut down
+	// itself; "" for a user-initiated state change.
+	stateReason string
 
 	app AppState
 }
@@ -114,7 +125,9 @@ func (r *Region) visible(i *instance, t time.Time) bool {
 // RunInstances launches instances: pending, running after
 // Latencies.PendingToRunning. A repeated ClientToken returns the first
 // launch's reservation; the same token with different parameters is
-// IdempotentParameterMismatch.
+// IdempotentParameterMismatch. Volumes under a customer managed key have
+// EC2 use the key on the caller's behalf (useKey); when it cannot, the
+// call succeeds but the instance is terminated instead of running.
 func (e *EC2) RunInstances(ctx context.Context, in *ec2.RunInstancesInput, _ ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error) {
 	return call(ctx, e.r, ServiceEC2, "RunInstances", in, func(caller string) (*ec2.RunInstancesOutput, error) {
 		return e.r.runInstances(in, caller)
@@ -211,13 +224,17 @@ func (r *Region) runInstances(in *ec2.RunInstancesInput, caller string) (*ec2.Ru
 		r.instances[i.id] = i
 		r.instanceOrder = append(r.instanceOrder, i.id)
 		for _, m := range mappings {
+			encrypted, key := r.volumeKey(m.encrypted, m.kmsKeyID, m.src)
 			v := r.newVolume(volumeSpec{
 				az: i.az, size: m.size, volumeType: m.volumeType, snapshotID: m.snapshotID,
-				encrypted: m.encrypted, kmsKeyID: m.kmsKeyID, tags: volTags.clone(), caller: caller,
+				encrypted: encrypted, kmsKeyID: key, tags: volTags.clone(), caller: caller,
 			})
 			v.state, v.availableAt = volInUse, time.Time{}
 			v.att = &attachment{instanceID: i.id, device: m.device, state: attAttached, at: now, deleteOnTermination: m.deleteOnTermination}
 			i.devices[m.device] = v.id
+			if !r.useKey(caller, "RunInstances", keyUse{key: v.kmsKeyID, from: sourceKey(m.src), volumeID: v.id, create: true, attach: true}) {
+				i.launchFails = true
+			}
 		}
 		l.ids = append(l.ids, i.id)
 	}
@@ -363,9 +380,14 @@ func metadataOptions(img *image, req *ec2types.InstanceMetadataOptionsRequest) e
 }
 
 type mapping struct {
-	device, volumeType, snapshotID, kmsKeyID string
-	size                                     int32
-	encrypted, deleteOnTermination           bool
+	device, volumeType, snapshotID string
+	size                           int32
+	deleteOnTermination            bool
+	// encrypted and kmsKeyID are what the request asks for; src is the
+	// snapshot the volume comes from. volumeKey decides the encryption.
+	encrypted bool
+	kmsKeyID  string
+	src       *snapshot
 }
 
 // launchMappings merges the AMI's root device with the request's block
@@ -373,7 +395,7 @@ type mapping struct {
 func (r *Region) launchMappings(img *image, req []ec2types.BlockDeviceMapping) ([]mapping, error) {
 	root := mapping{device: img.rootDevice, volumeType: "gp3", snapshotID: img.snapshotID, size: img.rootSize, deleteOnTermination: true}
 	if s, ok := r.snapshots[img.snapshotID]; ok {
-		root.encrypted = s.encrypted
+		root.src = s
 	}
 	out := []mapping{root}
 	for _, m := range req {
@@ -397,13 +419,13 @@ func (r *Region) launchMappings(img *image, req []ec2types.BlockDeviceMapping) (
 			if !ok {
 				return nil, apiErrorf(ServiceEC2, "InvalidSnapshot.NotFound", "The snapshot '%s' does not exist.", *ebs.SnapshotId)
 			}
-			mm.snapshotID, mm.encrypted = s.id, s.encrypted
+			mm.snapshotID, mm.src = s.id, s
 			if mm.size == 0 {
 				mm.size = s.sizeGiB
 			}
 		}
 		if ebs.Encrypted != nil {
-			mm.encrypted = mm.encrypted || *ebs.Encrypted
+			mm.encrypted = *ebs.Encrypted
 		}
 		if ebs.KmsKeyId != nil {
 			mm.kmsKeyID = *ebs.KmsKeyId
@@ -481,7 +503,10 @@ func (r *Region) describeInstance(i *instance) ec2types.Instance {
 			},
 		})
 	}
-	if i.state == stateStopped || i.state == stateStopping || i.state == stateShuttingDown || i.state == stateTerminated {
+	switch {
+	case i.stateReason == stateReasonLaunchError:
+		out.StateReason = &ec2types.StateReason{Code: aws.String(stateReasonLaunchError), Message: aws.String(stateReasonLaunchError + ": Client error on launch")}
+	case i.state == stateStopped || i.state == stateStopping || i.state == stateShuttingDown || i.state == stateTerminated:
 		out.StateReason = &ec2types.StateReason{Code: aws.String("Client.UserInitiatedShutdown"), Message: aws.String("Client.UserInitiatedShutdown: User initiated shutdown")}
 	}
 	return out
@@ -812,6 +837,13 @@ func (r *Region) instanceTransition(i *instance) {
 	i.stateAt = at
 	switch i.state {
 	case statePending:
+		if i.launchFails {
+			// EC2 could not use a volume's KMS key: the instance never
+			// runs ("StateReason", Amazon EC2 API Reference:
+			// /AWSEC2/latest/APIReference/API_StateReason.html).
+			i.state, i.next, i.stateReason = stateShuttingDown, at.Add(r.lat.ShuttingDownToTerminated), stateReasonLaunchError
+			return
+		}
 		i.state, i.runningSince = stateRunning, at
 	case stateStopping:
 		i.state = stateStopped

@@ -24,6 +24,9 @@ const (
 	ServiceScheduler = "Scheduler"
 	ServiceSNS       = "SNS"
 	ServiceSFN       = "SFN"
+	// ServiceKMS records the KMS calls EC2 and EBS make on a caller's
+	// behalf (see KMSRequest); the simulator serves no KMS client.
+	ServiceKMS = "KMS"
 )
 
 // apiError is an AWS API error as the SDK hands it to the caller. Where the

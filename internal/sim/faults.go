@@ -15,7 +15,7 @@ import (
 //	Fault{Service: ServiceSSM, Code: "ThrottlingException", Times: 3}                   // the next three SSM calls
 //	Fault{Service: ServiceSNS, Operation: "Publish", Code: "InternalError", Always: true, Caller: "notify"}
 type Fault struct {
-	Service   string // required: ServiceEC2, ServiceSSM, ServiceScheduler, ServiceSNS, ServiceSFN, ServiceS3, ServiceDynamoDB
+	Service   string // required: ServiceEC2, ServiceSSM, ServiceScheduler, ServiceSNS, ServiceSFN, ServiceS3, ServiceDynamoDB, ServiceKMS
 	Operation string // "" matches every operation of the service
 	Caller    string // "" matches every caller
 	Code      string // required: the AWS error code
@@ -61,6 +61,7 @@ var throttleCode = map[string]string{
 	ServiceSFN:       "ThrottlingException",
 	ServiceS3:        "SlowDown",
 	ServiceDynamoDB:  "ProvisionedThroughputExceededException",
+	ServiceKMS:       "ThrottlingException",
 }
 
 // defaultMessages are the messages AWS sends with common injected codes.
@@ -113,6 +114,13 @@ func (r *Region) injected(service, op, caller string) error {
 			return apiError(service, code, msg)
 		}
 	}
+	return r.injectedFault(service, op, caller)
+}
+
+// injectedFault is injected without the interceptor: the faults tests
+// injected, which also reach the KMS calls a call makes on its caller's
+// behalf. Called with r.mu held.
+func (r *Region) injectedFault(service, op, caller string) error {
 	var fired *faultRule
 	for _, f := range r.faults {
 		if f.Service != service || (f.Operation != "" && f.Operation != op) || (f.Caller != "" && f.Caller != caller) {

@@ -70,6 +70,12 @@ type Options struct {
 	// exist, one an hour before the start, the newest last.
 	DataSnapshots int
 
+	// Encryption is the account's EBS encryption: encryption by default,
+	// the default KMS key (the data volume and its snapshots are under
+	// it) and its customer managed keys. The zero value is an account
+	// that kept the AWS managed key.
+	Encryption Encryption
+
 	// Executor decides what commands do on instances; nil uses a
 	// ModelExecutor that fetches artifacts from the region's S3.
 	Executor Executor
@@ -171,6 +177,7 @@ type Region struct {
 	tasks         map[string]*Task
 
 	calls         []Call
+	implied       []Call // KMS calls the call under way made on its caller's behalf
 	faults        []*faultRule
 	intercept     Interceptor
 	commandFaults []*CommandFault
@@ -408,6 +415,11 @@ func call[T any](ctx context.Context, r *Region, service, op string, in any, fn 
 		c.Latency = r.lat.RunInstancesCall
 	}
 	r.calls = append(r.calls, c)
+	if err == nil {
+		// The KMS calls AWS made for it, after it (see useKey).
+		r.calls = append(r.calls, r.implied...)
+	}
+	r.implied = nil
 	if err != nil {
 		return nil, wrapOp(service, op, r.uuid(), err)
 	}
@@ -442,7 +454,12 @@ func (r *Region) settle() {
 				continue
 			}
 			if v.state == volCreating {
-				consider(v.availableAt, func() { v.state = volAvailable })
+				consider(v.availableAt, func() {
+					v.state = volAvailable
+					if v.fails {
+						v.state = volError
+					}
+				})
 			}
 			if v.att != nil {
 				consider(v.att.next, func() { r.attachmentTransition(v) })

@@ -82,6 +82,12 @@ func (h Handler) Launch(ctx context.Context, d release.Doc) (release.Candidate, 
 			{ResourceType: types.ResourceTypeVolume, Tags: tags},
 		},
 	}
+	if key := cfg.KMSKeyID(); key != "" {
+		// The root volume under the configured key, which the launch
+		// function may use; without it EBS uses the account's default key,
+		// which the prepare step has checked is the AWS managed one.
+		in.BlockDeviceMappings[0].Ebs.KmsKeyId = aws.String(key)
+	}
 	if cfg.Candidate.KeyName != "" {
 		in.KeyName = aws.String(cfg.Candidate.KeyName)
 	}
@@ -211,7 +217,7 @@ func (h Handler) missing(ctx context.Context, d release.Doc, c *release.Candidat
 		return []string{"pending"}, nil
 	case types.InstanceStateNameRunning:
 	default:
-		return nil, release.CandidateNotReady{Cause: release.Causef("candidate %s is %s", id, state)}
+		return nil, release.CandidateNotReady{Cause: release.Causef("candidate %s is %s%s", id, state, h.stateReason(ctx, id))}
 	}
 	if c.PrivateIP == "" || c.PublicIP == "" {
 		if err := h.addresses(ctx, c); err != nil {
@@ -246,6 +252,28 @@ func (h Handler) missing(ctx context.Context, d release.Doc, c *release.Candidat
 		missing = append(missing, agentOffline)
 	}
 	return missing, nil
+}
+
+// stateReason says why EC2 stopped or terminated an instance, as ": …",
+// or "" when it cannot tell. A launch that ends in Client.InternalError is
+// how EC2 reports an encrypted volume whose KMS key the launching
+// principal may not use (AWS re:Post Knowledge Center, on an instance
+// that goes from pending to stopped for want of KMS permissions:
+// repost.aws/knowledge-center/kms-iam-ec2-permission).
+func (h Handler) stateReason(ctx context.Context, id string) string {
+	out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+	if err != nil {
+		return ""
+	}
+	if len(out.Reservations) == 0 || len(out.Reservations[0].Instances) == 0 || out.Reservations[0].Instances[0].StateReason == nil {
+		return ""
+	}
+	r := out.Reservations[0].Instances[0].StateReason
+	msg := ": " + aws.ToString(r.Message)
+	if aws.ToString(r.Code) == "Client.InternalError" {
+		msg += " (EC2 could not use the KMS key of an encrypted volume on the launch's behalf: set encryption.kmsKeyId to the key so greenlight is granted its use)"
+	}
+	return msg
 }
 
 func (h Handler) addresses(ctx context.Context, c *release.Candidate) error {

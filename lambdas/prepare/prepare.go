@@ -59,6 +59,9 @@ func (h Handler) Prepare(ctx context.Context, in Input) (release.Doc, error) {
 	if err := h.resolveLive(ctx, &d); err != nil {
 		return d, err
 	}
+	if err := h.checkEncryption(ctx, d); err != nil {
+		return d, err
+	}
 	if err := h.D.Ledger().Acquire(ctx, d.App, d.ReleaseID); err != nil {
 		var busy release.ReleaseInProgress
 		if errors.As(err, &busy) {
@@ -214,4 +217,52 @@ func stateName(i types.Instance) string {
 		return "in an unknown state"
 	}
 	return string(i.State.Name)
+}
+
+// checkEncryption refuses a release whose volumes EBS would encrypt with a
+// customer managed key the stack does not grant the functions the use of.
+// Greenlight asks for encryption on every volume it creates; without
+// encryption.kmsKeyId EBS then uses the account's default EBS key, and
+// with encryption by default every volume made without a key (the live
+// data and its backups) is under that key too. A customer managed key
+// needs the caller's own KMS permissions, which the stack grants only on
+// encryption.kmsKeyId; the AWS managed key (alias/aws/ebs) needs none.
+// ("GetEbsDefaultKmsKeyId", "GetEbsEncryptionByDefault", Amazon EC2 API
+// Reference: /AWSEC2/latest/APIReference/API_GetEbsDefaultKmsKeyId.html,
+// /AWSEC2/latest/APIReference/API_GetEbsEncryptionByDefault.html;
+// "Requirements for Amazon EBS encryption", Amazon EBS User Guide:
+// /ebs/latest/userguide/ebs-encryption-requirements.html.)
+func (h Handler) checkEncryption(ctx context.Context, d release.Doc) error {
+	byDefault, err := h.D.AWS.EC2.GetEbsEncryptionByDefault(ctx, &ec2.GetEbsEncryptionByDefaultInput{})
+	if err != nil {
+		return step.AWS("ec2:GetEbsEncryptionByDefault", "the account's EBS encryption", err)
+	}
+	def, err := h.D.AWS.EC2.GetEbsDefaultKmsKeyId(ctx, &ec2.GetEbsDefaultKmsKeyIdInput{})
+	if err != nil {
+		return step.AWS("ec2:GetEbsDefaultKmsKeyId", "the account's default EBS key", err)
+	}
+	key := aws.ToString(def.KmsKeyId)
+	on := aws.ToBool(byDefault.EbsEncryptionByDefault)
+	h.D.Did(ctx, d.ReleaseID, "ebs-encryption", "byDefault", on, "defaultKey", key)
+	if key == "" || release.IsAWSManagedEBSKey(key) {
+		return nil
+	}
+	configured := d.Config.KMSKeyID()
+	if configured == "" {
+		return release.ConfigMismatch{Cause: release.Causef("the account encrypts new EBS volumes with %s; set encryption.kmsKeyId to it so greenlight is granted its use", key)}
+	}
+	if on && configured != key && sameForm(configured, key) {
+		return release.ConfigMismatch{Cause: release.Causef("the account encrypts new EBS volumes with %s by default (the live data and its backups are under it), but encryption.kmsKeyId is %s; set encryption.kmsKeyId to %s so greenlight is granted its use",
+			key, configured, key)}
+	}
+	return nil
+}
+
+// sameForm reports whether two KMS ARNs both name keys or both aliases:
+// only then does a difference mean different keys (an alias may name the
+// key, which only KMS can tell).
+func sameForm(a, b string) bool {
+	ka, okA := release.ParseKeyARN(a)
+	kb, okB := release.ParseKeyARN(b)
+	return okA && okB && ka.IsAlias() == kb.IsAlias()
 }

@@ -112,6 +112,15 @@ func TestPrepareAcceptsAGoodRelease(t *testing.T) {
 				s.cfg.Candidate.SubnetID = s.e.Fixture.LiveSubnet
 			}},
 		{name: "no data, candidate in another AZ", edit: func(s *scene) { s.cfg.Candidate.SubnetID = s.e.Fixture.Subnets[1] }},
+		{name: "default EBS key customer managed and configured", opts: cmkAccount(true),
+			edit: func(s *scene) { s.cfg.Encryption = &release.Encryption{KMSKeyID: defaultCMK} }},
+		{name: "default EBS key configured by an alias", opts: cmkAccount(true),
+			edit: func(s *scene) {
+				s.cfg.Encryption = &release.Encryption{KMSKeyID: "arn:aws:kms:eu-west-1:123456789012:alias/shop-ebs"}
+			}},
+		{name: "another key configured, no encryption by default", opts: cmkAccount(false),
+			edit: func(s *scene) { s.cfg.Encryption = &release.Encryption{KMSKeyID: otherCMK} }},
+		{name: "AWS managed default key, a key configured", edit: func(s *scene) { s.cfg.Encryption = &release.Encryption{KMSKeyID: otherCMK} }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -373,6 +382,18 @@ func TestPrepareRefuses(t *testing.T) {
 				}
 				s.upload(t, s.e.Key("2.0.0"), sample(t, "2.0.0"), "")
 			}},
+		{name: "default EBS key customer managed, no key configured", opts: cmkAccount(true), err: "ConfigMismatch",
+			text: "the account encrypts new EBS volumes with " + defaultCMK + "; set encryption.kmsKeyId to it so greenlight is granted its use",
+			set:  func(t *testing.T, s *scene) { s.upload(t, s.e.Key("2.0.0"), sample(t, "2.0.0"), "") }},
+		{name: "default EBS key customer managed, no key configured, no encryption by default", opts: cmkAccount(false), err: "ConfigMismatch",
+			text: "the account encrypts new EBS volumes with " + defaultCMK + "; set encryption.kmsKeyId to it",
+			set:  func(t *testing.T, s *scene) { s.upload(t, s.e.Key("2.0.0"), sample(t, "2.0.0"), "") }},
+		{name: "encryption by default with another key than the configured one", opts: cmkAccount(true), err: "ConfigMismatch",
+			text: "but encryption.kmsKeyId is " + otherCMK + "; set encryption.kmsKeyId to " + defaultCMK + " so greenlight is granted its use",
+			set: func(t *testing.T, s *scene) {
+				s.cfg.Encryption = &release.Encryption{KMSKeyID: otherCMK}
+				s.upload(t, s.e.Key("2.0.0"), sample(t, "2.0.0"), "")
+			}},
 		{name: "S3 throttles", err: "Throttled", text: "s3:GetObject",
 			set: func(t *testing.T, s *scene) {
 				s.upload(t, s.e.Key("2.0.0"), sample(t, "2.0.0"), "")
@@ -414,6 +435,18 @@ func TestPrepareRefuses(t *testing.T) {
 			}
 		})
 	}
+}
+
+const (
+	defaultCMK = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	otherCMK   = "arn:aws:kms:eu-west-1:123456789012:key/0f0f0f0f-1111-2222-3333-444444444444"
+)
+
+// cmkAccount has a customer managed key as its default EBS key, with or
+// without encryption by default.
+func cmkAccount(byDefault bool) sim.Options {
+	return sim.Options{Encryption: sim.Encryption{ByDefault: byDefault, DefaultKey: defaultCMK,
+		Keys: []sim.KMSKey{{ARN: defaultCMK, Aliases: []string{"alias/shop-ebs"}}, {ARN: otherCMK}}}}
 }
 
 func stop(t *testing.T, e *steptest.Env) {
