@@ -252,7 +252,7 @@ func TestOperatorOnTheLocalEngine(t *testing.T) {
 		r = o.expect(0, "status", "--local")
 		contains(t, "status", r.stdout, id+"  AwaitingApproval", "version    2.0.0",
 			"Approval pending until", "greenlight approve "+id+" --local\n", "greenlight reject "+id+` --local --reason "..."`,
-			"Smoke tests against", "PASS  home page", "candidate  i-", "Timeline (UTC):", "LaunchCandidate", "RunSmokeTests",
+			"Smoke tests against", "PASS  home page", "candidate  i-", "Timeline (UTC):", "LaunchCandidate", "smoke tests: 3 of 3 checks passed",
 			"live       "+env.Fixture.LiveInstance)
 
 		r = o.expect(0, "approve", "--local", "--reason", "looks good")

@@ -338,6 +338,15 @@ func (m Mover) CreateVolume(name string, snapshotID func() string, purpose strin
 				// without it the snapshot's key (the data's own).
 				in.KmsKeyId = aws.String(key)
 			}
+			if purpose == PurposeData {
+				// The volume users will write to performs as the live one:
+				// same type, provisioned IOPS and throughput (a gp3 copy
+				// of an io2 volume would serve production at a fraction of
+				// its speed).
+				if err := m.likeLive(ctx, in); err != nil {
+					return false, err
+				}
+			}
 			out, err := m.D.AWS.EC2.CreateVolume(ctx, in)
 			if err != nil {
 				return false, step.AWS("ec2:CreateVolume", "from "+snap, err)
@@ -358,6 +367,23 @@ func (m Mover) CreateVolume(name string, snapshotID func() string, purpose strin
 		}
 		return false, nil
 	}
+}
+
+// likeLive gives a volume to create the live data volume's type and
+// provisioned performance.
+func (m Mover) likeLive(ctx context.Context, in *ec2.CreateVolumeInput) error {
+	live, err := m.Volume(ctx, m.Doc.Live.DataVolumeID)
+	if err != nil {
+		return err
+	}
+	if live == nil {
+		return release.DataFailed{Cause: release.Causef("the live data volume %s no longer exists", m.Doc.Live.DataVolumeID)}
+	}
+	if live.VolumeType != "" {
+		in.VolumeType = live.VolumeType
+	}
+	in.Iops, in.Throughput = live.Iops, live.Throughput
+	return nil
 }
 
 // deleteVolume deletes a volume once it is detached.

@@ -319,8 +319,16 @@ func VersionFromKey(prefix, app, key string) (string, error) {
 	if !ok || v == "" {
 		return "", fmt.Errorf("key %q is not named %s<app>-<version>.tar.gz for app %q", key, prefix, app)
 	}
+	if !versionPattern.MatchString(v) {
+		return "", fmt.Errorf("key %q names version %q: a version has 1 to 64 letters, digits, '.', '_', '+' or '-' (no spaces or escapes: S3 event notifications URL-encode keys, so such a key may not name the object uploaded)", key, v)
+	}
 	return v, nil
 }
+
+// versionPattern is what a version may hold: the deploy document's
+// Version parameter accepts exactly this, so a release whose version it
+// would refuse is refused at the start, before anything is created.
+var versionPattern = regexp.MustCompile(`^[A-Za-z0-9._+-]{1,64}$`)
 
 // Reason is the failure's message in plain words: the errorMessage of a
 // Lambda error (Step Functions keeps the function's whole error document

@@ -28,6 +28,7 @@ const (
 type volume struct {
 	id, az, volumeType, snapshotID, kmsKeyID string
 	size                                     int32
+	iops, throughput                         int32 // provisioned; 0 for the type's baseline
 	encrypted                                bool
 	tags                                     tagSet
 	state                                    string
@@ -83,7 +84,7 @@ func (s *snapshot) progress(now time.Time) string {
 
 type volumeSpec struct {
 	az, volumeType, snapshotID, kmsKeyID string
-	size                                 int32
+	size, iops, throughput               int32
 	encrypted                            bool
 	tags                                 tagSet
 	caller                               string
@@ -95,7 +96,7 @@ type volumeSpec struct {
 func (r *Region) newVolume(spec volumeSpec) *volume {
 	now := r.now()
 	v := &volume{
-		id: r.hexID("vol"), az: spec.az, volumeType: spec.volumeType, snapshotID: spec.snapshotID,
+		id: r.hexID("vol"), az: spec.az, volumeType: spec.volumeType, snapshotID: spec.snapshotID, iops: spec.iops, throughput: spec.throughput,
 		kmsKeyID: spec.kmsKeyID, size: spec.size, encrypted: spec.encrypted, tags: spec.tags,
 		state: volCreating, createdAt: now, availableAt: now.Add(r.lat.CreateVolume),
 		caller: spec.caller, snapWrites: -1,
@@ -135,6 +136,12 @@ func (r *Region) describeVolume(v *volume) ec2types.Volume {
 	}
 	if v.kmsKeyID != "" {
 		out.KmsKeyId = aws.String(v.kmsKeyID)
+	}
+	if v.iops > 0 {
+		out.Iops = aws.Int32(v.iops)
+	}
+	if v.throughput > 0 {
+		out.Throughput = aws.Int32(v.throughput)
 	}
 	if a := v.att; a != nil {
 		out.Attachments = []ec2types.VolumeAttachment{r.describeAttachment(v)}
@@ -189,7 +196,7 @@ func (e *EC2) CreateVolume(ctx context.Context, in *ec2.CreateVolumeInput, _ ...
 		if in.KmsKeyId != nil && !aws.ToBool(in.Encrypted) {
 			return nil, apiError(ServiceEC2, "InvalidParameterDependency", "The parameter KmsKeyId requires the parameter Encrypted to be set.")
 		}
-		spec := volumeSpec{az: az, volumeType: string(in.VolumeType), size: aws.ToInt32(in.Size), caller: caller}
+		spec := volumeSpec{az: az, volumeType: string(in.VolumeType), size: aws.ToInt32(in.Size), iops: aws.ToInt32(in.Iops), throughput: aws.ToInt32(in.Throughput), caller: caller}
 		var src *snapshot
 		if id := aws.ToString(in.SnapshotId); id != "" {
 			s, ok := r.snapshots[id]

@@ -119,7 +119,7 @@ func (r *Region) buildFixture() error {
 	f.AllocationID, f.PublicIP = eip.allocationID, eip.publicIP
 
 	if o.DataVolume {
-		v := r.newVolume(volumeSpec{az: live.az, volumeType: "gp3", size: o.DataSizeGiB, encrypted: true,
+		v := r.newVolume(volumeSpec{az: live.az, volumeType: o.DataVolumeType, iops: o.DataIOPS, throughput: o.DataThroughput, size: o.DataSizeGiB, encrypted: true,
 			tags: tagSet{"Name": o.App + "-data", tagApp: o.App, tagRole: release.RoleData, tagManaged: release.ManagedValue}})
 		v.state, v.createdAt, v.availableAt = volInUse, launched, time.Time{}
 		v.att = &attachment{instanceID: live.id, device: o.DataDevice, state: attAttached, at: launched}

@@ -66,6 +66,10 @@ type Options struct {
 	DataDevice     string // "/dev/sdf"
 	DataMountPoint string // "/var/lib/<app>"
 	DataSizeGiB    int32  // 20
+	// DataVolumeType, DataIOPS and DataThroughput describe the live data
+	// volume: "gp3" at its baseline by default.
+	DataVolumeType           string
+	DataIOPS, DataThroughput int32
 	// DataSnapshots is how many completed snapshots of the data volume
 	// exist, one an hour before the start, the newest last.
 	DataSnapshots int
@@ -124,6 +128,9 @@ func (o Options) withDefaults() Options {
 	def(&o.DataMountPoint, "/var/lib/"+o.App)
 	if o.DataSizeGiB == 0 {
 		o.DataSizeGiB = 20
+	}
+	if o.DataVolumeType == "" {
+		o.DataVolumeType = "gp3"
 	}
 	if o.Buckets == nil {
 		o.Buckets = []string{"greenlight-" + o.App + "-releases"}

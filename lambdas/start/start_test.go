@@ -281,3 +281,38 @@ func TestStartLosesTheRaceToAConcurrentDelivery(t *testing.T) {
 		t.Errorf("executions %d, duplicates %d", len(executions(e)), e.Get(t, first.ReleaseID).Duplicates)
 	}
 }
+
+// TestStartKeyTheDeployCannotTake: a key with a space, or as an S3 event
+// may deliver it URL-encoded, names a version the deploy document would
+// refuse after a candidate was launched; Prepare refuses it first, naming
+// the rule, and nothing is created.
+func TestStartKeyTheDeployCannotTake(t *testing.T) {
+	for _, key := range []string{"releases/shop-2.0 beta.tar.gz", "releases/shop-2.0%2Bbuild.tar.gz"} {
+		t.Run(key, func(t *testing.T) {
+			e, h := newEnv(t)
+			body, err := artifact.Sample("shop", "2.0.0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			vid := e.Upload(t, key, body, "")
+			res, err := h.Start(e.Ctx, objectCreated(t, e, key, vid, int64(len(body))))
+			if err != nil || res.Status != Started {
+				t.Fatalf("%+v %v", res, err)
+			}
+			ex := executions(e)
+			var d release.Doc
+			if err := json.Unmarshal([]byte(ex[0].Input), &d); err != nil {
+				t.Fatal(err)
+			}
+			before := e.Inventory()
+			_, err = prepare.Handler{D: e.Deps}.Prepare(e.Ctx, prepare.Input{Release: d, Config: steptest.ConfigJSON(t, e.Config()), Execution: ex[0].ARN})
+			var ei release.EventInvalid
+			if !errors.As(err, &ei) || !strings.Contains(err.Error(), "a version has 1 to 64 letters, digits") {
+				t.Fatalf("prepare: %v, want EventInvalid naming the version rule", err)
+			}
+			if after := e.Inventory(); len(after) != len(before) {
+				t.Errorf("prepare created something: %v", after)
+			}
+		})
+	}
+}

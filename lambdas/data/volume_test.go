@@ -1,0 +1,41 @@
+package data
+
+import (
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/greenlight/greenlight/internal/artifact"
+	"github.com/greenlight/greenlight/internal/datamove"
+	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/internal/sim"
+	"github.com/greenlight/greenlight/lambdas/internal/steptest"
+)
+
+// TestServingVolumePerformsAsTheLiveOne: the volume restore mode creates
+// for users to write to has the live volume's type, provisioned IOPS and
+// throughput; the test copy stays a baseline gp3 (nobody serves from it).
+func TestServingVolumePerformsAsTheLiveOne(t *testing.T) {
+	e := steptest.New(t, "cutover", sim.Options{DataVolume: true, DataSnapshots: 1, DataVolumeType: "io2", DataIOPS: 6000})
+	body, err := artifact.Sample("shop", "2.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := datamove.Mover{D: e.Deps, Doc: e.Doc(t, "2.0.0", "v2", body, e.WithData(e.Config(), release.DataRestore))}
+	for _, c := range []struct {
+		purpose string
+		typ     types.VolumeType
+		iops    int32
+	}{{datamove.PurposeData, types.VolumeTypeIo2, 6000}, {datamove.PurposeTestCopy, types.VolumeTypeGp3, 0}} {
+		if _, err := m.CreateVolume("volume", func() string { return e.Fixture.DataSnapshots[0] }, c.purpose)(e.Ctx, &release.Step{}); err != nil {
+			t.Fatal(err)
+		}
+		calls := e.Region.CallsTo(sim.ServiceEC2, "CreateVolume")
+		in := calls[len(calls)-1].Input.(*ec2.CreateVolumeInput)
+		if in.VolumeType != c.typ || aws.ToInt32(in.Iops) != c.iops {
+			t.Errorf("%s volume: type %s, %d IOPS; want %s, %d", c.purpose, in.VolumeType, aws.ToInt32(in.Iops), c.typ, c.iops)
+		}
+	}
+}
