@@ -346,6 +346,9 @@ func (m Mover) CreateVolume(name string, snapshotID func() string, purpose strin
 				if err := m.likeLive(ctx, in); err != nil {
 					return false, err
 				}
+				if r := m.Doc.Config.Data.InitializationRate; r > 0 {
+					in.VolumeInitializationRate = aws.Int32(r)
+				}
 			}
 			out, err := m.D.AWS.EC2.CreateVolume(ctx, in)
 			if err != nil {

@@ -83,6 +83,11 @@ type DataConfig struct {
 	Device         string   `json:"device,omitempty"`
 	MountPoint     string   `json:"mountPoint,omitempty"`
 	SnapshotMaxAge Duration `json:"snapshotMaxAge,omitempty"`
+	// InitializationRate (MiB/s, 100 to 300) has EBS initialize the volume
+	// restore mode serves from at that rate, instead of loading each block
+	// from the snapshot on its first read (slow first reads right after the
+	// cutover). Billed by EBS; omitted, volumes initialize lazily.
+	InitializationRate int32 `json:"initializationRate,omitempty"`
 }
 
 // Encryption names the customer managed KMS key greenlight encrypts the

@@ -41,6 +41,18 @@ func checkLimits(service, op string, in any) error {
 		if err := clientToken(v.ClientToken); err != nil {
 			return err
 		}
+		// VolumeInitializationRate: "Valid range: 100 - 300 MiB/s",
+		// "supported only for volumes created from snapshots"
+		// (CreateVolume, EC2 API Reference; Initialize Amazon EBS volumes,
+		// ebs/latest/userguide/initalize-volume.html).
+		if r := v.VolumeInitializationRate; r != nil {
+			if *r < 100 || *r > 300 {
+				return apiErrorf(ServiceEC2, "InvalidParameterValue", "Value (%d) for parameter volumeInitializationRate is invalid. Valid range: 100 - 300", *r)
+			}
+			if v.SnapshotId == nil {
+				return apiError(ServiceEC2, "InvalidParameterCombination", "The parameter volumeInitializationRate is supported only for volumes created from snapshots")
+			}
+		}
 		return ec2Tags(v.TagSpecifications)
 	case *ec2.CreateSnapshotInput:
 		// Description: "Up to 255 characters" (CreateSnapshot, EC2 API

@@ -67,6 +67,10 @@ func TestParameterLimits(t *testing.T) {
 		ClientToken: aws.String(long)}); ErrorCode(err) != "InvalidParameterValue" {
 		t.Errorf("CreateVolume with a 65-character token: %v", err)
 	}
+	if _, err := r.EC2().CreateVolume(ctx, &ec2.CreateVolumeInput{AvailabilityZone: aws.String(f.LiveAZ), Size: aws.Int32(1),
+		VolumeInitializationRate: aws.Int32(200)}); ErrorCode(err) != "InvalidParameterCombination" {
+		t.Errorf("an initialization rate without a snapshot: %v", err)
+	}
 	if _, err := r.EC2().CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{f.LiveInstance},
 		Tags: []ec2types.Tag{{Key: aws.String("k"), Value: aws.String(strings.Repeat("v", 257))}}}); ErrorCode(err) != "InvalidParameterValue" {
 		t.Errorf("a 257-character tag value: %v", err)

@@ -16,26 +16,30 @@ import (
 
 // TestServingVolumePerformsAsTheLiveOne: the volume restore mode creates
 // for users to write to has the live volume's type, provisioned IOPS and
-// throughput; the test copy stays a baseline gp3 (nobody serves from it).
+// throughput, and is initialized at data.initializationRate when given;
+// the test copy stays a baseline gp3 (nobody serves from it).
 func TestServingVolumePerformsAsTheLiveOne(t *testing.T) {
 	e := steptest.New(t, "cutover", sim.Options{DataVolume: true, DataSnapshots: 1, DataVolumeType: "io2", DataIOPS: 6000})
 	body, err := artifact.Sample("shop", "2.0.0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := datamove.Mover{D: e.Deps, Doc: e.Doc(t, "2.0.0", "v2", body, e.WithData(e.Config(), release.DataRestore))}
+	cfg := e.WithData(e.Config(), release.DataRestore)
+	cfg.Data.InitializationRate = 200
+	m := datamove.Mover{D: e.Deps, Doc: e.Doc(t, "2.0.0", "v2", body, cfg)}
 	for _, c := range []struct {
-		purpose string
-		typ     types.VolumeType
-		iops    int32
-	}{{datamove.PurposeData, types.VolumeTypeIo2, 6000}, {datamove.PurposeTestCopy, types.VolumeTypeGp3, 0}} {
+		purpose    string
+		typ        types.VolumeType
+		iops, rate int32
+	}{{datamove.PurposeData, types.VolumeTypeIo2, 6000, 200}, {datamove.PurposeTestCopy, types.VolumeTypeGp3, 0, 0}} {
 		if _, err := m.CreateVolume("volume", func() string { return e.Fixture.DataSnapshots[0] }, c.purpose)(e.Ctx, &release.Step{}); err != nil {
 			t.Fatal(err)
 		}
 		calls := e.Region.CallsTo(sim.ServiceEC2, "CreateVolume")
 		in := calls[len(calls)-1].Input.(*ec2.CreateVolumeInput)
-		if in.VolumeType != c.typ || aws.ToInt32(in.Iops) != c.iops {
-			t.Errorf("%s volume: type %s, %d IOPS; want %s, %d", c.purpose, in.VolumeType, aws.ToInt32(in.Iops), c.typ, c.iops)
+		if in.VolumeType != c.typ || aws.ToInt32(in.Iops) != c.iops || aws.ToInt32(in.VolumeInitializationRate) != c.rate {
+			t.Errorf("%s volume: type %s, %d IOPS, initialized at %d MiB/s; want %s, %d, %d", c.purpose, in.VolumeType, aws.ToInt32(in.Iops),
+				aws.ToInt32(in.VolumeInitializationRate), c.typ, c.iops, c.rate)
 		}
 	}
 }
