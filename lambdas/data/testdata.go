@@ -23,6 +23,13 @@ const (
 	pollInside  = 2
 	// planTimeout bounds a test copy or a cutover.
 	planTimeout = 20 * time.Minute
+	// snapshotPerGiB is the time allowed per GiB of the live volume when
+	// the test copy takes a new snapshot. AWS documents no snapshot speed
+	// ("the first snapshot ... is a full copy", later ones incremental:
+	// "How Amazon EBS snapshots work", ebs/latest/userguide/
+	// how_snapshots_work.html); 20 s/GiB (about 50 MiB/s) is an estimate
+	// on the slow side.
+	snapshotPerGiB = 20 * time.Second
 )
 
 // Handler runs the data plans.
@@ -54,6 +61,15 @@ func (h Handler) TestData(ctx context.Context, d release.Doc) (release.TestData,
 					st.ID, st.Started = id, h.D.Now().UTC()
 					return true, nil
 				}
+				// A first snapshot copies every written block: the time
+				// it takes grows with the volume, so the deadline does.
+				v, err := m.Volume(ctx, liveVol)
+				if err != nil {
+					return false, err
+				}
+				if v != nil {
+					td.Deadline = td.Deadline.Add(snapshotAllowance(aws.ToInt32(v.Size)))
+				}
 			}
 			return m.Snapshot("snapshot", liveVol, datamove.PurposeTestCopy, true)(ctx, st)
 		}},
@@ -80,9 +96,16 @@ func (h Handler) TestData(ctx context.Context, d release.Doc) (release.TestData,
 		return td, nil
 	}
 	if d.Candidate.Ready && h.D.Now().After(td.Deadline) {
-		return td, release.DataFailed{Cause: release.Causef("the test copy of the data is not ready after %s: %s", planTimeout, td.Status)}
+		return td, release.DataFailed{Cause: release.Causef("the test copy of the data is not ready by its deadline %s: %s (take a snapshot of the live volume before releasing, or raise data.snapshotMaxAge so a recent one is reused)",
+			td.Deadline.Format(time.RFC3339), td.Status)}
 	}
 	return td, nil
+}
+
+// snapshotAllowance is the extra time a new first snapshot of a volume of
+// size GiB may take.
+func snapshotAllowance(sizeGiB int32) time.Duration {
+	return time.Duration(sizeGiB) * snapshotPerGiB
 }
 
 // recentSnapshot is the newest completed snapshot of the live data volume

@@ -2,6 +2,7 @@ package data
 
 import (
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -40,6 +41,34 @@ func TestServingVolumePerformsAsTheLiveOne(t *testing.T) {
 		if in.VolumeType != c.typ || aws.ToInt32(in.Iops) != c.iops || aws.ToInt32(in.VolumeInitializationRate) != c.rate {
 			t.Errorf("%s volume: type %s, %d IOPS, initialized at %d MiB/s; want %s, %d, %d", c.purpose, in.VolumeType, aws.ToInt32(in.Iops),
 				aws.ToInt32(in.VolumeInitializationRate), c.typ, c.iops, c.rate)
+		}
+	}
+}
+
+// TestTestCopyDeadlineGrowsWithTheVolume: when no recent snapshot exists,
+// the test copy takes a first snapshot, whose time grows with the volume:
+// its deadline does too; a reused snapshot keeps the base deadline.
+func TestTestCopyDeadlineGrowsWithTheVolume(t *testing.T) {
+	for _, c := range []struct {
+		size      int32
+		snapshots int
+		want      time.Duration
+	}{{500, 0, planTimeout + 500*snapshotPerGiB}, {20, 1, planTimeout}} {
+		e := steptest.New(t, "test-data", sim.Options{DataVolume: true, DataSizeGiB: c.size, DataSnapshots: c.snapshots})
+		body, err := artifact.Sample("shop", "2.0.0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := e.WithData(e.Config(), release.DataRestore)
+		cfg.Data.SnapshotMaxAge = release.Duration(24 * time.Hour)
+		d := e.Doc(t, "2.0.0", "v2", body, cfg)
+		d.Candidate = &release.Candidate{InstanceID: e.Launch(t, map[string]string{release.TagApp: "shop", release.TagRelease: d.ReleaseID})}
+		td, err := Handler{D: e.Deps}.TestData(e.Ctx, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := td.Deadline.Sub(e.Region.Now()); got != c.want {
+			t.Errorf("%d recent snapshots: deadline in %s, want %s", c.snapshots, got, c.want)
 		}
 	}
 }
