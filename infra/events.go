@@ -34,9 +34,9 @@ func (s *Stack) trigger() {
 	})
 	cdknag.NagSuppressions_AddResourceSuppressions(dlq, &[]*cdknag.NagPackSuppression{{
 		Id:     jsii.String("AwsSolutions-SQS3"),
-		Reason: jsii.String("This queue is the dead-letter queue of the two rules' targets (release trigger, execution alarm) and the on-failure destination of their functions; it needs no dead-letter queue of its own."),
+		Reason: jsii.String("This queue is the dead-letter queue of the two rules' targets (release trigger, execution alarm) and the on-failure destination of the functions EventBridge invokes asynchronously (start, watch, retire); it needs no dead-letter queue of its own."),
 	}}, jsii.Bool(true))
-	s.keepAsyncFailures(dlq, registry.Start, registry.Watch)
+	s.keepAsyncFailures(dlq, registry.Start, registry.Watch, registry.Retire)
 	s.alarmOnUndelivered(dlq)
 	rule := awsevents.NewRule(s.Stack, jsii.String("ReleaseUploaded"), &awsevents.RuleProps{
 		Description: jsii.String(fmt.Sprintf("greenlight: an artifact uploaded under s3://…/%s starts a release of %s", s.Config.ArtifactPrefix, s.Config.App)),
@@ -115,7 +115,7 @@ func (s *Stack) keepAsyncFailures(queue awssqs.Queue, handlers ...string) {
 func (s *Stack) alarmOnUndelivered(queue awssqs.Queue) {
 	alarm := awscloudwatch.NewAlarm(s.Stack, jsii.String("UndeliveredEvents"), &awscloudwatch.AlarmProps{
 		AlarmName: jsii.String(s.Config.StackName + "-undelivered-events"),
-		AlarmDescription: jsii.String(fmt.Sprintf("greenlight: an upload or an execution end of %s was not handled (EventBridge could not deliver it, "+
+		AlarmDescription: jsii.String(fmt.Sprintf("greenlight: an upload, an execution end or a retirement of %s was not handled (EventBridge could not deliver it, "+
 			"or the function failed every attempt). Read the messages in the queue %s, act on them, then purge it.", s.Config.App, *queue.QueueName())),
 		Metric: queue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
 			Statistic: jsii.String("Maximum"),

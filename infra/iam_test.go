@@ -73,7 +73,7 @@ var exceptions = map[string]string{
 	// invocations": a record goes to the on-failure destination, and
 	// "Delivery errors can also occur due to permissions errors"
 	// (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html).
-	"sqs:SendMessage": "the Lambda service sends the record of an asynchronous invocation that failed every attempt to the function's on-failure queue with the function's role (start, watch; infra/events.go keepAsyncFailures)",
+	"sqs:SendMessage": "the Lambda service sends the record of an asynchronous invocation that failed every attempt to the function's on-failure queue with the function's role (start, watch, retire; infra/events.go keepAsyncFailures)",
 }
 
 // destructive EC2 actions must carry the management-tag condition.

@@ -384,7 +384,7 @@ func TestAsyncFailuresAreKept(t *testing.T) {
 	}
 	configs := resources(s, "AWS::Lambda::EventInvokeConfig")
 	queue := ""
-	for _, handler := range []string{registry.Start, registry.Watch} {
+	for _, handler := range []string{registry.Start, registry.Watch, registry.Retire} {
 		var cfg map[string]any
 		var cfgID string
 		for id, c := range configs {
