@@ -92,7 +92,10 @@ synth: node $(ASSET) ## synthesize the stack into cdk.out/ (greenlight.json, els
 	cdk synth --quiet -c config=$(CONFIG) -c asset=$(ASSET)
 	@ls cdk.out/*.template.json
 
-lint: ## gofmt, go vet and staticcheck
+lint: ## gofmt, go vet, staticcheck, and no binary or oversized tracked file
+	@big=$$(git ls-files -z 2>/dev/null | xargs -0 -r stat -c '%s %n' 2>/dev/null | awk '$$1 > 1048576 {print $$2}'); \
+	bin=$$(git ls-files --eol 2>/dev/null | awk '$$1 == "i/-text" {print $$NF}'); \
+	if [ -n "$$big$$bin" ]; then echo "tracked files that belong in no repository (build outputs, binaries, over 1 MiB): $$big $$bin"; exit 1; fi
 	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
 	if [ -n "$$bad" ]; then echo "gofmt would change: $$bad"; exit 1; fi
 	go vet ./...
