@@ -17,8 +17,8 @@ import (
 	"github.com/greenlight/greenlight/events"
 	"github.com/greenlight/greenlight/internal/ledger"
 	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/internal/retirement"
 	"github.com/greenlight/greenlight/internal/sim"
-	"github.com/greenlight/greenlight/lambdas/finish"
 	"github.com/greenlight/greenlight/lambdas/internal/steptest"
 )
 
@@ -53,7 +53,7 @@ func sweep(t *testing.T) Input {
 // finish step writes it.
 func scheduled(t *testing.T, e *steptest.Env, id string) Input {
 	t.Helper()
-	b, err := json.Marshal(finish.RetireRequest{App: e.Fixture.App, InstanceID: id, ReleaseID: newRelease})
+	b, err := json.Marshal(retirement.Request{App: e.Fixture.App, InstanceID: id, ReleaseID: newRelease})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func released(t *testing.T, e *steptest.Env, due time.Time) string {
 		InstanceId: aws.String(live), AllowReassociation: aws.Bool(true)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := finish.Keep(e.Test, e.Deps, f.App, "", f.LiveInstance, due); err != nil {
+	if err := retirement.Keep(e.Test, e.Deps, f.App, "", f.LiveInstance, due); err != nil {
 		t.Fatal(err)
 	}
 	serve(t, e, live, f.LiveInstance, due)

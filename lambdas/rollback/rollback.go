@@ -36,8 +36,8 @@ import (
 	"github.com/greenlight/greenlight/internal/ledger"
 	"github.com/greenlight/greenlight/internal/notify"
 	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/internal/retirement"
 	"github.com/greenlight/greenlight/internal/traffic"
-	"github.com/greenlight/greenlight/lambdas/finish"
 	"github.com/greenlight/greenlight/lambdas/step"
 )
 
@@ -554,7 +554,7 @@ func (h Handler) unkeep(d release.Doc) datamove.Run {
 		if _, err := h.D.AWS.EC2.DeleteTags(ctx, &ec2.DeleteTagsInput{Resources: []string{id}, Tags: []types.Tag{{Key: aws.String(release.TagRetireAfter)}}}); err != nil {
 			return false, step.AWS("ec2:DeleteTags", id, err)
 		}
-		if err := finish.Unschedule(ctx, h.D, d.App, id); err != nil {
+		if err := retirement.Unschedule(ctx, h.D, d.App, id); err != nil {
 			return false, err
 		}
 		return true, nil

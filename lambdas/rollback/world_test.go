@@ -14,8 +14,8 @@ import (
 
 	"github.com/greenlight/greenlight/internal/ledger"
 	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/internal/retirement"
 	"github.com/greenlight/greenlight/internal/sim"
-	"github.com/greenlight/greenlight/lambdas/finish"
 	"github.com/greenlight/greenlight/lambdas/internal/steptest"
 )
 
@@ -188,10 +188,10 @@ func TestRollbackUnkeepsTheLiveInstance(t *testing.T) {
 	s := newScene(t, release.StateKeepPrevious)
 	e, f := s.e, s.e.Fixture
 	due := e.Region.Now().Add(7 * 24 * time.Hour)
-	if err := finish.Keep(e.Test, e.Deps, f.App, "", f.LiveInstance, due); err != nil {
+	if err := retirement.Keep(e.Test, e.Deps, f.App, "", f.LiveInstance, due); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := finish.Schedule(e.Test, e.Deps, finish.RetireRequest{App: f.App, InstanceID: f.LiveInstance, ReleaseID: s.d.ReleaseID}, due); err != nil {
+	if _, err := retirement.Schedule(e.Test, e.Deps, retirement.Request{App: f.App, InstanceID: f.LiveInstance, ReleaseID: s.d.ReleaseID}, due); err != nil {
 		t.Fatal(err)
 	}
 	rb := s.rollBack(t)
@@ -199,7 +199,7 @@ func TestRollbackUnkeepsTheLiveInstance(t *testing.T) {
 	if role := steptest.Tags(e.Instance(t, f.LiveInstance).Tags)[release.TagRole]; role != release.RoleLive {
 		t.Errorf("the live instance's role is %q, want %s", role, release.RoleLive)
 	}
-	_, err := e.Region.Scheduler().GetSchedule(e.Test, &scheduler.GetScheduleInput{Name: aws.String(finish.ScheduleName(f.App, f.LiveInstance)),
+	_, err := e.Region.Scheduler().GetSchedule(e.Test, &scheduler.GetScheduleInput{Name: aws.String(retirement.ScheduleName(f.App, f.LiveInstance)),
 		GroupName: aws.String(f.ScheduleGroup)})
 	if err == nil || !strings.Contains(err.Error(), "ResourceNotFound") {
 		t.Errorf("the retirement schedule of the live instance: err=%v, want it deleted", err)
