@@ -15,7 +15,9 @@ export JSII_DEPRECATED := quiet
 CONFIG ?= $(if $(wildcard greenlight.json),greenlight.json,greenlight.example.json)
 ASSET := build/bootstrap.zip
 NODE_STAMP := node_modules/.greenlight-installed
-GO_SOURCES := $(shell find lambdas internal -name '*.go' -not -name '*_test.go') go.mod go.sum
+# Everything the Lambda binary is built from: Go sources and the files
+# they embed (instance/*.sh, the SSM documents' scripts, among them).
+GO_SOURCES := $(shell find lambdas internal instance -type f -not -name '*_test.go') go.mod go.sum
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # The Lambda binary's build flags: static (CGO off), stripped, reproducible.
 LAMBDA_FLAGS := -trimpath -tags lambda.norpc -ldflags='-s -w -buildid='
