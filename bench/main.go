@@ -20,7 +20,7 @@ import (
 	"github.com/greenlight/greenlight/internal/release"
 )
 
-// Budgets the figures are read against (README, "Performance").
+// Budgets the figures are read against (docs/performance.md).
 const (
 	BudgetTransitions       = 60   // state transitions of the happy path
 	BudgetPollingOverhead   = 0.10 // share of the modelled lead time

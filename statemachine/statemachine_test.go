@@ -16,7 +16,7 @@ import (
 	"github.com/greenlight/greenlight/statemachine"
 )
 
-var update = flag.Bool("update", false, "rewrite the README's workflow diagram")
+var update = flag.Bool("update", false, "rewrite the workflow diagrams in docs/workflows.md")
 
 var (
 	once  sync.Once
@@ -150,7 +150,7 @@ func TestTerminalStates(t *testing.T) {
 	}
 }
 
-// TestReadmeDiagramsAreCurrent keeps the README's diagrams equal to the
+// TestReadmeDiagramsAreCurrent keeps the diagrams in docs/workflows.md equal to the
 // definitions the stack synthesizes (the example config, and the same with
 // a data volume).
 func TestReadmeDiagramsAreCurrent(t *testing.T) {
@@ -164,7 +164,7 @@ func TestReadmeDiagramsAreCurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(tc.Root, "README.md")
+	path := filepath.Join(tc.Root, "docs", "workflows.md")
 	readme, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -178,13 +178,13 @@ func TestReadmeDiagramsAreCurrent(t *testing.T) {
 		end := "<!-- end of " + d.name + " -->"
 		i, j := strings.Index(text, begin), strings.Index(text, end)
 		if i < 0 || j < i {
-			t.Errorf("README.md lacks the diagram markers %q … %q", begin, end)
+			t.Errorf("docs/workflows.md lacks the diagram markers %q … %q", begin, end)
 			continue
 		}
 		want := begin + "\n\n```mermaid\n" + statemachine.Mermaid(d.m.Definition) + "```\n\n"
 		if text[i:j] != want {
 			if !*update {
-				t.Errorf("README.md's %s diagram is stale: run `go test ./statemachine -update`", d.name)
+				t.Errorf("docs/workflows.md's %s diagram is stale: run `go test ./statemachine -update`", d.name)
 				continue
 			}
 			text = text[:i] + want + text[j:]

@@ -13,19 +13,19 @@ import (
 	"github.com/spf13/cobra"
 )
 
-var update = flag.Bool("update", false, "rewrite the README's CLI reference from the commands' help")
+var update = flag.Bool("update", false, "rewrite the CLI reference in docs/cli.md from the commands' help")
 
 const (
-	readme   = "../../README.md"
+	readme   = "../../docs/cli.md"
 	beginCLI = "<!-- CLI reference: generated from each command's --help by `go test ./cmd/greenlight -update` -->\n"
 	endCLI   = "<!-- end of CLI reference -->\n"
 )
 
-// documented is the order the README presents the commands in: an
+// documented is the order docs/cli.md presents the commands in: an
 // operator's day first.
 var documented = []string{"release", "status", "approve", "reject", "rollback", "history", "lock", "lock status", "lock release", "validate", "local", "local invoke"}
 
-// cliReference is the README's CLI reference: each command's --help,
+// cliReference is the CLI reference in docs/cli.md: each command's --help,
 // exactly as it prints.
 func cliReference(t *testing.T) string {
 	t.Helper()
@@ -45,7 +45,7 @@ func cliReference(t *testing.T) string {
 }
 
 // TestREADMEDocumentsEveryCommand fails when a command's usage, flags or
-// description and its README section differ; -update rewrites the README.
+// description and its section in docs/cli.md differ; -update rewrites it.
 func TestREADMEDocumentsEveryCommand(t *testing.T) {
 	var visible []string
 	var walk func(c *cobra.Command, prefix string)
@@ -73,7 +73,7 @@ func TestREADMEDocumentsEveryCommand(t *testing.T) {
 	s := string(raw)
 	i, j := strings.Index(s, beginCLI), strings.Index(s, endCLI)
 	if i < 0 || j < i {
-		t.Fatalf("README.md has no CLI reference between %q and %q", strings.TrimSpace(beginCLI), strings.TrimSpace(endCLI))
+		t.Fatalf("docs/cli.md has no CLI reference between %q and %q", strings.TrimSpace(beginCLI), strings.TrimSpace(endCLI))
 	}
 	got := s[i+len(beginCLI) : j]
 	want = "\n" + want + "\n"
@@ -94,7 +94,7 @@ func TestREADMEDocumentsEveryCommand(t *testing.T) {
 				w = wl[k]
 			}
 			if g != w {
-				t.Fatalf("README.md's CLI reference differs from the commands' --help at its line %d:\n README: %q\n   help: %q\n(go test ./cmd/greenlight -update rewrites it)", k+1, g, w)
+				t.Fatalf("docs/cli.md's CLI reference differs from the commands' --help at its line %d:\n README: %q\n   help: %q\n(go test ./cmd/greenlight -update rewrites it)", k+1, g, w)
 			}
 		}
 	}

@@ -11,7 +11,7 @@ import (
 	"os"
 )
 
-// Exit codes, documented in the README.
+// Exit codes, documented in docs/cli.md.
 const (
 	exitOK      = 0
 	exitFailed  = 1 // the command ran and the answer is no (a failed release, a refused approval)
