@@ -27,6 +27,9 @@ LAMBDA_FLAGS := -trimpath -tags lambda.norpc -ldflags='-s -w -buildid='
 BENCH_BOOTSTRAP := build/bench/bootstrap
 RIE := github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d
 TEST_FLAGS ?=
+# The harness build of the CLI links the local engine (`greenlight local`);
+# the operator's build does not (cmd/greenlight/lean_test.go checks it).
+HARNESS := -tags harness
 
 .PHONY: help build test synth lint deploy clean node tools local invoke bench
 
@@ -81,14 +84,14 @@ bench: node tools ## releases on the local engine and cold starts: the table, an
 	$(BENCH_BIN) -bootstrap $(BENCH_BOOTSTRAP) -rie $(RIE) $(ARGS)
 
 test: node tools $(ASSET) lint ## run every test
-	go test $(TEST_FLAGS) ./...
+	go test $(HARNESS) $(TEST_FLAGS) ./...
 
 local: node tools $(ASSET) ## run a whole release on the local engine (ARGS="--approve reject", "--fail-at DeployRelease", ...)
-	go run ./cmd/greenlight local $(ARGS)
+	go run $(HARNESS) ./cmd/greenlight local $(ARGS)
 
 invoke: node tools $(ASSET) ## run one handler against the simulated region: make invoke HANDLER=retire EVENT=daily-sweep.json
 	@test -n "$(HANDLER)" || { echo "usage: make invoke HANDLER=<name> [EVENT=<file or events/ sample>]"; exit 2; }
-	go run ./cmd/greenlight local invoke $(HANDLER) $(EVENT)
+	go run $(HARNESS) ./cmd/greenlight local invoke $(HANDLER) $(EVENT)
 
 synth: node $(ASSET) ## synthesize the stack into cdk.out/ (greenlight.json, else the example)
 	cdk synth --quiet -c config=$(CONFIG) -c asset=$(ASSET)
@@ -100,8 +103,9 @@ lint: ## gofmt, go vet, staticcheck, and no binary or oversized tracked file
 	if [ -n "$$big$$bin" ]; then echo "tracked files that belong in no repository (build outputs, binaries, over 1 MiB): $$big $$bin"; exit 1; fi
 	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
 	if [ -n "$$bad" ]; then echo "gofmt would change: $$bad"; exit 1; fi
-	go vet ./...
-	go run $(STATICCHECK) ./...
+	go vet $(HARNESS) ./...
+	go vet ./cmd/greenlight
+	go run $(STATICCHECK) $(HARNESS) ./...
 
 # make deploy bootstraps the environment it deploys to first. AWS CDK v2
 # Developer Guide, "cdk bootstrap"

@@ -62,14 +62,15 @@ type Documents struct {
 	Deploy, Maintenance, Data *string
 }
 
-// Output names: the CLI finds the stack's resources through them.
+// Output names: the CLI finds the stack's resources through them
+// (defined with the release vocabulary, which the CLI links).
 const (
-	OutputBucket       = "ReleaseBucket"
-	OutputTable        = "LedgerTable"
-	OutputTopic        = "NotificationTopic"
-	OutputStateMachine = "StateMachine"
-	OutputSwitchBack   = "RollbackStateMachine"
-	OutputApp          = "App"
+	OutputBucket       = release.OutputBucket
+	OutputTable        = release.OutputTable
+	OutputTopic        = release.OutputTopic
+	OutputStateMachine = release.OutputStateMachine
+	OutputSwitchBack   = release.OutputSwitchBack
+	OutputApp          = release.OutputApp
 )
 
 // NewStack builds the stack for one application.

@@ -25,12 +25,10 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/spf13/cobra"
 
-	"github.com/greenlight/greenlight/infra"
 	"github.com/greenlight/greenlight/internal/awsapi"
 	"github.com/greenlight/greenlight/internal/ledger"
-	"github.com/greenlight/greenlight/internal/localrun"
+	"github.com/greenlight/greenlight/internal/localenv"
 	"github.com/greenlight/greenlight/internal/release"
-	"github.com/greenlight/greenlight/lambdas/start"
 )
 
 // targetFlags say which greenlight a command talks to: a deployed stack,
@@ -125,7 +123,7 @@ type backend struct {
 
 	who     func(ctx context.Context) (string, error)
 	clock   func(ctx context.Context) (time.Time, error)
-	deliver func(ctx context.Context, key, versionID string, size int64) (start.Result, error)
+	deliver func(ctx context.Context, key, versionID string, size int64) (release.StartResult, error)
 }
 
 // Who names the person answering an approval: the caller's ARN on AWS.
@@ -145,7 +143,7 @@ func (b *backend) Now(ctx context.Context) time.Time {
 
 // Deliver sends the upload event, on the local engine only: on AWS the
 // bucket's EventBridge notification does.
-func (b *backend) Deliver(ctx context.Context, key, versionID string, size int64) (*start.Result, error) {
+func (b *backend) Deliver(ctx context.Context, key, versionID string, size int64) (*release.StartResult, error) {
 	if b.deliver == nil {
 		return nil, nil
 	}
@@ -159,7 +157,7 @@ func (f *targetFlags) open(ctx context.Context) (*backend, error) {
 		if f.stack != "" || f.region != "" || f.config != "" {
 			return nil, withCode(exitUsage, errors.New("--local talks to the running local engine: --stack, --region and --config do not apply"))
 		}
-		ep, err := localrun.ReadEndpoints()
+		ep, err := localenv.Read()
 		if err != nil {
 			return nil, withCode(exitAWS, err)
 		}
@@ -282,15 +280,15 @@ func discover(ctx context.Context, api stackAPI, stack, region string) (stackRes
 	for _, o := range st.Outputs {
 		outputs[aws.ToString(o.OutputKey)] = aws.ToString(o.OutputValue)
 	}
-	res := stackResources{Bucket: outputs[infra.OutputBucket], Table: outputs[infra.OutputTable], Topic: outputs[infra.OutputTopic],
-		StateMachine: outputs[infra.OutputStateMachine], RollbackStateMachine: outputs[infra.OutputSwitchBack]}
+	res := stackResources{Bucket: outputs[release.OutputBucket], Table: outputs[release.OutputTable], Topic: outputs[release.OutputTopic],
+		StateMachine: outputs[release.OutputStateMachine], RollbackStateMachine: outputs[release.OutputSwitchBack]}
 	for _, t := range st.Tags {
 		if aws.ToString(t.Key) == "greenlight:app" {
 			res.App = aws.ToString(t.Value)
 		}
 	}
 	var missing []string
-	for _, k := range []string{infra.OutputBucket, infra.OutputTable, infra.OutputStateMachine, infra.OutputSwitchBack} {
+	for _, k := range []string{release.OutputBucket, release.OutputTable, release.OutputStateMachine, release.OutputSwitchBack} {
 		if outputs[k] == "" {
 			missing = append(missing, k)
 		}
@@ -358,7 +356,7 @@ func callerARN(ctx context.Context, api identityAPI) (string, error) {
 
 // clients builds the SDK clients the commands use, for AWS (ep nil) or
 // for the local engine's endpoints.
-func clients(cfg aws.Config, ep *localrun.Endpoints) (*dynamodb.Client, *s3.Client, *sfn.Client) {
+func clients(cfg aws.Config, ep *localenv.Endpoints) (*dynamodb.Client, *s3.Client, *sfn.Client) {
 	ddb := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
 		if ep != nil {
 			o.BaseEndpoint = aws.String(ep.DynamoDB)
@@ -384,7 +382,7 @@ func clients(cfg aws.Config, ep *localrun.Endpoints) (*dynamodb.Client, *s3.Clie
 // localBackend talks to a running local engine: dynalite for the ledger,
 // gofakes3 for the bucket, the host for Step Functions, the upload event
 // and the simulated clock.
-func localBackend(ep localrun.Endpoints) *backend {
+func localBackend(ep localenv.Endpoints) *backend {
 	cfg := aws.Config{Region: ep.Region, Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}
 	ddb, s3c, sfnc := clients(cfg, &ep)
 	prefix, maxSize := ep.ArtifactPrefix, ep.ArtifactMaxSize
@@ -409,8 +407,8 @@ func localBackend(ep localrun.Endpoints) *backend {
 			err := host.post(ctx, "/greenlight/clock", struct{}{}, &out)
 			return out.Now, err
 		},
-		deliver: func(ctx context.Context, key, versionID string, size int64) (start.Result, error) {
-			var out start.Result
+		deliver: func(ctx context.Context, key, versionID string, size int64) (release.StartResult, error) {
+			var out release.StartResult
 			err := host.post(ctx, "/greenlight/deliver", map[string]any{"key": key, "versionId": versionID, "size": size}, &out)
 			return out, err
 		},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +16,7 @@ import (
 	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/greenlight/greenlight/infra"
+	"github.com/greenlight/greenlight/internal/release"
 )
 
 // fakeStacks answers DescribeStacks the way CloudFormation does.
@@ -43,11 +44,11 @@ func deployed(status cftypes.StackStatus, outputs ...string) *cftypes.Stack {
 }
 
 var allOutputs = []string{
-	infra.OutputBucket, "greenlight-shop-releasesbucket-1x2y3z",
-	infra.OutputTable, "greenlight-shop-Ledger-ABC",
-	infra.OutputTopic, "arn:aws:sns:eu-west-1:123456789012:greenlight-shop-Notifications",
-	infra.OutputStateMachine, "arn:aws:states:eu-west-1:123456789012:stateMachine:greenlight-shop-release",
-	infra.OutputSwitchBack, "arn:aws:states:eu-west-1:123456789012:stateMachine:greenlight-shop-rollback",
+	release.OutputBucket, "greenlight-shop-releasesbucket-1x2y3z",
+	release.OutputTable, "greenlight-shop-Ledger-ABC",
+	release.OutputTopic, "arn:aws:sns:eu-west-1:123456789012:greenlight-shop-Notifications",
+	release.OutputStateMachine, "arn:aws:states:eu-west-1:123456789012:stateMachine:greenlight-shop-release",
+	release.OutputSwitchBack, "arn:aws:states:eu-west-1:123456789012:stateMachine:greenlight-shop-rollback",
 }
 
 func code(err error) int {
@@ -69,7 +70,7 @@ func TestDiscover(t *testing.T) {
 		{"not deployed", &fakeStacks{err: notThere}, "stack greenlight-shop is not deployed in eu-west-1: run `make deploy`"},
 		{"being created", &fakeStacks{stack: deployed(cftypes.StackStatusCreateInProgress)}, "is still being created (CREATE_IN_PROGRESS): wait for `make deploy` to finish"},
 		{"failed first deploy", &fakeStacks{stack: deployed(cftypes.StackStatusRollbackComplete)}, "is ROLLBACK_COMPLETE and has no output ReleaseBucket, LedgerTable, StateMachine, RollbackStateMachine: fix the failed deploy, then run `make deploy`"},
-		{"not greenlight's", &fakeStacks{stack: deployed(cftypes.StackStatusCreateComplete, infra.OutputBucket, "b")}, "has no output LedgerTable, StateMachine, RollbackStateMachine: is it a greenlight stack?"},
+		{"not greenlight's", &fakeStacks{stack: deployed(cftypes.StackStatusCreateComplete, release.OutputBucket, "b")}, "has no output LedgerTable, StateMachine, RollbackStateMachine: is it a greenlight stack?"},
 		{"access denied", &fakeStacks{err: &smithy.GenericAPIError{Code: "AccessDenied", Message: "User: arn:aws:iam::123456789012:user/bob is not authorized"}},
 			"read stack greenlight-shop in eu-west-1: your AWS identity may not call cloudformation:DescribeStacks"},
 		{"expired credentials", &fakeStacks{err: &smithy.GenericAPIError{Code: "ExpiredToken", Message: "The security token included in the request is expired"}},
@@ -123,6 +124,15 @@ func fakeCloudFormation(t *testing.T, api stackAPI) {
 	old := newStackAPI
 	newStackAPI = func(aws.Config) stackAPI { return api }
 	t.Cleanup(func() { newStackAPI = old })
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 }
 
 func runCLI(args ...string) result {

@@ -1,10 +1,11 @@
+//go:build harness
+
 package main
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -28,14 +29,6 @@ import (
 // gofakes3.
 
 // result is one command line's outcome.
-type result struct {
-	code           int
-	stdout, stderr string
-}
-
-func (r result) String() string {
-	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
-}
 
 // operator runs command lines and keeps everything they printed, to check
 // that no task token ever shows.

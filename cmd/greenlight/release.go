@@ -21,8 +21,6 @@ import (
 	"github.com/greenlight/greenlight/internal/artifact"
 	"github.com/greenlight/greenlight/internal/ledger"
 	"github.com/greenlight/greenlight/internal/release"
-	"github.com/greenlight/greenlight/lambdas/prepare"
-	"github.com/greenlight/greenlight/lambdas/start"
 )
 
 func newRelease() *cobra.Command {
@@ -145,7 +143,7 @@ func runRelease(cmd *cobra.Command, f targetFlags, path, version string, wait bo
 		Body:          file,
 		ContentLength: aws.Int64(sum.CompressedSize),
 		ContentType:   aws.String("application/gzip"),
-		Metadata:      map[string]string{prepare.MetadataSHA256: sum.SHA256},
+		Metadata:      map[string]string{release.MetadataSHA256: sum.SHA256},
 	}
 	if !b.Local {
 		// S3 verifies the body against it and keeps it with the object.
@@ -181,7 +179,7 @@ func runRelease(cmd *cobra.Command, f targetFlags, path, version string, wait bo
 		switch {
 		case started == nil:
 			fmt.Fprintf(text, "release %s starts as S3 reports the upload (a few seconds)\n", id)
-		case started.Status == start.Duplicate:
+		case started.Status == release.Duplicate:
 			fmt.Fprintf(text, "release %s already exists: the upload event was a duplicate\n", id)
 		default:
 			fmt.Fprintf(text, "release %s started\n", id)

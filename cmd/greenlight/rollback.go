@@ -12,8 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/spf13/cobra"
 
-	"github.com/greenlight/greenlight/internal/localrun"
-	"github.com/greenlight/greenlight/lambdas/switchback"
+	"github.com/greenlight/greenlight/internal/release"
 )
 
 func newRollback() *cobra.Command {
@@ -64,8 +63,8 @@ no kept instance to go back to.`,
 			if err != nil {
 				return err
 			}
-			name := localrun.RollbackName(b.App, now)
-			input, err := json.Marshal(switchback.Request{ReleaseID: name, App: b.App, RequestedBy: who, Reason: reason, ToRelease: to})
+			name := release.RollbackName(b.App, now)
+			input, err := json.Marshal(release.SwitchBackRequest{ReleaseID: name, App: b.App, RequestedBy: who, Reason: reason, ToRelease: to})
 			if err != nil {
 				return err
 			}

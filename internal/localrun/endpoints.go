@@ -1,46 +1,20 @@
 package localrun
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
-	"syscall"
+
+	"github.com/greenlight/greenlight/internal/localenv"
 )
 
-// Endpoints is how CLI commands reach a running local environment: the
-// same resources a deployed stack has, on loopback.
-type Endpoints struct {
-	App          string `json:"app"`
-	Region       string `json:"region"`
-	Table        string `json:"table"`
-	DynamoDB     string `json:"dynamodb"`
-	Bucket       string `json:"bucket"`
-	S3           string `json:"s3"`
-	StateMachine string `json:"stateMachine"`
-	// RollbackStateMachine runs `greenlight rollback`.
-	RollbackStateMachine string `json:"rollbackStateMachine"`
-	// SFN is the host: it answers the Step Functions API, and, for the
-	// CLI only, POST /greenlight/deliver (the S3 event EventBridge would
-	// send) and POST /greenlight/clock (the simulated time).
-	SFN string `json:"sfn"`
-	// ArtifactPrefix and ArtifactMaxSize (MiB) are the environment's
-	// config values `greenlight release` names and checks artifacts by.
-	ArtifactPrefix  string `json:"artifactPrefix"`
-	ArtifactMaxSize int    `json:"artifactMaxSize"`
-	PID             int    `json:"pid"`
-}
+// Endpoints is how CLI commands reach a running local environment
+// (internal/localenv, which the CLI reads without linking the engine).
+type Endpoints = localenv.Endpoints
 
-// EndpointsFile is where a running `greenlight local` leaves its
-// endpoints, relative to the checkout.
-const EndpointsFile = ".greenlight/local.json"
-
-// EndpointsEnv, when set, is the endpoints file's path instead of
-// EndpointsFile: tests (and a second local environment) publish elsewhere
-// without touching the one a developer is running.
-const EndpointsEnv = "GREENLIGHT_LOCAL_ENDPOINTS"
+// EndpointsFile and EndpointsEnv: see localenv.File and localenv.Env.
+const (
+	EndpointsFile = localenv.File
+	EndpointsEnv  = localenv.Env
+)
 
 // Endpoints lists the environment's endpoints.
 func (e *Env) Endpoints() (Endpoints, error) {
@@ -55,18 +29,6 @@ func (e *Env) Endpoints() (Endpoints, error) {
 	}, nil
 }
 
-// endpointsPath is where the endpoints file lives.
-func endpointsPath() (string, error) {
-	if p := os.Getenv(EndpointsEnv); p != "" {
-		return p, nil
-	}
-	tc, err := FindToolchain()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(tc.Root, EndpointsFile), nil
-}
-
 // Publish writes the endpoints file so other terminals can reach this
 // environment; the returned func removes it.
 func (e *Env) Publish() (func(), error) {
@@ -74,39 +36,8 @@ func (e *Env) Publish() (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	path, err := endpointsPath()
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, err
-	}
-	b, _ := json.MarshalIndent(ep, "", "  ")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		return nil, err
-	}
-	return func() { os.Remove(path) }, nil
+	return localenv.Write(ep)
 }
 
 // ReadEndpoints finds the endpoints of a running local environment.
-func ReadEndpoints() (Endpoints, error) {
-	path, err := endpointsPath()
-	if err != nil {
-		return Endpoints{}, err
-	}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return Endpoints{}, fmt.Errorf("no local environment is running: start one with `greenlight local --approve prompt` (it stays up while a release waits for you)")
-	}
-	if err != nil {
-		return Endpoints{}, err
-	}
-	var ep Endpoints
-	if err := json.Unmarshal(b, &ep); err != nil {
-		return Endpoints{}, fmt.Errorf("%s: %w", EndpointsFile, err)
-	}
-	if ep.PID > 0 && errors.Is(syscall.Kill(ep.PID, 0), syscall.ESRCH) {
-		return Endpoints{}, fmt.Errorf("the local environment that wrote %s (pid %d) has ended: start one with `greenlight local --approve prompt`", EndpointsFile, ep.PID)
-	}
-	return ep, nil
-}
+func ReadEndpoints() (Endpoints, error) { return localenv.Read() }

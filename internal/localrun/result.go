@@ -270,9 +270,7 @@ func AfterCommit(state string) bool { return state == release.StateRecordRelease
 type RollbackRequest = switchback.Request
 
 // RollbackName is the execution name of a switch back started at t.
-func RollbackName(app string, t time.Time) string {
-	return "rollback-" + app + "-" + t.UTC().Format("20060102-150405")
-}
+func RollbackName(app string, t time.Time) string { return release.RollbackName(app, t) }
 
 // Rollback switches back to the previous instance, as `greenlight
 // rollback` does: an execution of the rollback workflow.

@@ -285,6 +285,36 @@ func CommandComment(releaseID, what string) string {
 	return c
 }
 
+// RollbackName is the execution (and release id) of a `greenlight
+// rollback` of app started at t.
+func RollbackName(app string, t time.Time) string {
+	return "rollback-" + app + "-" + t.UTC().Format("20060102-150405")
+}
+
+// MetadataSHA256 is the S3 user metadata key `greenlight release` sets to
+// the artifact's SHA-256 (hex); the prepare step checks the download
+// against it.
+const MetadataSHA256 = "sha256"
+
+// SwitchBackRequest is the input of the switch-back workflow, as
+// `greenlight rollback` starts it.
+type SwitchBackRequest struct {
+	ReleaseID   string `json:"releaseId"`
+	App         string `json:"app"`
+	RequestedBy string `json:"requestedBy"`
+	Reason      string `json:"reason,omitempty"`
+	// ToRelease, when set, must be the release the previous instance
+	// runs: a guard against rolling back to something else than meant.
+	ToRelease string `json:"toRelease,omitempty"`
+}
+
+// StartResult is what the start function answers an upload event with.
+type StartResult struct {
+	Status    string `json:"status"` // Started or Duplicate
+	ReleaseID string `json:"releaseId"`
+	Execution string `json:"execution,omitempty"`
+}
+
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9-]+`)
 
 // ReleaseID derives a stable release id from the artifact's identity, so a

@@ -35,7 +35,7 @@ type Input struct {
 
 // MetadataSHA256 is the user metadata key `greenlight release` sets to the
 // artifact's SHA-256 (hex).
-const MetadataSHA256 = "sha256"
+const MetadataSHA256 = release.MetadataSHA256
 
 // Handler prepares releases.
 type Handler struct{ D *step.Deps }

@@ -26,11 +26,7 @@ const (
 )
 
 // Result says what the start did.
-type Result struct {
-	Status    string `json:"status"`
-	ReleaseID string `json:"releaseId"`
-	Execution string `json:"execution,omitempty"`
-}
+type Result = release.StartResult
 
 // ObjectCreated is the detail of an S3 "Object Created" EventBridge event.
 type ObjectCreated struct {

@@ -24,15 +24,7 @@ import (
 // Request is what `greenlight rollback` asks for: the execution's input.
 // ReleaseID (the execution's name) and App make it read as a release
 // document, so a refused rollback is recorded like a refused release.
-type Request struct {
-	ReleaseID   string `json:"releaseId"`
-	App         string `json:"app"`
-	RequestedBy string `json:"requestedBy"`
-	Reason      string `json:"reason,omitempty"`
-	// ToRelease, when set, must be the release the previous instance
-	// runs: a guard against rolling back to something else than meant.
-	ToRelease string `json:"toRelease,omitempty"`
-}
+type Request = release.SwitchBackRequest
 
 // Input is what the state machine passes.
 type Input struct {
