@@ -225,10 +225,19 @@ func (s *Stack) stateMachine(id, suffix string, define func(constructs.Construct
 		Retention:     awslogs.RetentionDays_THREE_MONTHS,
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
+	var invoked []awslambda.IFunction
+	definition := define(scope, statemachine.Props{Config: s.Config, Functions: fns, Invokes: func(fn awslambda.IFunction) {
+		for _, f := range invoked {
+			if f == fn {
+				return
+			}
+		}
+		invoked = append(invoked, fn)
+	}})
 	sm := awsstepfunctions.NewStateMachine(s.Stack, jsii.String(id), &awsstepfunctions.StateMachineProps{
 		StateMachineName: jsii.String(name),
 		Comment:          jsii.String(comment),
-		DefinitionBody:   awsstepfunctions.DefinitionBody_FromChainable(define(scope, statemachine.Props{Config: s.Config, Functions: fns})),
+		DefinitionBody:   awsstepfunctions.DefinitionBody_FromChainable(definition),
 		StateMachineType: awsstepfunctions.StateMachineType_STANDARD,
 		TracingEnabled:   jsii.Bool(true),
 		Logs: &awsstepfunctions.LogOptions{
@@ -237,6 +246,12 @@ func (s *Stack) stateMachine(id, suffix string, define func(constructs.Construct
 			IncludeExecutionData: jsii.Bool(false), // payloads carry the task token
 		},
 	})
+	// The Task states are written as ASL (statemachine.lambdaTask), so the
+	// role is granted what the task constructs would have granted: invoking
+	// exactly the functions the workflow calls.
+	for _, fn := range invoked {
+		fn.GrantInvoke(sm)
+	}
 	cdknag.NagSuppressions_AddResourceSuppressions(sm.Role(), &[]*cdknag.NagPackSuppression{{
 		Id:     jsii.String("AwsSolutions-IAM5"),
 		Reason: jsii.String("CDK's generated state machine role: X-Ray and CloudWatch Logs delivery need Resource *, and it may invoke each step function's versions (arn:...:function:name:*)"),

@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	sfn "github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctionstasks"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
@@ -24,6 +23,9 @@ type Props struct {
 	Config release.Config
 	// Functions are the step functions by handler name.
 	Functions map[string]awslambda.IFunction
+	// Invokes, if set, is told each function a Task state invokes: the
+	// state machine's role must be allowed to (infra grants it).
+	Invokes func(awslambda.IFunction)
 }
 
 // Definition builds the Release workflow, in the order it runs. Every
@@ -33,7 +35,7 @@ func Definition(scope constructs.Construct, props Props) sfn.IChainable {
 	b := newBuilder(scope, props)
 	data := props.Config.HasData()
 	return b.sequence(
-		b.first(release.StatePrepare, registry.Prepare, map[string]any{"release": sfn.JsonPath_EntirePayload()}),
+		b.first(release.StatePrepare, registry.Prepare, map[string]any{"release.$": "$"}),
 		b.step(release.StateLaunchCandidate, registry.Launch, "$.candidate"),
 		// With a data volume, the restored copy starts while the
 		// candidate boots.
@@ -61,9 +63,9 @@ func SwitchBack(scope constructs.Construct, props Props) sfn.IChainable {
 	b := newBuilder(scope, props)
 	return b.sequence(
 		b.first(release.StatePrepareSwitchBack, registry.SwitchBack, map[string]any{
-			"request":   sfn.JsonPath_EntirePayload(),
-			"name":      sfn.JsonPath_StringAt(jsii.String("$$.Execution.Name")),
-			"startedAt": sfn.JsonPath_StringAt(jsii.String("$$.Execution.StartTime")),
+			"request.$":   "$",
+			"name.$":      "$$.Execution.Name",
+			"startedAt.$": "$$.Execution.StartTime",
 		}),
 		b.cutOverAndCommit("The previous release is live again; the instance that served is kept in turn."),
 	).start
@@ -97,18 +99,20 @@ func (b *builder) cutOverAndCommit(comment string) piece {
 
 // approval waits for `greenlight approve` or `reject` on a task token.
 func (b *builder) approval() piece {
-	t := awsstepfunctionstasks.NewLambdaInvoke(b.scope, jsii.String(release.StateAwaitApproval), &awsstepfunctionstasks.LambdaInvokeProps{
-		LambdaFunction:     b.fn(registry.Approval),
-		IntegrationPattern: sfn.IntegrationPattern_WAIT_FOR_TASK_TOKEN,
-		Payload: sfn.TaskInput_FromObject(&map[string]any{
-			"release": sfn.JsonPath_EntirePayload(),
-			"token":   sfn.JsonPath_TaskToken(),
-		}),
-		TaskTimeout:              sfn.Timeout_Duration(seconds(float64(b.props.Config.ApprovalTimeout.Seconds()))),
-		ResultPath:               jsii.String("$.approval"),
-		RetryOnServiceExceptions: jsii.Bool(false),
-		Comment:                  jsii.String("Waits for `greenlight approve` or `reject`; no answer by the approval timeout rejects."),
-	})
+	fn := b.invoke(registry.Approval)
+	t := sfn.NewCustomState(b.scope, jsii.String(release.StateAwaitApproval), &sfn.CustomStateProps{StateJson: &map[string]any{
+		"Type": "Task",
+		// Step Functions' Lambda integration with a task token: the
+		// function stores the token; the answer comes from SendTask*.
+		"Resource": "arn:" + *awscdk.Aws_PARTITION() + ":states:::lambda:invoke.waitForTaskToken",
+		"Parameters": map[string]any{
+			"FunctionName": fn.FunctionArn(),
+			"Payload":      map[string]any{"release.$": "$", "token.$": "$$.Task.Token"},
+		},
+		"TimeoutSeconds": int(b.props.Config.ApprovalTimeout.Seconds()),
+		"ResultPath":     "$.approval",
+		"Comment":        "Waits for `greenlight approve` or `reject`; no answer by the approval timeout rejects.",
+	}})
 	retryStep(t)
 	t.AddCatch(b.rollbackStart(), &sfn.CatchProps{Errors: jsii.Strings("States.ALL"), ResultPath: jsii.String("$.failure")})
 	return task(t)
@@ -120,7 +124,7 @@ type builder struct {
 	props Props
 	// rollback is where every forward step's failure goes; reject where
 	// bad input goes. Both are built on first use.
-	rollback awsstepfunctionstasks.LambdaInvoke
+	rollback lambdaTask
 	reject   sfn.IChainable
 }
 
@@ -135,7 +139,7 @@ type piece struct {
 	then  func(next sfn.IChainable)
 }
 
-func task(t awsstepfunctionstasks.LambdaInvoke) piece {
+func task(t lambdaTask) piece {
 	return piece{start: t, then: func(next sfn.IChainable) { t.Next(next) }}
 }
 
@@ -194,7 +198,7 @@ func (b *builder) step(name, handler, resultPath string) piece {
 	return task(b.forward(name, handler, resultPath))
 }
 
-func (b *builder) forward(name, handler, resultPath string) awsstepfunctionstasks.LambdaInvoke {
+func (b *builder) forward(name, handler, resultPath string) lambdaTask {
 	t := b.task(name, handler, resultPath, retryStep)
 	t.AddCatch(b.rollbackStart(), &sfn.CatchProps{Errors: jsii.Strings("States.ALL"), ResultPath: jsii.String("$.failure")})
 	return t
@@ -210,8 +214,8 @@ func (b *builder) first(name, handler string, payload map[string]any) piece {
 	// The config travels as JSON text so that no value in it can be
 	// mistaken for a JSONPath.
 	payload["config"] = string(cfgJSON)
-	payload["execution"] = sfn.JsonPath_StringAt(jsii.String("$$.Execution.Id"))
-	t := b.taskWith(name, handler, "$", retryStep, sfn.TaskInput_FromObject(&payload))
+	payload["execution.$"] = "$$.Execution.Id"
+	t := b.taskWith(name, handler, "$", retryStep, payload)
 	t.AddCatch(b.rejectStart(), &sfn.CatchProps{Errors: jsii.Strings(rejections...), ResultPath: jsii.String("$.failure")})
 	t.AddCatch(b.rollbackStart(), &sfn.CatchProps{Errors: jsii.Strings("States.ALL"), ResultPath: jsii.String("$.failure")})
 	return task(t)
@@ -278,7 +282,7 @@ func (b *builder) rejectStart() sfn.IChainable {
 // unrecorded catches a recording step's own failure into a Pass state
 // that writes, at resultPath, what the step would have returned (result,
 // naming what failed from errorPath), then goes to the step's end.
-func (b *builder) unrecorded(task awsstepfunctionstasks.LambdaInvoke, name, resultPath, errorPath string, end sfn.IChainable, comment string, result map[string]any) {
+func (b *builder) unrecorded(task lambdaTask, name, resultPath, errorPath string, end sfn.IChainable, comment string, result map[string]any) {
 	pass := sfn.NewPass(b.scope, jsii.String(name), &sfn.PassProps{
 		Comment: jsii.String(comment), ResultPath: jsii.String(resultPath), Parameters: &result,
 	})
@@ -294,28 +298,45 @@ func (b *builder) fn(handler string) awslambda.IFunction {
 }
 
 // task is a step whose input is the release document.
-func (b *builder) task(name, handler, resultPath string, retry func(awsstepfunctionstasks.LambdaInvoke)) awsstepfunctionstasks.LambdaInvoke {
+func (b *builder) task(name, handler, resultPath string, retry func(lambdaTask)) lambdaTask {
 	return b.taskWith(name, handler, resultPath, retry, nil)
 }
 
-func (b *builder) taskWith(name, handler, resultPath string, retry func(awsstepfunctionstasks.LambdaInvoke), payload sfn.TaskInput) awsstepfunctionstasks.LambdaInvoke {
-	props := &awsstepfunctionstasks.LambdaInvokeProps{
-		LambdaFunction:           b.fn(handler),
-		PayloadResponseOnly:      jsii.Bool(true),
-		Payload:                  payload,
-		RetryOnServiceExceptions: jsii.Bool(false), // retryStep covers them
+func (b *builder) taskWith(name, handler, resultPath string, retry func(lambdaTask), params map[string]any) lambdaTask {
+	// The ASL of a Lambda task whose result is the function's own answer
+	// (what LambdaInvoke renders with PayloadResponseOnly): the function's
+	// ARN as the resource, its input the state's (or params).
+	state := map[string]any{"Type": "Task", "Resource": b.invoke(handler).FunctionArn()}
+	if params != nil {
+		state["Parameters"] = params
 	}
 	// "$" is the default and is left out: aws-local-stepfunctions 3.0.0
 	// mishandles an explicit ResultPath "$" (it nests the result under a
 	// "$" key instead of replacing the input).
 	if resultPath != "$" {
-		props.ResultPath = jsii.String(resultPath)
+		state["ResultPath"] = resultPath
 	}
-	t := awsstepfunctionstasks.NewLambdaInvoke(b.scope, jsii.String(name), props)
+	t := sfn.NewCustomState(b.scope, jsii.String(name), &sfn.CustomStateProps{StateJson: &state})
 	if retry != nil {
 		retry(t)
 	}
 	return t
+}
+
+// lambdaTask is a Task state invoking a step's function, written as the
+// ASL it is (a CustomState) rather than with awsstepfunctionstasks, whose
+// Go module links about twenty service packages greenlight never uses
+// (EKS, SageMaker, Bedrock, Glue, ECS…) into every build of the stack.
+type lambdaTask = sfn.CustomState
+
+// invoke is the function of handler, reported to Props.Invokes so that the
+// state machine's role may invoke it.
+func (b *builder) invoke(handler string) awslambda.IFunction {
+	fn := b.fn(handler)
+	if b.props.Invokes != nil {
+		b.props.Invokes(fn)
+	}
+	return fn
 }
 
 func seconds(n float64) awscdk.Duration { return awscdk.Duration_Seconds(jsii.Number(n)) }
@@ -376,7 +397,7 @@ var (
 // retryStep: eventual consistency clears within seconds; throttling and
 // Lambda hiccups back off for up to about two minutes, with jitter so that
 // retries of parallel releases do not align.
-func retryStep(t awsstepfunctionstasks.LambdaInvoke) {
+func retryStep(t lambdaTask) {
 	t.AddRetry(&sfn.RetryProps{Errors: jsii.Strings(errNotYetVisible), Interval: seconds(2), MaxAttempts: jsii.Number(4), BackoffRate: jsii.Number(2)})
 	t.AddRetry(&sfn.RetryProps{Errors: jsii.Strings(append([]string{errThrottled}, lambdaTransient...)...),
 		Interval: seconds(2), MaxAttempts: jsii.Number(6), BackoffRate: jsii.Number(2), MaxDelay: seconds(60), JitterStrategy: sfn.JitterType_FULL})
@@ -385,7 +406,7 @@ func retryStep(t awsstepfunctionstasks.LambdaInvoke) {
 // retryRecord is retryStep, and a hard error is tried twice more: every
 // part of the record is idempotent, and past the commit point a person
 // must fix what stays unrecorded.
-func retryRecord(t awsstepfunctionstasks.LambdaInvoke) {
+func retryRecord(t lambdaTask) {
 	retryStep(t)
 	t.AddRetry(&sfn.RetryProps{Errors: jsii.Strings(errAWS, errStepFailed), Interval: seconds(5), MaxAttempts: jsii.Number(2), BackoffRate: jsii.Number(2)})
 }
@@ -394,7 +415,7 @@ func retryRecord(t awsstepfunctionstasks.LambdaInvoke) {
 // mess, so transient trouble gets more patience, and a pass that failed
 // hard (possibly after acting) is repeated twice: the next pass looks at
 // AWS again and finishes what the lost one started.
-func retryRollback(t awsstepfunctionstasks.LambdaInvoke) {
+func retryRollback(t lambdaTask) {
 	t.AddRetry(&sfn.RetryProps{Errors: jsii.Strings(errNotYetVisible), Interval: seconds(2), MaxAttempts: jsii.Number(6), BackoffRate: jsii.Number(2)})
 	t.AddRetry(&sfn.RetryProps{Errors: jsii.Strings(append([]string{errThrottled}, lambdaTransient...)...),
 		Interval: seconds(2), MaxAttempts: jsii.Number(10), BackoffRate: jsii.Number(2), MaxDelay: seconds(60), JitterStrategy: sfn.JitterType_FULL})
