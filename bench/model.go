@@ -5,7 +5,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/greenlight/greenlight/internal/sim"
+	"github.com/greenlight/greenlight/harness/sim"
 	"github.com/greenlight/greenlight/lambdas/registry"
 )
 

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/greenlight/greenlight/internal/localrun"
-	"github.com/greenlight/greenlight/internal/sim"
+	"github.com/greenlight/greenlight/harness/localrun"
+	"github.com/greenlight/greenlight/harness/sim"
 	"github.com/greenlight/greenlight/lambdas/registry"
 )
 

@@ -17,9 +17,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
-	"github.com/greenlight/greenlight/internal/localrun"
+	"github.com/greenlight/greenlight/harness/localrun"
+	"github.com/greenlight/greenlight/harness/sim"
 	"github.com/greenlight/greenlight/internal/release"
-	"github.com/greenlight/greenlight/internal/sim"
 )
 
 // The independent IAM evaluation (TestIAMEvaluation) turns every call a

@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/greenlight/greenlight/internal/localrun"
+	"github.com/greenlight/greenlight/harness/localrun"
+	"github.com/greenlight/greenlight/harness/sim"
 	"github.com/greenlight/greenlight/internal/release"
-	"github.com/greenlight/greenlight/internal/sim"
 	"github.com/greenlight/greenlight/lambdas/registry"
 )
 

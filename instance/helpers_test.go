@@ -1,6 +1,9 @@
-package instance
+package instance_test
 
 import (
+	"github.com/greenlight/greenlight/harness/sandbox"
+	"github.com/greenlight/greenlight/instance"
+
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
@@ -18,9 +21,9 @@ import (
 const app = "shop"
 
 // box is a sandbox for one test.
-func box(t *testing.T) *Sandbox {
+func box(t *testing.T) *sandbox.Sandbox {
 	t.Helper()
-	sb, err := NewSandbox(t.TempDir())
+	sb, err := sandbox.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +121,7 @@ func sha(b []byte) string {
 
 // deployParams uploads art as release id and returns the parameters the
 // deploy step would send; change adjusts them.
-func deployParams(t *testing.T, sb *Sandbox, id string, art []byte, change func(map[string]string)) map[string]string {
+func deployParams(t *testing.T, sb *sandbox.Sandbox, id string, art []byte, change func(map[string]string)) map[string]string {
 	t.Helper()
 	key := "releases/" + app + "-" + id + ".tar.gz"
 	version := "v" + strings.ReplaceAll(id, "-", "") + ".x_Yz"
@@ -126,18 +129,18 @@ func deployParams(t *testing.T, sb *Sandbox, id string, art []byte, change func(
 		t.Fatal(err)
 	}
 	p := map[string]string{
-		ParamApp:           app,
-		ParamReleaseID:     id,
-		ParamVersion:       "1.0." + id,
-		ParamBucket:        "greenlight-releases",
-		ParamKey:           key,
-		ParamVersionID:     version,
-		ParamSha256:        sha(art),
-		ParamHealthPort:    "8080",
-		ParamHealthPath:    "/healthz",
-		ParamHealthTimeout: "3",
-		ParamKeepReleases:  "5",
-		ParamRegion:        "eu-west-1",
+		instance.ParamApp:           app,
+		instance.ParamReleaseID:     id,
+		instance.ParamVersion:       "1.0." + id,
+		instance.ParamBucket:        "greenlight-releases",
+		instance.ParamKey:           key,
+		instance.ParamVersionID:     version,
+		instance.ParamSha256:        sha(art),
+		instance.ParamHealthPort:    "8080",
+		instance.ParamHealthPath:    "/healthz",
+		instance.ParamHealthTimeout: "3",
+		instance.ParamKeepReleases:  "5",
+		instance.ParamRegion:        "eu-west-1",
 	}
 	if change != nil {
 		change(p)
@@ -146,9 +149,9 @@ func deployParams(t *testing.T, sb *Sandbox, id string, art []byte, change func(
 }
 
 // run runs a document and fails the test on a runner error.
-func run(t *testing.T, sb *Sandbox, doc string, params map[string]string) Result {
+func run(t *testing.T, sb *sandbox.Sandbox, doc string, params map[string]string) sandbox.Result {
 	t.Helper()
-	res, err := Run(context.Background(), Spec{Document: doc, Params: params, Sandbox: sb, Timeout: time.Minute})
+	res, err := sandbox.Run(context.Background(), sandbox.Spec{Document: doc, Params: params, Sandbox: sb, Timeout: time.Minute})
 	if err != nil {
 		t.Fatalf("run %s: %v\nstderr:\n%s", doc, err, res.Stderr)
 	}
@@ -159,13 +162,13 @@ func run(t *testing.T, sb *Sandbox, doc string, params map[string]string) Result
 }
 
 // deploy uploads and deploys a release, returning the result.
-func deploy(t *testing.T, sb *Sandbox, id string, art []byte, change func(map[string]string)) Result {
+func deploy(t *testing.T, sb *sandbox.Sandbox, id string, art []byte, change func(map[string]string)) sandbox.Result {
 	t.Helper()
-	return run(t, sb, Deploy, deployParams(t, sb, id, art, change))
+	return run(t, sb, instance.Deploy, deployParams(t, sb, id, art, change))
 }
 
 // mustDeploy deploys a good release and requires success.
-func mustDeploy(t *testing.T, sb *Sandbox, id string, change func(map[string]string)) {
+func mustDeploy(t *testing.T, sb *sandbox.Sandbox, id string, change func(map[string]string)) {
 	t.Helper()
 	if err := sb.SetHealth(200); err != nil {
 		t.Fatal(err)
@@ -177,7 +180,7 @@ func mustDeploy(t *testing.T, sb *Sandbox, id string, change func(map[string]str
 }
 
 // current is the release /opt/shop/current points at ("" for none).
-func current(t *testing.T, sb *Sandbox) string {
+func current(t *testing.T, sb *sandbox.Sandbox) string {
 	t.Helper()
 	target, err := os.Readlink(sb.Path("/opt/" + app + "/current"))
 	if os.IsNotExist(err) {
@@ -190,7 +193,7 @@ func current(t *testing.T, sb *Sandbox) string {
 }
 
 // releases lists the directories under /opt/shop/releases.
-func releases(t *testing.T, sb *Sandbox) []string {
+func releases(t *testing.T, sb *sandbox.Sandbox) []string {
 	t.Helper()
 	ents, err := os.ReadDir(sb.Path("/opt/" + app + "/releases"))
 	if os.IsNotExist(err) {
@@ -210,7 +213,7 @@ func releases(t *testing.T, sb *Sandbox) []string {
 // either absent or point at a complete, installed release; no temporary,
 // trash or half-unpacked directory is left; every release directory has
 // its install marker and entry point.
-func assertClean(t *testing.T, sb *Sandbox) {
+func assertClean(t *testing.T, sb *sandbox.Sandbox) {
 	t.Helper()
 	appDir := sb.Path("/opt/" + app)
 	marker := func(id string) string { return sb.Path("/var/lib/greenlight/" + app + "/installed/" + id) }
@@ -260,7 +263,7 @@ func assertClean(t *testing.T, sb *Sandbox) {
 }
 
 // calls returns the stub calls named name, as strings.
-func calls(t *testing.T, sb *Sandbox, name string) []string {
+func calls(t *testing.T, sb *sandbox.Sandbox, name string) []string {
 	t.Helper()
 	all, err := sb.Calls()
 	if err != nil {
@@ -276,7 +279,7 @@ func calls(t *testing.T, sb *Sandbox, name string) []string {
 }
 
 // count returns how many of the stub calls named name start with prefix.
-func count(t *testing.T, sb *Sandbox, name, prefix string) int {
+func count(t *testing.T, sb *sandbox.Sandbox, name, prefix string) int {
 	t.Helper()
 	n := 0
 	for _, c := range calls(t, sb, name) {

@@ -1,6 +1,9 @@
-package instance
+package instance_test
 
 import (
+	"github.com/greenlight/greenlight/harness/sandbox"
+	"github.com/greenlight/greenlight/instance"
+
 	"archive/tar"
 	"bytes"
 	"context"
@@ -17,12 +20,13 @@ import (
 	"time"
 )
 
-// Every shell script in the package passes shellcheck with no finding.
+// Every shell script in the package, and the sandbox's stub that stands in
+// for the commands they call, passes shellcheck with no finding.
 func TestShellcheck(t *testing.T) {
 	if _, err := exec.LookPath("shellcheck"); err != nil {
 		t.Fatal("shellcheck is not installed: `make tools` installs it (Debian package shellcheck)")
 	}
-	var files []string
+	files := []string{filepath.Join("..", "harness", "sandbox", "stub.sh")}
 	err := filepath.WalkDir(".", func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".sh") {
 			files = append(files, p)
@@ -43,11 +47,11 @@ func TestShellcheck(t *testing.T) {
 
 func TestDocumentContent(t *testing.T) {
 	want := map[string][]string{
-		Deploy:      {"App", "ReleaseId", "Version", "Bucket", "Key", "VersionId", "Sha256", "HealthPort", "HealthPath", "HealthTimeout", "KeepReleases", "MaxSizeMiB"},
-		Maintenance: {"App", "Action"},
-		Data:        {"App", "Action", "VolumeId", "Device", "MountPoint"},
+		instance.Deploy:      {"App", "ReleaseId", "Version", "Bucket", "Key", "VersionId", "Sha256", "HealthPort", "HealthPath", "HealthTimeout", "KeepReleases", "MaxSizeMiB"},
+		instance.Maintenance: {"App", "Action"},
+		instance.Data:        {"App", "Action", "VolumeId", "Device", "MountPoint"},
 	}
-	docs := Documents()
+	docs := instance.Documents()
 	if len(docs) != len(want) {
 		t.Fatalf("%d documents, want %d", len(docs), len(want))
 	}
@@ -118,15 +122,15 @@ func TestDocumentContent(t *testing.T) {
 					}
 				}
 			}
-			if n := DocumentName(app, d.Name); n != d.FullName(app) || n != "greenlight-shop-"+d.Name {
+			if n := instance.DocumentName(app, d.Name); n != d.FullName(app) || n != "greenlight-shop-"+d.Name {
 				t.Errorf("name %q", n)
 			}
 		})
 	}
-	if d, ok := Lookup(Deploy); !ok || d.Name != Deploy || !strings.Contains(d.Script, "RELEASE_ID='{{ ReleaseId }}'") {
+	if d, ok := instance.Lookup(instance.Deploy); !ok || d.Name != instance.Deploy || !strings.Contains(d.Script, "RELEASE_ID='{{ ReleaseId }}'") {
 		t.Error("Lookup(Deploy) is not the deploy document")
 	}
-	if _, ok := Lookup("reboot"); ok {
+	if _, ok := instance.Lookup("reboot"); ok {
 		t.Error("Lookup found a document that does not exist")
 	}
 }
@@ -138,7 +142,7 @@ func TestScriptsCheckTheDocumentPatterns(t *testing.T) {
 	checkLine := regexp.MustCompile(`(?m)^check (\w+) "\$\w+" '([^']*)'$`)
 	assign := regexp.MustCompile(`(?m)^[A-Z_0-9]+='{{ (\w+) }}'$`)
 	placeholder := regexp.MustCompile(`{{[^}]*}}`)
-	for _, d := range Documents() {
+	for _, d := range instance.Documents() {
 		checks := map[string]string{}
 		for _, m := range checkLine.FindAllStringSubmatch(d.Script, -1) {
 			checks[m[1]] = m[2]
@@ -162,9 +166,9 @@ func TestScriptsCheckTheDocumentPatterns(t *testing.T) {
 }
 
 func TestRenderLikeTheAgent(t *testing.T) {
-	d := Document{
+	d := instance.Document{
 		Name:       "t",
-		Parameters: []Parameter{{Name: "App"}, {Name: "Action"}},
+		Parameters: []instance.Parameter{{Name: "App"}, {Name: "Action"}},
 		Script:     "#!/usr/bin/env bash\nA='{{ App }}'\nB='{{Action}}' C='{{  App  }}'\nD='{{ Other }}'\n",
 	}
 	got := d.Render(map[string]string{"App": "shop", "Action": "on"})
@@ -172,7 +176,7 @@ func TestRenderLikeTheAgent(t *testing.T) {
 	if got != want {
 		t.Errorf("Render =\n%s\nwant\n%s", got, want)
 	}
-	res, err := Run(context.Background(), Spec{Document: Maintenance, Params: map[string]string{"App": app, "Action": "off"}, Sandbox: box(t)})
+	res, err := sandbox.Run(context.Background(), sandbox.Spec{Document: instance.Maintenance, Params: map[string]string{"App": app, "Action": "off"}, Sandbox: box(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +186,7 @@ func TestRenderLikeTheAgent(t *testing.T) {
 }
 
 func TestResolveLikeSendCommand(t *testing.T) {
-	d, _ := Lookup(Data)
+	d, _ := instance.Lookup(instance.Data)
 	got, err := d.Resolve(map[string]string{"App": app, "Action": "start"})
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +200,7 @@ func TestResolveLikeSendCommand(t *testing.T) {
 		"pattern":  {"App": app, "Action": "reboot"},
 		"injected": {"App": "shop';reboot;'", "Action": "start"},
 	} {
-		var pe *ParameterError
+		var pe *instance.ParameterError
 		if _, err := d.Resolve(params); !errors.As(err, &pe) {
 			t.Errorf("%s: err = %v, want a *ParameterError", name, err)
 		}
@@ -207,7 +211,7 @@ func TestResolveLikeSendCommand(t *testing.T) {
 // "sh file" the script still re-executes itself with bash.
 func TestScriptReexecsUnderBash(t *testing.T) {
 	sb := box(t)
-	d, _ := Lookup(Maintenance)
+	d, _ := instance.Lookup(instance.Maintenance)
 	path := filepath.Join(sb.Dir(), "scripts", "plain.sh")
 	writeFile(t, path, d.Render(map[string]string{"App": app, "Action": "off"}))
 	cmd := exec.Command("sh", path)
@@ -227,41 +231,41 @@ func TestDeploy(t *testing.T) {
 		art     []entry
 		corrupt bool // send another artifact's checksum
 		change  func(map[string]string)
-		before  func(*Sandbox)
+		before  func(*sandbox.Sandbox)
 		exit    int
 		reason  string
 	}{
 		{name: "good release", art: good("r2"), reason: "deployed r2 (1.0.r2) on shop: current and healthy"},
-		{name: "checksum mismatch", art: good("r2"), corrupt: true, exit: ExitArtifactRejected, reason: "checksum mismatch"},
-		{name: "download fails", art: good("r2"), change: func(p map[string]string) { p[ParamVersionID] = "gone" }, exit: ExitFailed, reason: "download of s3://greenlight-releases/releases/shop-r2.tar.gz version gone failed"},
-		{name: "traversal", art: append(good("r2"), file("../x", "escaped")), exit: ExitArtifactRejected, reason: "member ../x is an absolute path or contains '..'"},
-		{name: "nested traversal", art: append(good("r2"), file("static/../../x", "escaped")), exit: ExitArtifactRejected, reason: "contains '..'"},
-		{name: "absolute path", art: append(good("r2"), file("/etc/cron.d/evil", "* * * * * root sh")), exit: ExitArtifactRejected, reason: "member /etc/cron.d/evil is an absolute path"},
-		{name: "escaping symlink", art: append(good("r2"), symlink("data", "../../../etc")), exit: ExitArtifactRejected, reason: "symlink data -> ../../../etc points outside the release"},
-		{name: "absolute symlink", art: append(good("r2"), symlink("passwd", "/etc/passwd")), exit: ExitArtifactRejected, reason: "points outside the release"},
-		{name: "symlink chain escaping", art: append(good("r2"), dir("a/"), symlink("a/up", ".."), symlink("out", "a/up/..")), exit: ExitArtifactRejected, reason: "symlink out resolves outside the release"},
-		{name: "member below a symlink", art: append(good("r2"), symlink("lib", "static"), file("lib/x", "x")), exit: ExitArtifactRejected, reason: "lib/x lies below the symlink lib"},
-		{name: "hard link escaping", art: append(good("r2"), hardlink("pw", "../../../../etc/passwd")), exit: ExitArtifactRejected, reason: "hard link pw -> ../../../../etc/passwd points outside the release"},
-		{name: "absolute hard link", art: append(good("r2"), hardlink("pw", "/etc/passwd")), exit: ExitArtifactRejected, reason: "points outside the release"},
-		{name: "hard link to a non-member", art: append(good("r2"), hardlink("pw", "etc/passwd")), exit: ExitArtifactRejected, reason: "does not link to a file earlier in the archive"},
-		{name: "device file", art: append(good("r2"), special("null", tar.TypeChar)), exit: ExitArtifactRejected, reason: "null is a device file"},
-		{name: "block device", art: append(good("r2"), special("disk", tar.TypeBlock)), exit: ExitArtifactRejected, reason: "disk is a device file"},
-		{name: "fifo", art: append(good("r2"), special("pipe", tar.TypeFifo)), exit: ExitArtifactRejected, reason: "pipe is a fifo"},
-		{name: "setuid file", art: append(good("r2"), entry{name: "su", typ: tar.TypeReg, mode: 0o4755, body: "x"}), exit: ExitArtifactRejected, reason: "su is setuid or setgid"},
-		{name: "duplicate member", art: append(good("r2"), file("app.txt", "again")), exit: ExitArtifactRejected, reason: "app.txt appears twice"},
-		{name: "quote in a name", art: append(good("r2"), file(`a"b`, "x")), exit: ExitArtifactRejected, reason: "quotes, backslashes or control characters"},
-		{name: "no entry point", art: []entry{dir("./"), file("app.txt", "x")}, exit: ExitArtifactRejected, reason: "no executable greenlight/run"},
-		{name: "not a tarball", exit: ExitArtifactRejected, reason: "not a readable .tar.gz"},
-		{name: "oversize compressed", art: append(good("r2"), entry{name: "noise", typ: tar.TypeReg, mode: 0o644, size: 1536 << 10, random: true}), change: func(p map[string]string) { p[ParamMaxSizeMiB] = "1" }, exit: ExitArtifactRejected, reason: "more than the 1 MiB limit"},
-		{name: "oversize unpacked", art: append(good("r2"), entry{name: "zeros", typ: tar.TypeReg, mode: 0o644, size: 3 << 20}), change: func(p map[string]string) { p[ParamMaxSizeMiB] = "1" }, exit: ExitArtifactRejected, reason: "unpacks to more than the 1 MiB limit"},
+		{name: "checksum mismatch", art: good("r2"), corrupt: true, exit: instance.ExitArtifactRejected, reason: "checksum mismatch"},
+		{name: "download fails", art: good("r2"), change: func(p map[string]string) { p[instance.ParamVersionID] = "gone" }, exit: instance.ExitFailed, reason: "download of s3://greenlight-releases/releases/shop-r2.tar.gz version gone failed"},
+		{name: "traversal", art: append(good("r2"), file("../x", "escaped")), exit: instance.ExitArtifactRejected, reason: "member ../x is an absolute path or contains '..'"},
+		{name: "nested traversal", art: append(good("r2"), file("static/../../x", "escaped")), exit: instance.ExitArtifactRejected, reason: "contains '..'"},
+		{name: "absolute path", art: append(good("r2"), file("/etc/cron.d/evil", "* * * * * root sh")), exit: instance.ExitArtifactRejected, reason: "member /etc/cron.d/evil is an absolute path"},
+		{name: "escaping symlink", art: append(good("r2"), symlink("data", "../../../etc")), exit: instance.ExitArtifactRejected, reason: "symlink data -> ../../../etc points outside the release"},
+		{name: "absolute symlink", art: append(good("r2"), symlink("passwd", "/etc/passwd")), exit: instance.ExitArtifactRejected, reason: "points outside the release"},
+		{name: "symlink chain escaping", art: append(good("r2"), dir("a/"), symlink("a/up", ".."), symlink("out", "a/up/..")), exit: instance.ExitArtifactRejected, reason: "symlink out resolves outside the release"},
+		{name: "member below a symlink", art: append(good("r2"), symlink("lib", "static"), file("lib/x", "x")), exit: instance.ExitArtifactRejected, reason: "lib/x lies below the symlink lib"},
+		{name: "hard link escaping", art: append(good("r2"), hardlink("pw", "../../../../etc/passwd")), exit: instance.ExitArtifactRejected, reason: "hard link pw -> ../../../../etc/passwd points outside the release"},
+		{name: "absolute hard link", art: append(good("r2"), hardlink("pw", "/etc/passwd")), exit: instance.ExitArtifactRejected, reason: "points outside the release"},
+		{name: "hard link to a non-member", art: append(good("r2"), hardlink("pw", "etc/passwd")), exit: instance.ExitArtifactRejected, reason: "does not link to a file earlier in the archive"},
+		{name: "device file", art: append(good("r2"), special("null", tar.TypeChar)), exit: instance.ExitArtifactRejected, reason: "null is a device file"},
+		{name: "block device", art: append(good("r2"), special("disk", tar.TypeBlock)), exit: instance.ExitArtifactRejected, reason: "disk is a device file"},
+		{name: "fifo", art: append(good("r2"), special("pipe", tar.TypeFifo)), exit: instance.ExitArtifactRejected, reason: "pipe is a fifo"},
+		{name: "setuid file", art: append(good("r2"), entry{name: "su", typ: tar.TypeReg, mode: 0o4755, body: "x"}), exit: instance.ExitArtifactRejected, reason: "su is setuid or setgid"},
+		{name: "duplicate member", art: append(good("r2"), file("app.txt", "again")), exit: instance.ExitArtifactRejected, reason: "app.txt appears twice"},
+		{name: "quote in a name", art: append(good("r2"), file(`a"b`, "x")), exit: instance.ExitArtifactRejected, reason: "quotes, backslashes or control characters"},
+		{name: "no entry point", art: []entry{dir("./"), file("app.txt", "x")}, exit: instance.ExitArtifactRejected, reason: "no executable greenlight/run"},
+		{name: "not a tarball", exit: instance.ExitArtifactRejected, reason: "not a readable .tar.gz"},
+		{name: "oversize compressed", art: append(good("r2"), entry{name: "noise", typ: tar.TypeReg, mode: 0o644, size: 1536 << 10, random: true}), change: func(p map[string]string) { p[instance.ParamMaxSizeMiB] = "1" }, exit: instance.ExitArtifactRejected, reason: "more than the 1 MiB limit"},
+		{name: "oversize unpacked", art: append(good("r2"), entry{name: "zeros", typ: tar.TypeReg, mode: 0o644, size: 3 << 20}), change: func(p map[string]string) { p[instance.ParamMaxSizeMiB] = "1" }, exit: instance.ExitArtifactRejected, reason: "unpacks to more than the 1 MiB limit"},
 		{name: "install hook runs in the release", art: withHook("install", "#!/bin/sh\nprintf '%s %s' \"$GREENLIGHT_RELEASE\" \"$GREENLIGHT_VERSION\" > hook-ran\n"), reason: "deployed r2"},
-		{name: "failing install hook", art: withHook("install", "#!/bin/sh\necho migrating >&2\nexit 3\n"), exit: ExitFailed, reason: "hook install failed with exit status 3; release r2 removed, current release unchanged"},
-		{name: "install hook timeout", art: withHook("install", "#!/bin/sh\nexec tail -f /dev/null\n"), change: func(p map[string]string) { p[ParamHookTimeout] = "1" }, exit: ExitFailed, reason: "hook install timed out after 1s"},
-		{name: "install hook not executable", art: append(good("r2"), dir("greenlight/hooks/"), file("greenlight/hooks/install", "#!/bin/sh\n")), exit: ExitFailed, reason: "hook greenlight/hooks/install is not an executable file"},
-		{name: "failing start hook", art: withHook("start", "#!/bin/sh\nexit 4\n"), exit: ExitFailed, reason: "hook start failed with exit status 4; r1 is current again and was restarted"},
-		{name: "restart fails", art: good("r2"), before: func(sb *Sandbox) { _ = sb.Fail("systemctl-restart", 1) }, exit: ExitFailed, reason: "systemctl restart shop.service failed; r1 is current again but restarting shop.service failed"},
-		{name: "health never ready", art: good("r2"), before: func(sb *Sandbox) { _ = sb.SetHealth(0) }, exit: ExitFailed, reason: "health check failed: nothing answered on http://127.0.0.1:8080/healthz within 3s; r1 is current again and was restarted"},
-		{name: "health answers the wrong status", art: good("r2"), before: func(sb *Sandbox) { _ = sb.SetHealth(503) }, exit: ExitFailed, reason: "answered 503, not 200"},
+		{name: "failing install hook", art: withHook("install", "#!/bin/sh\necho migrating >&2\nexit 3\n"), exit: instance.ExitFailed, reason: "hook install failed with exit status 3; release r2 removed, current release unchanged"},
+		{name: "install hook timeout", art: withHook("install", "#!/bin/sh\nexec tail -f /dev/null\n"), change: func(p map[string]string) { p[instance.ParamHookTimeout] = "1" }, exit: instance.ExitFailed, reason: "hook install timed out after 1s"},
+		{name: "install hook not executable", art: append(good("r2"), dir("greenlight/hooks/"), file("greenlight/hooks/install", "#!/bin/sh\n")), exit: instance.ExitFailed, reason: "hook greenlight/hooks/install is not an executable file"},
+		{name: "failing start hook", art: withHook("start", "#!/bin/sh\nexit 4\n"), exit: instance.ExitFailed, reason: "hook start failed with exit status 4; r1 is current again and was restarted"},
+		{name: "restart fails", art: good("r2"), before: func(sb *sandbox.Sandbox) { _ = sb.Fail("systemctl-restart", 1) }, exit: instance.ExitFailed, reason: "systemctl restart shop.service failed; r1 is current again but restarting shop.service failed"},
+		{name: "health never ready", art: good("r2"), before: func(sb *sandbox.Sandbox) { _ = sb.SetHealth(0) }, exit: instance.ExitFailed, reason: "health check failed: nothing answered on http://127.0.0.1:8080/healthz within 3s; r1 is current again and was restarted"},
+		{name: "health answers the wrong status", art: good("r2"), before: func(sb *sandbox.Sandbox) { _ = sb.SetHealth(503) }, exit: instance.ExitFailed, reason: "answered 503, not 200"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -277,9 +281,9 @@ func TestDeploy(t *testing.T) {
 			}
 			params := deployParams(t, sb, "r2", art, tc.change)
 			if tc.corrupt {
-				params[ParamSha256] = sha([]byte("another artifact"))
+				params[instance.ParamSha256] = sha([]byte("another artifact"))
 			}
-			res := run(t, sb, Deploy, params)
+			res := run(t, sb, instance.Deploy, params)
 			if res.ExitCode != tc.exit || !strings.Contains(res.Reason(), tc.reason) {
 				t.Errorf("exit %d, reason %q; want exit %d and a reason containing %q\nstderr:\n%s", res.ExitCode, res.Reason(), tc.exit, tc.reason, res.Stderr)
 			}
@@ -288,7 +292,7 @@ func TestDeploy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tc.exit == ExitOK {
+			if tc.exit == instance.ExitOK {
 				if got := current(t, sb); got != "r2" {
 					t.Errorf("current = %q, want r2", got)
 				}
@@ -304,7 +308,7 @@ func TestDeploy(t *testing.T) {
 			if started != "releases/r1" {
 				t.Errorf("service last started %q, want releases/r1", started)
 			}
-			if tc.exit == ExitArtifactRejected && slices.Contains(releases(t, sb), "r2") {
+			if tc.exit == instance.ExitArtifactRejected && slices.Contains(releases(t, sb), "r2") {
 				t.Error("a rejected artifact left releases/r2 behind")
 			}
 		})
@@ -341,7 +345,7 @@ func TestDeployDetails(t *testing.T) {
 		t.Parallel()
 		sb := box(t)
 		res := deploy(t, sb, "r1", tarball(t, good("r1")...), nil)
-		if res.ExitCode != ExitFailed || !strings.HasSuffix(res.Reason(), "no earlier release to go back to, shop.service stopped") {
+		if res.ExitCode != instance.ExitFailed || !strings.HasSuffix(res.Reason(), "no earlier release to go back to, shop.service stopped") {
 			t.Errorf("exit %d: %s", res.ExitCode, res.Reason())
 		}
 		if current(t, sb) != "" {
@@ -382,7 +386,7 @@ func TestDeployDetails(t *testing.T) {
 		sb := box(t)
 		mustDeploy(t, sb, "r1", nil)
 		res := deploy(t, sb, "r1", tarball(t, append(good("r1"), file("more", "x"))...), nil)
-		if res.ExitCode != ExitFailed || !strings.Contains(res.Reason(), "already installed from a different artifact") {
+		if res.ExitCode != instance.ExitFailed || !strings.Contains(res.Reason(), "already installed from a different artifact") {
 			t.Errorf("exit %d: %s", res.ExitCode, res.Reason())
 		}
 		assertClean(t, sb)
@@ -393,7 +397,7 @@ func TestDeployDetails(t *testing.T) {
 		sb := box(t)
 		mustDeploy(t, sb, "r1", nil)
 		_ = sb.SetHealth(0)
-		if res := deploy(t, sb, "r2", tarball(t, good("r2")...), nil); res.ExitCode != ExitFailed {
+		if res := deploy(t, sb, "r2", tarball(t, good("r2")...), nil); res.ExitCode != instance.ExitFailed {
 			t.Fatalf("exit %d: %s", res.ExitCode, res.Reason())
 		}
 		mustDeploy(t, sb, "r2", nil)
@@ -415,7 +419,7 @@ func TestDeployDetails(t *testing.T) {
 		writeFile(t, sb.Path("/var/lib/greenlight/shop/deployed"), "r1\n")
 		_ = sb.SetHealth(0)
 		res := deploy(t, sb, "r2", tarball(t, good("r2")...), nil)
-		if res.ExitCode != ExitFailed || !strings.Contains(res.Reason(), "r1 is current again") {
+		if res.ExitCode != instance.ExitFailed || !strings.Contains(res.Reason(), "r1 is current again") {
 			t.Errorf("exit %d: %s", res.ExitCode, res.Reason())
 		}
 		if current(t, sb) != "r1" {
@@ -451,7 +455,7 @@ func TestDeployKeepsLastReleases(t *testing.T) {
 			t.Parallel()
 			sb := box(t)
 			for _, id := range []string{"r1", "r2", "r3", "r4", "r5"} {
-				mustDeploy(t, sb, id, func(p map[string]string) { p[ParamKeepReleases] = tc.keep })
+				mustDeploy(t, sb, id, func(p map[string]string) { p[instance.ParamKeepReleases] = tc.keep })
 			}
 			if got := releases(t, sb); !slices.Equal(got, tc.want) {
 				t.Errorf("releases = %v, want %v", got, tc.want)
@@ -468,10 +472,10 @@ func TestDeployKeepsLastReleases(t *testing.T) {
 func TestMaintenance(t *testing.T) {
 	sb := box(t)
 	flag := sb.Path("/var/lib/greenlight/shop/maintenance")
-	do := func(action string) Result {
-		return run(t, sb, Maintenance, map[string]string{ParamApp: app, ParamAction: action})
+	do := func(action string) sandbox.Result {
+		return run(t, sb, instance.Maintenance, map[string]string{instance.ParamApp: app, instance.ParamAction: action})
 	}
-	if res := do("on"); res.ExitCode != ExitFailed || !strings.Contains(res.Reason(), "includes greenlight-maintenance.conf") {
+	if res := do("on"); res.ExitCode != instance.ExitFailed || !strings.Contains(res.Reason(), "includes greenlight-maintenance.conf") {
 		t.Errorf("on without the nginx snippet: exit %d: %s", res.ExitCode, res.Reason())
 	}
 	if _, err := os.Stat(flag); !os.IsNotExist(err) {
@@ -498,26 +502,26 @@ func TestMaintenance(t *testing.T) {
 
 func TestData(t *testing.T) {
 	const vol = "vol-0123456789abcdef0"
-	data := func(t *testing.T, sb *Sandbox, action string, extra map[string]string) Result {
+	data := func(t *testing.T, sb *sandbox.Sandbox, action string, extra map[string]string) sandbox.Result {
 		t.Helper()
-		p := map[string]string{ParamApp: app, ParamAction: action, ParamMountPoint: "/var/lib/shop"}
+		p := map[string]string{instance.ParamApp: app, instance.ParamAction: action, instance.ParamMountPoint: "/var/lib/shop"}
 		for k, v := range extra {
 			p[k] = v
 		}
-		return run(t, sb, Data, p)
+		return run(t, sb, instance.Data, p)
 	}
-	installed := func(t *testing.T) *Sandbox {
+	installed := func(t *testing.T) *sandbox.Sandbox {
 		sb := box(t)
 		mustDeploy(t, sb, "r1", nil)
 		return sb
 	}
-	expect := func(t *testing.T, res Result, exit int, reason string) {
+	expect := func(t *testing.T, res sandbox.Result, exit int, reason string) {
 		t.Helper()
 		if res.ExitCode != exit || !strings.Contains(res.Reason(), reason) {
 			t.Errorf("exit %d, reason %q; want exit %d, reason containing %q\nstderr:\n%s", res.ExitCode, res.Reason(), exit, reason, res.Stderr)
 		}
 	}
-	mounts := func(t *testing.T, sb *Sandbox) map[string]string {
+	mounts := func(t *testing.T, sb *sandbox.Sandbox) map[string]string {
 		t.Helper()
 		m, err := sb.Mounts()
 		if err != nil {
@@ -534,7 +538,7 @@ func TestData(t *testing.T) {
 		}
 		_ = sb.AttachXen("/dev/sdf") // another name that must not win over the volume id
 		for range 2 {
-			expect(t, data(t, sb, "mount", map[string]string{ParamVolumeID: vol, ParamDevice: "/dev/sdf"}), ExitOK, vol+" mounted at /var/lib/shop and shop started")
+			expect(t, data(t, sb, "mount", map[string]string{instance.ParamVolumeID: vol, instance.ParamDevice: "/dev/sdf"}), instance.ExitOK, vol+" mounted at /var/lib/shop and shop started")
 		}
 		if got := mounts(t, sb); len(got) != 1 || got["/var/lib/shop"] != "/dev/nvme1n1" {
 			t.Errorf("mounts = %v", got)
@@ -559,11 +563,11 @@ func TestData(t *testing.T) {
 		sb := installed(t)
 		writeFile(t, sb.Path("/etc/fstab"), "UUID=abc / xfs defaults 0 0\n")
 		_ = sb.AttachXen("/dev/xvdf")
-		expect(t, data(t, sb, "mount", map[string]string{ParamVolumeID: vol, ParamDevice: "/dev/sdf"}), ExitOK, "mounted at /var/lib/shop")
+		expect(t, data(t, sb, "mount", map[string]string{instance.ParamVolumeID: vol, instance.ParamDevice: "/dev/sdf"}), instance.ExitOK, "mounted at /var/lib/shop")
 		if got := mounts(t, sb)["/var/lib/shop"]; got != "/dev/xvdf" {
 			t.Errorf("mounted %q, want /dev/xvdf", got)
 		}
-		expect(t, data(t, sb, "unmount", nil), ExitOK, "shop stopped and /var/lib/shop unmounted")
+		expect(t, data(t, sb, "unmount", nil), instance.ExitOK, "shop stopped and /var/lib/shop unmounted")
 		if fstab, _ := os.ReadFile(sb.Path("/etc/fstab")); string(fstab) != "UUID=abc / xfs defaults 0 0\n" {
 			t.Errorf("fstab after unmount:\n%s", fstab)
 		}
@@ -573,7 +577,7 @@ func TestData(t *testing.T) {
 		t.Parallel()
 		sb := installed(t)
 		_ = sb.AttachNVMe(vol, "nvme1n1")
-		health := map[string]string{ParamVolumeID: vol, ParamHealthPort: "8080", ParamHealthPath: "/healthz", ParamHealthTimeout: "3"}
+		health := map[string]string{instance.ParamVolumeID: vol, instance.ParamHealthPort: "8080", instance.ParamHealthPath: "/healthz", instance.ParamHealthTimeout: "3"}
 		probes := func() int {
 			n := 0
 			for _, c := range calls(t, sb, "curl") {
@@ -584,20 +588,20 @@ func TestData(t *testing.T) {
 			return n
 		}
 		before := probes()
-		expect(t, data(t, sb, "mount", health), ExitOK, vol+" mounted at /var/lib/shop and shop started and healthy")
+		expect(t, data(t, sb, "mount", health), instance.ExitOK, vol+" mounted at /var/lib/shop and shop started and healthy")
 		if n := probes() - before; n != 1 {
 			t.Errorf("%d health requests to localhost, want 1", n)
 		}
 		_ = sb.SetHealth(0)
-		expect(t, data(t, sb, "start", health), ExitFailed, "shop started but nothing answered on http://127.0.0.1:8080/healthz within 3s")
+		expect(t, data(t, sb, "start", health), instance.ExitFailed, "shop started but nothing answered on http://127.0.0.1:8080/healthz within 3s")
 		_ = sb.SetHealth(503)
-		expect(t, data(t, sb, "start", health), ExitFailed, "answered 503, not 200")
+		expect(t, data(t, sb, "start", health), instance.ExitFailed, "answered 503, not 200")
 	})
 
 	t.Run("volume that never appears", func(t *testing.T) {
 		t.Parallel()
 		sb := installed(t)
-		expect(t, data(t, sb, "mount", map[string]string{ParamVolumeID: vol, ParamDevice: "/dev/sdf"}), ExitFailed, "volume "+vol+" did not appear on this instance")
+		expect(t, data(t, sb, "mount", map[string]string{instance.ParamVolumeID: vol, instance.ParamDevice: "/dev/sdf"}), instance.ExitFailed, "volume "+vol+" did not appear on this instance")
 		if n := count(t, sb, "sleep", "sleep"); n != 60 {
 			t.Errorf("%d one-second waits, want 60", n)
 		}
@@ -611,25 +615,25 @@ func TestData(t *testing.T) {
 		sb := installed(t)
 		_ = sb.AttachNVMe(vol, "nvme1n1")
 		_ = sb.AttachNVMe("vol-0fedcba9876543210", "nvme2n1")
-		expect(t, data(t, sb, "mount", map[string]string{ParamVolumeID: "vol-0fedcba9876543210"}), ExitOK, "mounted")
-		expect(t, data(t, sb, "mount", map[string]string{ParamVolumeID: vol}), ExitFailed, "/var/lib/shop already has /dev/nvme2n1 mounted, not /dev/nvme1n1")
+		expect(t, data(t, sb, "mount", map[string]string{instance.ParamVolumeID: "vol-0fedcba9876543210"}), instance.ExitOK, "mounted")
+		expect(t, data(t, sb, "mount", map[string]string{instance.ParamVolumeID: vol}), instance.ExitFailed, "/var/lib/shop already has /dev/nvme2n1 mounted, not /dev/nvme1n1")
 	})
 
 	t.Run("mount before the first release", func(t *testing.T) {
 		t.Parallel()
 		sb := box(t)
 		_ = sb.AttachNVMe(vol, "nvme1n1")
-		expect(t, data(t, sb, "mount", map[string]string{ParamVolumeID: vol}), ExitOK, "shop not installed yet, not started")
-		expect(t, data(t, sb, "start", nil), ExitFailed, "no release of shop is installed")
+		expect(t, data(t, sb, "mount", map[string]string{instance.ParamVolumeID: vol}), instance.ExitOK, "shop not installed yet, not started")
+		expect(t, data(t, sb, "start", nil), instance.ExitFailed, "no release of shop is installed")
 	})
 
 	t.Run("freeze thaw unmount are idempotent", func(t *testing.T) {
 		t.Parallel()
 		sb := installed(t)
 		_ = sb.AttachNVMe(vol, "nvme1n1")
-		expect(t, data(t, sb, "thaw", nil), ExitOK, "nothing is mounted at /var/lib/shop; nothing to thaw")
-		expect(t, data(t, sb, "freeze", nil), ExitFailed, "nothing is mounted at /var/lib/shop; refusing to freeze")
-		expect(t, data(t, sb, "mount", map[string]string{ParamVolumeID: vol}), ExitOK, "mounted")
+		expect(t, data(t, sb, "thaw", nil), instance.ExitOK, "nothing is mounted at /var/lib/shop; nothing to thaw")
+		expect(t, data(t, sb, "freeze", nil), instance.ExitFailed, "nothing is mounted at /var/lib/shop; refusing to freeze")
+		expect(t, data(t, sb, "mount", map[string]string{instance.ParamVolumeID: vol}), instance.ExitOK, "mounted")
 		frozen := func() bool {
 			f, err := sb.Frozen("/var/lib/shop")
 			if err != nil {
@@ -638,7 +642,7 @@ func TestData(t *testing.T) {
 			return f
 		}
 		for range 2 {
-			expect(t, data(t, sb, "freeze", nil), ExitOK, "shop stopped and /var/lib/shop frozen")
+			expect(t, data(t, sb, "freeze", nil), instance.ExitOK, "shop stopped and /var/lib/shop frozen")
 			if !frozen() {
 				t.Error("not frozen")
 			}
@@ -650,19 +654,19 @@ func TestData(t *testing.T) {
 			t.Errorf("synced %d times, want once (never on a frozen filesystem)", n)
 		}
 		for range 2 {
-			expect(t, data(t, sb, "thaw", nil), ExitOK, "/var/lib/shop thawed")
+			expect(t, data(t, sb, "thaw", nil), instance.ExitOK, "/var/lib/shop thawed")
 			if frozen() {
 				t.Error("still frozen")
 			}
 		}
-		expect(t, data(t, sb, "freeze", nil), ExitOK, "frozen")
+		expect(t, data(t, sb, "freeze", nil), instance.ExitOK, "frozen")
 		// Unmount thaws first: a frozen filesystem cannot be unmounted.
-		expect(t, data(t, sb, "unmount", nil), ExitOK, "shop stopped and /var/lib/shop unmounted")
-		expect(t, data(t, sb, "unmount", nil), ExitOK, "shop stopped; nothing was mounted at /var/lib/shop")
+		expect(t, data(t, sb, "unmount", nil), instance.ExitOK, "shop stopped and /var/lib/shop unmounted")
+		expect(t, data(t, sb, "unmount", nil), instance.ExitOK, "shop stopped; nothing was mounted at /var/lib/shop")
 		if len(mounts(t, sb)) != 0 || frozen() {
 			t.Error("still mounted or frozen")
 		}
-		expect(t, data(t, sb, "start", nil), ExitOK, "shop started")
+		expect(t, data(t, sb, "start", nil), instance.ExitOK, "shop started")
 		if active, started, _ := sb.Unit("shop.service"); !active || started != "releases/r1" {
 			t.Errorf("service active %v, started %q", active, started)
 		}
@@ -673,54 +677,54 @@ func TestData(t *testing.T) {
 func TestBadParameters(t *testing.T) {
 	deployOK := func() map[string]string {
 		return map[string]string{
-			ParamApp: app, ParamReleaseID: "r1", ParamVersion: "1.0.0", ParamBucket: "greenlight-releases",
-			ParamKey: "releases/shop-1.0.0.tar.gz", ParamVersionID: "abc", ParamSha256: strings.Repeat("a", 64),
-			ParamHealthPort: "8080", ParamHealthPath: "/healthz", ParamHealthTimeout: "3", ParamKeepReleases: "5",
+			instance.ParamApp: app, instance.ParamReleaseID: "r1", instance.ParamVersion: "1.0.0", instance.ParamBucket: "greenlight-releases",
+			instance.ParamKey: "releases/shop-1.0.0.tar.gz", instance.ParamVersionID: "abc", instance.ParamSha256: strings.Repeat("a", 64),
+			instance.ParamHealthPort: "8080", instance.ParamHealthPath: "/healthz", instance.ParamHealthTimeout: "3", instance.ParamKeepReleases: "5",
 		}
 	}
 	cases := []struct {
 		doc, param, value string
 	}{
-		{Deploy, ParamApp, "shop;reboot"},
-		{Deploy, ParamApp, "shop'$(reboot)'"},
-		{Deploy, ParamReleaseID, "../x"},
-		{Deploy, ParamSha256, "abc"},
-		{Deploy, ParamHealthPath, "/x y"},
-		{Deploy, ParamKey, "releases/a b.tar.gz"},
-		{Deploy, ParamHealthTimeout, "08"},
-		{Maintenance, ParamApp, "shop;reboot"},
-		{Maintenance, ParamAction, "maybe"},
-		{Data, ParamApp, "Shop"},
-		{Data, ParamAction, "format"},
-		{Data, ParamMountPoint, "/var/lib/shop;reboot"},
-		{Data, ParamDevice, "/dev/sda"},
+		{instance.Deploy, instance.ParamApp, "shop;reboot"},
+		{instance.Deploy, instance.ParamApp, "shop'$(reboot)'"},
+		{instance.Deploy, instance.ParamReleaseID, "../x"},
+		{instance.Deploy, instance.ParamSha256, "abc"},
+		{instance.Deploy, instance.ParamHealthPath, "/x y"},
+		{instance.Deploy, instance.ParamKey, "releases/a b.tar.gz"},
+		{instance.Deploy, instance.ParamHealthTimeout, "08"},
+		{instance.Maintenance, instance.ParamApp, "shop;reboot"},
+		{instance.Maintenance, instance.ParamAction, "maybe"},
+		{instance.Data, instance.ParamApp, "Shop"},
+		{instance.Data, instance.ParamAction, "format"},
+		{instance.Data, instance.ParamMountPoint, "/var/lib/shop;reboot"},
+		{instance.Data, instance.ParamDevice, "/dev/sda"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.doc+" "+tc.param+" "+tc.value, func(t *testing.T) {
 			t.Parallel()
-			params := map[string]string{ParamApp: app, ParamAction: "on"}
+			params := map[string]string{instance.ParamApp: app, instance.ParamAction: "on"}
 			switch tc.doc {
-			case Deploy:
+			case instance.Deploy:
 				params = deployOK()
-			case Data:
-				params = map[string]string{ParamApp: app, ParamAction: "start", ParamMountPoint: "/var/lib/shop"}
+			case instance.Data:
+				params = map[string]string{instance.ParamApp: app, instance.ParamAction: "start", instance.ParamMountPoint: "/var/lib/shop"}
 			}
 			params[tc.param] = tc.value
 			sb := box(t)
 			// SSM refuses the command before it reaches the instance...
-			var pe *ParameterError
-			if _, err := Run(context.Background(), Spec{Document: tc.doc, Params: params, Sandbox: sb}); !errors.As(err, &pe) || pe.Parameter != tc.param {
+			var pe *instance.ParameterError
+			if _, err := sandbox.Run(context.Background(), sandbox.Spec{Document: tc.doc, Params: params, Sandbox: sb}); !errors.As(err, &pe) || pe.Parameter != tc.param {
 				t.Errorf("Run: err = %v, want a *ParameterError for %s", err, tc.param)
 			}
 			// ...and the script refuses it too, before touching anything.
 			if strings.ContainsAny(tc.value, "'") {
 				return // would break out of the quotes: only SSM's check can stop it
 			}
-			res, err := Run(context.Background(), Spec{Document: tc.doc, Params: params, Sandbox: sb, Unchecked: true})
+			res, err := sandbox.Run(context.Background(), sandbox.Spec{Document: tc.doc, Params: params, Sandbox: sb, Unchecked: true})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.ExitCode != ExitInvalidParameters || !strings.HasPrefix(res.Reason(), "invalid parameter "+tc.param+":") {
+			if res.ExitCode != instance.ExitInvalidParameters || !strings.HasPrefix(res.Reason(), "invalid parameter "+tc.param+":") {
 				t.Errorf("exit %d: %s", res.ExitCode, res.Reason())
 			}
 			if c, _ := sb.Calls(); len(c) != 0 {
@@ -735,8 +739,8 @@ func TestBadParameters(t *testing.T) {
 	t.Run("data mount point is a system directory", func(t *testing.T) {
 		t.Parallel()
 		sb := box(t)
-		res := run(t, sb, Data, map[string]string{ParamApp: app, ParamAction: "unmount", ParamMountPoint: "/usr"})
-		if res.ExitCode != ExitInvalidParameters || !strings.Contains(res.Reason(), "system or release directory") {
+		res := run(t, sb, instance.Data, map[string]string{instance.ParamApp: app, instance.ParamAction: "unmount", instance.ParamMountPoint: "/usr"})
+		if res.ExitCode != instance.ExitInvalidParameters || !strings.Contains(res.Reason(), "system or release directory") {
 			t.Errorf("exit %d: %s", res.ExitCode, res.Reason())
 		}
 	})
@@ -746,8 +750,8 @@ func TestRunTimesOut(t *testing.T) {
 	sb := box(t)
 	_ = sb.SetHealth(200)
 	art := tarball(t, append(good("r1"), dir("greenlight/hooks/"), script("greenlight/hooks/install", "#!/bin/sh\nexec tail -f /dev/null\n"))...)
-	res, err := Run(context.Background(), Spec{Document: Deploy, Params: deployParams(t, sb, "r1", art, nil), Sandbox: sb, Timeout: 500 * time.Millisecond})
-	if !errors.Is(err, ErrTimedOut) || res.ExitCode != -1 {
+	res, err := sandbox.Run(context.Background(), sandbox.Spec{Document: instance.Deploy, Params: deployParams(t, sb, "r1", art, nil), Sandbox: sb, Timeout: 500 * time.Millisecond})
+	if !errors.Is(err, sandbox.ErrTimedOut) || res.ExitCode != -1 {
 		t.Errorf("err = %v, exit %d; want ErrTimedOut", err, res.ExitCode)
 	}
 	if !bytes.Contains([]byte(res.Script), []byte("RELEASE_ID='r1'")) {

@@ -1,6 +1,8 @@
-package instance
+package instance_test
 
 import (
+	"github.com/greenlight/greenlight/instance"
+
 	"context"
 	"fmt"
 	"io"
@@ -39,8 +41,8 @@ func TestNginxMaintenancePage(t *testing.T) {
 	defer app.Close()
 
 	// The snippet's absolute paths, moved into the sandbox.
-	snippet, _ := Assets.ReadFile("nginx/greenlight-maintenance.conf")
-	page, _ := Assets.ReadFile("nginx/maintenance.html")
+	snippet, _ := instance.Assets.ReadFile("nginx/greenlight-maintenance.conf")
+	page, _ := instance.Assets.ReadFile("nginx/maintenance.html")
 	conf := strings.NewReplacer(
 		"/var/lib/greenlight/", sb.Path("/var/lib/greenlight")+"/",
 		"/usr/share/greenlight", sb.Path("/usr/share/greenlight"),
@@ -127,7 +129,7 @@ http {
 	}
 	maintenance := func(action string) {
 		t.Helper()
-		if res := run(t, sb, Maintenance, map[string]string{ParamApp: "shop", ParamAction: action}); !res.OK() {
+		if res := run(t, sb, instance.Maintenance, map[string]string{instance.ParamApp: "shop", instance.ParamAction: action}); !res.OK() {
 			t.Fatalf("maintenance %s: %s", action, res.Reason())
 		}
 	}

@@ -56,3 +56,19 @@ func TestColdStartFailsForUnknownHandler(t *testing.T) {
 		t.Errorf("output %q", out)
 	}
 }
+
+// TestLambdaBinaryLinksNoHarness: the bootstrap every function runs links
+// neither the harness (simulated region, local engine, script sandbox) nor
+// the testing package; the harness lives in its own top-level folder so
+// that imports only ever point into it from tests and the local engine.
+func TestLambdaBinaryLinksNoHarness(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-tags", "lambda.norpc", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, out)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if dep == "testing" || strings.HasPrefix(dep, "github.com/greenlight/greenlight/harness/") {
+			t.Errorf("the Lambda binary links %s", dep)
+		}
+	}
+}

@@ -9,9 +9,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
-	"github.com/greenlight/greenlight/internal/localrun"
+	"github.com/greenlight/greenlight/harness/localrun"
+	"github.com/greenlight/greenlight/harness/sim"
 	"github.com/greenlight/greenlight/internal/release"
-	"github.com/greenlight/greenlight/internal/sim"
 )
 
 // Data-volume scenarios: users write once a simulated second through the

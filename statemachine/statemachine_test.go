@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/greenlight/greenlight/internal/localrun"
+	"github.com/greenlight/greenlight/harness/localrun"
 	"github.com/greenlight/greenlight/internal/release"
 	"github.com/greenlight/greenlight/lambdas/registry"
 	"github.com/greenlight/greenlight/statemachine"

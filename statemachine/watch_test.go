@@ -14,10 +14,10 @@ import (
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/greenlight/greenlight/events"
+	"github.com/greenlight/greenlight/harness/localrun"
 	"github.com/greenlight/greenlight/internal/artifact"
 	"github.com/greenlight/greenlight/internal/awsapi"
 	"github.com/greenlight/greenlight/internal/ledger"
-	"github.com/greenlight/greenlight/internal/localrun"
 	"github.com/greenlight/greenlight/lambdas/registry"
 	"github.com/greenlight/greenlight/lambdas/watch"
 )

@@ -16,11 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/greenlight/greenlight/harness/localrun"
+	"github.com/greenlight/greenlight/harness/sim"
 	"github.com/greenlight/greenlight/internal/artifact"
 	"github.com/greenlight/greenlight/internal/ledger"
-	"github.com/greenlight/greenlight/internal/localrun"
 	"github.com/greenlight/greenlight/internal/release"
-	"github.com/greenlight/greenlight/internal/sim"
 )
 
 // The scenario tests run the CLI in process, as an operator would type

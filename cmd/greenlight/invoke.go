@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/greenlight/greenlight/events"
-	"github.com/greenlight/greenlight/internal/localrun"
+	"github.com/greenlight/greenlight/harness/localrun"
 	"github.com/greenlight/greenlight/internal/release"
 	"github.com/greenlight/greenlight/lambdas/registry"
 )

@@ -15,8 +15,8 @@ func TestOperatorBuildIsLean(t *testing.T) {
 	if err != nil {
 		t.Fatalf("go list -deps: %v\n%s", err, out)
 	}
-	forbidden := []string{"github.com/aws/aws-cdk-go/", "github.com/aws/jsii-runtime-go", "github.com/greenlight/greenlight/internal/localrun",
-		"github.com/greenlight/greenlight/internal/sim", "github.com/greenlight/greenlight/lambdas/", "github.com/greenlight/greenlight/infra",
+	forbidden := []string{"github.com/aws/aws-cdk-go/", "github.com/aws/jsii-runtime-go", "github.com/greenlight/greenlight/harness/",
+		"github.com/greenlight/greenlight/lambdas/", "github.com/greenlight/greenlight/infra",
 		"github.com/greenlight/greenlight/statemachine"}
 	for _, dep := range strings.Fields(string(out)) {
 		if dep == "testing" {

@@ -1,6 +1,6 @@
 // Package awsapi declares the slices of the AWS SDK v2 clients that
 // greenlight's steps call. Each interface copies the SDK method signatures
-// exactly, so the real clients satisfy them unchanged and internal/sim can
+// exactly, so the real clients satisfy them unchanged and harness/sim can
 // stand in for them in tests and local runs.
 package awsapi
 

@@ -8,7 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
-	"github.com/greenlight/greenlight/internal/sim"
+	"github.com/greenlight/greenlight/harness/sim"
 )
 
 func TestElasticIPRoute(t *testing.T) {

@@ -11,11 +11,11 @@ import (
 
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/greenlight/greenlight/harness/sim"
 	"github.com/greenlight/greenlight/instance"
 	"github.com/greenlight/greenlight/internal/artifact"
 	"github.com/greenlight/greenlight/internal/ledger"
 	"github.com/greenlight/greenlight/internal/release"
-	"github.com/greenlight/greenlight/internal/sim"
 	"github.com/greenlight/greenlight/lambdas/internal/steptest"
 )
 

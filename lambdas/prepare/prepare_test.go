@@ -15,10 +15,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/greenlight/greenlight/harness/sim"
 	"github.com/greenlight/greenlight/internal/artifact"
 	"github.com/greenlight/greenlight/internal/ledger"
 	"github.com/greenlight/greenlight/internal/release"
-	"github.com/greenlight/greenlight/internal/sim"
 	"github.com/greenlight/greenlight/lambdas/internal/steptest"
 )
 

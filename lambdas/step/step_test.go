@@ -13,8 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
+	"github.com/greenlight/greenlight/harness/sim"
 	"github.com/greenlight/greenlight/internal/release"
-	"github.com/greenlight/greenlight/internal/sim"
 )
 
 // TestAWSErrorsClassify runs real (simulated) AWS calls that fail the way

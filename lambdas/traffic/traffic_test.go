@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/greenlight/greenlight/harness/sim"
 	"github.com/greenlight/greenlight/internal/release"
-	"github.com/greenlight/greenlight/internal/sim"
 	"github.com/greenlight/greenlight/lambdas/internal/steptest"
 )
 

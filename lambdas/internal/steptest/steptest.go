@@ -1,7 +1,7 @@
 // Package steptest builds what a step handler's unit test needs: the
-// simulated region (internal/sim) with one app live behind its Elastic IP,
+// simulated region (harness/sim) with one app live behind its Elastic IP,
 // the ledger in a table of its own on dynalite, and step.Deps wired the way
-// the local engine wires them (internal/localrun/env.go). It is used by
+// the local engine wires them (harness/localrun/env.go). It is used by
 // tests only.
 //
 // A package using it runs its tests through Main, so the one dynalite the
@@ -31,10 +31,10 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/greenlight/greenlight/harness/sim"
 	"github.com/greenlight/greenlight/instance"
 	"github.com/greenlight/greenlight/internal/ledger"
 	"github.com/greenlight/greenlight/internal/release"
-	"github.com/greenlight/greenlight/internal/sim"
 	"github.com/greenlight/greenlight/lambdas/step"
 )
 

@@ -3,7 +3,7 @@
 # touch the machine (AWS, systemd, mounts, freezing, HTTP, sleeping). The
 # sandbox links each command name to this file; it dispatches on the name
 # it was called by, appends the call to $GREENLIGHT_STUB_STATE/calls.log
-# and answers from the state files beside it. See instance/sandbox.go for
+# and answers from the state files beside it. See harness/sandbox/sandbox.go for
 # the layout; nothing here may touch anything outside the state directory
 # and the sandbox root.
 set -euo pipefail

@@ -1,4 +1,4 @@
-package instance
+package sandbox
 
 import (
 	_ "embed"
@@ -11,7 +11,7 @@ import (
 	"strings"
 )
 
-//go:embed sandbox/stub.sh
+//go:embed stub.sh
 var stubScript []byte
 
 // StubCommands are the commands a sandbox replaces with the recording
@@ -45,8 +45,8 @@ type Sandbox struct {
 	dir string
 }
 
-// NewSandbox prepares a sandbox in dir (usually a test's temp dir).
-func NewSandbox(dir string) (*Sandbox, error) {
+// New prepares a sandbox in dir (usually a test's temp dir).
+func New(dir string) (*Sandbox, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox %s: %w", dir, err)

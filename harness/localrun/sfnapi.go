@@ -11,8 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/smithy-go"
 
+	"github.com/greenlight/greenlight/harness/sim"
 	"github.com/greenlight/greenlight/internal/awsapi"
-	"github.com/greenlight/greenlight/internal/sim"
 )
 
 // serveSFN answers the Step Functions JSON protocol (awsJson1_0) for the

@@ -1,6 +1,8 @@
-package instance
+package sandbox
 
 import (
+	"github.com/greenlight/greenlight/instance"
+
 	"bytes"
 	"context"
 	"errors"
@@ -39,11 +41,11 @@ type Result struct {
 }
 
 // OK reports a zero exit status.
-func (r Result) OK() bool { return r.ExitCode == ExitOK }
+func (r Result) OK() bool { return r.ExitCode == instance.ExitOK }
 
 // Reason is the last non-empty line of standard output: the outcome the
 // workflow shows to the operator.
-func (r Result) Reason() string { return LastLine(r.Stdout) }
+func (r Result) Reason() string { return instance.LastLine(r.Stdout) }
 
 // ErrTimedOut is returned (wrapped) when a run outlives its timeout; the
 // script's process group is killed, as the agent does.
@@ -56,27 +58,31 @@ var ErrTimedOut = errors.New("command timed out")
 // an instance whose sh is dash. A non-zero exit status is a Result, not an
 // error.
 func Run(ctx context.Context, spec Spec) (Result, error) {
-	d, ok := Lookup(spec.Document)
+	d, ok := instance.Lookup(spec.Document)
 	if !ok {
-		return Result{}, fmt.Errorf("instance: no document %q", spec.Document)
+		return Result{}, fmt.Errorf("sandbox: no document %q", spec.Document)
 	}
 	if spec.Sandbox == nil {
-		return Result{}, fmt.Errorf("instance: run %s: no sandbox", d.Name)
+		return Result{}, fmt.Errorf("sandbox: run %s: no sandbox", d.Name)
 	}
-	values, err := d.resolve(spec.Params, !spec.Unchecked)
+	resolve := d.Resolve
+	if spec.Unchecked {
+		resolve = d.ResolveUnchecked
+	}
+	values, err := resolve(spec.Params)
 	if err != nil {
 		return Result{}, err
 	}
 	res := Result{Script: d.Render(values)}
 	f, err := os.CreateTemp(filepath.Join(spec.Sandbox.Dir(), "scripts"), d.Name+"-*.sh")
 	if err != nil {
-		return res, fmt.Errorf("instance: run %s: %w", d.Name, err)
+		return res, fmt.Errorf("sandbox: run %s: %w", d.Name, err)
 	}
 	path := f.Name()
 	_, werr := f.WriteString(res.Script)
 	cerr := f.Close()
 	if err := errors.Join(werr, cerr, os.Chmod(path, 0o700)); err != nil {
-		return res, fmt.Errorf("instance: run %s: write script: %w", d.Name, err)
+		return res, fmt.Errorf("sandbox: run %s: write script: %w", d.Name, err)
 	}
 
 	timeout := spec.Timeout
@@ -91,10 +97,10 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		switch {
 		case errors.Is(ctx.Err(), context.DeadlineExceeded):
 			res.ExitCode = -1
-			return res, fmt.Errorf("instance: run %s: %w after %s", d.Name, ErrTimedOut, timeout)
+			return res, fmt.Errorf("sandbox: run %s: %w after %s", d.Name, ErrTimedOut, timeout)
 		case ctx.Err() != nil:
 			res.ExitCode = -1
-			return res, fmt.Errorf("instance: run %s: %w", d.Name, ctx.Err())
+			return res, fmt.Errorf("sandbox: run %s: %w", d.Name, ctx.Err())
 		case errors.As(err, &exit) && exit.ExitCode() == 126 && strings.Contains(res.Stderr, "Text file busy") && attempt < 10:
 			// The script never started: a process forked elsewhere in this
 			// program still held the file open for writing when sh tried to
@@ -106,7 +112,7 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 			res.ExitCode = exit.ExitCode()
 			return res, nil
 		case err != nil:
-			return res, fmt.Errorf("instance: run %s: %w", d.Name, err)
+			return res, fmt.Errorf("sandbox: run %s: %w", d.Name, err)
 		}
 		return res, nil
 	}

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/greenlight/greenlight/internal/sim"
+	"github.com/greenlight/greenlight/harness/sim"
 )
 
 // Clock is the simulated clock the engine drives.

@@ -1,6 +1,8 @@
 package localrun
 
 import (
+	"github.com/greenlight/greenlight/harness/sandbox"
+
 	"context"
 	"fmt"
 	"os"
@@ -10,8 +12,8 @@ import (
 
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/greenlight/greenlight/harness/sim"
 	"github.com/greenlight/greenlight/instance"
-	"github.com/greenlight/greenlight/internal/sim"
 )
 
 // scriptExecutor runs the deploy document's real script (instance/deploy.sh)
@@ -25,7 +27,7 @@ type scriptExecutor struct {
 	dir   string
 
 	mu    sync.Mutex
-	boxes map[string]*instance.Sandbox
+	boxes map[string]*sandbox.Sandbox
 }
 
 func newScriptExecutor(model *sim.ModelExecutor) (*scriptExecutor, error) {
@@ -33,19 +35,19 @@ func newScriptExecutor(model *sim.ModelExecutor) (*scriptExecutor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &scriptExecutor{model: model, dir: dir, boxes: map[string]*instance.Sandbox{}}, nil
+	return &scriptExecutor{model: model, dir: dir, boxes: map[string]*sandbox.Sandbox{}}, nil
 }
 
 // Close removes the sandboxes.
 func (x *scriptExecutor) Close() error { return os.RemoveAll(x.dir) }
 
-func (x *scriptExecutor) sandbox(instanceID string) (*instance.Sandbox, error) {
+func (x *scriptExecutor) sandbox(instanceID string) (*sandbox.Sandbox, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if sb, ok := x.boxes[instanceID]; ok {
 		return sb, nil
 	}
-	sb, err := instance.NewSandbox(filepath.Join(x.dir, instanceID))
+	sb, err := sandbox.New(filepath.Join(x.dir, instanceID))
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +84,7 @@ func (x *scriptExecutor) Execute(ctx context.Context, inv sim.Invocation) sim.Ou
 	if err := sb.SetHealth(200); err != nil {
 		return failed("local engine: %v", err)
 	}
-	res, err := instance.Run(ctx, instance.Spec{Document: instance.Deploy, Params: params, Sandbox: sb, Timeout: 2 * time.Minute})
+	res, err := sandbox.Run(ctx, sandbox.Spec{Document: instance.Deploy, Params: params, Sandbox: sb, Timeout: 2 * time.Minute})
 	if err != nil {
 		return failed("local engine: %v", err)
 	}

@@ -81,7 +81,7 @@ func FindToolchain() (Toolchain, error) {
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			if _, err := os.Stat(filepath.Join(dir, "internal", "localrun", "runner.mjs")); err == nil {
+			if _, err := os.Stat(filepath.Join(dir, "harness", "localrun", "runner.mjs")); err == nil {
 				tc := Toolchain{Root: dir}
 				if _, err := os.Stat(tc.Node()); err != nil {
 					return Toolchain{}, fmt.Errorf("%s is missing: run `make node` in %s to install the pinned Node toolchain", tc.Node(), dir)
@@ -91,7 +91,7 @@ func FindToolchain() (Toolchain, error) {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return Toolchain{}, errors.New("the local engine runs from a greenlight checkout: cd into it (it holds internal/localrun/runner.mjs) and run `make node`")
+			return Toolchain{}, errors.New("the local engine runs from a greenlight checkout: cd into it (it holds harness/localrun/runner.mjs) and run `make node`")
 		}
 		dir = parent
 	}
@@ -123,7 +123,7 @@ type Engine struct {
 // Start starts the runner process for a host. It dies with ctx and with
 // this process; Close stops it.
 func (t Toolchain) Start(ctx context.Context, hostURL string) (*Engine, error) {
-	cmd := exec.CommandContext(ctx, t.Node(), filepath.Join(t.Root, "internal", "localrun", "runner.mjs"), hostURL)
+	cmd := exec.CommandContext(ctx, t.Node(), filepath.Join(t.Root, "harness", "localrun", "runner.mjs"), hostURL)
 	cmd.Dir = t.Root
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }

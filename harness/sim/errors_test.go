@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go"
 
+	"github.com/greenlight/greenlight/harness/sim"
 	"github.com/greenlight/greenlight/internal/release"
-	"github.com/greenlight/greenlight/internal/sim"
 	"github.com/greenlight/greenlight/lambdas/step"
 )
 

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/greenlight/greenlight/internal/sim"
+	"github.com/greenlight/greenlight/harness/sim"
 )
 
 // simTokens keeps callback tasks in the simulated region, so that

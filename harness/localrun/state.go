@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
-	"github.com/greenlight/greenlight/internal/sim"
+	"github.com/greenlight/greenlight/harness/sim"
 )
 
 // State describes the simulated AWS state that a step may change, as
