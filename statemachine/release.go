@@ -216,7 +216,7 @@ func (b *builder) first(name, handler string, payload map[string]any) piece {
 	payload["config"] = string(cfgJSON)
 	payload["execution.$"] = "$$.Execution.Id"
 	t := b.taskWith(name, handler, "$", retryStep, payload)
-	t.AddCatch(b.rejectStart(), &sfn.CatchProps{Errors: jsii.Strings(rejections...), ResultPath: jsii.String("$.failure")})
+	t.AddCatch(b.rejectStart(), &sfn.CatchProps{Errors: jsii.Strings(Rejections[handler]...), ResultPath: jsii.String("$.failure")})
 	t.AddCatch(b.rollbackStart(), &sfn.CatchProps{Errors: jsii.Strings("States.ALL"), ResultPath: jsii.String("$.failure")})
 	return task(t)
 }
@@ -348,14 +348,24 @@ var (
 	errThrottled     = release.Name(release.Throttled{})
 	errAWS           = release.Name(release.AWSError{})
 	errStepFailed    = release.Name(release.StepFailed{})
-	// Rejections: bad input, found before anything was created.
-	rejections = []string{
-		release.Name(release.EventInvalid{}),
-		release.Name(release.ArtifactInvalid{}),
-		release.Name(release.ReleaseInProgress{}),
-		release.Name(release.LiveNotFound{}),
-		release.Name(release.ConfigMismatch{}),
-		release.Name(release.NothingToRollBack{}),
+	// Rejections are each first step's bad-input errors, found before
+	// anything was created, so the workflow ends Rejected. A state catches
+	// only what its handler can raise (TestRejectionsAreWhatTheHandlersRaise
+	// reads the handlers' sources).
+	Rejections = map[string][]string{
+		registry.Prepare: {
+			release.Name(release.EventInvalid{}),
+			release.Name(release.ArtifactInvalid{}),
+			release.Name(release.ReleaseInProgress{}),
+			release.Name(release.LiveNotFound{}),
+			release.Name(release.ConfigMismatch{}),
+		},
+		registry.SwitchBack: {
+			release.Name(release.ReleaseInProgress{}),
+			release.Name(release.LiveNotFound{}),
+			release.Name(release.ConfigMismatch{}),
+			release.Name(release.NothingToRollBack{}),
+		},
 	}
 	// Transient failures of the Lambda service itself, and a function that
 	// timed out or crashed: every step is idempotent, so running it again

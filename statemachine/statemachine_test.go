@@ -171,9 +171,13 @@ func TestReadmeDiagramsAreCurrent(t *testing.T) {
 	}
 	text := string(readme)
 	for _, d := range []struct {
-		name string
-		m    *localrun.Machine
-	}{{"release workflow", s.Release}, {"release workflow with a data volume", withData.Release}, {"rollback workflow with a data volume", withData.SwitchBack}} {
+		name, startedBy string
+		m               *localrun.Machine
+	}{
+		{"release workflow", "upload", s.Release},
+		{"release workflow with a data volume", "upload", withData.Release},
+		{"rollback workflow with a data volume", "greenlight rollback", withData.SwitchBack},
+	} {
 		begin := "<!-- " + d.name + ": generated from the synthesized definition by `go test ./statemachine -update` -->"
 		end := "<!-- end of " + d.name + " -->"
 		i, j := strings.Index(text, begin), strings.Index(text, end)
@@ -181,7 +185,7 @@ func TestReadmeDiagramsAreCurrent(t *testing.T) {
 			t.Errorf("docs/workflows.md lacks the diagram markers %q … %q", begin, end)
 			continue
 		}
-		want := begin + "\n\n```mermaid\n" + statemachine.Mermaid(d.m.Definition) + "```\n\n"
+		want := begin + "\n\n```mermaid\n" + statemachine.Mermaid(d.m.Definition, d.startedBy) + "```\n\n"
 		if text[i:j] != want {
 			if !*update {
 				t.Errorf("docs/workflows.md's %s diagram is stale: run `go test ./statemachine -update`", d.name)
