@@ -2,7 +2,6 @@ package sim
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -176,7 +175,9 @@ func (e *EC2) CreateVolume(ctx context.Context, in *ec2.CreateVolumeInput, _ ...
 		// ec2-api-idempotency.html). A token is never good for a second
 		// volume.
 		token := aws.ToString(in.ClientToken)
-		fp := volumeFingerprint(in)
+		c := *in
+		c.ClientToken = nil
+		fp := requestFingerprint(c)
 		if use, ok := r.volumeTokens[token]; ok && token != "" {
 			if use.fingerprint != fp {
 				return nil, apiError(ServiceEC2, "IdempotentParameterMismatch", "The request uses the same client token as a previous, but non-identical request. Do not reuse a client token with different requests, unless the requests are identical.")
@@ -236,17 +237,6 @@ func (e *EC2) CreateVolume(ctx context.Context, in *ec2.CreateVolumeInput, _ ...
 
 // tokenUse is what a client token was first used for.
 type tokenUse struct{ id, fingerprint string }
-
-// volumeFingerprint is a CreateVolume request without its token.
-func volumeFingerprint(in *ec2.CreateVolumeInput) string {
-	c := *in
-	c.ClientToken = nil
-	b, err := json.Marshal(c)
-	if err != nil {
-		return fmt.Sprintf("%+v", c)
-	}
-	return string(b)
-}
 
 // sourceKey is the key a snapshot is encrypted under, "" for none.
 func sourceKey(s *snapshot) string {

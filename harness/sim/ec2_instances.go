@@ -139,7 +139,9 @@ func (r *Region) runInstances(in *ec2.RunInstancesInput, caller string) (*ec2.Ru
 		return nil, paramRequired("RunInstancesInput", m...)
 	}
 	token := aws.ToString(in.ClientToken)
-	fp := fingerprint(in)
+	c := *in
+	c.ClientToken = nil
+	fp := requestFingerprint(c)
 	if l, ok := r.launches[token]; ok && token != "" {
 		if l.fingerprint != fp {
 			return nil, apiError(ServiceEC2, "IdempotentParameterMismatch", "The request uses the same client token as a previous, but non-identical request. Do not reuse a client token with different requests, unless the requests are identical.")
@@ -244,14 +246,13 @@ func (r *Region) runInstances(in *ec2.RunInstancesInput, caller string) (*ec2.Ru
 	return r.reservationOutput(l), nil
 }
 
-// fingerprint identifies a RunInstances request apart from its token,
-// so a retry can be told from a different request reusing the token.
-func fingerprint(in *ec2.RunInstancesInput) string {
-	c := *in
-	c.ClientToken = nil
-	b, err := json.Marshal(c)
+// requestFingerprint identifies a request given without its client
+// token, so a retry can be told from a different request reusing the
+// token (IdempotentParameterMismatch).
+func requestFingerprint(withoutToken any) string {
+	b, err := json.Marshal(withoutToken)
 	if err != nil {
-		return fmt.Sprintf("%+v", c)
+		return fmt.Sprintf("%+v", withoutToken)
 	}
 	return string(b)
 }
