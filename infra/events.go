@@ -87,8 +87,8 @@ const eventsPrincipal = "events.amazonaws.com"
 // the function's permission for this rule, and the queue's policy
 // statement for it, with the same logical ids and Sids. That package is
 // not linked: it imports the bindings of every service a rule can target
-// (ECS, SageMaker, Glue, API Gateway, CodeBuild, ...), which a cold
-// build compiles for nothing (docs/decisions.md, "Lighter CDK
+// (ECS, SageMaker, RDS, API Gateway, Cognito, AppSync, ...), which a
+// cold build compiles for nothing (docs/decisions.md, "Lighter CDK
 // bindings").
 //
 // EventBridge invokes a Lambda function through the function's
