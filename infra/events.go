@@ -7,7 +7,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
@@ -49,11 +48,7 @@ func (s *Stack) trigger() {
 			},
 		},
 	})
-	rule.AddTarget(awseventstargets.NewLambdaFunction(s.Functions[registry.Start], &awseventstargets.LambdaFunctionProps{
-		RetryAttempts:   jsii.Number(8),
-		MaxEventAge:     awscdk.Duration_Hours(jsii.Number(2)),
-		DeadLetterQueue: dlq,
-	}))
+	invoke(rule, s.Functions[registry.Start], retry{attempts: 8, maxAge: awscdk.Duration_Hours(jsii.Number(2))}, dlq)
 	// An execution that ends outside the workflows' outcomes (stopped by
 	// hand, timed out, an unhandled error) undid nothing: the watch
 	// function records it and raises the alarm. The workflows' own
@@ -73,11 +68,79 @@ func (s *Stack) trigger() {
 			},
 		},
 	})
-	stopped.AddTarget(awseventstargets.NewLambdaFunction(s.Functions[registry.Watch], &awseventstargets.LambdaFunctionProps{
-		RetryAttempts:   jsii.Number(8),
-		MaxEventAge:     awscdk.Duration_Hours(jsii.Number(2)),
-		DeadLetterQueue: dlq,
-	}))
+	invoke(stopped, s.Functions[registry.Watch], retry{attempts: 8, maxAge: awscdk.Duration_Hours(jsii.Number(2))}, dlq)
+}
+
+// retry is a rule target's retry policy; a nil maxAge leaves
+// EventBridge's default (24 hours).
+type retry struct {
+	attempts float64
+	maxAge   awscdk.Duration
+}
+
+// eventsPrincipal is EventBridge, which invokes the rules' targets.
+const eventsPrincipal = "events.amazonaws.com"
+
+// invoke makes fn the only target of rule, with the template the L2
+// target awseventstargets.LambdaFunction produces: the target (Id
+// "Target0", its retry policy, dlq as its dead-letter queue if not nil),
+// the function's permission for this rule, and the queue's policy
+// statement for it, with the same logical ids and Sids. That package is
+// not linked: it imports the bindings of every service a rule can target
+// (ECS, SageMaker, RDS, API Gateway, Cognito, AppSync, ...), which a
+// cold build compiles for nothing (docs/decisions.md, "Lighter CDK
+// bindings").
+//
+// EventBridge invokes a Lambda function through the function's
+// resource-based policy. Amazon EventBridge User Guide, "Using
+// resource-based policies for Amazon EventBridge", "AWS Lambda
+// permissions"
+// (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html#eb-lambda-permissions):
+// "To invoke your AWS Lambda function by using a EventBridge rule, add
+// the following permission to the policy of your Lambda function", with
+// the principal "events.amazonaws.com" and the rule's ARN as
+// "AWS:SourceArn". It sends an undelivered event to the dead-letter
+// queue through the queue's policy. Same guide, "Using dead-letter
+// queues to process undelivered events", "Granting permissions to the
+// dead-letter queue"
+// (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html):
+// "If you create a rule using the API, or use a queue that is in a
+// different AWS account, you must manually create a resource-based
+// policy that grants the required permissions and then attach it to the
+// queue": sqs:SendMessage for "events.amazonaws.com", on the condition
+// "ArnEquals" "aws:SourceArn" the rule's ARN. The queue is in the
+// rule's account and region (this stack).
+func invoke(rule awsevents.Rule, fn awslambda.IFunction, r retry, dlq awssqs.IQueue) {
+	policy := &awsevents.CfnRule_RetryPolicyProperty{MaximumRetryAttempts: jsii.Number(r.attempts)}
+	if r.maxAge != nil {
+		policy.MaximumEventAgeInSeconds = r.maxAge.ToSeconds(&awscdk.TimeConversionOptions{Integral: jsii.Bool(true)})
+	}
+	target := &awsevents.CfnRule_TargetProperty{
+		Id:          jsii.String("Target0"),
+		Arn:         fn.FunctionArn(),
+		RetryPolicy: policy,
+	}
+	principal := awsiam.NewServicePrincipal(jsii.String(eventsPrincipal), nil)
+	if dlq != nil {
+		target.DeadLetterConfig = &awsevents.CfnRule_DeadLetterConfigProperty{Arn: dlq.QueueArn()}
+		dlq.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String("AllowEventRule" + *awscdk.Names_NodeUniqueId(rule.Node())),
+			Effect:     awsiam.Effect_ALLOW,
+			Principals: &[]awsiam.IPrincipal{principal},
+			Actions:    jsii.Strings("sqs:SendMessage"),
+			Resources:  &[]*string{dlq.QueueArn()},
+			Conditions: &map[string]any{"ArnEquals": map[string]any{"aws:SourceArn": rule.RuleArn()}},
+		}))
+	}
+	// The L2 Rule renders the targets AddTarget collected; setting the
+	// L1 property replaces that (the rule has no other target).
+	rule.Node().DefaultChild().(awsevents.CfnRule).SetTargets(&[]any{target})
+	fn.AddPermission(jsii.String("AllowEventRule"+*awscdk.Names_NodeUniqueId(fn.Node())), &awslambda.Permission{
+		Scope:     rule,
+		Action:    jsii.String("lambda:InvokeFunction"),
+		Principal: principal,
+		SourceArn: rule.RuleArn(),
+	})
 }
 
 // keepAsyncFailures gives functions EventBridge invokes asynchronously an
@@ -160,5 +223,5 @@ func (s *Stack) schedules() {
 		Description: jsii.String("greenlight: retire kept instances whose retention has passed, in case a schedule did not fire"),
 		Schedule:    awsevents.Schedule_Cron(&awsevents.CronOptions{Hour: jsii.String("3"), Minute: jsii.String("17")}),
 	})
-	sweep.AddTarget(awseventstargets.NewLambdaFunction(retire, &awseventstargets.LambdaFunctionProps{RetryAttempts: jsii.Number(2)}))
+	invoke(sweep, retire, retry{attempts: 2}, nil)
 }
