@@ -17,11 +17,12 @@ import (
 // Handler switches and verifies.
 type Handler struct{ D *step.Deps }
 
-// Switch sends all traffic to the candidate (moves the Elastic IP). It first writes its intent
-// in the ledger (users may write to the candidate's data from the moment
-// the address moves, so a rollback must bring that data back whatever the
-// address shows by then); a retried switch finds the address already
-// moved and changes nothing.
+// Switch sends all traffic to the candidate through the release's router
+// (moves the Elastic IP). It first writes its intent in the ledger (users
+// may write to the candidate's data from the moment the address moves, so
+// a rollback must bring that data back whatever the address shows by
+// then); a retried switch finds the address already moved and changes
+// nothing.
 func (h Handler) Switch(ctx context.Context, d release.Doc) (release.Switch, error) {
 	to := d.Candidate.InstanceID
 	led := h.D.Ledger()
