@@ -20,6 +20,7 @@ import (
 	"github.com/greenlight/greenlight/internal/ledger"
 	"github.com/greenlight/greenlight/internal/notify"
 	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/internal/traffic"
 	"github.com/greenlight/greenlight/lambdas/step"
 )
 
@@ -138,24 +139,20 @@ func (h Handler) checkArtifact(ctx context.Context, d *release.Doc) error {
 }
 
 // resolveLive finds the live instance through the Elastic IP, the source of
-// truth for what serves users.
+// truth for what serves users: the side the router sends all traffic to.
 func (h Handler) resolveLive(ctx context.Context, d *release.Doc) error {
 	cfg := d.Config
 	alloc := cfg.Live.ElasticIPAllocationID
-	addrs, err := h.D.AWS.EC2.DescribeAddresses(ctx, &ec2.DescribeAddressesInput{AllocationIds: []string{alloc}})
-	if step.IsNotFound(err) {
+	split, err := traffic.For(h.D.AWS, traffic.Front{AllocationID: alloc}).Split(ctx)
+	if errors.As(err, new(traffic.NotFound)) {
 		return release.LiveNotFound{Cause: release.Causef("Elastic IP %s does not exist in this account and region", alloc)}
 	}
 	if err != nil {
-		return step.AWS("ec2:DescribeAddresses", alloc, err)
+		return step.Traffic(err)
 	}
-	if len(addrs.Addresses) != 1 {
-		return release.LiveNotFound{Cause: release.Causef("Elastic IP %s does not exist in this account and region", alloc)}
-	}
-	addr := addrs.Addresses[0]
-	live := aws.ToString(addr.InstanceId)
+	live := split.Serving().String()
 	if live == "" {
-		return release.LiveNotFound{Cause: release.Causef("Elastic IP %s (%s) is not associated with an instance: associate it with the live instance first", alloc, aws.ToString(addr.PublicIp))}
+		return release.LiveNotFound{Cause: release.Causef("Elastic IP %s (%s) is not associated with an instance: associate it with the live instance first", alloc, split.Front)}
 	}
 	out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{live}})
 	if err != nil {
@@ -174,7 +171,7 @@ func (h Handler) resolveLive(ctx context.Context, d *release.Doc) error {
 		AZ:           aws.ToString(inst.Placement.AvailabilityZone),
 		PrivateIP:    aws.ToString(inst.PrivateIpAddress),
 		AllocationID: alloc,
-		PublicIP:     aws.ToString(addr.PublicIp),
+		PublicIP:     split.Front,
 		ImageID:      aws.ToString(inst.ImageId),
 	}
 	for _, t := range inst.Tags {

@@ -2,7 +2,8 @@
 // retention has passed. It is fired by each instance's one-time schedule
 // and by a daily sweep that catches any schedule that did not fire. It
 // never touches an instance that holds an Elastic IP, is live in the
-// ledger, or is not greenlight's; it refuses and says so instead.
+// ledger, or is not greenlight's; it refuses and says so instead. Whether
+// an instance holds an Elastic IP is the traffic router's to say.
 package retire
 
 import (
@@ -17,6 +18,7 @@ import (
 
 	"github.com/greenlight/greenlight/internal/notify"
 	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/internal/traffic"
 	"github.com/greenlight/greenlight/lambdas/step"
 )
 
@@ -238,12 +240,13 @@ func (h Handler) one(ctx context.Context, id string, res *Result) error {
 		res.NotDue = append(res.NotDue, id)
 		return nil
 	}
-	addrs, err := h.D.AWS.EC2.DescribeAddresses(ctx, &ec2.DescribeAddressesInput{Filters: []types.Filter{{Name: aws.String("instance-id"), Values: []string{id}}}})
+	// Any front counts, not only the app's: Serves needs no allocation id.
+	serves, how, err := traffic.For(h.D.AWS, traffic.Front{}).Serves(ctx, id)
 	if err != nil {
-		return step.AWS("ec2:DescribeAddresses", id, err)
+		return step.Traffic(err)
 	}
-	if len(addrs.Addresses) > 0 {
-		return refuse(fmt.Sprintf("it holds Elastic IP %s (%s): it serves users", aws.ToString(addrs.Addresses[0].AllocationId), aws.ToString(addrs.Addresses[0].PublicIp)))
+	if serves {
+		return refuse(how + ": it serves users")
 	}
 	led := h.D.Ledger()
 	serving, ok, err := led.Serving(ctx, h.D.Env.App)

@@ -4,8 +4,9 @@
 // records what it did. Each pass looks at AWS instead, the way
 // coinbase/odin tears a release down by its tag:
 //
-//   - where the Elastic IP points now (the router's view), and the
-//     ledger's switch intent, written before the address moved;
+//   - where traffic goes now (the router's split: the instance the
+//     Elastic IP is on), and the ledger's switch intent, written before
+//     the address moved;
 //   - every instance and volume tagged with this release;
 //   - the live instance's own tags: the cutover's intent
 //     (release.TagCutover, written before the maintenance page went up)
@@ -191,8 +192,9 @@ func (h Handler) progress(ctx context.Context, d release.Doc, rb *release.Rollba
 
 // world is what AWS says about the release now.
 type world struct {
-	// eip is the instance the Elastic IP is associated with ("" none).
-	eip string
+	// split is where traffic goes now: all of it to the instance the
+	// Elastic IP is on, or nowhere.
+	split traffic.Split
 	// liveTags are the live instance's tags.
 	liveTags map[string]string
 	// made are the instances this release launched that still exist
@@ -212,11 +214,11 @@ func (h Handler) observe(ctx context.Context, d release.Doc) (world, error) {
 	w := world{liveTags: map[string]string{}, made: map[string]types.InstanceStateName{}, volumes: map[string]types.Volume{}}
 	live := d.Live.InstanceID
 	if d.Live.AllocationID != "" {
-		eip, err := traffic.ElasticIP{EC2: h.D.AWS.EC2, AllocationID: d.Live.AllocationID}.Serving(ctx)
+		sp, err := h.router(d).Split(ctx)
 		if err != nil {
-			return w, step.AWS("ec2:DescribeAddresses", d.Live.AllocationID, err)
+			return w, step.Traffic(err)
 		}
-		w.eip = eip
+		w.split = sp
 	}
 	if live != "" {
 		out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{live}})
@@ -365,7 +367,7 @@ func (h Handler) plan(d release.Doc, w world) []datamove.Action {
 		plan = append(plan, datamove.Action{Name: actMaintenance, After: []string{home}, Run: m.Maintenance("maintenance off", live, "off"),
 			What: "maintenance page off on " + live})
 	}
-	if live != "" && d.Live.AllocationID != "" && w.eip != live {
+	if live != "" && d.Live.AllocationID != "" && w.split.Weight(live) != 100 {
 		plan = append(plan, datamove.Action{Name: actTrafficBack, After: []string{home}, Run: h.trafficBack(d),
 			What: fmt.Sprintf("Elastic IP %s moved back to %s", d.Live.AllocationID, live)})
 	}
@@ -407,7 +409,9 @@ func authoritative(d release.Doc, w world) string {
 	if d.IsRollback() || d.Config.Data.Mode != release.DataRestore {
 		return d.Live.DataVolumeID
 	}
-	if !w.switched && (w.eip == "" || w.eip == d.Live.InstanceID) {
+	// Users reached no instance but the live one: no intent written and
+	// no share of the traffic anywhere else.
+	if !w.switched && w.split.Total()-w.split.Weight(d.Live.InstanceID) == 0 {
 		return d.Live.DataVolumeID
 	}
 	for _, id := range sortedKeys(w.volumes) {
@@ -473,11 +477,16 @@ func dateForSweep(ctx context.Context, m datamove.Mover, id string) error {
 	return step.AWS("ec2:CreateTags", id, err)
 }
 
-// trafficBack moves the Elastic IP to the live instance, if it is not
-// there.
+// router is the release's traffic router.
+func (h Handler) router(d release.Doc) traffic.Router {
+	return traffic.For(h.D.AWS, traffic.Front{AllocationID: d.Live.AllocationID})
+}
+
+// trafficBack sends all traffic back to the live instance (moves the
+// Elastic IP to it), if it does not have it.
 func (h Handler) trafficBack(d release.Doc) datamove.Run {
 	return func(ctx context.Context, st *release.Step) (bool, error) {
-		mv, err := traffic.ElasticIP{EC2: h.D.AWS.EC2, AllocationID: d.Live.AllocationID}.Route(ctx, d.Live.InstanceID)
+		mv, err := h.router(d).Shift(ctx, traffic.One(d.Live.InstanceID), 100)
 		if err != nil {
 			return false, step.AWS("switch traffic back", d.Live.AllocationID, err)
 		}

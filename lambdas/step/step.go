@@ -23,6 +23,7 @@ import (
 	"github.com/greenlight/greenlight/internal/ledger"
 	"github.com/greenlight/greenlight/internal/notify"
 	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/internal/traffic"
 )
 
 // Deps is everything a handler needs from outside, built once per cold
@@ -147,6 +148,18 @@ func AWS(op, resource string, err error) error {
 		return release.Throttled{Cause: release.Cause(msg + " (the Lambda deadline passed)")}
 	}
 	return release.AWSError{Cause: release.Cause(msg)}
+}
+
+// Traffic classifies an error from the traffic router like AWS, under the
+// call the router made and what it was about ("ec2:DescribeAddresses
+// eipalloc-…"), so a step reports a router failure as it reported the
+// call when it made it itself.
+func Traffic(err error) error {
+	var ce *traffic.CallError
+	if errors.As(err, &ce) {
+		return AWS(ce.Op, ce.Resource, ce.Err)
+	}
+	return AWS("traffic", "router", err)
 }
 
 // transientStatus reports an HTTP status that says "try again": a server

@@ -18,6 +18,7 @@ import (
 	"github.com/greenlight/greenlight/internal/ledger"
 	"github.com/greenlight/greenlight/internal/notify"
 	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/internal/traffic"
 	"github.com/greenlight/greenlight/lambdas/step"
 )
 
@@ -99,21 +100,18 @@ func reasonSuffix(r string) string {
 	return ": " + r
 }
 
-// sides describes the instance serving now (the Elastic IP must be on it)
-// and the kept one (it must be running and greenlight's).
+// sides describes the instance serving now (the router must send all
+// traffic to it: the Elastic IP on it) and the kept one (it must be running
+// and greenlight's).
 func (h Handler) sides(ctx context.Context, d *release.Doc, serving ledger.Serving) error {
 	cfg := d.Config
 	alloc := cfg.Live.ElasticIPAllocationID
-	addrs, err := h.D.AWS.EC2.DescribeAddresses(ctx, &ec2.DescribeAddressesInput{AllocationIds: []string{alloc}})
+	split, err := traffic.For(h.D.AWS, traffic.Front{AllocationID: alloc}).Split(ctx)
 	if err != nil {
-		return step.AWS("ec2:DescribeAddresses", alloc, err)
+		return step.Traffic(err)
 	}
-	if len(addrs.Addresses) != 1 || aws.ToString(addrs.Addresses[0].InstanceId) != serving.LiveInstance {
-		holder := ""
-		if len(addrs.Addresses) == 1 {
-			holder = aws.ToString(addrs.Addresses[0].InstanceId)
-		}
-		return release.ConfigMismatch{Cause: release.Causef("Elastic IP %s is on %q but the ledger records %s as live: someone moved it; check before rolling back", alloc, holder, serving.LiveInstance)}
+	if split.Weight(serving.LiveInstance) != 100 {
+		return release.ConfigMismatch{Cause: release.Causef("Elastic IP %s is on %q but the ledger records %s as live: someone moved it; check before rolling back", alloc, split.Serving().String(), serving.LiveInstance)}
 	}
 	out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{serving.LiveInstance, serving.PreviousInstance}})
 	if err != nil {
@@ -135,7 +133,7 @@ func (h Handler) sides(ctx context.Context, d *release.Doc, serving ledger.Servi
 	}
 	d.Live = release.Live{
 		InstanceID: serving.LiveInstance, SubnetID: aws.ToString(live.SubnetId), AZ: aws.ToString(live.Placement.AvailabilityZone),
-		PrivateIP: aws.ToString(live.PrivateIpAddress), AllocationID: alloc, PublicIP: aws.ToString(addrs.Addresses[0].PublicIp),
+		PrivateIP: aws.ToString(live.PrivateIpAddress), AllocationID: alloc, PublicIP: split.Front,
 		ImageID: aws.ToString(live.ImageId), Version: serving.LiveVersion, PreviousRelID: serving.LiveRelease,
 	}
 	if cfg.HasData() {

@@ -17,16 +17,12 @@ import (
 // Handler switches and verifies.
 type Handler struct{ D *step.Deps }
 
-// Router is the release's traffic router.
-func Router(d *step.Deps, doc release.Doc) traffic.Router {
-	return traffic.ElasticIP{EC2: d.AWS.EC2, AllocationID: doc.Live.AllocationID}
-}
-
-// Switch moves the Elastic IP to the candidate. It first writes its intent
-// in the ledger (users may write to the candidate's data from the moment
-// the address moves, so a rollback must bring that data back whatever the
-// address shows by then); a retried switch finds the address already
-// moved and changes nothing.
+// Switch sends all traffic to the candidate through the release's router
+// (moves the Elastic IP). It first writes its intent in the ledger (users
+// may write to the candidate's data from the moment the address moves, so
+// a rollback must bring that data back whatever the address shows by
+// then); a retried switch finds the address already moved and changes
+// nothing.
 func (h Handler) Switch(ctx context.Context, d release.Doc) (release.Switch, error) {
 	to := d.Candidate.InstanceID
 	led := h.D.Ledger()
@@ -34,11 +30,11 @@ func (h Handler) Switch(ctx context.Context, d release.Doc) (release.Switch, err
 	if err != nil {
 		return release.Switch{}, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
 	}
-	mv, err := Router(h.D, d).Route(ctx, to)
+	mv, err := traffic.For(h.D.AWS, traffic.Front{AllocationID: d.Live.AllocationID}).Shift(ctx, traffic.One(to), 100)
 	if err != nil {
 		return release.Switch{}, step.AWS("switch traffic", d.Live.AllocationID, err)
 	}
-	from := mv.From
+	from := mv.From.String()
 	if from == to || from == "" {
 		from = d.Live.InstanceID // a retried switch: the first one moved it
 	}
