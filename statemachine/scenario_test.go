@@ -406,7 +406,8 @@ func TestDuplicateEvent(t *testing.T) {
 // waits for approval: the second ends Rejected with ReleaseInProgress
 // naming the first, having launched nothing.
 func TestConcurrentReleaseIsRejected(t *testing.T) {
-	env := localrun.NewTestEnv(t, localrun.Options{Approve: localrun.ApprovePrompt}, nil)
+	asked := make(chan string, 1)
+	env := localrun.NewTestEnv(t, localrun.Options{Approve: localrun.ApprovePrompt, OnApproval: func(id string) { asked <- id }}, nil)
 	ctx := ctxT(t)
 	body, _ := artifact.Sample("shop", "6.0.0")
 	vid, err := env.Upload(ctx, env.Key("6.0.0"), body)
@@ -417,7 +418,7 @@ func TestConcurrentReleaseIsRejected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	token := waitForToken(t, env, first.ReleaseID)
+	token := awaitToken(ctx, t, env, asked, first.ReleaseID)
 	second, err := env.Release(ctx, "6.0.1", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -448,20 +449,24 @@ func launchedBy(env *localrun.Env, releaseID string) bool {
 	return false
 }
 
-// waitForToken waits until a release awaits approval and returns the
-// token the ledger holds.
-func waitForToken(t *testing.T, env *localrun.Env, releaseID string) string {
+// awaitToken waits until the environment says the release awaits a
+// person's approval (Options.OnApproval) and returns the token the ledger
+// holds by then.
+func awaitToken(ctx context.Context, t *testing.T, env *localrun.Env, asked <-chan string, releaseID string) string {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
-		rec, err := env.Deps.Ledger().Get(context.Background(), env.Config.App, releaseID)
-		if err == nil && rec.Token != "" {
-			return rec.Token
+	select {
+	case id := <-asked:
+		if id != releaseID {
+			t.Fatalf("%s awaits approval, want %s", id, releaseID)
 		}
-		time.Sleep(20 * time.Millisecond)
+	case <-ctx.Done():
+		t.Fatalf("%s never awaited approval", releaseID)
 	}
-	t.Fatalf("%s never awaited approval", releaseID)
-	return ""
+	rec, err := env.Deps.Ledger().Get(ctx, env.Config.App, releaseID)
+	if err != nil || rec.Token == "" {
+		t.Fatalf("%s awaits approval but the ledger holds no token: %+v %v", releaseID, rec, err)
+	}
+	return rec.Token
 }
 
 func TestInvalidArtifactsAreRejected(t *testing.T) {
