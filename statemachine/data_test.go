@@ -23,12 +23,6 @@ func withData(mode string) func(*release.Config) {
 
 var dataModes = []string{release.DataRestore, release.DataMove}
 
-// Path pieces of the data steps' loops.
-var (
-	testDataWait = []string{release.StateAttachTestData, release.StateTestDataReady, release.StateWaitForTestData}
-	cutoverWait  = []string{release.StateCutover, release.StateCutoverDone, release.StateWaitForCutover}
-)
-
 func TestDataCutoverReleases(t *testing.T) {
 	for _, mode := range dataModes {
 		t.Run(mode, func(t *testing.T) {
