@@ -11,10 +11,12 @@ import (
 )
 
 // Expected paths: the scenario tests assert the exact sequence of states an
-// execution entered, with each poll loop written once as
-// poll(states…), however many passes it made. How many passes a loop makes
-// is the latency table's business (how long a candidate takes to boot), not
-// the workflow's, so a change of the table rewrites no expectation.
+// execution entered, with each poll loop written once as poll(states…),
+// however many passes it made. How many passes a loop makes is the latency
+// table's business (how long a candidate takes to boot), not the
+// workflow's, so a change of the table rewrites no expectation. A loop
+// left in the middle of a pass, by a failure, reads
+// "poll(states…) left at State", however many whole passes came first.
 
 // pollLoop is a poll loop of a workflow, written as its states in the
 // order it runs them from where it is entered. The loop is left at its
@@ -71,26 +73,47 @@ var (
 	loops = []pollLoop{candidateWait, testDataWait, deployWait, cutoverWait, bake, rollbackLoop}
 )
 
+// leftAt is how a loop reads when a failure left it at state, in the
+// middle of a pass.
+func leftAt(l pollLoop, state string) string { return l.String() + " left at " + state }
+
 // collapse rewrites a path with each run of a poll loop (its first pass,
-// then any number of whole further passes) as the loop's one token. Only
-// whole passes fold: a pass cut short (a fault inside the loop), a state
-// missing or out of order in any pass is left as it is, so it cannot match
-// an expectation written with poll(…).
+// then any number of whole further passes) as the loop's one token, and a
+// run that ends part of the way into a pass (a failure left the loop) as
+// leftAt the last state it entered. Only whole passes and a pass's own
+// beginning fold: a state missing or out of order in any pass is left as
+// it is, so it cannot match an expectation written with poll(…).
 func collapse(p []string) []string {
 	var out []string
 	for i := 0; i < len(p); {
 		folded := false
 		for _, l := range loops {
 			first, again := l.first(), l.again()
-			if !hasPrefix(p[i:], first) {
+			j, whole := i, false
+			if hasPrefix(p[j:], first) {
+				j, whole = j+len(first), true
+				for hasPrefix(p[j:], again) {
+					j += len(again)
+				}
+			}
+			// The beginning of the pass the loop was left in.
+			pass := again
+			if !whole {
+				pass = first
+			}
+			k := 0
+			for k < len(pass)-1 && j+k < len(p) && p[j+k] == pass[k] {
+				k++
+			}
+			switch {
+			case k > 0:
+				out = append(out, leftAt(l, pass[k-1]))
+			case whole:
+				out = append(out, l.String())
+			default:
 				continue
 			}
-			j := i + len(first)
-			for hasPrefix(p[j:], again) {
-				j += len(again)
-			}
-			out = append(out, l.String())
-			i, folded = j, true
+			i, folded = j+k, true
 			break
 		}
 		if !folded {
@@ -165,6 +188,7 @@ func TestCollapse(t *testing.T) {
 		{"out of order around the loop", path(pass, release.StatePrepare, deploy), false},
 		{"left from the wait, not the Choice", path(release.StatePrepare, pass, w, deploy), false},
 		{"a pass cut short", path(release.StatePrepare, pass, w, c, deploy), false},
+		{"left at the check", path(release.StatePrepare, w, c, deploy), false},
 		{"a state outside the loop missing", path(pass, deploy), false},
 	} {
 		if got, wanted, same := samePath(tc.entered, want); same != tc.same {
@@ -185,12 +209,26 @@ func TestCollapse(t *testing.T) {
 		}
 	}
 
-	// A fault inside a later pass: the whole passes fold, the cut one
-	// stays as it ran.
-	entered := path(release.StatePrepare, pass, pass, w, c, release.StateRollback, release.StateRollbackDone, release.StateWaitForRollback,
-		release.StateRollback, release.StateRollbackDone, release.RolledBack)
-	if got, wanted, same := samePath(entered, path(release.StatePrepare, candidateWait, w, c, rollbackLoop, release.RolledBack)); !same {
-		t.Errorf("%s, want %s", got, wanted)
+	// A failure left the loop at the check: in its first pass or a later
+	// one, it reads the same; left elsewhere, it does not.
+	rollback := []string{release.StateRollback, release.StateRollbackDone, release.StateWaitForRollback, release.StateRollback, release.StateRollbackDone, release.RolledBack}
+	failed := path(release.StatePrepare, leftAt(candidateWait, c), rollbackLoop, release.RolledBack)
+	for _, tc := range []struct {
+		name    string
+		entered []string
+		same    bool
+	}{
+		{"in the first pass", path(release.StatePrepare, w, c, rollback), true},
+		{"in the third pass", path(release.StatePrepare, pass, pass, w, c, rollback), true},
+		{"written as it ran", path(release.StatePrepare, w, c, rollbackLoop, release.RolledBack), true},
+		{"left at the wait", path(release.StatePrepare, pass, w, rollback), false},
+		{"left through the Choice", path(release.StatePrepare, pass, rollback), false},
+		{"a state missing before the check", path(release.StatePrepare, pass, c, rollback), false},
+		{"never entered", path(release.StatePrepare, rollback), false},
+	} {
+		if got, wanted, same := samePath(tc.entered, failed); same != tc.same {
+			t.Errorf("%s: %s\n  against %s: same %v, want %v", tc.name, got, wanted, same, tc.same)
+		}
 	}
 }
 
