@@ -627,6 +627,7 @@ func TestRollbackWithoutPreviousIsRejected(t *testing.T) {
 	if res.Status != release.Rejected || !strings.Contains(res.Cause, "nothing to switch back to") {
 		t.Fatalf("%s %s", res.Status, res.Cause)
 	}
+	assertPath(t, res, path(release.StatePrepareSwitchBack, release.StateRecordRejection, release.Rejected))
 	assertClean(t, env, res)
 }
 
@@ -650,6 +651,7 @@ func TestFailingInstallHookRollsBack(t *testing.T) {
 	if res.Status != release.RolledBack || !strings.Contains(res.Cause, "DeployFailed") || !strings.Contains(res.Cause, "hook") {
 		t.Fatalf("status %s: %s", res.Status, res.Cause)
 	}
+	assertPath(t, res, failedAt(t, routeForward, "", release.StateCheckDeploy))
 	assertClean(t, env, res)
 }
 
