@@ -28,8 +28,23 @@ func TestCoveredCountsOverlapsOnceAndLeavesOutApproval(t *testing.T) {
 	}
 }
 
+// figures is a latency table of the test's own, each figure distinct, so
+// that a wait taken from the wrong row shows; the model must follow
+// whatever table it is given, not the reference one.
+var figures = sim.Latencies{
+	RunInstancesCall: 1 * time.Second,
+	PendingToRunning: 2 * time.Second,
+	StatusChecksOK:   40 * time.Second, // later than SSMOnline: the launch waits for it
+	SSMOnline:        30 * time.Second,
+	CommandOverhead:  3 * time.Second,
+	AssociateAddress: 5 * time.Second,
+	SnapshotBase:     7 * time.Second,
+	CreateVolume:     11 * time.Second,
+	LambdaWarmInvoke: 100 * time.Millisecond,
+}
+
 func TestWaitsFollowTheLatencyTable(t *testing.T) {
-	lat := sim.DefaultLatencies()
+	lat := figures
 	calls := []sim.Call{
 		{Caller: registry.Launch, Service: sim.ServiceEC2, Operation: "RunInstances", Code: "RequestLimitExceeded", At: at(0)}, // failed: started nothing
 		{Caller: registry.Launch, Service: sim.ServiceEC2, Operation: "RunInstances", At: at(2)},
@@ -46,46 +61,60 @@ func TestWaitsFollowTheLatencyTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	deploy := sim.DefaultDeployRunTime.Seconds()
 	want := []span{
-		{From: at(2), To: at(2 + 1.5 + 16 + 150)},
-		{From: at(200), To: at(200 + 2 + 20)},
-		{From: at(300), To: at(303)},
-		{From: at(300), To: at(600)},
-		{From: at(400), To: at(403)},
+		{From: at(2), To: at(2 + 1 + 2 + 40)}, // the call, pending, then the status checks (after SSM online)
+		{From: at(200), To: at(200 + 3 + deploy)},
+		{From: at(300), To: at(305)},
+		{From: at(300), To: at(600)}, // the bake, from the switch
+		{From: at(400), To: at(405)},
 	}
-	if len(ws) != len(want) {
-		t.Fatalf("waits %+v, want %d", ws, len(want))
+	checkSpans(t, ws, want)
+
+	// A snapshot a volume is then made from is waited on, and so is the
+	// volume.
+	calls = append(calls, sim.Call{Caller: registry.Rollback, Service: sim.ServiceEC2, Operation: "CreateVolume", At: at(520)})
+	ws, err = waits(calls, commands, lat, 5*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSpans(t, ws, append(want, span{From: at(500), To: at(507)}, span{From: at(520), To: at(531)}))
+}
+
+func checkSpans(t *testing.T, got, want []span) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("waits %+v, want %d", got, len(want))
 	}
 	for i := range want {
-		if !ws[i].From.Equal(want[i].From) || !ws[i].To.Equal(want[i].To) {
-			t.Errorf("wait %d: %s–%s (%s), want %s–%s", i, ws[i].From.Sub(t0), ws[i].To.Sub(t0), ws[i].What, want[i].From.Sub(t0), want[i].To.Sub(t0))
+		if !got[i].From.Equal(want[i].From) || !got[i].To.Equal(want[i].To) {
+			t.Errorf("wait %d: %s–%s (%s), want %s–%s", i, got[i].From.Sub(t0), got[i].To.Sub(t0), got[i].What, want[i].From.Sub(t0), want[i].To.Sub(t0))
 		}
-	}
-
-	// A snapshot a volume is then made from is waited on.
-	calls = append(calls, sim.Call{Caller: registry.Rollback, Service: sim.ServiceEC2, Operation: "CreateVolume", At: at(520)})
-	ws, _ = waits(calls, commands, lat, 5*time.Minute)
-	if len(ws) != len(want)+2 {
-		t.Errorf("with a volume made from the snapshot: %d waits, want %d", len(ws), len(want)+2)
 	}
 }
 
+// TestCostAtListPrices: transitions, requests and GB-seconds priced at
+// the list prices (the constants, whose sources model.go gives), with an
+// invocation's duration the invoke overhead plus its calls' latency.
 func TestCostAtListPrices(t *testing.T) {
-	lat := sim.DefaultLatencies()
+	lat := figures
 	invocations := map[string]int{registry.Start: 1, registry.Launch: 1, registry.Verify: 2}
-	calls := []sim.Call{{Caller: registry.Launch, Service: sim.ServiceEC2, Operation: "RunInstances", Latency: lat.RunInstancesCall}}
+	calls := []sim.Call{
+		{Caller: registry.Launch, Service: sim.ServiceEC2, Operation: "RunInstances", Latency: 2 * time.Second},
+		{Caller: localrun.Approver, Service: sim.ServiceSFN, Operation: "SendTaskSuccess", Latency: time.Second}, // no function's
+	}
 	memory := map[string]float64{registry.Start: 256, registry.Launch: 256, registry.Verify: 512}
 	c := cost(40, invocations, calls, memory, lat)
-	gbs := 2*0.25*0.05 + 2*0.5*0.05 + 0.25*1.5
+	gbs := (1*0.25+1*0.25+2*0.5)*0.1 + 0.25*2
 	for _, f := range []struct {
 		name      string
 		got, want float64
 	}{
-		{"Step Functions", c.StepFunctionsUSD, 40 * 0.025 / 1000},
-		{"requests", c.LambdaRequestsUSD, 4 * 0.20 / 1e6},
+		{"Step Functions", c.StepFunctionsUSD, 40 * USDPerStateTransition},
+		{"requests", c.LambdaRequestsUSD, 4 * USDPerLambdaRequest},
 		{"GB-seconds", c.LambdaGBSeconds, gbs},
-		{"compute", c.LambdaComputeUSD, gbs * 0.0000133334},
-		{"total", c.TotalUSD, 40*0.025/1000 + 4*0.20/1e6 + gbs*0.0000133334},
+		{"compute", c.LambdaComputeUSD, gbs * USDPerArmGBSecond},
+		{"total", c.TotalUSD, 40*USDPerStateTransition + 4*USDPerLambdaRequest + gbs*USDPerArmGBSecond},
 	} {
 		if math.Abs(f.got-f.want) > 1e-12 {
 			t.Errorf("%s: %g, want %g", f.name, f.got, f.want)

@@ -99,9 +99,14 @@ http {
 			t.Log(stderr.String())
 		}
 	}()
-	ready := time.NewTicker(10 * time.Millisecond)
-	defer ready.Stop()
-	timeout := time.After(5 * time.Second)
+	// nginx says nothing when it is ready, and it is not this program's
+	// code: look at the condition itself (the port accepts) until it
+	// holds, nginx exits, or a generous deadline passes. The retry
+	// interval only bounds how soon after nginx listens the test goes on.
+	ready, cancelReady := context.WithTimeout(ctx, 30*time.Second)
+	defer cancelReady()
+	retry := time.NewTicker(10 * time.Millisecond)
+	defer retry.Stop()
 	for {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
@@ -111,9 +116,9 @@ http {
 		case err := <-exited:
 			exited <- err
 			t.Fatalf("nginx exited: %v", err)
-		case <-timeout:
-			t.Fatal("nginx did not start")
-		case <-ready.C:
+		case <-ready.Done():
+			t.Fatal("nginx did not listen within 30s")
+		case <-retry.C:
 		}
 	}
 

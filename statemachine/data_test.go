@@ -23,12 +23,6 @@ func withData(mode string) func(*release.Config) {
 
 var dataModes = []string{release.DataRestore, release.DataMove}
 
-// Path pieces of the data steps' loops.
-var (
-	testDataWait = []string{release.StateAttachTestData, release.StateTestDataReady, release.StateWaitForTestData}
-	cutoverWait  = []string{release.StateCutover, release.StateCutoverDone, release.StateWaitForCutover}
-)
-
 func TestDataCutoverReleases(t *testing.T) {
 	for _, mode := range dataModes {
 		t.Run(mode, func(t *testing.T) {
@@ -110,6 +104,7 @@ func TestDataStepsRollBack(t *testing.T) {
 					if res.Status != release.RolledBack || !strings.Contains(res.Cause, "injected") {
 						t.Fatalf("status %s: %s", res.Status, res.Cause)
 					}
+					assertPath(t, res, failedAt(t, routeForward, mode, state))
 					assertOldLiveServesItsData(t, env, res)
 				})
 			}
@@ -170,6 +165,8 @@ func TestDataFailuresInsideTheWindow(t *testing.T) {
 			if res.Status != release.RolledBack || !strings.Contains(res.Cause, "DataFailed") || !strings.Contains(res.Cause, c.why) {
 				t.Fatalf("status %s: %s; want RolledBack with DataFailed: %s", res.Status, res.Cause, c.why)
 			}
+			// The first pass put the maintenance page up; a later one failed.
+			assertPath(t, res, failedAt(t, routeForward, c.mode, release.StateCutover))
 			assertOldLiveServesItsData(t, env, res)
 		})
 	}
@@ -212,6 +209,7 @@ func TestDataVerifyFailureAfterTheSwitch(t *testing.T) {
 			if res.Status != release.RolledBack || !strings.Contains(res.Cause, "VerifyFailed") {
 				t.Fatalf("status %s: %s", res.Status, res.Cause)
 			}
+			assertPath(t, res, failedAt(t, routeForward, mode, release.StateVerifyLive))
 			if onCandidate != 5 {
 				t.Fatalf("%d writes reached the candidate, want 5", onCandidate)
 			}

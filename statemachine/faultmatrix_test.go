@@ -65,6 +65,11 @@ type matrixRow struct {
 	// transient and hard are the ends after a transient fault and after
 	// a hard error.
 	transient, hard string
+	// hardTail is the path after the state when a hard error fails its
+	// first invocation: where the state's catch leads. None when the
+	// state's retry policy retries a one-off hard error, and the
+	// execution then goes as without it.
+	hardTail []string
 	// notApplicable names the kinds that cannot land in this state, and
 	// why. The case still runs with the fault armed and checks that it
 	// never fired and the release ended as without it.
@@ -99,21 +104,21 @@ func noAWSCallNA(why string) map[string]string {
 }
 
 var matrix = []matrixRow{
-	{state: release.StatePrepare, route: routeForward, transient: release.Released, hard: release.RolledBack},
-	{state: release.StateLaunchCandidate, route: routeForward, transient: release.Released, hard: release.RolledBack,
+	{state: release.StatePrepare, route: routeForward, transient: release.Released, hard: release.RolledBack, hardTail: rolledBack},
+	{state: release.StateLaunchCandidate, route: routeForward, transient: release.Released, hard: release.RolledBack, hardTail: rolledBack,
 		notApplicable: notFoundNA("it reads the AMI parameter and image, which exist long before, and creates the instance (RunInstances)")},
-	{state: release.StateCheckCandidate, route: routeForward, transient: release.Released, hard: release.RolledBack},
-	{state: release.StateDeployRelease, route: routeForward, transient: release.Released, hard: release.RolledBack,
+	{state: release.StateCheckCandidate, route: routeForward, transient: release.Released, hard: release.RolledBack, hardTail: rolledBack},
+	{state: release.StateDeployRelease, route: routeForward, transient: release.Released, hard: release.RolledBack, hardTail: rolledBack,
 		notApplicable: notFoundNA("its only AWS call is SendCommand to a candidate CheckCandidate already saw online in SSM")},
-	{state: release.StateCheckDeploy, route: routeForward, transient: release.Released, hard: release.RolledBack},
-	{state: release.StateRunSmokeTests, route: routeForward, transient: release.Released, hard: release.RolledBack,
+	{state: release.StateCheckDeploy, route: routeForward, transient: release.Released, hard: release.RolledBack, hardTail: rolledBack},
+	{state: release.StateRunSmokeTests, route: routeForward, transient: release.Released, hard: release.RolledBack, hardTail: rolledBack,
 		notApplicable: noAWSCallNA("it only probes the candidate over HTTP (in the VPC it has no path to an AWS API)")},
-	{state: release.StateAwaitApproval, route: routeForward, transient: release.Released, hard: release.RolledBack,
+	{state: release.StateAwaitApproval, route: routeForward, transient: release.Released, hard: release.RolledBack, hardTail: rolledBack,
 		notApplicable: notFoundNA("it calls the ledger (DynamoDB) and SNS only")},
-	{state: release.StateKeepPrevious, route: routeForward, transient: release.Released, hard: release.RolledBack},
-	{state: release.StateSwitchTraffic, route: routeForward, transient: release.Released, hard: release.RolledBack,
+	{state: release.StateKeepPrevious, route: routeForward, transient: release.Released, hard: release.RolledBack, hardTail: rolledBack},
+	{state: release.StateSwitchTraffic, route: routeForward, transient: release.Released, hard: release.RolledBack, hardTail: rolledBack,
 		notApplicable: notFoundNA("it names the Elastic IP and the candidate, both seen long before (DescribeAddresses, AssociateAddress)")},
-	{state: release.StateVerifyLive, route: routeForward, transient: release.Released, hard: release.RolledBack,
+	{state: release.StateVerifyLive, route: routeForward, transient: release.Released, hard: release.RolledBack, hardTail: rolledBack,
 		notApplicable: notFoundNA("it calls HTTP and the ledger (DynamoDB) only")},
 	// Past the commit point: the release stands (a one-off hard error is
 	// retried; TestRecordFailureLeavesTheReleaseStanding has the lasting
@@ -124,30 +129,127 @@ var matrix = []matrixRow{
 	// rollback.GiveUpAfter passes gives up: TestRollbackGivesUp).
 	{state: release.StateRollback, route: routeRefused, transient: release.RolledBack, hard: release.RolledBack},
 	// Failing to record a rejection still ends Rejected (nothing was
-	// created); failing to report a failed rollback still ends
+	// created), through RejectionNotRecorded: a hard error is not retried
+	// there. Failing to report a failed rollback still ends
 	// RollbackFailed, with the lock freed and the alarm raised by the
-	// parts of the report that worked.
+	// parts of the report that worked (a one-off hard error is retried).
 	{state: release.StateRecordRejection, route: routeInvalid, transient: release.Rejected, hard: release.Rejected,
+		hardTail:      path(release.StateRejectionNotRecorded, release.Rejected),
 		notApplicable: notFoundNA("it calls the ledger (DynamoDB) and SNS only")},
 	{state: release.StateAbandon, route: routeStuck, transient: release.RollbackFailed, hard: release.RollbackFailed},
 
 	// The data steps, on an environment with a data volume: the test copy
 	// (restore and move make it alike) and the cutover in each mode.
-	{state: release.StatePrepareTestData, mode: release.DataRestore, route: routeForward, transient: release.Released, hard: release.RolledBack},
-	{state: release.StateAttachTestData, mode: release.DataRestore, route: routeForward, transient: release.Released, hard: release.RolledBack},
-	{state: release.StateCutover, mode: release.DataRestore, route: routeForward, transient: release.Released, hard: release.RolledBack},
-	{state: release.StateCutover, mode: release.DataMove, route: routeForward, transient: release.Released, hard: release.RolledBack},
+	{state: release.StatePrepareTestData, mode: release.DataRestore, route: routeForward, transient: release.Released, hard: release.RolledBack, hardTail: rolledBack},
+	{state: release.StateAttachTestData, mode: release.DataRestore, route: routeForward, transient: release.Released, hard: release.RolledBack, hardTail: rolledBack},
+	{state: release.StateCutover, mode: release.DataRestore, route: routeForward, transient: release.Released, hard: release.RolledBack, hardTail: rolledBack},
+	{state: release.StateCutover, mode: release.DataMove, route: routeForward, transient: release.Released, hard: release.RolledBack, hardTail: rolledBack},
 
 	// The rollback command's workflow: its own first step, the data moved
 	// back, and the steps it shares with a release.
-	{state: release.StatePrepareSwitchBack, route: routeSwitchBack, transient: release.Released, hard: release.RolledBack},
-	{state: release.StateCutover, mode: release.DataMove, route: routeSwitchBack, transient: release.Released, hard: release.RolledBack},
-	{state: release.StateSwitchTraffic, route: routeSwitchBack, transient: release.Released, hard: release.RolledBack,
+	{state: release.StatePrepareSwitchBack, route: routeSwitchBack, transient: release.Released, hard: release.RolledBack, hardTail: rolledBack},
+	{state: release.StateCutover, mode: release.DataMove, route: routeSwitchBack, transient: release.Released, hard: release.RolledBack, hardTail: rolledBack},
+	{state: release.StateSwitchTraffic, route: routeSwitchBack, transient: release.Released, hard: release.RolledBack, hardTail: rolledBack,
 		notApplicable: notFoundNA("it names the Elastic IP and the kept instance, both seen long before")},
-	{state: release.StateVerifyLive, route: routeSwitchBack, transient: release.Released, hard: release.RolledBack,
+	{state: release.StateVerifyLive, route: routeSwitchBack, transient: release.Released, hard: release.RolledBack, hardTail: rolledBack,
 		notApplicable: notFoundNA("it calls HTTP and the ledger (DynamoDB) only")},
-	{state: release.StateKeepPrevious, route: routeSwitchBack, transient: release.Released, hard: release.RolledBack},
+	{state: release.StateKeepPrevious, route: routeSwitchBack, transient: release.Released, hard: release.RolledBack, hardTail: rolledBack},
 	{state: release.StateRecordRelease, route: routeSwitchBack, transient: release.Released, hard: release.Released},
+}
+
+// routePath is the path of an execution along a route in a data mode
+// ("" is none) when no fault lands: spelled out, as the scenario tests
+// spell theirs, not read from the definition the test is about.
+func routePath(route, mode string) []string {
+	data := func(p ...any) []string {
+		if mode == "" {
+			return nil
+		}
+		return path(p...)
+	}
+	upToApproval := path(prepared, data(release.StatePrepareTestData), candidateWait, data(testDataWait),
+		release.StateDeployRelease, deployWait, release.StateRunSmokeTests, release.StateAwaitApproval)
+	cutOverAndCommit := path(release.StateKeepPrevious, data(cutoverWait), release.StateSwitchTraffic, bake, release.StateRecordRelease, release.Released)
+	switch route {
+	case routeForward:
+		return path(upToApproval, cutOverAndCommit)
+	case routeRefused:
+		return path(upToApproval, rolledBack)
+	case routeInvalid:
+		return rejected
+	case routeStuck:
+		// The first rollback pass runs out of retries on the throttling.
+		return path(upToApproval, release.StateRollback, release.StateAbandon, release.RollbackFailed)
+	case routeSwitchBack:
+		return path(release.StatePrepareSwitchBack, cutOverAndCommit)
+	}
+	panic("no path for route " + route)
+}
+
+// upTo is a path up to and including the first entry of state; for a
+// state in a poll loop, the loop's first pass up to it.
+func upTo(p []string, state string) ([]string, bool) {
+	for i, s := range p {
+		if s == state {
+			return slices.Clone(p[:i+1]), true
+		}
+		for _, l := range loops {
+			if s != l.String() {
+				continue
+			}
+			if k := slices.Index(l.first(), state); k >= 0 {
+				return append(slices.Clone(p[:i]), l.first()[:k+1]...), true
+			}
+		}
+	}
+	return nil, false
+}
+
+// failedAt is the path of an execution along a route, in a data mode,
+// that one of its states failed (at its first invocation, or in a later
+// pass of its loop): the route as far as the state, then the rollback.
+func failedAt(t *testing.T, route, mode, state string) []string {
+	t.Helper()
+	before, ok := upTo(routePath(route, mode), state)
+	if !ok {
+		t.Fatalf("%s is not on the %s route", state, route)
+	}
+	return path(before, rolledBack)
+}
+
+// wantPath is the path a cell must take. A fault the execution survives
+// (transient, not applicable, never landed) leaves the route's path as it
+// is. A hard error fails the state's first invocation: the path runs as
+// far as that, then where the row says the catch leads, unless the
+// state's retry policy repeats it.
+func wantPath(t *testing.T, row matrixRow, survived bool) []string {
+	t.Helper()
+	route := routePath(row.route, row.mode)
+	if survived || row.hardTail == nil {
+		return route
+	}
+	before, ok := upTo(route, row.state)
+	if !ok {
+		t.Fatalf("%s is not on the %s route: %s", row.state, row.route, strings.Join(route, " > "))
+	}
+	return path(before, row.hardTail)
+}
+
+// TestMatrixRowsSayWhereAHardErrorGoes: a row whose hard error ends
+// otherwise than its transient fault must say where its catch leads, and
+// that tail must end in the hard end.
+func TestMatrixRowsSayWhereAHardErrorGoes(t *testing.T) {
+	for _, row := range matrix {
+		switch {
+		case row.hard != row.transient && row.hardTail == nil:
+			t.Errorf("%s (%s): a hard error ends %s, not %s, but the row has no hardTail", row.name(), row.route, row.hard, row.transient)
+		case row.hardTail != nil && row.hardTail[len(row.hardTail)-1] != row.hard:
+			t.Errorf("%s (%s): hardTail %v does not end in %s", row.name(), row.route, row.hardTail, row.hard)
+		}
+		if _, ok := upTo(routePath(row.route, row.mode), row.state); !ok {
+			t.Errorf("%s is not on the path of the %s route", row.name(), row.route)
+		}
+	}
 }
 
 // matrixModes are the data modes the rows use, each run on its own
@@ -356,6 +458,10 @@ func check(t *testing.T, env *localrun.Env, row matrixRow, c cell, want string, 
 	}
 	if res.Status != want {
 		t.Fatalf("ended %s, want %s (%s): %s\npath: %s", res.Status, want, c, res.Cause, strings.Join(res.StatesEntered, " > "))
+	}
+	survived := skip || slices.Contains(transientKinds, c.kind)
+	if got, wanted, ok := samePath(res.StatesEntered, wantPath(t, row, survived)); !ok {
+		t.Errorf("path (%s at %s)\n got: %s\nwant: %s", c, row.state, got, wanted)
 	}
 	fired := faultFired(env.Region.Calls()[callsBefore:], res, fn, row.state, c.kind)
 	switch {

@@ -35,19 +35,11 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-// Path pieces, so each expectation reads as the workflow. A poll loop is
-// written once: assertPath folds the actual path's repeated passes of a
-// loop into one, so a change of the latency table (one more check before
-// the candidate is ready) does not rewrite every expectation.
+// Path pieces, so each expectation reads as the workflow; the poll loops
+// (candidateWait, deployWait, bake, rollbackLoop, …) are in path_test.go.
 var (
-	prepared      = []string{release.StatePrepare, release.StateLaunchCandidate}
-	candidateWait = []string{release.StateWaitForCandidate, release.StateCheckCandidate, release.StateCandidateReady}
-	deployWait    = []string{release.StateWaitForDeploy, release.StateCheckDeploy, release.StateDeployDone}
-	bake          = []string{release.StateVerifyLive, release.StateBaked, release.StateWaitBeforeVerify}
-	// rolledBack is the rollback loop: it always waits at least once (the
-	// last sweep for what the release made comes rollback.SweepAfter
-	// after its first pass).
-	rolledBack = []string{release.StateRollback, release.StateRollbackDone, release.StateWaitForRollback, release.RolledBack}
+	prepared   = []string{release.StatePrepare, release.StateLaunchCandidate}
+	rolledBack = path(rollbackLoop, release.RolledBack)
 	rejected   = []string{release.StatePrepare, release.StateRecordRejection, release.Rejected}
 	// upToApproval is a release's path until it awaits approval.
 	upToApproval = path(prepared, candidateWait, release.StateDeployRelease, deployWait, release.StateRunSmokeTests, release.StateAwaitApproval)
@@ -55,68 +47,8 @@ var (
 	switched = path(release.StateKeepPrevious, release.StateSwitchTraffic, bake)
 )
 
-// loops are the workflows' poll loops, whose repeated passes a path
-// comparison folds into one.
-var loops = [][]string{
-	{release.StateWaitForCandidate, release.StateCheckCandidate, release.StateCandidateReady},
-	{release.StateAttachTestData, release.StateTestDataReady, release.StateWaitForTestData},
-	{release.StateWaitForDeploy, release.StateCheckDeploy, release.StateDeployDone},
-	{release.StateCutover, release.StateCutoverDone, release.StateWaitForCutover},
-	{release.StateVerifyLive, release.StateBaked, release.StateWaitBeforeVerify},
-	{release.StateRollback, release.StateRollbackDone, release.StateWaitForRollback},
-}
-
-// collapse folds repeated passes of a poll loop into the first: within a
-// run of one loop's states, a state already seen in that run is left out.
-func collapse(p []string) []string {
-	loopOf := map[string]int{}
-	for i, l := range loops {
-		for _, s := range l {
-			loopOf[s] = i + 1
-		}
-	}
-	var out []string
-	cur, seen := 0, map[string]bool{}
-	for _, s := range p {
-		l := loopOf[s]
-		switch {
-		case l != 0 && l == cur:
-			if seen[s] {
-				continue
-			}
-		case l != 0:
-			cur, seen = l, map[string]bool{}
-		default:
-			cur = 0
-		}
-		seen[s] = true
-		out = append(out, s)
-	}
-	return out
-}
-
-func path(parts ...any) []string {
-	var out []string
-	for _, p := range parts {
-		switch v := p.(type) {
-		case string:
-			out = append(out, v)
-		case []string:
-			out = append(out, v...)
-		}
-	}
-	return out
-}
-
 // happyPath is the path of a release with the example config.
 var happyPath = path(upToApproval, switched, release.StateRecordRelease, release.Released)
-
-func assertPath(t *testing.T, res *localrun.Result, want []string) {
-	t.Helper()
-	if got, want := collapse(res.StatesEntered), collapse(want); strings.Join(got, " > ") != strings.Join(want, " > ") {
-		t.Errorf("path\n got: %s\nwant: %s", strings.Join(got, " > "), strings.Join(want, " > "))
-	}
-}
 
 // assertClean checks what every ending must leave: the original live
 // instance serving the original version, nothing the release made, the
@@ -172,6 +104,35 @@ func TestReleaseHappyPath(t *testing.T) {
 	if len(env.Region.Messages()) != 3 {
 		t.Errorf("want started, approval and released notifications, got %v", kinds)
 	}
+}
+
+// TestPathsDoNotDependOnTheLatencyTable releases on a region twice as slow
+// to boot a candidate and to run a deploy: the loops make more passes, and
+// the path, as written, is the happy path still.
+func TestPathsDoNotDependOnTheLatencyTable(t *testing.T) {
+	fast := localrun.NewTestEnv(t, localrun.Options{}, nil)
+	lat := sim.DefaultLatencies()
+	lat.StatusChecksOK *= 2
+	lat.SSMOnline *= 2
+	lat.CommandOverhead *= 4
+	slow := localrun.NewTestEnv(t, localrun.Options{Latencies: &lat}, nil)
+	var entered [2][]string
+	for i, env := range []*localrun.Env{fast, slow} {
+		res, err := env.Release(ctxT(t), "1.2.0", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Status != release.Released {
+			t.Fatalf("status %s: %s", res.Status, res.Cause)
+		}
+		assertPath(t, res, happyPath)
+		entered[i] = res.StatesEntered
+	}
+	if len(entered[1]) <= len(entered[0]) {
+		t.Errorf("the slower region's release made no more passes (%d states entered, %d on the reference table): the test proves nothing",
+			len(entered[1]), len(entered[0]))
+	}
+	t.Logf("%d states entered on the reference table, %d on the slower one", len(entered[0]), len(entered[1]))
 }
 
 // TestEveryTaskStateRollsBack fails each forward Task state's next
@@ -359,7 +320,9 @@ func TestVerifyFailureMovesTrafficBack(t *testing.T) {
 	if res.Status != release.RolledBack || !strings.Contains(res.Cause, "VerifyFailed") {
 		t.Fatalf("status %s: %s", res.Status, res.Cause)
 	}
-	assertPath(t, res, path(upToApproval, switched, rolledBack))
+	// A look of the bake finds the new version down: the loop is left at
+	// VerifyLive, after however many passes the Elastic IP took to settle.
+	assertPath(t, res, path(upToApproval, release.StateKeepPrevious, release.StateSwitchTraffic, leftAt(bake, release.StateVerifyLive), rolledBack))
 	assertClean(t, env, res)
 }
 
@@ -406,7 +369,8 @@ func TestDuplicateEvent(t *testing.T) {
 // waits for approval: the second ends Rejected with ReleaseInProgress
 // naming the first, having launched nothing.
 func TestConcurrentReleaseIsRejected(t *testing.T) {
-	env := localrun.NewTestEnv(t, localrun.Options{Approve: localrun.ApprovePrompt}, nil)
+	asked := make(chan string, 1)
+	env := localrun.NewTestEnv(t, localrun.Options{Approve: localrun.ApprovePrompt, OnApproval: func(id string) { asked <- id }}, nil)
 	ctx := ctxT(t)
 	body, _ := artifact.Sample("shop", "6.0.0")
 	vid, err := env.Upload(ctx, env.Key("6.0.0"), body)
@@ -417,7 +381,7 @@ func TestConcurrentReleaseIsRejected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	token := waitForToken(t, env, first.ReleaseID)
+	token := awaitToken(ctx, t, env, asked, first.ReleaseID)
 	second, err := env.Release(ctx, "6.0.1", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -448,20 +412,24 @@ func launchedBy(env *localrun.Env, releaseID string) bool {
 	return false
 }
 
-// waitForToken waits until a release awaits approval and returns the
-// token the ledger holds.
-func waitForToken(t *testing.T, env *localrun.Env, releaseID string) string {
+// awaitToken waits until the environment says the release awaits a
+// person's approval (Options.OnApproval) and returns the token the ledger
+// holds by then.
+func awaitToken(ctx context.Context, t *testing.T, env *localrun.Env, asked <-chan string, releaseID string) string {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
-		rec, err := env.Deps.Ledger().Get(context.Background(), env.Config.App, releaseID)
-		if err == nil && rec.Token != "" {
-			return rec.Token
+	select {
+	case id := <-asked:
+		if id != releaseID {
+			t.Fatalf("%s awaits approval, want %s", id, releaseID)
 		}
-		time.Sleep(20 * time.Millisecond)
+	case <-ctx.Done():
+		t.Fatalf("%s never awaited approval", releaseID)
 	}
-	t.Fatalf("%s never awaited approval", releaseID)
-	return ""
+	rec, err := env.Deps.Ledger().Get(ctx, env.Config.App, releaseID)
+	if err != nil || rec.Token == "" {
+		t.Fatalf("%s awaits approval but the ledger holds no token: %+v %v", releaseID, rec, err)
+	}
+	return rec.Token
 }
 
 func TestInvalidArtifactsAreRejected(t *testing.T) {
@@ -659,6 +627,7 @@ func TestRollbackWithoutPreviousIsRejected(t *testing.T) {
 	if res.Status != release.Rejected || !strings.Contains(res.Cause, "nothing to switch back to") {
 		t.Fatalf("%s %s", res.Status, res.Cause)
 	}
+	assertPath(t, res, path(release.StatePrepareSwitchBack, release.StateRecordRejection, release.Rejected))
 	assertClean(t, env, res)
 }
 
@@ -682,6 +651,7 @@ func TestFailingInstallHookRollsBack(t *testing.T) {
 	if res.Status != release.RolledBack || !strings.Contains(res.Cause, "DeployFailed") || !strings.Contains(res.Cause, "hook") {
 		t.Fatalf("status %s: %s", res.Status, res.Cause)
 	}
+	assertPath(t, res, failedAt(t, routeForward, "", release.StateCheckDeploy))
 	assertClean(t, env, res)
 }
 

@@ -45,6 +45,31 @@ func synth(t *testing.T) (*localrun.Stack, localrun.Toolchain) {
 	return stack, tc
 }
 
+var (
+	dataOnce  sync.Once
+	dataStack *localrun.Stack
+	dataErr   error
+)
+
+// synthData is the stack of the example config with a data volume (move).
+func synthData(t *testing.T) *localrun.Stack {
+	t.Helper()
+	_, tc := synth(t)
+	dataOnce.Do(func() {
+		var cfg release.Config
+		cfg, dataErr = release.LoadConfig(filepath.Join(tc.Root, "greenlight.example.json"))
+		if dataErr != nil {
+			return
+		}
+		cfg.Data.Mode = release.DataMove
+		dataStack, dataErr = localrun.Synthesize(tc, cfg, filepath.Join(tc.Root, "build", "bootstrap.zip"))
+	})
+	if dataErr != nil {
+		t.Fatal(dataErr)
+	}
+	return dataStack
+}
+
 // machines are the stack's two workflows.
 func machines(s *localrun.Stack) map[string]*localrun.Machine {
 	return map[string]*localrun.Machine{"release": s.Release, "rollback": s.SwitchBack}
@@ -155,15 +180,7 @@ func TestTerminalStates(t *testing.T) {
 // a data volume).
 func TestReadmeDiagramsAreCurrent(t *testing.T) {
 	s, tc := synth(t)
-	cfg, err := release.LoadConfig(filepath.Join(tc.Root, "greenlight.example.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Data.Mode = release.DataMove
-	withData, err := localrun.Synthesize(tc, cfg, filepath.Join(tc.Root, "build", "bootstrap.zip"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	withData := synthData(t)
 	path := filepath.Join(tc.Root, "docs", "workflows.md")
 	readme, err := os.ReadFile(path)
 	if err != nil {

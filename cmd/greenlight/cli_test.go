@@ -31,9 +31,12 @@ import (
 // result is one command line's outcome.
 
 // operator runs command lines and keeps everything they printed, to check
-// that no task token ever shows.
+// that no task token ever shows. It waits on what the local environment
+// and the commands signal (an approval asked for, an execution ended, a
+// line printed), never on a fixed wall-clock sleep.
 type operator struct {
 	t      *testing.T
+	local  *localEnv
 	mu     sync.Mutex
 	output []string
 }
@@ -49,6 +52,7 @@ func (o *operator) runTo(out *syncBuffer, args ...string) result {
 	defer cancel()
 	var errOut bytes.Buffer
 	code := execute(ctx, args, strings.NewReader(""), out, &errOut)
+	out.end()
 	r := result{code: code, stdout: out.String(), stderr: errOut.String()}
 	o.mu.Lock()
 	o.output = append(o.output, r.stdout, r.stderr)
@@ -61,16 +65,35 @@ func (o *operator) runTo(out *syncBuffer, args ...string) result {
 	return r
 }
 
-// syncBuffer is a buffer a command writes while the test reads it.
+// syncBuffer is a buffer a command writes while the test reads it; each
+// write, and the command's end, wakes whoever waits for the next one.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu    sync.Mutex
+	b     bytes.Buffer
+	ended bool
+	wake  chan struct{} // closed at the next write or the end
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.signal()
 	return s.b.Write(p)
+}
+
+// end marks the command as ended: nothing more will be written.
+func (s *syncBuffer) end() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ended = true
+	s.signal()
+}
+
+func (s *syncBuffer) signal() {
+	if s.wake != nil {
+		close(s.wake)
+		s.wake = nil
+	}
 }
 
 func (s *syncBuffer) String() string {
@@ -79,15 +102,52 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// next returns what was written so far, whether the command ended, and a
+// channel closed at the next write.
+func (s *syncBuffer) next() (string, bool, <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.wake == nil {
+		s.wake = make(chan struct{})
+	}
+	return s.b.String(), s.ended, s.wake
+}
+
+// patience bounds each wait for something the test was promised; it only
+// matters when that never comes (a failure), not how long a passing test
+// takes.
+const patience = 2 * time.Minute
+
 // awaitOutput waits until a running command has printed want.
 func (o *operator) awaitOutput(out *syncBuffer, want string) {
 	o.t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !strings.Contains(out.String(), want) {
-		if time.Now().After(deadline) {
-			o.t.Fatalf("never printed %q:\n%s", want, out)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	for {
+		text, ended, wrote := out.next()
+		switch {
+		case strings.Contains(text, want):
+			return
+		case ended:
+			o.t.Fatalf("the command ended without printing %q:\n%s", want, text)
 		}
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case <-wrote:
+		case <-ctx.Done():
+			o.t.Fatalf("never printed %q:\n%s", want, text)
+		}
+	}
+}
+
+// receive waits for a command running in the background to end.
+func receive(t *testing.T, ch <-chan result, what string) result {
+	t.Helper()
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(patience):
+		t.Fatalf("%s did not end", what)
+		return result{}
 	}
 }
 
@@ -145,29 +205,37 @@ func (o *operator) status(id string) statusView {
 	return v
 }
 
-// await polls status --json until cond holds: the release makes real
-// progress on the local engine, in milliseconds per step.
-func (o *operator) await(id, what string, cond func(statusView) bool) statusView {
-	o.t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		v := o.status(id)
-		if cond(v) {
-			return v
-		}
-		if time.Now().After(deadline) {
-			o.t.Fatalf("%s never %s: %+v", id, what, v.Release)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
+// awaitApproval waits until the local environment reports that id waits
+// for a person's answer, and checks that status shows it so.
 func (o *operator) awaitApproval(id string) statusView {
-	return o.await(id, "waited for approval", func(v statusView) bool { return v.Release.Approval != nil && v.Release.Approval.Pending })
+	o.t.Helper()
+	select {
+	case <-o.local.asked(id):
+	case <-time.After(patience):
+		o.t.Fatalf("%s never waited for approval: %+v", id, o.status(id).Release)
+	}
+	v := o.status(id)
+	if v.Release.Approval == nil || !v.Release.Approval.Pending {
+		o.t.Fatalf("%s waits for approval, but status shows no pending approval: %+v", id, v.Release)
+	}
+	return v
 }
 
+// awaitEnd waits until the execution of id has ended (the environment's
+// own signal, after the watch function saw the end), and checks that
+// status shows it ended.
 func (o *operator) awaitEnd(id string) statusView {
-	return o.await(id, "ended", func(v statusView) bool { return v.Release.Ended })
+	o.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	if _, err := o.local.Wait(ctx, id); err != nil {
+		o.t.Fatalf("waiting for the end of %s: %v (status %+v)", id, err, o.status(id).Release)
+	}
+	v := o.status(id)
+	if !v.Release.Ended {
+		o.t.Fatalf("the execution of %s ended, but status shows it running: %+v", id, v.Release)
+	}
+	return v
 }
 
 var releaseID = regexp.MustCompile(`release (shop-[0-9a-z-]+-[0-9a-f]{10}) started`)
@@ -205,25 +273,61 @@ func sample(t *testing.T, dir, version string) string {
 	return file
 }
 
+// localEnv is a local environment and the approvals it was asked for.
+type localEnv struct {
+	*localrun.Env
+	mu        sync.Mutex
+	approvals map[string]chan struct{} // by release id, closed when asked
+}
+
+// asked is closed once the release id waits for a person's answer.
+func (l *localEnv) asked(id string) <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.approval(id)
+}
+
+func (l *localEnv) approval(id string) chan struct{} {
+	ch, ok := l.approvals[id]
+	if !ok {
+		ch = make(chan struct{})
+		l.approvals[id] = ch
+	}
+	return ch
+}
+
+// onApproval is Options.OnApproval.
+func (l *localEnv) onApproval(id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ch := l.approval(id)
+	select {
+	case <-ch: // asked before (a retried approval step)
+	default:
+		close(ch)
+	}
+}
+
 // startLocal starts a local environment whose approvals wait for the CLI,
 // and publishes its endpoints where --local finds them: a file of the
 // test's own, removed at the end, so a developer's running `greenlight
 // local` is left alone.
-func startLocal(t *testing.T, edit func(*release.Config)) *localrun.Env {
+func startLocal(t *testing.T, edit func(*release.Config)) *localEnv {
 	t.Setenv(localrun.EndpointsEnv, filepath.Join(t.TempDir(), "local.json"))
 	t.Setenv("USER", "tester")
-	env := localrun.NewTestEnv(t, localrun.Options{Approve: localrun.ApprovePrompt}, edit)
-	unpublish, err := env.Publish()
+	l := &localEnv{approvals: map[string]chan struct{}{}}
+	l.Env = localrun.NewTestEnv(t, localrun.Options{Approve: localrun.ApprovePrompt, OnApproval: l.onApproval}, edit)
+	unpublish, err := l.Publish()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(unpublish)
-	return env
+	return l
 }
 
 func TestOperatorOnTheLocalEngine(t *testing.T) {
 	env := startLocal(t, func(c *release.Config) { c.ApprovalTimeout = release.Duration(30 * time.Minute) })
-	o := &operator{t: t}
+	o := &operator{t: t, local: env}
 	dir := t.TempDir()
 	var tokens []string
 	token := func(id string) {
@@ -283,12 +387,7 @@ func TestOperatorOnTheLocalEngine(t *testing.T) {
 		r := o.expect(0, "reject", "--local", id, "--reason", "typo on the home page")
 		contains(t, "reject", r.stdout, "rejected "+id, "typo on the home page", "keeps serving")
 
-		var waited result
-		select {
-		case waited = <-done:
-		case <-time.After(time.Minute):
-			t.Fatal("release --wait did not end")
-		}
+		waited := receive(t, done, "release --wait")
 		if waited.code != exitFailed {
 			t.Fatalf("release --wait: %s\nwant exit 1", waited)
 		}
@@ -432,7 +531,7 @@ func TestOperatorOnTheLocalEngine(t *testing.T) {
 		if v := o.awaitEnd(first); v.Release.Status != ledger.StatusRolledBack {
 			t.Errorf("first ended %s", v.Release.Status)
 		}
-		w := <-watched
+		w := receive(t, watched, "status --watch")
 		if w.code != exitFailed {
 			t.Errorf("status --watch of a rejected release: %s", w)
 		}
@@ -468,7 +567,7 @@ func TestOperatorOnTheLocalEngine(t *testing.T) {
 		o.awaitApproval(up.ReleaseID)
 		token(up.ReleaseID)
 		o.expect(0, "approve", "--local", up.ReleaseID)
-		w := <-watched
+		w := receive(t, watched, "status --json --watch")
 		if w.code != 0 {
 			t.Fatalf("status --json --watch: %s", w)
 		}

@@ -1,9 +1,10 @@
-//go:build harness
+//go:build harness && linux
 
 package main
 
 import (
 	"bufio"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestLocalLeavesNoProcessBehind runs the real binary's `greenlight local`
@@ -62,6 +65,7 @@ func TestLocalLeavesNoProcessBehind(t *testing.T) {
 			if len(children) < 2 {
 				t.Fatalf("want dynalite and the runner among the children, found %v", children)
 			}
+			exits := watchExits(t, children)
 			if err := cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
@@ -72,24 +76,75 @@ func TestLocalLeavesNoProcessBehind(t *testing.T) {
 			case <-time.After(30 * time.Second):
 				t.Fatal("greenlight local did not stop after the signal")
 			}
-			deadline := time.Now().Add(10 * time.Second)
-			for {
-				var alive []int
-				for _, pid := range children {
-					if running(pid) {
-						alive = append(alive, pid)
-					}
-				}
-				if len(alive) == 0 {
-					return
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("still running after %s: %v", sig, alive)
-				}
-				time.Sleep(50 * time.Millisecond)
+			// The children are not this test's own, so it cannot wait(2)
+			// for them; their pidfds tell it when each has exited.
+			if alive := exits.await(30 * time.Second); len(alive) > 0 {
+				t.Fatalf("still running after %s: %v", sig, alive)
 			}
 		})
 	}
+}
+
+// exitWatch holds a pidfd for each of some processes: the kernel makes a
+// pidfd readable once its process has exited, so the test waits for the
+// exits themselves rather than looking at /proc every so often.
+type exitWatch map[int]int // pid → pidfd
+
+// watchExits opens the pidfds while the processes run (so that no reused
+// pid is watched instead); a process already gone is not watched.
+func watchExits(t *testing.T, pids []int) exitWatch {
+	t.Helper()
+	w := exitWatch{}
+	t.Cleanup(func() {
+		for _, fd := range w {
+			unix.Close(fd)
+		}
+	})
+	for _, pid := range pids {
+		fd, err := unix.PidfdOpen(pid, 0)
+		switch {
+		case err == nil:
+			w[pid] = fd
+		case errors.Is(err, unix.ESRCH):
+		case errors.Is(err, unix.ENOSYS):
+			t.Skip("this kernel has no pidfd_open (Linux 5.3 and later do)")
+		default:
+			t.Fatalf("pidfd_open %d: %v", pid, err)
+		}
+	}
+	return w
+}
+
+// await blocks until every watched process has exited, or patience has
+// run out (a failure), and returns those still running.
+func (w exitWatch) await(patience time.Duration) []int {
+	deadline := time.Now().Add(patience)
+	for len(w) > 0 {
+		left := time.Until(deadline)
+		if left <= 0 {
+			break
+		}
+		var pids []int
+		var fds []unix.PollFd
+		for pid, fd := range w {
+			pids = append(pids, pid)
+			fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
+		}
+		if _, err := unix.Poll(fds, int(left.Milliseconds())+1); err != nil && !errors.Is(err, unix.EINTR) {
+			break
+		}
+		for i, fd := range fds {
+			if fd.Revents != 0 {
+				unix.Close(w[pids[i]])
+				delete(w, pids[i])
+			}
+		}
+	}
+	var alive []int
+	for pid := range w {
+		alive = append(alive, pid)
+	}
+	return alive
 }
 
 // descendants lists the processes below pid, from /proc.
@@ -122,14 +177,4 @@ func descendants(pid int) []int {
 		}
 	}
 	return out
-}
-
-// running reports a live process (a zombie has exited).
-func running(pid int) bool {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return false
-	}
-	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	return len(fields) > 0 && fields[0] != "Z"
 }
