@@ -3,12 +3,13 @@
 package main
 
 import (
+	"github.com/greenlight/greenlight/harness/sandbox"
+
 	"bufio"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -61,7 +62,7 @@ func TestLocalLeavesNoProcessBehind(t *testing.T) {
 			case <-time.After(2 * time.Minute):
 				t.Fatal("greenlight local never reached the approval")
 			}
-			children := descendants(cmd.Process.Pid)
+			children := sandbox.Descendants(cmd.Process.Pid)
 			if len(children) < 2 {
 				t.Fatalf("want dynalite and the runner among the children, found %v", children)
 			}
@@ -145,36 +146,4 @@ func (w exitWatch) await(patience time.Duration) []int {
 		alive = append(alive, pid)
 	}
 	return alive
-}
-
-// descendants lists the processes below pid, from /proc.
-func descendants(pid int) []int {
-	parent := map[int]int{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold spaces, so split after ")".
-		fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-		if len(fields) > 1 {
-			pp, _ := strconv.Atoi(fields[1])
-			parent[p] = pp
-		}
-	}
-	var out []int
-	for p := range parent {
-		for q := parent[p]; q > 1; q = parent[q] {
-			if q == pid {
-				out = append(out, p)
-				break
-			}
-		}
-	}
-	return out
 }

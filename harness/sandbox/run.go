@@ -131,7 +131,7 @@ func execute(ctx context.Context, sb *Sandbox, path string) (stdout, stderr stri
 	// in a group of its own).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error {
-		pids := descendants(cmd.Process.Pid)
+		pids := Descendants(cmd.Process.Pid)
 		err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		for _, pid := range pids {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
@@ -143,9 +143,10 @@ func execute(ctx context.Context, sb *Sandbox, path string) (stdout, stderr stri
 	return out.String(), errOut.String(), err
 }
 
-// descendants lists the processes below pid, from /proc where there is
-// one (elsewhere the process group kill has to do).
-func descendants(pid int) []int {
+// Descendants lists the processes below pid, from /proc where there is
+// one (elsewhere the process group kill has to do). The CLI's interrupt
+// test uses it too, to find what a run left behind.
+func Descendants(pid int) []int {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
