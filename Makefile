@@ -83,15 +83,26 @@ bench: node tools ## releases on the local engine and cold starts: the table, an
 	@$(MAKE) --no-print-directory -j2 $(ASSET) $(BENCH_BOOTSTRAP) $(BENCH_BIN)
 	$(BENCH_BIN) -bootstrap $(BENCH_BOOTSTRAP) -rie $(RIE) $(ARGS)
 
+# The harness build of the CLI, which `make local` and `make invoke` run
+# (go build decides whether anything changed; harness/build.sh shows
+# progress while a first build compiles).
+LOCAL_BIN := build/greenlight-local
+.PHONY: $(LOCAL_BIN)
+$(LOCAL_BIN):
+	@bash harness/build.sh $@
+
 test: node tools $(ASSET) lint ## run every test
 	go test $(HARNESS) $(TEST_FLAGS) ./...
 
-local: node tools $(ASSET) ## run a whole release on the local engine (ARGS="--approve reject", "--fail-at DeployRelease", ...)
-	go run $(HARNESS) ./cmd/greenlight local $(ARGS)
+local: node tools ## run a whole release on the local engine (ARGS="--approve reject", "--fail-at DeployRelease", ...)
+	@# The arm64 asset builds beside the local engine: on a cold build
+	@# cache that keeps both cores busy through the CDK bindings.
+	@$(MAKE) --no-print-directory -j2 $(ASSET) $(LOCAL_BIN)
+	$(LOCAL_BIN) local $(ARGS)
 
-invoke: node tools $(ASSET) ## run one handler against the simulated region: make invoke HANDLER=retire EVENT=daily-sweep.json
+invoke: node tools $(ASSET) $(LOCAL_BIN) ## run one handler against the simulated region: make invoke HANDLER=retire EVENT=daily-sweep.json
 	@test -n "$(HANDLER)" || { echo "usage: make invoke HANDLER=<name> [EVENT=<file or events/ sample>]"; exit 2; }
-	go run $(HARNESS) ./cmd/greenlight local invoke $(HANDLER) $(EVENT)
+	$(LOCAL_BIN) local invoke $(HANDLER) $(EVENT)
 
 synth: node $(ASSET) ## synthesize the stack into cdk.out/ (greenlight.json, else the example)
 	cdk synth --quiet -c config=$(CONFIG) -c asset=$(ASSET)

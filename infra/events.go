@@ -5,7 +5,6 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
@@ -189,7 +188,10 @@ func (s *Stack) alarmOnUndelivered(queue awssqs.Queue) {
 		EvaluationPeriods:  jsii.Number(1),
 		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
 	})
-	alarm.AddAlarmAction(awscloudwatchactions.NewSnsAction(s.Topic))
+	// The topic's ARN as the alarm's action, on the L1 alarm:
+	// awscloudwatchactions.SnsAction says the same but links the Auto
+	// Scaling, ELB and Lambda bindings into every build of the stack.
+	alarm.Node().DefaultChild().(awscloudwatch.CfnAlarm).SetAlarmActions(&[]*string{s.Topic.TopicArn()})
 }
 
 // schedules sets up retirement: a schedule group for the one-time

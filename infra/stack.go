@@ -16,7 +16,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -362,7 +361,12 @@ func (s *Stack) topic() awssns.Topic {
 		},
 	}))
 	for _, email := range s.Config.Notifications.Emails {
-		t.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(email), nil))
+		// What awssnssubscriptions.EmailSubscription creates (a subscription
+		// named by the address), without linking that package's Firehose,
+		// Glue and Lambda bindings.
+		awssns.NewSubscription(t, jsii.String(email), &awssns.SubscriptionProps{
+			Topic: t, Endpoint: jsii.String(email), Protocol: awssns.SubscriptionProtocol_EMAIL,
+		})
 	}
 	return t
 }
