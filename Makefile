@@ -94,13 +94,13 @@ $(LOCAL_BIN):
 test: node tools $(ASSET) lint ## run every test
 	go test $(HARNESS) $(TEST_FLAGS) ./...
 
-local: node tools ## run a whole release on the local engine (ARGS="--approve reject", "--fail-at DeployRelease", ...)
-	@# The arm64 asset builds beside the local engine: on a cold build
-	@# cache that keeps both cores busy through the CDK bindings.
-	@$(MAKE) --no-print-directory -j2 $(ASSET) $(LOCAL_BIN)
+# The local engine runs the handlers in-process: it synthesizes with the
+# Lambda asset when one is built, else with a placeholder, so a first
+# `make local` compiles only the engine.
+local: node $(LOCAL_BIN) ## run a whole release on the local engine (ARGS="--approve reject", "--fail-at DeployRelease", ...)
 	$(LOCAL_BIN) local $(ARGS)
 
-invoke: node tools $(ASSET) $(LOCAL_BIN) ## run one handler against the simulated region: make invoke HANDLER=retire EVENT=daily-sweep.json
+invoke: node $(LOCAL_BIN) ## run one handler against the simulated region: make invoke HANDLER=retire EVENT=daily-sweep.json
 	@test -n "$(HANDLER)" || { echo "usage: make invoke HANDLER=<name> [EVENT=<file or events/ sample>]"; exit 2; }
 	$(LOCAL_BIN) local invoke $(HANDLER) $(EVENT)
 

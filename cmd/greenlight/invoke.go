@@ -53,7 +53,7 @@ the default is the S3 upload event.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			env, err := localrun.Start(ctx, localrun.Options{Config: cfg, Asset: filepath.Join(tc.Root, "build", "bootstrap.zip"), Log: cmd.ErrOrStderr()})
+			env, err := localrun.Start(ctx, localrun.Options{Config: cfg, Asset: localAsset(tc), Log: cmd.ErrOrStderr()})
 			if err != nil {
 				return err
 			}

@@ -141,7 +141,7 @@ func runLocal(cmd *cobra.Command, f localFlags) error {
 	var unpublish func()
 	env, err := localrun.Start(ctx, localrun.Options{
 		Config:  cfg,
-		Asset:   filepath.Join(tc.Root, "build", "bootstrap.zip"),
+		Asset:   localAsset(tc),
 		Approve: f.approve,
 		Fault:   fault,
 		Log:     logOut,
@@ -360,4 +360,15 @@ func summarize(w io.Writer, r *localrun.Result) {
 
 func secs(s float64) string {
 	return (time.Duration(s * float64(time.Second))).Round(100 * time.Millisecond).String()
+}
+
+// localAsset is the built Lambda asset when there is one; otherwise the
+// local engine synthesizes with a placeholder: it runs the handlers
+// in-process, so `make local` need not cross-compile the Lambda binary.
+func localAsset(tc localrun.Toolchain) string {
+	path := filepath.Join(tc.Root, "build", "bootstrap.zip")
+	if _, err := os.Stat(path); err != nil {
+		return ""
+	}
+	return path
 }

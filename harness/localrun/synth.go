@@ -1,9 +1,11 @@
 package localrun
 
 import (
+	"archive/zip"
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -27,19 +29,30 @@ type Stack struct {
 
 // Synthesize builds the stack for cfg in-process (no CDK CLI) and takes the
 // Release state machine out of the template. asset is the zipped bootstrap
-// the functions reference; root is the repository (for Node).
+// the functions reference; empty stands in a placeholder, since the local
+// engine runs the handlers in-process and only the template's shape
+// matters (`make local` then need not cross-compile the Lambda binary).
 func Synthesize(tc Toolchain, cfg release.Config, asset string) (*Stack, error) {
 	synthMu.Lock()
 	defer synthMu.Unlock()
 	UsePinnedNode(tc)
-	if _, err := os.Stat(asset); err != nil {
-		return nil, fmt.Errorf("the Lambda asset %s is missing: run `make build`", asset)
-	}
 	dir, err := os.MkdirTemp("", "greenlight-local-synth-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
+	if asset == "" {
+		placeholder, err := os.MkdirTemp("", "greenlight-local-asset-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(placeholder)
+		if asset, err = placeholderAsset(placeholder); err != nil {
+			return nil, err
+		}
+	} else if _, err := os.Stat(asset); err != nil {
+		return nil, fmt.Errorf("the Lambda asset %s is missing: run `make build`", asset)
+	}
 	syn, err := infra.Synth(dir, infra.Props{Config: cfg, Asset: asset})
 	if err != nil {
 		return nil, err
@@ -87,4 +100,27 @@ func UsePinnedNode(tc Toolchain) {
 	os.Setenv("JSII_NODE", tc.Node())
 	os.Setenv("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 	jsii.Close()
+}
+
+// placeholderAsset writes, under dir, a zip that stands in for the Lambda
+// asset in a local synthesis: it holds a bootstrap that only says what it
+// is, never deployed.
+func placeholderAsset(dir string) (string, error) {
+	path := filepath.Join(dir, "placeholder-bootstrap.zip")
+	f, err := os.Create(path)
+	if err != nil {
+		return "", err
+	}
+	zw := zip.NewWriter(f)
+	w, err := zw.Create("bootstrap")
+	if err == nil {
+		_, err = w.Write([]byte("#!/bin/sh\necho 'greenlight: a local-engine placeholder, not a Lambda bootstrap: run make build' >&2\nexit 1\n"))
+	}
+	if cerr := zw.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return path, err
 }
