@@ -86,6 +86,11 @@ func measureColdStarts(ctx context.Context, emulator, bootstrap string, memoryMB
 		var runs []ColdStart
 		for range coldRepeats {
 			r, err := coldStart(ctx, emulator, bootstrap, h)
+			// A port found free can be taken by another process before
+			// the emulator binds it: that start is tried again.
+			for try := 1; err != nil && strings.Contains(err.Error(), "address already in use") && try < 3; try++ {
+				r, err = coldStart(ctx, emulator, bootstrap, h)
+			}
 			if err != nil {
 				return rep, fmt.Errorf("cold start of %s: %w", h, err)
 			}
@@ -125,14 +130,11 @@ var (
 // invokes it once. The environment holds only dummy credentials and points
 // every AWS endpoint at a closed loopback port, so nothing leaves the host.
 func coldStart(ctx context.Context, emulator, bootstrap, handler string) (ColdStart, error) {
-	apiPort, err := freePort()
+	ports, err := freePorts(2)
 	if err != nil {
 		return ColdStart{}, err
 	}
-	rtPort, err := freePort()
-	if err != nil {
-		return ColdStart{}, err
-	}
+	apiPort, rtPort := ports[0], ports[1]
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, emulator,
@@ -212,13 +214,19 @@ func coldStart(ctx context.Context, emulator, bootstrap, handler string) (ColdSt
 	return out, fmt.Errorf("the emulator reported no INIT REPORT and INVOKE RTDONE:\n%s", lastLines(logs.String(), 20))
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// freePorts finds n distinct loopback ports free now, holding each open
+// until all are found so that none is handed out twice.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return ports, nil
 }
 
 func waitForPort(ctx context.Context, port int) error {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/greenlight/greenlight/harness/sim"
+	"github.com/greenlight/greenlight/lambdas/data"
 	"github.com/greenlight/greenlight/lambdas/registry"
 )
 
@@ -108,6 +109,38 @@ func waits(calls []sim.Call, commands []sim.Command, lat sim.Latencies, bake tim
 		}
 	}
 	return out, nil
+}
+
+// floorOf is the shortest time the latency table allows for one action on
+// the maintenance window's critical path (data.CriticalPath): its AWS
+// latency alone, with no polling delay. Their sum is the window's
+// physical floor; bench/README.md says why nothing on the path can
+// overlap. An action the table does not cover is an error, so a change of
+// the cutover's plan cannot leave the floor silently short.
+func floorOf(action string, lat sim.Latencies) (time.Duration, error) {
+	dataCommand := lat.CommandOverhead + sim.DefaultDataRunTime
+	switch action {
+	case "live-unmount", "freeze", "mount", "healthy":
+		return dataCommand, nil
+	case "maintenance-off-destination":
+		return lat.CommandOverhead + sim.DefaultMaintenanceRunTime, nil
+	case "final-snapshot":
+		// The point in time is the call; nothing waits for the copy.
+		return 0, nil
+	case "final-snapshot-completed":
+		// The blocks changed since the warm-up snapshot add to this;
+		// the floor counts none.
+		return lat.SnapshotBase, nil
+	case "volume":
+		return lat.CreateVolume, nil
+	case "live-detach":
+		return lat.DetachVolume, nil
+	case "attach":
+		return lat.AttachVolume, nil
+	case data.TrafficArrives:
+		return lat.AssociateAddress, nil
+	}
+	return 0, fmt.Errorf("no floor for the window's action %q: add its latency to bench/model.go floorOf", action)
 }
 
 func createsVolumeAfter(calls []sim.Call) bool {

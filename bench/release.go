@@ -55,11 +55,23 @@ type Row struct {
 	AWSAPICallsByOperation   map[string]int `json:"awsApiCallsByOperation"`
 	LeadTimeSeconds          float64        `json:"leadTimeSeconds"`
 	MaintenanceWindowSeconds float64        `json:"maintenanceWindowSeconds"`
-	CriticalPathSeconds      float64        `json:"criticalPathSeconds"`
-	PollingOverheadSeconds   float64        `json:"pollingOverheadSeconds"`
-	PollingOverheadShare     float64        `json:"pollingOverheadShare"`
-	Cost                     Cost           `json:"cost"`
-	WallSeconds              float64        `json:"wallSeconds"`
+	// MaintenanceWindowFloorSeconds is the window's physical floor: the
+	// latency table's figures along its critical path (floorOf).
+	MaintenanceWindowFloorSeconds float64      `json:"maintenanceWindowFloorSeconds"`
+	MaintenanceWindowParts        []WindowPart `json:"maintenanceWindowParts,omitempty"`
+	CriticalPathSeconds           float64      `json:"criticalPathSeconds"`
+	PollingOverheadSeconds        float64      `json:"pollingOverheadSeconds"`
+	PollingOverheadShare          float64      `json:"pollingOverheadShare"`
+	Cost                          Cost         `json:"cost"`
+	WallSeconds                   float64      `json:"wallSeconds"`
+}
+
+// WindowPart is one action's share of the maintenance window, modelled,
+// next to its floor.
+type WindowPart struct {
+	Action       string  `json:"action"`
+	Seconds      float64 `json:"seconds"`
+	FloorSeconds float64 `json:"floorSeconds"`
 }
 
 // runReleases runs every scenario: one local environment per data mode,
@@ -166,6 +178,14 @@ func measure(ctx context.Context, env *localrun.Env, s scenario, version string,
 		row.AWSAPICallsByOperation[c.Service+":"+c.Operation]++
 	}
 	lat := env.Region.Latencies()
+	for _, p := range res.Window {
+		floor, err := floorOf(p.Action, lat)
+		if err != nil {
+			return Row{}, err
+		}
+		row.MaintenanceWindowParts = append(row.MaintenanceWindowParts, WindowPart{Action: p.Action, Seconds: p.Seconds, FloorSeconds: floor.Seconds()})
+		row.MaintenanceWindowFloorSeconds += floor.Seconds()
+	}
 	ws, err := waits(calls, env.Region.Commands()[commands0:], lat, env.Config.BakeTime.D())
 	if err != nil {
 		return Row{}, err

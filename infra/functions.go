@@ -32,6 +32,10 @@ type spec struct {
 	EBSKey func(release.Config) bool
 }
 
+// polling is the timeout of the steps that poll within an invocation
+// (step.Poll): the budget and the margin it keeps.
+const polling = step.PollBudget + step.PollMargin
+
 // always is EBSKey for the steps that create volumes in every config.
 func always(release.Config) bool { return true }
 
@@ -118,7 +122,8 @@ var specs = map[string]spec{
 		Wildcards: describeWhy,
 	},
 	registry.TestData: {
-		Env: []string{step.VarTable, step.VarDataDocument},
+		Timeout: polling,
+		Env:     []string{step.VarTable, step.VarDataDocument},
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
 			return []awsiam.PolicyStatement{
 				allow([]string{"ec2:DescribeSnapshots", "ec2:DescribeVolumes", "ec2:DescribeInstances", "ssm:GetCommandInvocation"}, jsii.String("*")),
@@ -135,7 +140,8 @@ var specs = map[string]spec{
 		Wildcards: describeWhy + "; snapshots and volumes are created only carrying the management tag, volumes only from the account's own snapshots; AttachVolume is not destructive and its volume and instance ids are known at run time",
 	},
 	registry.Cutover: {
-		Env: []string{step.VarTable, step.VarDataDocument, step.VarMaintenanceDocument},
+		Timeout: polling,
+		Env:     []string{step.VarTable, step.VarDataDocument, step.VarMaintenanceDocument},
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
 			return []awsiam.PolicyStatement{
 				allow([]string{"ec2:DescribeSnapshots", "ec2:DescribeVolumes", "ssm:GetCommandInvocation"}, jsii.String("*")),
@@ -167,7 +173,8 @@ var specs = map[string]spec{
 		Wildcards: "ssm:SendCommand may target any instance of the account that carries greenlight's management tag (the candidate's id is only known at run time)",
 	},
 	registry.CheckDeploy: {
-		Env: []string{step.VarTable},
+		Timeout: polling,
+		Env:     []string{step.VarTable},
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
 			return []awsiam.PolicyStatement{
 				allow([]string{"ssm:GetCommandInvocation"}, jsii.String("*")),
@@ -201,7 +208,7 @@ var specs = map[string]spec{
 		Wildcards: "ec2:DescribeAddresses supports no resource-level permissions; AssociateAddress is limited to the app's Elastic IP, and may target any instance since the previous live instance need not carry greenlight's tags",
 	},
 	registry.Verify: {
-		Timeout: 2 * time.Minute,
+		Timeout: polling,
 		Env:     []string{step.VarTable},
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
 			return []awsiam.PolicyStatement{s.ledgerAccess("dynamodb:UpdateItem")}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -139,21 +140,24 @@ func TestDataFailuresInsideTheWindow(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			var env *localrun.Env
+			env := localrun.NewTestEnv(t, localrun.Options{}, withData(c.mode))
 			injected := false
-			env = localrun.NewTestEnv(t, localrun.Options{AfterInvoke: func(inv localrun.Invocation, out []byte, err error) {
-				// Once the maintenance page is up: the window is open.
-				if inv.State == release.StateCutover && !injected && strings.Contains(string(out), `"maintenanceOnAt":"2`) {
-					injected = true
-					if c.name == "mount fails on the candidate" {
-						cand := candidateOf(env)
-						env.Region.FailCommands(sim.CommandFault{Document: "data", InstanceID: cand, Outcome: sim.Outcome{Status: ssmtypes.CommandInvocationStatusFailed,
-							Stdout: "mount: /var/lib/shop: wrong fs type, bad option, bad superblock\n"}})
-						return
-					}
-					c.inject(env)
+			// Once the maintenance page is up, in the middle of the
+			// cutover's invocation (it polls on the simulated clock): the
+			// window is open.
+			env.AfterAdvance(func(_, _ time.Time) {
+				if injected || !env.Region.Host(env.Fixture.LiveInstance).App().Maintenance {
+					return
 				}
-			}}, withData(c.mode))
+				injected = true
+				if c.name == "mount fails on the candidate" {
+					cand := candidateOf(env)
+					env.Region.FailCommands(sim.CommandFault{Document: "data", InstanceID: cand, Outcome: sim.Outcome{Status: ssmtypes.CommandInvocationStatusFailed,
+						Stdout: "mount: /var/lib/shop: wrong fs type, bad option, bad superblock\n"}})
+					return
+				}
+				c.inject(env)
+			})
 			res, err := env.Release(ctxT(t), "4.0.0", nil)
 			if err != nil {
 				t.Fatal(err)
@@ -165,7 +169,7 @@ func TestDataFailuresInsideTheWindow(t *testing.T) {
 			if res.Status != release.RolledBack || !strings.Contains(res.Cause, "DataFailed") || !strings.Contains(res.Cause, c.why) {
 				t.Fatalf("status %s: %s; want RolledBack with DataFailed: %s", res.Status, res.Cause, c.why)
 			}
-			// The first pass put the maintenance page up; a later one failed.
+			// The cutover put the maintenance page up, then failed.
 			assertPath(t, res, failedAt(t, routeForward, c.mode, release.StateCutover))
 			assertOldLiveServesItsData(t, env, res)
 		})

@@ -2,7 +2,9 @@ package localrun
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/greenlight/greenlight/harness/sim"
@@ -77,6 +79,29 @@ func (s *Scheduler) Leave(name string) {
 func (s *Scheduler) Sleep(ctx context.Context, name string, d time.Duration) error {
 	_, err := s.Wait(ctx, name, s.Now().Add(d), nil)
 	return err
+}
+
+// SleepIn is Sleep for the execution whose task the context serves (the
+// host puts it there); a handler run outside any execution (`greenlight
+// local invoke`) sleeps as an actor of its own for the length of the
+// sleep.
+func (s *Scheduler) SleepIn(ctx context.Context, d time.Duration) error {
+	name, ok := ctx.Value(executionKey{}).(string)
+	if !ok || name == "" {
+		name = fmt.Sprintf("sleeper-%d", sleepers.Add(1))
+		s.Join(name)
+		defer s.Leave(name)
+	}
+	return s.Sleep(ctx, name, d)
+}
+
+var sleepers atomic.Int64
+
+type executionKey struct{}
+
+// WithExecution names the execution a handler's invocation serves.
+func WithExecution(ctx context.Context, name string) context.Context {
+	return context.WithValue(ctx, executionKey{}, name)
 }
 
 // Wait blocks the execution until done is closed (it returns false) or the

@@ -93,6 +93,27 @@ func (t Template) Handlers() map[string]string {
 	return out
 }
 
+// Timeouts are the handlers' function timeouts, from the template (Lambda's
+// default of 3 s where it sets none).
+func (t Template) Timeouts() map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for _, r := range t.resources() {
+		if r["Type"] != "AWS::Lambda::Function" {
+			continue
+		}
+		props, _ := r["Properties"].(map[string]any)
+		h, ok := props["Handler"].(string)
+		if !ok {
+			continue
+		}
+		out[h] = 3 * time.Second
+		if s, ok := props["Timeout"].(float64); ok {
+			out[h] = time.Duration(s * float64(time.Second))
+		}
+	}
+	return out
+}
+
 // InVPC lists the handlers whose function the template attaches to a VPC
 // (VpcConfig with subnets): the simulated region gives them the network
 // path such a function has (sim.Options.FunctionsInVPC). Never nil.

@@ -44,7 +44,8 @@ type Options struct {
 	// Config is the operator's greenlight.json; the environment points
 	// its AWS ids at the simulated region's.
 	Config release.Config
-	// Asset is build/bootstrap.zip (the functions' code, for synthesis).
+	// Asset is build/bootstrap.zip (the functions' code, for synthesis);
+	// empty synthesizes with a placeholder (see Synthesize).
 	Asset string
 	// Approve is the approval policy (default auto).
 	Approve string
@@ -98,8 +99,10 @@ type Env struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 
-	mu          sync.Mutex
-	writes      Writes
+	mu     sync.Mutex
+	writes Writes
+	// writeClock is the time since the users' last write (under a second).
+	writeClock  time.Duration
 	runs        map[string]*run
 	invocations map[string]int // by execution
 	calls       map[string][]sim.Call
@@ -211,6 +214,9 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		Now:  e.Region.Now,
 		HTTP: e.Region.HTTPClient(),
 		Log:  slog.New(slog.NewJSONHandler(logOut, nil)),
+		// A handler polling within its invocation sleeps on the
+		// simulated clock, as the execution it serves.
+		Sleeper: e.sched.SleepIn,
 	}
 	handlers := map[string]any{}
 	for _, entry := range registry.All() {
@@ -218,6 +224,13 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	}
 	e.host = NewHost(handlers, e.sched, e.tokens, e.Deps.Log)
 	e.host.Around = e.around
+	timeouts := e.Stack.Template.Timeouts()
+	e.host.Timeout = func(function string) time.Duration {
+		if t, ok := timeouts[function]; ok {
+			return t
+		}
+		return 30 * time.Second
+	}
 	e.host.SFN = e.Region.SFN()
 	e.host.Deliver = func(ctx context.Context, key, versionID string, size int64) (any, error) {
 		return e.Deliver(ctx, key, versionID, size)
@@ -585,6 +598,11 @@ func (e *Env) Deliver(ctx context.Context, key, versionID string, size int64) (s
 	var res start.Result
 	return res, json.Unmarshal(out, &res)
 }
+
+// AfterAdvance runs f after every move of the simulated clock: a test
+// may act on AWS at a moment inside a step's invocation (a handler that
+// polls sleeps on this clock).
+func (e *Env) AfterAdvance(f func(from, to time.Time)) { e.sched.AfterAdvance(f) }
 
 // Wait waits for an execution to end.
 func (e *Env) Wait(ctx context.Context, execution string) (*Execution, error) {

@@ -235,17 +235,28 @@ func (h *Host) invoke(w http.ResponseWriter, ctx context.Context, inv Invocation
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{
+	ctx = lambdacontext.NewContext(WithExecution(ctx, inv.Execution), &lambdacontext.LambdaContext{
 		AwsRequestID:       fmt.Sprintf("%s-%d", inv.Function, time.Now().UnixNano()),
 		InvokedFunctionArn: FunctionARN(inv.Function),
 	})
 	invoke := func(ctx context.Context) ([]byte, error) { return handler.Invoke(ctx, inv.Payload) }
+	started := h.scheduler.Now()
 	var out []byte
 	var err error
 	if h.Around != nil {
 		out, err = h.Around(ctx, inv, invoke)
 	} else {
 		out, err = invoke(ctx)
+	}
+	// A handler that polls sleeps on the simulated clock: past its
+	// function's timeout Lambda would have stopped it, whatever it went
+	// on to return. Lambda, "Configure Lambda function timeout"
+	// (https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html):
+	// "Lambda runs your code for a set amount of time before timing out.
+	// Timeout is the maximum amount of time in seconds that a Lambda
+	// function can run."
+	if ran := h.scheduler.Now().Sub(started); ran > timeout {
+		out, err = nil, &TimedOut{After: timeout}
 	}
 	var timedOut *TimedOut
 	if errors.As(err, &timedOut) {

@@ -16,6 +16,7 @@ import (
 	"github.com/greenlight/greenlight/harness/sim"
 	"github.com/greenlight/greenlight/internal/artifact"
 	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/lambdas/data"
 	"github.com/greenlight/greenlight/lambdas/finish"
 	"github.com/greenlight/greenlight/lambdas/start"
 	"github.com/greenlight/greenlight/lambdas/switchback"
@@ -48,9 +49,12 @@ type Result struct {
 	LeakedResources []sim.Resource `json:"leakedResources"`
 	// Writes, with a data volume: every write users made, and whether
 	// each is on the live data volume.
-	Writes      *Writes `json:"writes,omitempty"`
-	Timeline    []Event `json:"timeline,omitempty"`
-	WallSeconds float64 `json:"wallSeconds"`
+	Writes *Writes `json:"writes,omitempty"`
+	// Window is the maintenance window split along the cutover's
+	// critical path (data.WindowParts).
+	Window      []data.WindowPart `json:"maintenanceWindowParts,omitempty"`
+	Timeline    []Event           `json:"timeline,omitempty"`
+	WallSeconds float64           `json:"wallSeconds"`
 }
 
 // ModelSeconds are modelled (simulated) durations.
@@ -121,6 +125,7 @@ func (e *Env) summarize(started start.Result, ex *Execution, wall time.Time) *Re
 	var doc release.Doc
 	if ex.Status == "SUCCEEDED" && json.Unmarshal(ex.Output, &doc) == nil {
 		res.ModelSeconds.MaintenanceWindow = finish.MaintenanceWindow(doc).Seconds()
+		res.Window = data.WindowParts(doc)
 		res.Warning = doc.Record.Warning()
 	}
 	res.FaultMissed = e.FaultMissed()

@@ -37,12 +37,18 @@ type Writes struct {
 const maxWritesPerAdvance = 600
 
 // userWrites models the app's users: one write a second, through the
-// Elastic IP, while a release runs.
+// Elastic IP, while a release runs. Time shorter than a second carries
+// over to the next move: a step polling every half second must still
+// meet the users' writes.
 func (e *Env) userWrites(from, to time.Time) {
 	if !e.sched.Busy() {
 		return
 	}
-	n := int(to.Sub(from) / time.Second)
+	e.mu.Lock()
+	e.writeClock += to.Sub(from)
+	n := int(e.writeClock / time.Second)
+	e.writeClock -= time.Duration(n) * time.Second
+	e.mu.Unlock()
 	if n > maxWritesPerAdvance {
 		n = maxWritesPerAdvance
 	}

@@ -21,14 +21,24 @@ import (
 	"github.com/greenlight/greenlight/lambdas/step"
 )
 
-// Polling. EC2 reports status checks once a minute and an instance spends
-// its first minute or two booting, so looking earlier than a minute after
-// launch only costs state transitions; after that, every 30 s keeps the
-// detection delay to half a check cycle on average.
+// Polling. A candidate cannot be ready before it has run, booted and
+// passed both status checks: 16 s pending, then about 150 s until EC2
+// reports both checks ok (the reference table, ../shared/aws-latencies.md:
+// "checks run every minute and start initializing at launch; two passing
+// rounds after the OS is up"; the SSM agent is online well before, at
+// about 45 s). Looking earlier only costs state transitions, so the first
+// look comes at FirstCheck; then it backs off from 10 s by 10 s to
+// CheckEvery, which keeps a late candidate's detection delay short.
 const (
-	FirstCheck = 60 * time.Second
+	FirstCheck = 170 * time.Second
 	CheckEvery = 30 * time.Second
+	backoff    = 10 * time.Second
 )
+
+// nextCheck is the wait after the n-th look (n ≥ 1).
+func nextCheck(n int) time.Duration {
+	return min(time.Duration(n)*backoff, CheckEvery)
+}
 
 // Handler launches and checks candidates.
 type Handler struct{ D *step.Deps }
@@ -157,7 +167,8 @@ func (h Handler) image(ctx context.Context, d release.Doc) (image, error) {
 func (h Handler) Check(ctx context.Context, d release.Doc) (release.Candidate, error) {
 	c := *d.Candidate
 	c.Checks++
-	c.WaitSeconds = int(CheckEvery / time.Second)
+	wait := nextCheck(c.Checks)
+	c.WaitSeconds = int(wait / time.Second)
 	now := h.D.Now()
 	deadline := c.LaunchedAt.Add(d.Config.Candidate.ReadyTimeout.D())
 	missing, err := h.missing(ctx, d, &c)
@@ -185,7 +196,7 @@ func (h Handler) Check(ctx context.Context, d release.Doc) (release.Candidate, e
 		return c, release.CandidateNotReady{Cause: release.Causef("candidate %s not ready %s after launch (readyTimeout): %s%s",
 			c.InstanceID, d.Config.Candidate.ReadyTimeout.D(), c.Status, hint)}
 	}
-	if left := deadline.Sub(now); left < CheckEvery {
+	if left := deadline.Sub(now); left < wait {
 		c.WaitSeconds = int((left + time.Second - 1) / time.Second)
 	}
 	return c, nil

@@ -68,7 +68,8 @@ func at(t *testing.T, e *steptest.Env, h Handler, d *release.Doc, after time.Dur
 const initializing = "system status check initializing, instance status check initializing"
 
 // TestCheckWaitsUntilReady follows a candidate from launch to ready: each
-// look before then says what is missing and asks to look again in 30 s;
+// look before then says what is missing and asks to look again, backing
+// off from 10 s by 10 s to CheckEvery;
 // ready means running, both status checks ok and SSM online, and the
 // ledger then has its address.
 func TestCheckWaitsUntilReady(t *testing.T) {
@@ -88,7 +89,7 @@ func TestCheckWaitsUntilReady(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s after launch: %v", s.after, err)
 		}
-		if c.Ready || c.Status != s.status || c.WaitSeconds != int(CheckEvery/time.Second) || c.Checks != n+1 {
+		if c.Ready || c.Status != s.status || c.WaitSeconds != []int{10, 20, 30, 30}[n] || c.Checks != n+1 {
 			t.Fatalf("%s after launch: %+v, want waiting with status %q", s.after, c, s.status)
 		}
 		if rec := e.Get(t, d.ReleaseID); rec.CandidateAddress != "" {
@@ -177,9 +178,9 @@ func TestCheckGivesUpOnAFailedCandidate(t *testing.T) {
 // to end at the deadline; one ready just inside it passes.
 func TestCheckStopsAtTheReadyTimeout(t *testing.T) {
 	e, h, d := launched(t, sim.Options{}, time.Minute)
-	c, err := at(t, e, h, &d, 45*time.Second)
-	if err != nil || c.Ready || c.WaitSeconds != 15 {
-		t.Fatalf("15 s before the deadline: %+v %v, want a 15 s wait", c, err)
+	c, err := at(t, e, h, &d, 55*time.Second)
+	if err != nil || c.Ready || c.WaitSeconds != 5 {
+		t.Fatalf("5 s before the deadline: %+v %v, want a 5 s wait (not the 10 s backoff)", c, err)
 	}
 	_, err = at(t, e, h, &d, time.Minute)
 	var nr release.CandidateNotReady

@@ -3,6 +3,7 @@ package data
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/greenlight/greenlight/internal/datamove"
 	"github.com/greenlight/greenlight/internal/ledger"
@@ -15,20 +16,37 @@ import (
 //	warm-up snapshot of the live volume (so the final one copies little)
 //	the test copy leaves the candidate
 //	maintenance page on the live instance     ← the window opens
-//	writes stopped: app stopped, filesystem frozen
-//	final snapshot (the point in time is the call; kept as the backup)
-//	restore: thaw; a fresh volume from the final snapshot
-//	move:    unmount and detach the live volume itself
+//	restore: writes stopped (app stopped, filesystem frozen); final
+//	         snapshot; thaw; a fresh volume from the final snapshot
+//	move:    writes stopped (app stopped, volume unmounted); final
+//	         snapshot; the live volume itself detached
+//	(the final snapshot's point in time is the call; it is kept as the
+//	backup)
 //	the volume attached and mounted on the candidate, its app started
 //	the app answers its health check          → SwitchTraffic closes it
 //
-// Everything the window does not need happens before it opens. Each pass
-// starts what is due and returns; the state machine calls again.
+// Everything the window does not need happens before it opens. A call
+// polls the plan (step.Poll): each pass starts what is due, every half
+// second once the maintenance page is up; when the budget is spent the
+// state machine waits and calls again.
 func (h Handler) Cutover(ctx context.Context, d release.Doc) (release.Cutover, error) {
 	c := release.Cutover{Steps: map[string]release.Step{}, Deadline: h.D.Now().UTC().Add(planTimeout)}
 	if d.Cutover != nil {
 		c = *d.Cutover
 	}
+	var err error
+	_, err = h.D.Poll(ctx, step.PollBudget, func(ctx context.Context) (bool, time.Duration, error) {
+		c, err = h.cutoverPass(ctx, d, c)
+		if c.Steps["maintenance-on"].ID != "" {
+			return c.Ready, pollInside, err
+		}
+		return c.Ready, pollOutside, err
+	})
+	return c, err
+}
+
+// cutoverPass is one pass over the cutover's plan.
+func (h Handler) cutoverPass(ctx context.Context, d release.Doc, c release.Cutover) (release.Cutover, error) {
 	c.Checks++
 	m := datamove.Mover{D: h.D, Doc: d}
 	actions := cutoverPlan(m, d, &c)
@@ -36,6 +54,14 @@ func (h Handler) Cutover(ctx context.Context, d release.Doc) (release.Cutover, e
 		return c, err
 	}
 	done, pending, err := datamove.Advance(ctx, c.Steps, actions)
+	// When each action was seen done, for the window's breakdown (a
+	// command's end is the instance's own report, set by its action).
+	for name, st := range c.Steps {
+		if st.Done && st.DoneAt.IsZero() {
+			st.DoneAt = h.D.Now().UTC()
+			c.Steps[name] = st
+		}
+	}
 	if st := c.Steps["maintenance-on"]; st.Done && c.MaintenanceOnAt.IsZero() {
 		c.MaintenanceOnAt = st.DoneAt
 	}
@@ -47,9 +73,9 @@ func (h Handler) Cutover(ctx context.Context, d release.Doc) (release.Cutover, e
 		return c, err
 	}
 	c.Status, c.Ready = datamove.Describe(pending), done
-	c.WaitSeconds = pollOutside
+	c.WaitSeconds = waitSeconds
 	if c.Steps["maintenance-on"].ID != "" {
-		c.WaitSeconds = pollInside
+		c.WaitSeconds = 1
 	}
 	if done {
 		err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{Event: &ledger.Event{Step: release.StateCutover,
@@ -111,11 +137,13 @@ func cutoverPlan(m datamove.Mover, d release.Doc, c *release.Cutover) []datamove
 			return m.DeleteVolume("test-copy-delete", aside)(ctx, st)
 		}},
 		{Name: "maintenance-on", After: []string{"adopt", "warm-up-snapshot", "set-aside-detach"}, Run: m.Maintenance("maintenance on", live, "on")},
-		{Name: "freeze", After: []string{"maintenance-on"}, Run: m.Data("stop writes", live, "freeze", liveVol)},
-		{Name: "final-snapshot", After: []string{"freeze"}, Run: m.Snapshot("final-snapshot", liveVol, datamove.PurposeFinal, false)},
 	}
 	if d.Config.Data.Mode == release.DataRestore && !d.IsRollback() {
+		// The live volume stays: its filesystem is frozen for the final
+		// snapshot's point in time, then thawed.
 		actions = append(actions,
+			datamove.Action{Name: "freeze", After: []string{"maintenance-on"}, Run: m.Data("stop writes", live, "freeze", liveVol)},
+			datamove.Action{Name: "final-snapshot", After: []string{"freeze"}, Run: m.Snapshot("final-snapshot", liveVol, datamove.PurposeFinal, false)},
 			datamove.Action{Name: "thaw", After: []string{"final-snapshot"}, Run: m.Data("thaw", live, "thaw", liveVol)},
 			datamove.Action{Name: "final-snapshot-completed", After: []string{"final-snapshot"}, Run: func(ctx context.Context, _ *release.Step) (bool, error) {
 				return m.SnapshotCompleted(ctx, c.Steps["final-snapshot"].ID)
@@ -124,10 +152,21 @@ func cutoverPlan(m datamove.Mover, d release.Doc, c *release.Cutover) []datamove
 			datamove.Action{Name: "attach", After: []string{"volume", "set-aside-detach"}, Run: m.Attach("attach", func() string { return c.Steps["volume"].ID }, cand)},
 		)
 	} else {
+		// The live volume itself moves. Unmounting stops the app and
+		// leaves the filesystem clean, so the final snapshot taken then
+		// is consistent without a freeze: one command less in the window.
+		// Amazon EBS, "Create Amazon EBS snapshots"
+		// (https://docs.aws.amazon.com/ebs/latest/userguide/ebs-creating-snapshot.html):
+		// "we recommend that you unmount the volume, from within the
+		// instance, before you create the snapshot"; "The snapshot is
+		// created immediately, but it remains in the pending state ...
+		// You can continue to use the volume during this time without
+		// impacting the snapshot", so it detaches right after the call.
 		c.VolumeID = liveVol
 		actions = append(actions,
-			datamove.Action{Name: "live-unmount", After: []string{"final-snapshot"}, Run: m.Data("unmount the live volume", live, "unmount", liveVol)},
-			datamove.Action{Name: "live-detach", After: []string{"live-unmount"}, Run: m.Detach("live-detach", func() string { return liveVol }, live, false)},
+			datamove.Action{Name: "live-unmount", After: []string{"maintenance-on"}, Run: m.Data("stop writes and unmount the live volume", live, "unmount", liveVol)},
+			datamove.Action{Name: "final-snapshot", After: []string{"live-unmount"}, Run: m.Snapshot("final-snapshot", liveVol, datamove.PurposeFinal, false)},
+			datamove.Action{Name: "live-detach", After: []string{"final-snapshot"}, Run: m.Detach("live-detach", func() string { return liveVol }, live, false)},
 			datamove.Action{Name: "attach", After: []string{"live-detach", "set-aside-detach"}, Run: m.Attach("attach", func() string { return liveVol }, cand)},
 		)
 	}
@@ -156,4 +195,55 @@ func cutoverPlan(m datamove.Mover, d release.Doc, c *release.Cutover) []datamove
 		datamove.Action{Name: "maintenance-off-destination", After: []string{"mount"}, Run: m.Maintenance("maintenance off", cand, "off")},
 		datamove.Action{Name: "healthy", After: []string{"maintenance-off-destination"}, Run: m.DataThenHealthy("check health", cand, "start", "")},
 	)
+}
+
+// TrafficArrives is the last part of the maintenance window: from the
+// app answering on the candidate to users reaching it (the switch and the
+// address settling, Verify.TrafficAt).
+const TrafficArrives = "traffic"
+
+// CriticalPath names, for a data mode, the actions the maintenance window
+// waits on one after another, from the page going up to users reaching
+// the candidate: everything else in the plan happens before the window or
+// beside this path (a restore's thaw). A switch back always moves the
+// volume, and takes the page off the previous instance before its health
+// is checked.
+func CriticalPath(mode string, switchBack bool) []string {
+	switch {
+	case switchBack:
+		return []string{"live-unmount", "final-snapshot", "live-detach", "attach", "mount", "maintenance-off-destination", "healthy", TrafficArrives}
+	case mode == release.DataRestore:
+		return []string{"freeze", "final-snapshot", "final-snapshot-completed", "volume", "attach", "mount", TrafficArrives}
+	}
+	return []string{"live-unmount", "final-snapshot", "live-detach", "attach", "mount", TrafficArrives}
+}
+
+// WindowPart is one action's share of a maintenance window.
+type WindowPart struct {
+	Action  string  `json:"action"`
+	Seconds float64 `json:"seconds"`
+}
+
+// WindowParts splits a release's maintenance window along CriticalPath:
+// each action's share runs from the end of the one before (the page going
+// up, for the first) to its own end as the cutover saw it, so the shares
+// add up to the window. Nil without a window.
+func WindowParts(d release.Doc) []WindowPart {
+	if d.Cutover == nil || d.Verify == nil || d.Cutover.MaintenanceOnAt.IsZero() || d.Verify.TrafficAt.IsZero() {
+		return nil
+	}
+	var parts []WindowPart
+	from := d.Cutover.MaintenanceOnAt
+	for _, name := range CriticalPath(d.Config.Data.Mode, d.IsRollback()) {
+		to := d.Verify.TrafficAt
+		if name != TrafficArrives {
+			to = d.Cutover.Steps[name].DoneAt
+		}
+		if to.Before(from) {
+			to = from
+		}
+		parts = append(parts, WindowPart{Action: name, Seconds: to.Sub(from).Seconds()})
+		from = to
+	}
+	return parts
 }

@@ -15,12 +15,15 @@ import (
 	"github.com/greenlight/greenlight/lambdas/step"
 )
 
-// Polling of data plans: before the maintenance page goes up nothing
-// waits on the data, so every 5 s; inside the maintenance window every
-// 2 s, because each poll's delay is downtime.
+// Polling of data plans, within one invocation (step.Poll): inside the
+// maintenance window every half second, because each poll's delay is
+// downtime; before the window opens, and for the test copy, every 2 s.
+// When an invocation's budget is spent the state machine waits
+// waitSeconds before the next.
 const (
-	pollOutside = 5
-	pollInside  = 2
+	pollInside  = 500 * time.Millisecond
+	pollOutside = 2 * time.Second
+	waitSeconds = 5
 	// planTimeout bounds a test copy or a cutover.
 	planTimeout = 20 * time.Minute
 	// snapshotPerGiB is the time allowed per GiB of the live volume when
@@ -41,11 +44,28 @@ type Handler struct{ D *step.Deps }
 // the candidate. Called right after the launch, it starts what can start
 // while the candidate boots; called again once the candidate is ready, it
 // finishes.
+//
+// While the candidate boots a call makes one pass (the plan cannot finish
+// before the candidate is ready); once it is ready a call polls until the
+// copy is mounted or its budget is spent.
 func (h Handler) TestData(ctx context.Context, d release.Doc) (release.TestData, error) {
 	td := release.TestData{Steps: map[string]release.Step{}, Deadline: h.D.Now().UTC().Add(planTimeout)}
 	if d.TestData != nil {
 		td = *d.TestData
 	}
+	if !d.Candidate.Ready {
+		return h.testDataPass(ctx, d, td)
+	}
+	var err error
+	_, err = h.D.Poll(ctx, step.PollBudget, func(ctx context.Context) (bool, time.Duration, error) {
+		td, err = h.testDataPass(ctx, d, td)
+		return td.Ready, pollOutside, err
+	})
+	return td, err
+}
+
+// testDataPass is one pass over the test copy's plan.
+func (h Handler) testDataPass(ctx context.Context, d release.Doc, td release.TestData) (release.TestData, error) {
 	td.Checks++
 	m := datamove.Mover{D: h.D, Doc: d}
 	cand := d.Candidate.InstanceID
@@ -86,7 +106,7 @@ func (h Handler) TestData(ctx context.Context, d release.Doc) (release.TestData,
 	if err != nil {
 		return td, err
 	}
-	td.Status, td.Ready, td.WaitSeconds = datamove.Describe(pending), done, pollOutside
+	td.Status, td.Ready, td.WaitSeconds = datamove.Describe(pending), done, waitSeconds
 	if done {
 		err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{Event: &ledger.Event{Step: release.StateAttachTestData,
 			Detail: "candidate " + cand + " has a copy of the live data: volume " + td.VolumeID + " from snapshot " + td.SnapshotID}})

@@ -21,10 +21,13 @@ import (
 
 // Polling: the agent picks a command up within a second or two and a
 // deploy downloads, unpacks, restarts and waits for health, so the first
-// look comes after 10 s and then every 5 s.
+// look comes after 10 s; then a check polls within its invocation every
+// 2 s (step.Poll) until the command ends or the budget is spent, and the
+// state machine waits WaitBetween before the next.
 const (
-	FirstCheck = 10 * time.Second
-	CheckEvery = 5 * time.Second
+	FirstCheck  = 10 * time.Second
+	CheckEvery  = 2 * time.Second
+	WaitBetween = 5 * time.Second
 	// slack is how long past the app's own health timeout a deploy may
 	// take (download, unpack, hooks) before it counts as hung.
 	slack = 10 * time.Minute
@@ -77,11 +80,22 @@ func (h Handler) Send(ctx context.Context, d release.Doc) (release.Deploy, error
 	return release.Deploy{CommandID: cmd, SentAt: now, Poll: release.Poll{WaitSeconds: int(FirstCheck / time.Second)}, Status: "Pending"}, nil
 }
 
-// Check reads the command's invocation once.
+// Check follows the command's invocation until it ends (or the budget is
+// spent).
 func (h Handler) Check(ctx context.Context, d release.Doc) (release.Deploy, error) {
 	dep := *d.Deploy
+	var err error
+	_, err = h.D.Poll(ctx, step.PollBudget, func(ctx context.Context) (bool, time.Duration, error) {
+		dep, err = h.checkOnce(ctx, d, dep)
+		return dep.Ready, CheckEvery, err
+	})
+	return dep, err
+}
+
+// checkOnce reads the command's invocation once.
+func (h Handler) checkOnce(ctx context.Context, d release.Doc, dep release.Deploy) (release.Deploy, error) {
 	dep.Checks++
-	dep.WaitSeconds = int(CheckEvery / time.Second)
+	dep.WaitSeconds = int(WaitBetween / time.Second)
 	id := d.Candidate.InstanceID
 	inv, err := h.D.AWS.SSM.GetCommandInvocation(ctx, &ssm.GetCommandInvocationInput{CommandId: aws.String(dep.CommandID), InstanceId: aws.String(id)})
 	deadline := dep.SentAt.Add(d.Config.HealthCheck.Timeout.D() + slack)

@@ -17,6 +17,7 @@ import (
 	"github.com/greenlight/greenlight/internal/ledger"
 	"github.com/greenlight/greenlight/internal/release"
 	"github.com/greenlight/greenlight/lambdas/internal/steptest"
+	"github.com/greenlight/greenlight/lambdas/step"
 )
 
 func TestMain(m *testing.M) { os.Exit(steptest.Main(m)) }
@@ -98,20 +99,18 @@ func TestDeploySendThenCheck(t *testing.T) {
 		t.Errorf("timeline %+v", tl)
 	}
 
-	// At once: SSM does not know the invocation yet.
+	// One check follows the command from "SSM does not know the
+	// invocation yet" to its end, polling within its invocation on the
+	// simulated clock, and notices the end within one poll interval.
+	sentAt := e.Region.Now()
 	dep, err := check(e, h, &d)
-	if err != nil || dep.Status != "Pending" || dep.Ready || dep.Checks != 1 || dep.WaitSeconds != 5 {
-		t.Fatalf("just sent: %+v %v, want pending", dep, err)
+	if err != nil || !dep.Ready || dep.Status != string(ssmtypes.CommandInvocationStatusSuccess) || dep.Checks < 3 {
+		t.Fatalf("one check: %+v %v, want ready after several looks", dep, err)
 	}
-	e.Region.Advance(e.Test, FirstCheck)
-	dep, err = check(e, h, &d)
-	if err != nil || dep.Status != string(ssmtypes.CommandInvocationStatusInProgress) || dep.Ready || dep.Checks != 2 {
-		t.Fatalf("10 s later: %+v %v, want in progress", dep, err)
-	}
-	e.Region.Advance(e.Test, 3*CheckEvery)
-	dep, err = check(e, h, &d)
-	if err != nil || !dep.Ready || dep.Status != string(ssmtypes.CommandInvocationStatusSuccess) || dep.Checks != 3 {
-		t.Fatalf("25 s later: %+v %v, want ready", dep, err)
+	lat := e.Region.Latencies()
+	took, want := e.Region.Now().Sub(sentAt), lat.CommandOverhead+sim.DefaultDeployRunTime
+	if took < want || took > want+CheckEvery {
+		t.Errorf("the check returned %s after the send; the command ends after %s and the check looks every %s", took, want, CheckEvery)
 	}
 	app, err := e.Region.App(cand)
 	if err != nil || app.Version != "2.0.0" || app.ReleaseID != d.ReleaseID || !app.Running || app.Port != 8080 {
@@ -214,15 +213,22 @@ func TestDeployGivesUpOnAHungCommand(t *testing.T) {
 			e, h, d := scene(t, sim.Options{}, func(cfg *release.Config) { cfg.HealthCheck.Timeout = release.Duration(5 * time.Minute) })
 			c.fault(e)
 			send(t, e, h, &d)
-			e.Region.AdvanceTo(e.Test, d.Deploy.SentAt.Add(15*time.Minute-time.Second))
+			// A check that starts well before the deadline polls until its
+			// budget is spent and asks to be called again.
+			e.Region.AdvanceTo(e.Test, d.Deploy.SentAt.Add(15*time.Minute-step.PollBudget-10*time.Second))
+			from := e.Region.Now()
 			dep, err := check(e, h, &d)
-			if err != nil || dep.Status != c.state || dep.Ready {
-				t.Fatalf("a second before the deadline: %+v %v, want still waiting", dep, err)
+			if err != nil || dep.Status != c.state || dep.Ready || dep.WaitSeconds != int(WaitBetween/time.Second) {
+				t.Fatalf("before the deadline: %+v %v, want still waiting", dep, err)
 			}
-			e.Region.Advance(e.Test, time.Second)
+			if polled := e.Region.Now().Sub(from); polled > step.PollBudget || polled < step.PollBudget-CheckEvery {
+				t.Errorf("the check polled for %s, want its budget %s", polled, step.PollBudget)
+			}
+			// The next one crosses the deadline while it polls.
+			e.Region.AdvanceTo(e.Test, d.Deploy.SentAt.Add(15*time.Minute-time.Second))
 			_, err = check(e, h, &d)
 			var df release.DeployFailed
-			if !errors.As(err, &df) || !strings.Contains(err.Error(), "still "+c.state+" 15m0s after it was sent") {
+			if !errors.As(err, &df) || !strings.Contains(err.Error(), "still "+c.state+" 15m1s after it was sent") {
 				t.Fatalf("at the deadline: %v, want DeployFailed", err)
 			}
 		})

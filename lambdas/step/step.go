@@ -34,6 +34,9 @@ type Deps struct {
 	Now  func() time.Time
 	HTTP *http.Client
 	Log  *slog.Logger
+	// Sleeper, when set, is how Sleep waits: the local engine's and the
+	// tests' simulated clock. Nil sleeps on the wall clock.
+	Sleeper func(ctx context.Context, d time.Duration) error
 }
 
 // Env names the stack's resources a handler works with. The stack sets the

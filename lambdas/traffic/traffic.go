@@ -59,23 +59,19 @@ func (h Handler) Switch(ctx context.Context, d release.Doc) (release.Switch, err
 	return sw, nil
 }
 
-// Verify checks the public endpoint once; after the bake time has passed
-// with every round green, the release is verified. A failed round fails the
-// release, and the rollback moves traffic back.
+// Verify waits, within its first invocation, until users reach the
+// candidate, then checks the public endpoint once per call; after the
+// bake time has passed with every round green, the release is verified.
+// A failed round fails the release, and the rollback moves traffic back.
 func (h Handler) Verify(ctx context.Context, d release.Doc) (release.Verify, error) {
-	if d.Verify == nil {
-		// Just switched: an Elastic IP remapping takes a few seconds to
-		// reach the network, so the first round waits for it rather than
-		// checking the previous instance.
-		wait := traffic.SettleSeconds
-		if d.Cutover != nil {
-			wait = settlePoll // users see the maintenance page meanwhile
-		}
-		return release.Verify{Since: h.D.Now().UTC(), Poll: release.Poll{WaitSeconds: wait}}, nil
+	v := release.Verify{Since: h.D.Now().UTC()}
+	if d.Verify != nil {
+		v = *d.Verify
 	}
-	v := *d.Verify
 	if v.TrafficAt.IsZero() {
-		arrived, err := h.trafficArrived(ctx, d)
+		arrived, err := h.D.Poll(ctx, step.PollBudget, func(ctx context.Context) (bool, time.Duration, error) {
+			return h.trafficArrived(ctx, d, v)
+		})
 		if err != nil {
 			return v, err
 		}
@@ -83,7 +79,7 @@ func (h Handler) Verify(ctx context.Context, d release.Doc) (release.Verify, err
 			if h.D.Now().Sub(v.Since) > settleTimeout {
 				return v, release.VerifyFailed{Cause: release.Causef("%s still shows the maintenance page %s after the switch", d.Live.PublicIP, settleTimeout)}
 			}
-			v.WaitSeconds = settlePoll
+			v.WaitSeconds = 1
 			return v, nil
 		}
 		v.TrafficAt = h.D.Now().UTC()
@@ -115,23 +111,26 @@ func (h Handler) Verify(ctx context.Context, d release.Doc) (release.Verify, err
 
 // With a data cutover the old instance shows the maintenance page, so the
 // moment the public endpoint stops showing it is when users reach the
-// candidate: it is watched every settlePoll seconds, for up to
-// settleTimeout.
+// candidate: it is watched every settlePoll, for up to settleTimeout.
 const (
-	settlePoll    = 2
+	settlePoll    = 500 * time.Millisecond
 	settleTimeout = 2 * time.Minute
 )
 
-// trafficArrived reports whether users reach the candidate: always after
-// the settle pause without a data cutover; with one, once the public
-// health check no longer answers with the maintenance page (503).
-func (h Handler) trafficArrived(ctx context.Context, d release.Doc) (bool, error) {
+// trafficArrived reports whether users reach the candidate, and if not how
+// long to wait before looking again. Without a data cutover the old
+// instance serves the same data, so traffic counts as arrived once the
+// remapping has had traffic.SettleSeconds to reach the network; with one,
+// once the public health check no longer answers with the maintenance
+// page (503).
+func (h Handler) trafficArrived(ctx context.Context, d release.Doc, v release.Verify) (bool, time.Duration, error) {
 	if d.Cutover == nil {
-		return true, nil
+		left := v.Since.Add(traffic.SettleSeconds * time.Second).Sub(h.D.Now())
+		return left <= 0, left, nil
 	}
 	hc := d.Config.HealthCheck
 	rep := probe.Run(ctx, h.D.HTTP, d.Live.PublicIP, hc.Port, probe.Checks(d.Config)[:1], h.D.Now())
-	return rep.Checks[0].Status != 0 && rep.Checks[0].Status != 503, nil
+	return rep.Checks[0].Status != 0 && rep.Checks[0].Status != 503, settlePoll, nil
 }
 
 // Interval is how often the bake checks the public endpoint: three rounds

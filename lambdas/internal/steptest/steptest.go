@@ -132,6 +132,12 @@ func New(tb testing.TB, stepName string, opts sim.Options) *Env {
 		Now:  r.Now,
 		HTTP: r.HTTPClient(),
 		Log:  slog.New(slog.NewJSONHandler(logs, nil)),
+		// A handler that polls within its invocation moves the
+		// simulated clock.
+		Sleeper: func(ctx context.Context, d time.Duration) error {
+			r.Advance(ctx, d)
+			return nil
+		},
 	}
 	return &Env{
 		Region: r, Fixture: f, Deps: d, Ledger: d.Ledger(),
