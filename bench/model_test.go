@@ -1,12 +1,15 @@
 package main
 
 import (
+	"io"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/greenlight/greenlight/harness/localrun"
 	"github.com/greenlight/greenlight/harness/sim"
+	"github.com/greenlight/greenlight/lambdas/data"
 	"github.com/greenlight/greenlight/lambdas/registry"
 )
 
@@ -119,5 +122,59 @@ func TestCostAtListPrices(t *testing.T) {
 		if math.Abs(f.got-f.want) > 1e-12 {
 			t.Errorf("%s: %g, want %g", f.name, f.got, f.want)
 		}
+	}
+}
+
+// TestBudgetsFlagWhatIsOver: each happy-path budget is checked against its
+// own row (transitions with and without data, the window against its
+// floor, the move window), and what is over is returned for -strict.
+func TestBudgetsFlagWhatIsOver(t *testing.T) {
+	ok := []Row{
+		{Scenario: "happy/none", DataMode: "none", StateTransitions: 40},
+		{Scenario: "happy/restore", DataMode: "restore", StateTransitions: 60, MaintenanceWindowSeconds: 62, MaintenanceWindowFloorSeconds: 48},
+		{Scenario: "happy/move", DataMode: "move", StateTransitions: 31, MaintenanceWindowSeconds: 30, MaintenanceWindowFloorSeconds: 26},
+		{Scenario: "error@DeployRelease", DataMode: "none", StateTransitions: 99},
+	}
+	if over := printReleases(io.Discard, ok); len(over) != 0 {
+		t.Fatalf("rows within budget flagged: %v", over)
+	}
+	bad := []Row{
+		{Scenario: "happy/none", DataMode: "none", StateTransitions: 41, PollingOverheadShare: 0.06},
+		{Scenario: "happy/restore", DataMode: "restore", StateTransitions: 61, MaintenanceWindowSeconds: 63, MaintenanceWindowFloorSeconds: 48},
+		{Scenario: "happy/move", DataMode: "move", StateTransitions: 31, MaintenanceWindowSeconds: 30.5, MaintenanceWindowFloorSeconds: 20},
+	}
+	over := printReleases(io.Discard, bad)
+	want := []string{"happy/none: 41 state transitions", "happy/none: polling overhead", "happy/restore: 61 state transitions",
+		"happy/restore: maintenance window 63.0 s = 1.31 ×", "happy/move: maintenance window 30.5 s = 1.52 ×", "happy/move: maintenance window 30.5 s (budget 30 s)"}
+	if len(over) != len(want) {
+		t.Fatalf("over budget: %q, want %d findings", over, len(want))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(over[i], w) {
+			t.Errorf("finding %d: %q, want it to start %q", i, over[i], w)
+		}
+	}
+}
+
+// TestEveryWindowActionHasAFloor: every action on any mode's critical path
+// has a latency-table figure, and one that is not known is refused (a new
+// action in the cutover cannot leave the floor silently short).
+func TestEveryWindowActionHasAFloor(t *testing.T) {
+	lat := sim.DefaultLatencies()
+	for _, mode := range []string{"restore", "move"} {
+		for _, back := range []bool{false, true} {
+			var sum time.Duration
+			for _, a := range data.CriticalPath(mode, back) {
+				d, err := floorOf(a, lat)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sum += d
+			}
+			t.Logf("%s (switch back %v): floor %s", mode, back, sum)
+		}
+	}
+	if _, err := floorOf("defragment", lat); err == nil {
+		t.Error("an unknown action has a floor")
 	}
 }

@@ -46,8 +46,8 @@ func TestDataCutoverReleases(t *testing.T) {
 			if w <= 0 {
 				t.Fatal("no maintenance window reported")
 			}
-			if mode == release.DataMove && w > 60 {
-				t.Errorf("move-mode maintenance window %.1fs, budget 60s", w)
+			if mode == release.DataMove && w > 30 {
+				t.Errorf("move-mode maintenance window %.1fs, budget 30s (bench/main.go BudgetMoveWindow)", w)
 			}
 			if len(res.LeakedResources) > 0 {
 				t.Errorf("leaked %+v", res.LeakedResources)
