@@ -35,6 +35,13 @@ type Stack struct {
 func Synthesize(tc Toolchain, cfg release.Config, asset string) (*Stack, error) {
 	synthMu.Lock()
 	defer synthMu.Unlock()
+	key, err := synthKey(cfg, asset)
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := synthCache[key]; ok {
+		return parseStack(c.template, c.findings)
+	}
 	UsePinnedNode(tc)
 	dir, err := os.MkdirTemp("", "greenlight-local-synth-")
 	if err != nil {
@@ -61,11 +68,46 @@ func Synthesize(tc Toolchain, cfg release.Config, asset string) (*Stack, error) 
 	if err != nil {
 		return nil, err
 	}
+	synthCache[key] = synthesized{template: b, findings: syn.Findings}
+	return parseStack(b, syn.Findings)
+}
+
+// synthCache keeps each synthesized template by what it was made from:
+// synthesis is deterministic, and the tests start dozens of environments
+// with the same config, each a few seconds of jsii otherwise.
+var synthCache = map[string]synthesized{}
+
+type synthesized struct {
+	template []byte
+	findings []string
+}
+
+// synthKey is what a synthesis depends on: the config and the asset (its
+// path, size and time, so a rebuilt asset synthesizes afresh).
+func synthKey(cfg release.Config, asset string) (string, error) {
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return "", err
+	}
+	key := string(b) + "\x00" + asset
+	if asset != "" {
+		st, err := os.Stat(asset)
+		if err != nil {
+			return "", fmt.Errorf("the Lambda asset %s is missing: run `make build`", asset)
+		}
+		key += fmt.Sprintf("\x00%d\x00%d", st.Size(), st.ModTime().UnixNano())
+	}
+	return key, nil
+}
+
+// parseStack reads a synthesized template into the Stack the engine uses;
+// each call gets its own copy.
+func parseStack(b []byte, findings []string) (*Stack, error) {
 	var tpl Template
 	if err := json.Unmarshal(b, &tpl); err != nil {
 		return nil, err
 	}
-	st := &Stack{Template: tpl, Handlers: tpl.Handlers(), Findings: syn.Findings}
+	st := &Stack{Template: tpl, Handlers: tpl.Handlers(), Findings: append([]string(nil), findings...)}
 	for _, id := range tpl.StateMachines() {
 		m, err := tpl.Machine(id)
 		if err != nil {

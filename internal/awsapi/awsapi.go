@@ -7,8 +7,10 @@ package awsapi
 import (
 	"context"
 
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
@@ -93,6 +95,30 @@ type DynamoDB interface {
 	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 }
 
+// ELB is what greenlight calls on Elastic Load Balancing (v2) in ALB
+// traffic mode: the listener (or rule) whose weighted forward action
+// splits traffic between the two target groups, and the targets
+// registered in them.
+type ELB interface {
+	DescribeLoadBalancers(ctx context.Context, in *elb.DescribeLoadBalancersInput, optFns ...func(*elb.Options)) (*elb.DescribeLoadBalancersOutput, error)
+	DescribeListeners(ctx context.Context, in *elb.DescribeListenersInput, optFns ...func(*elb.Options)) (*elb.DescribeListenersOutput, error)
+	ModifyListener(ctx context.Context, in *elb.ModifyListenerInput, optFns ...func(*elb.Options)) (*elb.ModifyListenerOutput, error)
+	DescribeRules(ctx context.Context, in *elb.DescribeRulesInput, optFns ...func(*elb.Options)) (*elb.DescribeRulesOutput, error)
+	ModifyRule(ctx context.Context, in *elb.ModifyRuleInput, optFns ...func(*elb.Options)) (*elb.ModifyRuleOutput, error)
+	DescribeTargetGroups(ctx context.Context, in *elb.DescribeTargetGroupsInput, optFns ...func(*elb.Options)) (*elb.DescribeTargetGroupsOutput, error)
+	DescribeTargetGroupAttributes(ctx context.Context, in *elb.DescribeTargetGroupAttributesInput, optFns ...func(*elb.Options)) (*elb.DescribeTargetGroupAttributesOutput, error)
+	RegisterTargets(ctx context.Context, in *elb.RegisterTargetsInput, optFns ...func(*elb.Options)) (*elb.RegisterTargetsOutput, error)
+	DeregisterTargets(ctx context.Context, in *elb.DeregisterTargetsInput, optFns ...func(*elb.Options)) (*elb.DeregisterTargetsOutput, error)
+	DescribeTargetHealth(ctx context.Context, in *elb.DescribeTargetHealthInput, optFns ...func(*elb.Options)) (*elb.DescribeTargetHealthOutput, error)
+}
+
+// CloudWatch reads the alarms that abort a traffic shift and the target
+// groups' request and 5xx counts it compares.
+type CloudWatch interface {
+	DescribeAlarms(ctx context.Context, in *cloudwatch.DescribeAlarmsInput, optFns ...func(*cloudwatch.Options)) (*cloudwatch.DescribeAlarmsOutput, error)
+	GetMetricData(ctx context.Context, in *cloudwatch.GetMetricDataInput, optFns ...func(*cloudwatch.Options)) (*cloudwatch.GetMetricDataOutput, error)
+}
+
 // Clients bundles one client per service. A step uses the ones it needs;
 // its IAM role allows only those calls.
 type Clients struct {
@@ -103,6 +129,9 @@ type Clients struct {
 	SFN       SFN
 	S3        S3
 	DynamoDB  DynamoDB
+	// ELB and CloudWatch serve the ALB traffic mode only.
+	ELB        ELB
+	CloudWatch CloudWatch
 }
 
 // Compile-time proof that the SDK clients satisfy the interfaces.
@@ -114,4 +143,6 @@ var (
 	_ SFN       = (*sfn.Client)(nil)
 	_ S3        = (*s3.Client)(nil)
 	_ DynamoDB  = (*dynamodb.Client)(nil)
+	_ ELB        = (*elb.Client)(nil)
+	_ CloudWatch = (*cloudwatch.Client)(nil)
 )

@@ -6,8 +6,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
@@ -39,5 +41,7 @@ func New(cfg aws.Config) Clients {
 		SFN:       sfn.NewFromConfig(cfg),
 		S3:        s3.NewFromConfig(cfg),
 		DynamoDB:  dynamodb.NewFromConfig(cfg),
+		ELB:        elb.NewFromConfig(cfg),
+		CloudWatch: cloudwatch.NewFromConfig(cfg),
 	}
 }
