@@ -136,13 +136,13 @@ type Clients struct {
 
 // Compile-time proof that the SDK clients satisfy the interfaces.
 var (
-	_ EC2       = (*ec2.Client)(nil)
-	_ SSM       = (*ssm.Client)(nil)
-	_ Scheduler = (*scheduler.Client)(nil)
-	_ SNS       = (*sns.Client)(nil)
-	_ SFN       = (*sfn.Client)(nil)
-	_ S3        = (*s3.Client)(nil)
-	_ DynamoDB  = (*dynamodb.Client)(nil)
+	_ EC2        = (*ec2.Client)(nil)
+	_ SSM        = (*ssm.Client)(nil)
+	_ Scheduler  = (*scheduler.Client)(nil)
+	_ SNS        = (*sns.Client)(nil)
+	_ SFN        = (*sfn.Client)(nil)
+	_ S3         = (*s3.Client)(nil)
+	_ DynamoDB   = (*dynamodb.Client)(nil)
 	_ ELB        = (*elb.Client)(nil)
 	_ CloudWatch = (*cloudwatch.Client)(nil)
 )

@@ -34,13 +34,13 @@ func LoadConfig(ctx context.Context, region string) (aws.Config, error) {
 // New builds the real clients from one AWS configuration.
 func New(cfg aws.Config) Clients {
 	return Clients{
-		EC2:       ec2.NewFromConfig(cfg),
-		SSM:       ssm.NewFromConfig(cfg),
-		Scheduler: scheduler.NewFromConfig(cfg),
-		SNS:       sns.NewFromConfig(cfg),
-		SFN:       sfn.NewFromConfig(cfg),
-		S3:        s3.NewFromConfig(cfg),
-		DynamoDB:  dynamodb.NewFromConfig(cfg),
+		EC2:        ec2.NewFromConfig(cfg),
+		SSM:        ssm.NewFromConfig(cfg),
+		Scheduler:  scheduler.NewFromConfig(cfg),
+		SNS:        sns.NewFromConfig(cfg),
+		SFN:        sfn.NewFromConfig(cfg),
+		S3:         s3.NewFromConfig(cfg),
+		DynamoDB:   dynamodb.NewFromConfig(cfg),
 		ELB:        elb.NewFromConfig(cfg),
 		CloudWatch: cloudwatch.NewFromConfig(cfg),
 	}
