@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"regexp"
 	"sort"
 	"strconv"
@@ -175,13 +176,13 @@ func describe(e *jsonschema.ValidationError) []Problem {
 		p.Message = fmt.Sprintf("%s is not one of %s", show(k.Got), strings.Join(want, ", "))
 	case *kind.Pattern:
 		p.Message = fmt.Sprintf("%s is not valid", show(k.Got))
-		if strings.Contains(k.Want, "(ms|s|m|h)") {
+		if strings.Contains(k.Want, "(ms|s|m|h)") && p.Hint == "" {
 			p.Hint = durationHint
 		}
 	case *kind.Minimum:
-		p.Message = fmt.Sprintf("%s is below the minimum %s", k.Got.RatString(), k.Want.RatString())
+		p.Message = fmt.Sprintf("%s is below the minimum %s", number(k.Got), number(k.Want))
 	case *kind.Maximum:
-		p.Message = fmt.Sprintf("%s is above the maximum %s", k.Got.RatString(), k.Want.RatString())
+		p.Message = fmt.Sprintf("%s is above the maximum %s", number(k.Got), number(k.Want))
 	case *kind.MinItems:
 		p.Message = fmt.Sprintf("has %d item(s), needs at least %d", k.Got, k.Want)
 	case *kind.MaxItems:
@@ -266,6 +267,16 @@ func show(v any) string {
 		return fmt.Sprint(v)
 	}
 	return string(b)
+}
+
+// number writes a JSON number as it was written: -0.5, not the -1/2 a
+// fraction prints as.
+func number(r *big.Rat) string {
+	if r.IsInt() {
+		return r.RatString()
+	}
+	f, _ := r.Float64()
+	return strconv.FormatFloat(f, 'g', -1, 64)
 }
 
 func article(typ string) string {
