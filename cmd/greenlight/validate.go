@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -46,8 +47,13 @@ config is valid and 3 when it is not.`,
 			if err != nil {
 				return withCode(exitConfig, err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s is valid: app %s, stack %s, data mode %s, %d smoke test(s)\n",
-				path, cfg.App, cfg.StackName, cfg.Data.Mode, len(cfg.SmokeTests))
+			traffic := cfg.TrafficMode()
+			if cfg.UsesALB() {
+				steps := strings.Trim(strings.ReplaceAll(fmt.Sprint(cfg.TrafficSteps()), " ", ", "), "[]")
+				traffic += fmt.Sprintf(" in steps of %s %%", steps)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s is valid: app %s, stack %s, data mode %s, traffic %s, %d smoke test(s)\n",
+				path, cfg.App, cfg.StackName, cfg.Data.Mode, traffic, len(cfg.SmokeTests))
 			return nil
 		},
 	}

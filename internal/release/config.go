@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -24,6 +25,7 @@ type Config struct {
 	Network         *Network      `json:"network,omitempty"`
 	Data            DataConfig    `json:"data"`
 	Encryption      *Encryption   `json:"encryption,omitempty"`
+	Traffic         TrafficConfig `json:"traffic,omitzero"`
 	HealthCheck     HealthCheck   `json:"healthCheck"`
 	SmokeTests      []SmokeTest   `json:"smokeTests,omitempty"`
 	ApprovalTimeout Duration      `json:"approvalTimeout"`
@@ -36,8 +38,9 @@ type Config struct {
 }
 
 // LiveConfig names the public endpoint; whichever instance holds it is live.
+// In alb mode there is none: the load balancer is the front.
 type LiveConfig struct {
-	ElasticIPAllocationID string `json:"elasticIpAllocationId"`
+	ElasticIPAllocationID string `json:"elasticIpAllocationId,omitempty"`
 }
 
 // Launch says how a candidate instance is launched.
@@ -137,6 +140,118 @@ func (c Config) KMSKeyID() string {
 	return c.Encryption.KMSKeyID
 }
 
+// Traffic modes: which front users reach the app through.
+const (
+	TrafficElasticIP = "elasticIp"
+	TrafficALB       = "alb"
+)
+
+// TrafficConfig says how users' traffic reaches a new version. Left out,
+// the Elastic IP moves all of it at once; in alb mode a listener's
+// weighted forward action shifts it to the new version in steps.
+type TrafficConfig struct {
+	Mode string     `json:"mode,omitempty"`
+	ALB  *ALBConfig `json:"alb,omitempty"`
+	// Steps are the new version's shares of traffic in percent, strictly
+	// increasing and ending at 100.
+	Steps []int `json:"steps,omitempty"`
+	// StepBake is how long each step holds before the next.
+	StepBake Duration `json:"stepBake,omitempty"`
+	// Stickiness keeps a user on the target group they reached for this
+	// long while the weights move; "0" turns it off, so nil is "absent".
+	Stickiness *Duration `json:"stickiness,omitempty"`
+	// Alarms are CloudWatch alarm names; any of them in ALARM aborts. The
+	// schema's bounds are DescribeAlarms' AlarmNames ("Array Members:
+	// Maximum number of 100 items. Length Constraints: Minimum length of
+	// 1. Maximum length of 255.", Amazon CloudWatch API Reference,
+	// docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/
+	// API_DescribeAlarms.html), so one call reads them all.
+	Alarms []string `json:"alarms,omitempty"`
+	// MaxErrorRateIncrease is how many percentage points the new target
+	// group's 5xx rate may exceed the live one's by; 0 is a valid
+	// setting, so nil is "absent".
+	MaxErrorRateIncrease *float64 `json:"maxErrorRateIncrease,omitempty"`
+}
+
+// ALBConfig is the load balancer front: a listener (or one of its rules)
+// whose forward action greenlight weights between two target groups.
+type ALBConfig struct {
+	ListenerARN string `json:"listenerArn"`
+	// RuleARN, when set, is the rule greenlight manages instead of the
+	// listener's default action.
+	RuleARN         string   `json:"ruleArn,omitempty"`
+	TargetGroupARNs []string `json:"targetGroupArns"`
+}
+
+// UsesALB reports whether releases shift traffic through an ALB rather
+// than moving the Elastic IP.
+func (c Config) UsesALB() bool { return c.Traffic.Mode == TrafficALB }
+
+// TrafficMode is traffic.mode, elasticIp when left out.
+func (c Config) TrafficMode() string {
+	if c.Traffic.Mode == "" {
+		return TrafficElasticIP
+	}
+	return c.Traffic.Mode
+}
+
+// TrafficSteps are the shares of traffic a release moves through. An
+// Elastic IP, and a data volume (attached to one instance), move all
+// traffic at once.
+func (c Config) TrafficSteps() []int {
+	switch {
+	case len(c.Traffic.Steps) > 0:
+		return c.Traffic.Steps
+	case !c.UsesALB() || c.HasData():
+		return []int{100}
+	}
+	return slices.Clone(defaultSteps)
+}
+
+// StepBake is how long each traffic step holds before the next.
+func (c Config) StepBake() time.Duration {
+	if c.Traffic.StepBake == 0 {
+		return defaultStepBake.D()
+	}
+	return c.Traffic.StepBake.D()
+}
+
+// Stickiness is how long the ALB keeps a user on one target group; 0 is
+// off.
+func (c Config) Stickiness() time.Duration {
+	if c.Traffic.Stickiness == nil {
+		return defaultStickiness.D()
+	}
+	return c.Traffic.Stickiness.D()
+}
+
+// MaxErrorRateIncrease is the percentage points by which the new target
+// group's 5xx rate may exceed the live one's.
+func (c Config) MaxErrorRateIncrease() float64 {
+	if c.Traffic.MaxErrorRateIncrease == nil {
+		return DefaultMaxErrorRateIncrease
+	}
+	return *c.Traffic.MaxErrorRateIncrease
+}
+
+// ELBARN is an Elastic Load Balancing (v2) ARN, split.
+type ELBARN struct {
+	Partition, Region, Account string
+	// Resource is "listener/app/<lb>/<id>/<id>",
+	// "listener-rule/app/<lb>/<id>/<id>/<id>" or "targetgroup/<name>/<id>".
+	Resource string
+}
+
+// ParseELBARN splits an Elastic Load Balancing ARN; ok is false for
+// anything else. The schema checks the resource's form.
+func ParseELBARN(s string) (ELBARN, bool) {
+	parts := strings.SplitN(s, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "elasticloadbalancing" || parts[3] == "" || parts[4] == "" {
+		return ELBARN{}, false
+	}
+	return ELBARN{Partition: parts[1], Region: parts[3], Account: parts[4], Resource: parts[5]}, true
+}
+
 // HealthCheck is the application's own readiness endpoint.
 type HealthCheck struct {
 	Port           int      `json:"port"`
@@ -201,7 +316,14 @@ const (
 	defaultHealthTimeout   = Duration(2 * time.Minute)
 	defaultSnapshotMaxAge  = Duration(time.Hour)
 	defaultSmokeLatency    = Duration(2 * time.Second)
+	defaultStepBake        = Duration(5 * time.Minute)
+	defaultStickiness      = Duration(time.Hour)
+	// DefaultMaxErrorRateIncrease is in percentage points.
+	DefaultMaxErrorRateIncrease = 1.0
 )
+
+// defaultSteps move a small share first, so a bad version meets few users.
+var defaultSteps = []int{5, 25, 50, 100}
 
 // Limits that the schema cannot express because they are durations.
 var durationLimits = map[string][2]time.Duration{
@@ -211,6 +333,12 @@ var durationLimits = map[string][2]time.Duration{
 	"healthCheck.timeout":     {time.Second, 30 * time.Minute},
 	"data.snapshotMaxAge":     {time.Minute, 30 * 24 * time.Hour},
 	"smokeTests[].maxLatency": {time.Millisecond, time.Minute},
+	"traffic.stepBake":        {30 * time.Second, 24 * time.Hour},
+	// The ALB's limit: TargetGroupStickinessConfig DurationSeconds "The
+	// range is 1-604800 seconds (7 days)" (Elastic Load Balancing API
+	// Reference, docs.aws.amazon.com/elasticloadbalancing/latest/
+	// APIReference/API_TargetGroupStickinessConfig.html). "0" is off.
+	"traffic.stickiness": {time.Second, 7 * 24 * time.Hour},
 }
 
 // DefaultConfigPath is greenlight.json when it exists, else the example,
@@ -326,6 +454,17 @@ func (c *Config) crossFieldProblems() []Problem {
 	check("candidate.readyTimeout", c.Candidate.ReadyTimeout)
 	check("healthCheck.timeout", c.HealthCheck.Timeout)
 	check("data.snapshotMaxAge", c.Data.SnapshotMaxAge)
+	if c.UsesALB() { // elsewhere they are refused whole
+		check("traffic.stepBake", c.Traffic.StepBake)
+		if s := c.Traffic.Stickiness; s != nil && *s != 0 {
+			lim := durationLimits["traffic.stickiness"]
+			if s.D() < lim[0] || s.D() > lim[1] {
+				add("traffic.stickiness", fmt.Sprintf("%s is outside the allowed range", s.D()),
+					fmt.Sprintf(`use between %s and %s, the ALB's limit, or "0" to turn stickiness off`, lim[0], lim[1]))
+			}
+		}
+	}
+	p = append(p, c.trafficProblems()...)
 	names := map[string]int{}
 	for i, t := range c.SmokeTests {
 		if j, dup := names[t.Name]; dup {
@@ -333,6 +472,92 @@ func (c *Config) crossFieldProblems() []Problem {
 		}
 		names[t.Name] = i
 		checkAt(fmt.Sprintf("smokeTests[%d].maxLatency", i), "smokeTests[].maxLatency", t.MaxLatency)
+	}
+	return p
+}
+
+// trafficProblems are the rules between traffic, its mode, the front and
+// the data volume. A mode the schema refuses has no rules to apply.
+func (c *Config) trafficProblems() []Problem {
+	var p []Problem
+	add := func(path, msg, hint string) { p = append(p, Problem{Path: path, Message: msg, Hint: hint}) }
+	t := c.Traffic
+	switch c.TrafficMode() {
+	case TrafficElasticIP:
+		if t.ALB != nil {
+			add("traffic.alb", fmt.Sprintf("is set but traffic.mode is %q", TrafficElasticIP),
+				`set traffic.mode to "alb" to release behind the load balancer, or leave alb out: the Elastic IP is the default front`)
+		}
+		// An Elastic IP moves all traffic at once: these would be ignored.
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{
+			{"steps", t.Steps != nil}, {"stepBake", t.StepBake != 0}, {"stickiness", t.Stickiness != nil},
+			{"alarms", t.Alarms != nil}, {"maxErrorRateIncrease", t.MaxErrorRateIncrease != nil},
+		} {
+			if f.set {
+				add("traffic."+f.name, fmt.Sprintf("applies only when traffic.mode is %q", TrafficALB),
+					fmt.Sprintf(`an Elastic IP moves all traffic at once: set traffic.mode to "alb" or leave %s out`, f.name))
+			}
+		}
+	case TrafficALB:
+		if c.Live.ElasticIPAllocationID != "" {
+			add("live.elasticIpAllocationId", fmt.Sprintf("is set but traffic.mode is %q", TrafficALB),
+				`only one front can be managed: leave the Elastic IP out to release behind the load balancer, or set traffic.mode to "elasticIp"`)
+		}
+		if t.ALB == nil {
+			add("traffic.alb", fmt.Sprintf("is required when traffic.mode is %q", TrafficALB),
+				`the listener whose forward action greenlight weights and the two target groups it alternates: {"listenerArn": "arn:aws:elasticloadbalancing:…:listener/app/…", "targetGroupArns": ["…:targetgroup/shop-blue/…", "…:targetgroup/shop-green/…"]}`)
+		} else {
+			p = append(p, c.albProblems()...)
+		}
+		if c.HasData() && len(t.Steps) > 1 {
+			add("traffic.steps", fmt.Sprintf("a data volume serves one instance: with data.mode %q, traffic.steps must be [100]", c.Data.Mode),
+				`set traffic.steps to [100] or leave it out; gradual steps need data.mode "none"`)
+		}
+		for i := 1; i < len(t.Steps); i++ {
+			if t.Steps[i] <= t.Steps[i-1] {
+				add(fmt.Sprintf("traffic.steps[%d]", i), fmt.Sprintf("%d after %d: steps must increase", t.Steps[i], t.Steps[i-1]),
+					"each step is the new version's share of traffic in percent, e.g. [5, 25, 50, 100]")
+			}
+		}
+		if n := len(t.Steps); n > 0 && t.Steps[n-1] != 100 {
+			add(fmt.Sprintf("traffic.steps[%d]", n-1), fmt.Sprintf("%d is the last step: steps must end at 100", t.Steps[n-1]),
+				"the last step sends all traffic to the new version")
+		}
+	}
+	return p
+}
+
+// albProblems are the rules between the ALB's ARNs and the stack: the
+// form of each is the schema's.
+func (c *Config) albProblems() []Problem {
+	var p []Problem
+	add := func(path, msg, hint string) { p = append(p, Problem{Path: path, Message: msg, Hint: hint}) }
+	a := c.Traffic.ALB
+	l, ok := ParseELBARN(a.ListenerARN)
+	if !ok {
+		return nil
+	}
+	if c.Region != "" && l.Region != c.Region {
+		add("traffic.alb.listenerArn", fmt.Sprintf("the listener is in %s but the stack deploys to %s", l.Region, c.Region),
+			"greenlight's functions manage a load balancer of the stack's region: name a listener in "+c.Region)
+	}
+	// A rule ARN is its listener's ARN with "listener-rule" for
+	// "listener" and the rule's id appended.
+	if r, ok := ParseELBARN(a.RuleARN); ok {
+		if r.Partition != l.Partition || r.Region != l.Region || r.Account != l.Account ||
+			!strings.HasPrefix(r.Resource, "listener-rule/"+strings.TrimPrefix(l.Resource, "listener/")+"/") {
+			add("traffic.alb.ruleArn", "is not a rule of traffic.alb.listenerArn",
+				"name one of the listener's rules (aws elbv2 describe-rules --listener-arn …), or leave ruleArn out to manage its default action")
+		}
+	}
+	for i, arn := range a.TargetGroupARNs {
+		if g, ok := ParseELBARN(arn); ok && g.Region != l.Region {
+			add(fmt.Sprintf("traffic.alb.targetGroupArns[%d]", i), fmt.Sprintf("the target group is in %s but the listener is in %s", g.Region, l.Region),
+				"a listener forwards only to target groups of its own region")
+		}
 	}
 	return p
 }
@@ -385,6 +610,16 @@ func (c *Config) applyDefaults() {
 	}
 	if c.ArtifactMaxSize == 0 {
 		c.ArtifactMaxSize = DefaultArtifactMaxSize
+	}
+	// After data.mode, which the default steps depend on. In elasticIp
+	// mode the ALB's settings stay out, so the result parses again.
+	c.Traffic.Mode = c.TrafficMode()
+	if c.UsesALB() {
+		t := &c.Traffic
+		t.Steps = c.TrafficSteps()
+		t.StepBake = Duration(c.StepBake())
+		stickiness, rate := Duration(c.Stickiness()), c.MaxErrorRateIncrease()
+		t.Stickiness, t.MaxErrorRateIncrease = &stickiness, &rate
 	}
 }
 

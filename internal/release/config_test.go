@@ -2,6 +2,7 @@ package release
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"strings"
@@ -246,4 +247,43 @@ func TestClientTokenFits(t *testing.T) {
 	if c := CommandComment(long, "unmount the stale copy"); len(c) > 100 {
 		t.Errorf("comment of %d characters", len(c))
 	}
+}
+
+// TestConfigurationReferenceCoversTheSchema: every field of the schema has
+// a row in docs/configuration.md (the fields of an array's items are
+// described in the array's row).
+func TestConfigurationReferenceCoversTheSchema(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		Properties map[string]json.RawMessage `json:"properties"`
+	}
+	if err := json.Unmarshal(configSchemaJSON, &schema); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(prefix string, props map[string]json.RawMessage)
+	walk = func(prefix string, props map[string]json.RawMessage) {
+		for name, raw := range props {
+			if name == "$schema" {
+				continue
+			}
+			path := prefix + name
+			var sub struct {
+				Properties map[string]json.RawMessage `json:"properties"`
+			}
+			if err := json.Unmarshal(raw, &sub); err != nil {
+				t.Fatal(err)
+			}
+			if len(sub.Properties) > 0 {
+				walk(path+".", sub.Properties)
+				continue
+			}
+			if !bytes.Contains(doc, []byte("`"+path)) {
+				t.Errorf("docs/configuration.md does not describe %s", path)
+			}
+		}
+	}
+	walk("", schema.Properties)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"regexp"
 	"sort"
 	"strconv"
@@ -79,32 +80,45 @@ func (e *ConfigError) Error() string {
 // hints explain the expected form of a field, keyed by path with [] for
 // array indexes.
 var hints = map[string]string{
-	"app":                          `lower-case letters, digits and "-", starting with a letter, at most 31 characters, e.g. "shop"`,
-	"stackName":                    `letters, digits and "-", starting with a letter`,
-	"region":                       `an AWS region such as "eu-west-1"`,
-	"live.elasticIpAllocationId":   `the allocation id of the Elastic IP in front of the app, e.g. "eipalloc-0123456789abcdef0" (aws ec2 describe-addresses)`,
-	"candidate.ami":                `an AMI id such as "ami-0123456789abcdef0"`,
-	"candidate.amiParameter":       `an SSM parameter path such as "/greenlight/shop/ami"`,
-	"candidate.instanceType":       `an EC2 instance type such as "t4g.small"`,
-	"candidate.subnetId":           `a subnet id such as "subnet-0123456789abcdef0"; leave it out to use the live instance's subnet`,
-	"candidate.securityGroupIds":   `one to five security group ids`,
-	"candidate.securityGroupIds[]": `a security group id such as "sg-0123456789abcdef0"`,
-	"candidate.instanceProfile":    `the name of the instance profile the app's instances use`,
-	"candidate.instanceRole":       `the name of the IAM role inside that instance profile`,
-	"network.subnetIds[]":          `a subnet id such as "subnet-0123456789abcdef0" in the app's VPC`,
-	"network.securityGroupIds[]":   `a security group that may reach the app's port on candidates`,
-	"data.mode":                    `none: no data volume; restore: the candidate gets a restored copy; move: the live volume moves to the candidate`,
-	"data.device":                  `a device name such as "/dev/sdf"`,
-	"data.mountPoint":              `an absolute path such as "/var/lib/shop"`,
-	"encryption.kmsKeyId":          `a KMS key ARN ("arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab") or alias ARN ("arn:aws:kms:eu-west-1:123456789012:alias/shop-ebs")`,
-	"healthCheck.port":             `the TCP port the app listens on, 1-65535`,
-	"healthCheck.path":             `an absolute URL path such as "/healthz"`,
-	"smokeTests[].path":            `an absolute URL path such as "/"`,
-	"notifications.emails[]":       `an email address such as "ops@example.com"`,
-	"artifactPrefix":               `an S3 key prefix ending in "/", e.g. "releases/"`,
-	"retentionDays":                `how many days the previous instance is kept for rollback, 1-90`,
-	"keepReleases":                 `how many unpacked releases each instance keeps, 1-50`,
-	"artifactMaxSize":              `the largest artifact accepted, in MiB`,
+	"app":                           `lower-case letters, digits and "-", starting with a letter, at most 31 characters, e.g. "shop"`,
+	"stackName":                     `letters, digits and "-", starting with a letter`,
+	"region":                        `an AWS region such as "eu-west-1"`,
+	"live":                          `the Elastic IP in front of the app, {"elasticIpAllocationId": "eipalloc-…"}; with a load balancer in front, set traffic.mode to "alb" instead`,
+	"live.elasticIpAllocationId":    `the allocation id of the Elastic IP in front of the app, e.g. "eipalloc-0123456789abcdef0" (aws ec2 describe-addresses)`,
+	"candidate.ami":                 `an AMI id such as "ami-0123456789abcdef0"`,
+	"candidate.amiParameter":        `an SSM parameter path such as "/greenlight/shop/ami"`,
+	"candidate.instanceType":        `an EC2 instance type such as "t4g.small"`,
+	"candidate.subnetId":            `a subnet id such as "subnet-0123456789abcdef0"; leave it out to use the live instance's subnet`,
+	"candidate.securityGroupIds":    `one to five security group ids`,
+	"candidate.securityGroupIds[]":  `a security group id such as "sg-0123456789abcdef0"`,
+	"candidate.instanceProfile":     `the name of the instance profile the app's instances use`,
+	"candidate.instanceRole":        `the name of the IAM role inside that instance profile`,
+	"network.subnetIds[]":           `a subnet id such as "subnet-0123456789abcdef0" in the app's VPC`,
+	"network.securityGroupIds[]":    `a security group that may reach the app's port on candidates`,
+	"data.mode":                     `none: no data volume; restore: the candidate gets a restored copy; move: the live volume moves to the candidate`,
+	"data.device":                   `a device name such as "/dev/sdf"`,
+	"data.mountPoint":               `an absolute path such as "/var/lib/shop"`,
+	"encryption.kmsKeyId":           `a KMS key ARN ("arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab") or alias ARN ("arn:aws:kms:eu-west-1:123456789012:alias/shop-ebs")`,
+	"traffic.mode":                  `elasticIp: the Elastic IP moves all traffic at once; alb: an ALB listener shifts it in steps`,
+	"traffic.alb.listenerArn":       `an ALB listener ARN, e.g. "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/shop/50dc6c495c0c9188/f2f7dc8efc522ab2" (aws elbv2 describe-listeners)`,
+	"traffic.alb.ruleArn":           `a rule ARN of that listener, e.g. "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener-rule/app/shop/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee" (aws elbv2 describe-rules)`,
+	"traffic.alb.targetGroupArns":   `two different target groups: greenlight registers each new version in the one not serving`,
+	"traffic.alb.targetGroupArns[]": `a target group ARN, e.g. "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/shop-blue/73e2d6bc24d8a067" (aws elbv2 describe-target-groups)`,
+	"traffic.steps":                 `the new version's shares of traffic in percent, e.g. [5, 25, 50, 100]`,
+	"traffic.steps[]":               `a share of traffic in percent, 1-100`,
+	"traffic.stepBake":              `a duration such as "5m", 30s-24h`,
+	"traffic.stickiness":            `a duration such as "1h", at most "168h", the ALB's limit; "0" turns stickiness off`,
+	"traffic.alarms":                `at most 100 distinct CloudWatch alarm names`,
+	"traffic.alarms[]":              `a CloudWatch alarm name, 1-255 characters`,
+	"traffic.maxErrorRateIncrease":  `percentage points, 0-100: how much higher the new version's 5xx rate may be than the live one's`,
+	"healthCheck.port":              `the TCP port the app listens on, 1-65535`,
+	"healthCheck.path":              `an absolute URL path such as "/healthz"`,
+	"smokeTests[].path":             `an absolute URL path such as "/"`,
+	"notifications.emails[]":        `an email address such as "ops@example.com"`,
+	"artifactPrefix":                `an S3 key prefix ending in "/", e.g. "releases/"`,
+	"retentionDays":                 `how many days the previous instance is kept for rollback, 1-90`,
+	"keepReleases":                  `how many unpacked releases each instance keeps, 1-50`,
+	"artifactMaxSize":               `the largest artifact accepted, in MiB`,
 }
 
 const durationHint = `a duration such as "90s", "15m" or "24h"`
@@ -175,13 +189,13 @@ func describe(e *jsonschema.ValidationError) []Problem {
 		p.Message = fmt.Sprintf("%s is not one of %s", show(k.Got), strings.Join(want, ", "))
 	case *kind.Pattern:
 		p.Message = fmt.Sprintf("%s is not valid", show(k.Got))
-		if strings.Contains(k.Want, "(ms|s|m|h)") {
+		if strings.Contains(k.Want, "(ms|s|m|h)") && p.Hint == "" {
 			p.Hint = durationHint
 		}
 	case *kind.Minimum:
-		p.Message = fmt.Sprintf("%s is below the minimum %s", k.Got.RatString(), k.Want.RatString())
+		p.Message = fmt.Sprintf("%s is below the minimum %s", number(k.Got), number(k.Want))
 	case *kind.Maximum:
-		p.Message = fmt.Sprintf("%s is above the maximum %s", k.Got.RatString(), k.Want.RatString())
+		p.Message = fmt.Sprintf("%s is above the maximum %s", number(k.Got), number(k.Want))
 	case *kind.MinItems:
 		p.Message = fmt.Sprintf("has %d item(s), needs at least %d", k.Got, k.Want)
 	case *kind.MaxItems:
@@ -266,6 +280,16 @@ func show(v any) string {
 		return fmt.Sprint(v)
 	}
 	return string(b)
+}
+
+// number writes a JSON number as it was written: -0.5, not the -1/2 a
+// fraction prints as.
+func number(r *big.Rat) string {
+	if r.IsInt() {
+		return r.RatString()
+	}
+	f, _ := r.Float64()
+	return strconv.FormatFloat(f, 'g', -1, 64)
 }
 
 func article(typ string) string {
