@@ -10,4 +10,5 @@ var (
 	_ awsapi.Scheduler = (*Scheduler)(nil)
 	_ awsapi.SNS       = (*SNS)(nil)
 	_ awsapi.SFN       = (*SFN)(nil)
+	_ awsapi.ELB       = (*ELB)(nil)
 )

@@ -42,6 +42,15 @@ type Fixture struct {
 	TopicARN        string
 	StateMachineARN string
 	ScheduleGroup   string
+
+	// With Options.ALB: the Application Load Balancer, its DNS name, its
+	// HTTP listener on port 80 and the blue and green target groups, in
+	// that order; RuleARN is the listener rule Options.ALBRule adds.
+	LoadBalancerARN string
+	LoadBalancerDNS string
+	ListenerARN     string
+	RuleARN         string
+	TargetGroupARNs [2]string
 }
 
 // buildFixture creates the VPC, the golden AMI, the live instance behind
@@ -136,6 +145,10 @@ func (r *Region) buildFixture() error {
 		}
 		v.writes = int64(100*o.DataSnapshots + 50)
 		f.DataVolume, f.DataDevice, f.DataMountPoint = v.id, o.DataDevice, o.DataMountPoint
+	}
+
+	if o.ALB {
+		r.buildALB(&f, live, start.Add(-7*24*time.Hour))
 	}
 
 	r.topics[o.TopicARN] = true
