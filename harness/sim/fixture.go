@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/greenlight/greenlight/internal/release"
@@ -149,6 +150,10 @@ func (r *Region) buildFixture() error {
 
 	if o.ALB {
 		r.buildALB(&f, live, start.Add(-7*24*time.Hour))
+	}
+	for _, name := range o.Alarms {
+		r.alarms[name] = &alarm{name: name, arn: r.arn("cloudwatch", "alarm:"+name), state: cwtypes.StateValueOk,
+			reason: fixtureAlarmReason, updated: start.Add(-time.Hour), transitioned: start.Add(-time.Hour)}
 	}
 
 	r.topics[o.TopicARN] = true

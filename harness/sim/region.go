@@ -104,6 +104,9 @@ type Options struct {
 	// 10, host header "<app>.example.com") forwarding to blue as well.
 	ALB     bool
 	ALBRule bool
+	// Alarms names CloudWatch metric alarms that exist from the start, in
+	// state OK.
+	Alarms []string
 
 	// DynamoDB, when set, is returned in Clients (dynalite from
 	// StartDynamo, usually); an SDK client's calls are recorded and obey
@@ -195,6 +198,7 @@ type Region struct {
 	balancerOrder []string
 	targetGroups  map[string]*targetGroup // by ARN
 	groupOrder    []string
+	alarms        map[string]*alarm
 
 	calls         []Call
 	implied       []Call // KMS calls the call under way made on its caller's behalf
@@ -241,6 +245,7 @@ func New(opts Options) (*Region, error) {
 		servers:      map[string]*appServer{},
 		balancers:    map[string]*loadBalancer{},
 		targetGroups: map[string]*targetGroup{},
+		alarms:       map[string]*alarm{},
 	}
 	if opts.DynamoDB != nil {
 		r.dynamo = r.observedDynamoDB()
@@ -344,6 +349,9 @@ func (r *Region) SFN() *SFN { return &SFN{r: r} }
 // ELB returns the Elastic Load Balancing (v2) client.
 func (r *Region) ELB() *ELB { return &ELB{r: r} }
 
+// CloudWatch returns the CloudWatch client (alarms and metrics).
+func (r *Region) CloudWatch() *CloudWatch { return &CloudWatch{r: r} }
+
 // SetFunctionsInVPC sets Options.FunctionsInVPC once the stack is known:
 // from then on the region models the network path of every caller.
 func (r *Region) SetFunctionsInVPC(callers []string) {
@@ -367,7 +375,8 @@ func (r *Region) Clients() awsapi.Clients {
 		S3:        r.S3Client(),
 		DynamoDB:  r.dynamo,
 
-		ELB: r.ELB(),
+		ELB:        r.ELB(),
+		CloudWatch: r.CloudWatch(),
 	}
 }
 
