@@ -6,7 +6,9 @@ import (
 	"net/http"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	schedtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
@@ -24,6 +26,10 @@ const (
 	ServiceScheduler = "Scheduler"
 	ServiceSNS       = "SNS"
 	ServiceSFN       = "SFN"
+	// ServiceELB is Elastic Load Balancing (v2); its SDK client names
+	// itself "Elastic Load Balancing v2" in errors (sdkServiceID).
+	ServiceELB        = "ELB"
+	ServiceCloudWatch = "CloudWatch"
 	// ServiceKMS records the KMS calls EC2 and EBS make on a caller's
 	// behalf (see KMSRequest); the simulator serves no KMS client.
 	ServiceKMS = "KMS"
@@ -95,6 +101,27 @@ var modeled = map[string]map[string]func(string) error{
 		"NoSuchKey":    func(m string) error { return &s3types.NoSuchKey{Message: &m} },
 		"NoSuchBucket": func(m string) error { return &s3types.NoSuchBucket{Message: &m} },
 	},
+	// ELBv2 speaks the query protocol: its modeled errors carry the
+	// short codes ("ListenerNotFound"), as the SDK's types return them.
+	ServiceELB: {
+		"ListenerNotFound":      func(m string) error { return &elbtypes.ListenerNotFoundException{Message: &m} },
+		"RuleNotFound":          func(m string) error { return &elbtypes.RuleNotFoundException{Message: &m} },
+		"TargetGroupNotFound":   func(m string) error { return &elbtypes.TargetGroupNotFoundException{Message: &m} },
+		"LoadBalancerNotFound":  func(m string) error { return &elbtypes.LoadBalancerNotFoundException{Message: &m} },
+		"InvalidTarget":         func(m string) error { return &elbtypes.InvalidTargetException{Message: &m} },
+		"OperationNotPermitted": func(m string) error { return &elbtypes.OperationNotPermittedException{Message: &m} },
+	},
+	// CloudWatch is query-compatible: the SDK builds the typed error and
+	// overrides its code with the query code AWS sends alongside
+	// ("InvalidParameterValue", not "InvalidParameterValueException").
+	ServiceCloudWatch: {
+		"InvalidParameterValue": func(m string) error {
+			return &cwtypes.InvalidParameterValueException{Message: &m, ErrorCodeOverride: ptr("InvalidParameterValue")}
+		},
+		"InvalidParameterCombination": func(m string) error {
+			return &cwtypes.InvalidParameterCombinationException{Message: &m, ErrorCodeOverride: ptr("InvalidParameterCombination")}
+		},
+	},
 	ServiceSFN: {
 		"ExecutionAlreadyExists":   func(m string) error { return &sfntypes.ExecutionAlreadyExists{Message: &m} },
 		"ExecutionDoesNotExist":    func(m string) error { return &sfntypes.ExecutionDoesNotExist{Message: &m} },
@@ -141,8 +168,18 @@ func wrapOp(service, op, requestID string, err error) error {
 	if errors.As(err, &oe) {
 		return err
 	}
-	return &smithy.OperationError{ServiceID: service, OperationName: op, Err: responseError(requestID, err)}
+	id := service
+	if sdk, ok := sdkServiceID[service]; ok {
+		id = sdk
+	}
+	return &smithy.OperationError{ServiceID: id, OperationName: op, Err: responseError(requestID, err)}
 }
+
+// sdkServiceID is the service name an SDK client puts in its errors where
+// it differs from the short name the region records calls under.
+var sdkServiceID = map[string]string{ServiceELB: "Elastic Load Balancing v2"}
+
+func ptr(s string) *string { return &s }
 
 // responseError puts an API error in the HTTP response error the SDK
 // reports it in, with the status AWS answers the code with.

@@ -15,7 +15,7 @@ import (
 //	Fault{Service: ServiceSSM, Code: "ThrottlingException", Times: 3}                   // the next three SSM calls
 //	Fault{Service: ServiceSNS, Operation: "Publish", Code: "InternalError", Always: true, Caller: "notify"}
 type Fault struct {
-	Service   string // required: ServiceEC2, ServiceSSM, ServiceScheduler, ServiceSNS, ServiceSFN, ServiceS3, ServiceDynamoDB, ServiceKMS
+	Service   string // required: ServiceEC2, ServiceSSM, ServiceScheduler, ServiceSNS, ServiceSFN, ServiceS3, ServiceDynamoDB, ServiceKMS, ServiceELB, ServiceCloudWatch
 	Operation string // "" matches every operation of the service
 	Caller    string // "" matches every caller
 	Code      string // required: the AWS error code
@@ -46,8 +46,8 @@ func (r *Region) Inject(f Fault) {
 // Throttle makes the next n calls to a service fail with the code that
 // service throttles with (RequestLimitExceeded for EC2, ThrottlingException
 // for SSM, Scheduler and Step Functions, Throttled for SNS, SlowDown for
-// S3, ProvisionedThroughputExceededException for DynamoDB), the burst a
-// busy account sees.
+// S3, ProvisionedThroughputExceededException for DynamoDB, Throttling for
+// ELB and CloudWatch), the burst a busy account sees.
 func (r *Region) Throttle(service string, n int) {
 	r.Inject(Fault{Service: service, Code: throttleCode[service], Times: n})
 }
@@ -62,6 +62,22 @@ var throttleCode = map[string]string{
 	ServiceS3:        "SlowDown",
 	ServiceDynamoDB:  "ProvisionedThroughputExceededException",
 	ServiceKMS:       "ThrottlingException",
+	// Both answer over the query protocol (CloudWatch in query-compatible
+	// mode) with <Code>Throttling</Code> and "Rate exceeded": "An error
+	// occurred (Throttling) when calling the DescribeTargetHealth operation
+	// ...: Rate exceeded" (ansible-collections/community.aws#444), the same
+	// ErrorResponse from ELB in zalando-stups/senza#81, and for CloudWatch
+	// "<Code>Throttling</Code> <Message>Rate exceeded</Message>" (AWS
+	// re:Post Knowledge Center, "cloudwatch-400-error-throttling",
+	// repost.aws/knowledge-center/cloudwatch-400-error-throttling). The
+	// ELB user guide's page names the condition ThrottlingException
+	// ("Request throttling for the ELB API",
+	// elasticloadbalancing/latest/userguide/elb-api-throttling.html:
+	// "you get the ThrottlingException error code and a Rate exceeded
+	// error message"); the wire code is Throttling, and the SDK's retryer
+	// treats both as throttling.
+	ServiceELB:        "Throttling",
+	ServiceCloudWatch: "Throttling",
 }
 
 // defaultMessages are the messages AWS sends with common injected codes.
@@ -69,6 +85,7 @@ var defaultMessages = map[string]string{
 	"RequestLimitExceeded":                   "Request limit exceeded.",
 	"ThrottlingException":                    "Rate exceeded",
 	"Throttled":                              "Rate exceeded",
+	"Throttling":                             "Rate exceeded",
 	"InternalError":                          "An internal error has occurred",
 	"Unavailable":                            "The service is unavailable. Please try again shortly.",
 	"InsufficientInstanceCapacity":           "We currently do not have sufficient capacity in the Availability Zone you requested.",

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/greenlight/greenlight/internal/release"
@@ -42,6 +43,15 @@ type Fixture struct {
 	TopicARN        string
 	StateMachineARN string
 	ScheduleGroup   string
+
+	// With Options.ALB: the Application Load Balancer, its DNS name, its
+	// HTTP listener on port 80 and the blue and green target groups, in
+	// that order; RuleARN is the listener rule Options.ALBRule adds.
+	LoadBalancerARN string
+	LoadBalancerDNS string
+	ListenerARN     string
+	RuleARN         string
+	TargetGroupARNs [2]string
 }
 
 // buildFixture creates the VPC, the golden AMI, the live instance behind
@@ -136,6 +146,14 @@ func (r *Region) buildFixture() error {
 		}
 		v.writes = int64(100*o.DataSnapshots + 50)
 		f.DataVolume, f.DataDevice, f.DataMountPoint = v.id, o.DataDevice, o.DataMountPoint
+	}
+
+	if o.ALB {
+		r.buildALB(&f, live, start.Add(-7*24*time.Hour))
+	}
+	for _, name := range o.Alarms {
+		r.alarms[name] = &alarm{name: name, arn: r.arn("cloudwatch", "alarm:"+name), state: cwtypes.StateValueOk,
+			reason: fixtureAlarmReason, updated: start.Add(-time.Hour), transitioned: start.Add(-time.Hour)}
 	}
 
 	r.topics[o.TopicARN] = true

@@ -143,8 +143,17 @@ func (r *Region) noRoute(service, caller string) error {
 	if r.opts.FunctionsInVPC == nil || !slices.Contains(r.opts.FunctionsInVPC, caller) {
 		return nil
 	}
-	return &smithyhttp.RequestSendError{Err: &net.OpError{Op: "dial", Net: "tcp", Addr: fakeAddr(strings.ToLower(service) + ".eu-west-1.amazonaws.com:443"), Err: dialTimeout{addr: strings.ToLower(service) + ".eu-west-1.amazonaws.com:443"}}}
+	prefix, ok := endpointPrefix[service]
+	if !ok {
+		prefix = strings.ToLower(service)
+	}
+	addr := prefix + "." + r.opts.Region + ".amazonaws.com:443"
+	return &smithyhttp.RequestSendError{Err: &net.OpError{Op: "dial", Net: "tcp", Addr: fakeAddr(addr), Err: dialTimeout{addr: addr}}}
 }
+
+// endpointPrefix is the host name a service's regional endpoint starts
+// with, where it is not the service's short name in lower case.
+var endpointPrefix = map[string]string{ServiceELB: "elasticloadbalancing", ServiceCloudWatch: "monitoring"}
 
 func (r *Region) isElasticIP(ip string) bool { return r.addressByIP(ip) != nil }
 

@@ -128,6 +128,36 @@ type Latencies struct {
 	// instances": a terminated instance remains visible for about an
 	// hour.
 	TerminatedVisible time.Duration
+
+	// ListenerUpdate is the time from ModifyListener (or ModifyRule) until
+	// the load balancer routes by the new forward action (weights,
+	// stickiness). Estimate: the call returns once ELB accepted the
+	// change; every load balancer node (at least one per enabled AZ) then
+	// picks the configuration up asynchronously. AWS publishes no figure;
+	// Describe* show the change at once, so a step that reads it back
+	// cannot tell when traffic follows. 5 s, a few seconds of propagation
+	// like AssociateAddress's.
+	ListenerUpdate time.Duration
+
+	// TargetRegistration is how long a registered target stays initial
+	// with reason Elb.RegistrationInProgress ("The target is in the
+	// process of being registered with the load balancer", TargetHealth,
+	// ELB API Reference) before the first health check is sent; health
+	// checks then follow every HealthCheckIntervalSeconds. Estimate: the
+	// registration reaches every load balancer node as a listener change
+	// does, then a node schedules its first check; no figure is
+	// published. 10 s, twice ListenerUpdate.
+	TargetRegistration time.Duration
+
+	// MetricPublishDelay is how long after a minute ends the load
+	// balancer's datapoints for it can be read from CloudWatch. Source
+	// for the cadence: "Elastic Load Balancing measures and sends its
+	// metrics in 60-second intervals" (CloudWatch metrics for your
+	// Application Load Balancer,
+	// elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html).
+	// Estimate for the rest: CloudWatch ingestion adds roughly another
+	// minute before a datapoint is returned; 60 s.
+	MetricPublishDelay time.Duration
 }
 
 // DefaultLatencies returns the reference table.
@@ -153,6 +183,9 @@ func DefaultLatencies() Latencies {
 		StoppingToStopped:        30 * time.Second,
 		ShuttingDownToTerminated: 30 * time.Second,
 		TerminatedVisible:        time.Hour,
+		ListenerUpdate:           5 * time.Second,
+		TargetRegistration:       10 * time.Second,
+		MetricPublishDelay:       60 * time.Second,
 	}
 }
 

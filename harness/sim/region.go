@@ -96,6 +96,18 @@ type Options struct {
 	TopicARN        string
 	StateMachineARN string
 	ScheduleGroup   string
+	// ALB creates an Application Load Balancer in front of the app (see
+	// Fixture.LoadBalancerARN): an HTTP listener on port 80 whose default
+	// action forwards everything to the blue target group, where the live
+	// instance is registered and healthy; the green group is empty. The
+	// Elastic IP stays as it is. ALBRule adds a listener rule (priority
+	// 10, host header "<app>.example.com") forwarding to blue as well.
+	ALB     bool
+	ALBRule bool
+	// Alarms names CloudWatch metric alarms that exist from the start, in
+	// state OK.
+	Alarms []string
+
 	// DynamoDB, when set, is returned in Clients (dynalite from
 	// StartDynamo, usually); an SDK client's calls are recorded and obey
 	// injected faults.
@@ -182,6 +194,11 @@ type Region struct {
 	execOrder     []string
 	onStart       func(context.Context, Execution)
 	tasks         map[string]*Task
+	balancers     map[string]*loadBalancer // by ARN
+	balancerOrder []string
+	targetGroups  map[string]*targetGroup // by ARN
+	groupOrder    []string
+	alarms        map[string]*alarm
 
 	calls         []Call
 	implied       []Call // KMS calls the call under way made on its caller's behalf
@@ -226,6 +243,9 @@ func New(opts Options) (*Region, error) {
 		executions:   map[string]*execution{},
 		tasks:        map[string]*Task{},
 		servers:      map[string]*appServer{},
+		balancers:    map[string]*loadBalancer{},
+		targetGroups: map[string]*targetGroup{},
+		alarms:       map[string]*alarm{},
 	}
 	if opts.DynamoDB != nil {
 		r.dynamo = r.observedDynamoDB()
@@ -326,6 +346,12 @@ func (r *Region) SNS() *SNS { return &SNS{r: r} }
 // SFN returns the Step Functions client.
 func (r *Region) SFN() *SFN { return &SFN{r: r} }
 
+// ELB returns the Elastic Load Balancing (v2) client.
+func (r *Region) ELB() *ELB { return &ELB{r: r} }
+
+// CloudWatch returns the CloudWatch client (alarms and metrics).
+func (r *Region) CloudWatch() *CloudWatch { return &CloudWatch{r: r} }
+
 // SetFunctionsInVPC sets Options.FunctionsInVPC once the stack is known:
 // from then on the region models the network path of every caller.
 func (r *Region) SetFunctionsInVPC(callers []string) {
@@ -348,6 +374,9 @@ func (r *Region) Clients() awsapi.Clients {
 		SFN:       r.SFN(),
 		S3:        r.S3Client(),
 		DynamoDB:  r.dynamo,
+
+		ELB:        r.ELB(),
+		CloudWatch: r.CloudWatch(),
 	}
 }
 
@@ -470,6 +499,13 @@ func (r *Region) settle() {
 			}
 			if v.att != nil {
 				consider(v.att.next, func() { r.attachmentTransition(v) })
+			}
+		}
+		for _, id := range r.groupOrder {
+			tg := r.targetGroups[id]
+			for _, t := range tg.targets {
+				consider(t.nextCheck, func() { r.healthCheck(tg, t) })
+				consider(t.drainedAt, func() { tg.remove(t) })
 			}
 		}
 		for _, t := range r.tasks {
