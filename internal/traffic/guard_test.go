@@ -12,13 +12,18 @@ import (
 	"testing"
 )
 
-// routedOnly are the EC2 names only this package may use: the Elastic IP
-// calls and their input types. A step that calls them itself sees or
+// routedOnly are the names only this package may use: the Elastic IP
+// calls, and the ALB's listener and rule calls that set or read the
+// weights, with their input types. A step that calls them itself sees or
 // moves traffic behind the router's back.
 var routedOnly = map[string]bool{
 	"DescribeAddresses": true, "DescribeAddressesInput": true,
 	"AssociateAddress": true, "AssociateAddressInput": true,
 	"DisassociateAddress": true, "DisassociateAddressInput": true,
+	"ModifyListener": true, "ModifyListenerInput": true,
+	"ModifyRule": true, "ModifyRuleInput": true,
+	"DescribeListeners": true, "DescribeListenersInput": true,
+	"DescribeRules": true, "DescribeRulesInput": true,
 }
 
 // allowed are the folders (from the module root) that may use them: this
@@ -28,7 +33,8 @@ var routedOnly = map[string]bool{
 var allowed = map[string]bool{"internal/traffic": true, "internal/awsapi": true, "lambdas/internal/steptest": true}
 
 // TestNoStepBypassesTheRouter: no Go file under lambdas/ or internal/
-// (tests aside) calls the Elastic IP API or builds an ElasticIP router
+// (tests aside) calls the routing API (Elastic IP, ALB listener and rule
+// weights) or builds an ElasticIP router
 // itself; traffic.For is the one way in. It reads the syntax tree, not the
 // text, so the "ec2:AssociateAddress" records and error names the steps
 // write are not mistaken for calls.

@@ -5,10 +5,10 @@
 // Steps ask For the router of their front and never call the routing API
 // themselves (guard_test.go checks it).
 //
-// The Elastic IP router is the one implementation: a side is one instance
-// and a split is all or nothing. A router behind an ALB (a side per target
-// group, a fleet each, weighted listener rules) is a new type behind the
-// same interface and a case in For; the steps do not change.
+// Two routers implement it. Behind an Elastic IP a side is one instance
+// and a split is all or nothing; behind an ALB (alb.go) a side is the
+// instances registered in one of two target groups and a split is the
+// listener's weighted forward action.
 package traffic
 
 import (
@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -43,16 +44,26 @@ type Router interface {
 }
 
 // Front says how users reach the app, from the deployed config or the
-// release's record of it. An ALB front would add its listener and target
-// groups here.
+// release's record of it: an Elastic IP, or an ALB listener (or one of its
+// rules) forwarding to two target groups.
 type Front struct {
 	// AllocationID is the app's Elastic IP (live.elasticIpAllocationId).
 	// Serves does not need it.
 	AllocationID string
+	// ListenerARN, when set, routes through an ALB instead: its forward
+	// action (or RuleARN's) splits traffic between TargetGroupARNs, with
+	// group stickiness for Stickiness (0: off).
+	ListenerARN     string
+	RuleARN         string
+	TargetGroupARNs [2]string
+	Stickiness      time.Duration
 }
 
 // For is the router of front: every step gets its router here.
 func For(c awsapi.Clients, front Front) Router {
+	if front.ListenerARN != "" {
+		return alb{elb: c.ELB, listener: front.ListenerARN, rule: front.RuleARN, groups: front.TargetGroupARNs, stickiness: front.Stickiness}
+	}
 	return elasticIP{ec2: c.EC2, allocationID: front.AllocationID}
 }
 
