@@ -92,6 +92,7 @@ $(LOCAL_BIN):
 	@bash harness/build.sh $@
 
 test: node tools $(ASSET) lint ## run every test
+	@echo "test: every package; the statemachine package (scenarios and the fault matrix, several hundred releases) takes about 3 minutes"
 	go test $(HARNESS) $(TEST_FLAGS) ./...
 
 # The local engine runs the handlers in-process: it synthesizes with the
@@ -114,6 +115,7 @@ lint: ## gofmt, go vet, staticcheck, and no binary or oversized tracked file
 	if [ -n "$$big$$bin" ]; then echo "tracked files that belong in no repository (build outputs, binaries, over 1 MiB): $$big $$bin"; exit 1; fi
 	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
 	if [ -n "$$bad" ]; then echo "gofmt would change: $$bad"; exit 1; fi
+	@echo "lint: go vet and staticcheck (on an empty cache they compile and analyze the AWS SDK and the CDK bindings: several minutes on 2 cores)"
 	go vet $(HARNESS) ./...
 	go vet ./cmd/greenlight
 	go run $(STATICCHECK) $(HARNESS) ./...
