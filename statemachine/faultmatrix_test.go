@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -18,9 +19,10 @@ import (
 // it exists in, meets the faults a step meets in AWS, and the execution
 // must end the way the retry policy (release.go) promises. A transient
 // fault is retried and the execution ends as it would have without it. A
-// hard one is injected at every AWS call of the state's invocation in
-// turn (--fail-call K), and after all of them (error-after: the step
-// acted, then failed, and Step Functions kept nothing of what it did):
+// hard one is injected after all of the state's AWS calls (error-after:
+// the step acted, then failed, and Step Functions kept nothing of what it
+// did), and then at each call around each action that invocation took
+// (faultPositions, --fail-call K), however long it polls:
 // before the commit point the execution ends in the compensating
 // rollback, with the old instance serving its data; after it, Released
 // with the new one serving. Either way: the Elastic IP on a running
@@ -316,24 +318,32 @@ func TestFaultMatrix(t *testing.T) {
 						continue
 					}
 					t.Run(row.name(), func(t *testing.T) {
-						// Every AWS call of the state's invocation in turn,
-						// until the invocation has no K-th call (how many
-						// it makes depends on what AWS holds: a recent
-						// snapshot to restore, a kept instance).
-						for k := 1; k <= maxCalls; k++ {
-							n++
-							last := false
-							if !t.Run(fmt.Sprintf("error at call %d", k), func(t *testing.T) {
-								last = runCell(t, env, row, cell{kind: localrun.FaultError, call: k}, fmt.Sprintf("%d.%d.%d", 20+g, len(mode), n))
-							}) || last {
-								break
-							}
-						}
+						// The fault after every call first: the state's
+						// invocation then makes all its calls, and they say
+						// where the hard errors below must land.
+						var calls []sim.Call
 						for _, kind := range append([]string{localrun.FaultErrorAfter}, transientKinds...) {
 							n++
 							t.Run(kind, func(t *testing.T) {
-								runCell(t, env, row, cell{kind: kind}, fmt.Sprintf("%d.%d.%d", 20+g, len(mode), n))
+								_, res := runCell(t, env, row, cell{kind: kind}, fmt.Sprintf("%d.%d.%d", 20+g, len(mode), n))
+								if kind == localrun.FaultErrorAfter {
+									calls = env.FirstInvocation(res.ReleaseID, row.state)
+								}
 							})
+						}
+						// A hard error at each call around each action the
+						// invocation takes (before it, the action itself,
+						// right after it), at the first of each kind of
+						// read, and at the last call: the whole invocation,
+						// however long it polls.
+						for _, k := range faultPositions(calls) {
+							n++
+							last := false
+							if !t.Run(fmt.Sprintf("error at call %d", k), func(t *testing.T) {
+								last, _ = runCell(t, env, row, cell{kind: localrun.FaultError, call: k}, fmt.Sprintf("%d.%d.%d", 20+g, len(mode), n))
+							}) || last {
+								break
+							}
 						}
 					})
 				}
@@ -342,8 +352,48 @@ func TestFaultMatrix(t *testing.T) {
 	}
 }
 
-// maxCalls bounds the walk over one invocation's calls.
-const maxCalls = 40
+// faultPositions are the calls of an invocation (1-based) where a hard
+// error is injected: the first and the last; each call that changes AWS
+// (anything but a Describe, Get, List, Query, Head or Scan), the call
+// before it and the call after it (the action has happened and nothing
+// has recorded it yet); and the first call of each operation. Between
+// two actions an invocation only polls: a fault there meets the same
+// world as the one just after the action or just before the next. With no
+// calls, the first position still proves the state makes none.
+func faultPositions(calls []sim.Call) []int {
+	n := len(calls)
+	picked := map[int]bool{1: true, n: true}
+	seen := map[string]bool{}
+	for i, c := range calls {
+		k := i + 1
+		op := c.Service + ":" + c.Operation
+		if !seen[op] {
+			seen[op] = true
+			picked[k] = true
+		}
+		if !reads(c.Operation) {
+			picked[k-1], picked[k], picked[k+1] = true, true, true
+		}
+	}
+	var out []int
+	for k := range picked {
+		if k >= 1 && (k <= n || k == 1) {
+			out = append(out, k)
+		}
+	}
+	sort.Ints(out)
+	return out
+}
+
+// reads reports whether an AWS operation only reads.
+func reads(op string) bool {
+	for _, p := range []string{"Describe", "Get", "List", "Query", "Head", "Scan"} {
+		if strings.HasPrefix(op, p) {
+			return true
+		}
+	}
+	return false
+}
 
 // runRoute sets the route up and runs it (for a switch back, a release
 // first); arm runs just before the execution the row is about.
@@ -404,7 +454,7 @@ func checkCoverage(t *testing.T, s *localrun.Stack) {
 
 // runCell runs one cell; it reports whether a --fail-call K found no K-th
 // call (the walk over the invocation is complete).
-func runCell(t *testing.T, env *localrun.Env, row matrixRow, c cell, version string) bool {
+func runCell(t *testing.T, env *localrun.Env, row matrixRow, c cell, version string) (bool, *localrun.Result) {
 	ctx := ctxT(t)
 	m := env.Machine()
 	if row.route == routeSwitchBack {
@@ -442,7 +492,7 @@ func runCell(t *testing.T, env *localrun.Env, row matrixRow, c cell, version str
 		env.SetFault(&localrun.Fault{State: row.state, Kind: c.kind, Call: c.call})
 	}
 	res := runRoute(t, env, row, version, armed)
-	return check(t, env, row, c, want, res, fn, na, skip, callsBefore, messagesBefore, before, beforeVersion, keptLive, keptVersion, version, serving)
+	return check(t, env, row, c, want, res, fn, na, skip, callsBefore, messagesBefore, before, beforeVersion, keptLive, keptVersion, version, serving), res
 }
 
 func check(t *testing.T, env *localrun.Env, row matrixRow, c cell, want string, res *localrun.Result, fn, na string, skip bool,
@@ -545,4 +595,25 @@ func faultFired(calls []sim.Call, res *localrun.Result, fn, state, kind string) 
 	// A hard error in a step that made no AWS call is injected as the
 	// step's own failure.
 	return kind == localrun.FaultError && (strings.Contains(res.Cause, "injected by --fault error") || strings.Contains(res.Warning, "injected by --fault error"))
+}
+
+// TestFaultPositions: around every action (the call before, the action,
+// the call after), the first of each read, the first and the last call;
+// the polls between two actions are left out.
+func TestFaultPositions(t *testing.T) {
+	op := func(names ...string) []sim.Call {
+		var out []sim.Call
+		for _, n := range names {
+			out = append(out, sim.Call{Service: sim.ServiceEC2, Operation: n})
+		}
+		return out
+	}
+	calls := op("DescribeVolumes", "DescribeVolumes", "DescribeVolumes", "DetachVolume", "DescribeVolumes", "DescribeVolumes",
+		"DescribeVolumes", "DescribeVolumes", "AttachVolume", "DescribeVolumes", "DescribeVolumes")
+	if got, want := faultPositions(calls), []int{1, 3, 4, 5, 8, 9, 10, 11}; !slices.Equal(got, want) {
+		t.Errorf("positions %v, want %v", got, want)
+	}
+	if got := faultPositions(nil); !slices.Equal(got, []int{1}) {
+		t.Errorf("no calls: %v, want [1] (the fault must be seen not to land)", got)
+	}
 }

@@ -107,9 +107,9 @@ type Env struct {
 	runs        map[string]*run
 	invocations map[string]int // by execution
 	calls       map[string][]sim.Call
-	// firstCalls counts, per execution and state, the AWS calls of the
-	// state's first invocation (the one a fault arms for).
-	firstCalls map[string]map[string]int
+	// firstCalls are, per execution and state, the AWS calls of the
+	// state's first invocation (the one a fault arms for), in order.
+	firstCalls map[string]map[string][]sim.Call
 	faultArmed bool
 	faultMiss  string
 	wg         sync.WaitGroup
@@ -140,7 +140,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Env{opts: opts, tc: tc, runs: map[string]*run{}, invocations: map[string]int{}, calls: map[string][]sim.Call{}, firstCalls: map[string]map[string]int{}}
+	e := &Env{opts: opts, tc: tc, runs: map[string]*run{}, invocations: map[string]int{}, calls: map[string][]sim.Call{}, firstCalls: map[string]map[string][]sim.Call{}}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	ok := false
 	defer func() {
@@ -388,10 +388,10 @@ func (e *Env) around(ctx context.Context, inv Invocation, invoke func(context.Co
 		}
 	}
 	if e.firstCalls[inv.Execution] == nil {
-		e.firstCalls[inv.Execution] = map[string]int{}
+		e.firstCalls[inv.Execution] = map[string][]sim.Call{}
 	}
 	if _, seen := e.firstCalls[inv.Execution][inv.State]; !seen {
-		e.firstCalls[inv.Execution][inv.State] = own
+		e.firstCalls[inv.Execution][inv.State] = e.calls[inv.Execution][len(e.calls[inv.Execution])-own:]
 	}
 	e.mu.Unlock()
 	e.Region.Advance(ctx, charge)
@@ -418,16 +418,12 @@ func (e *Env) faultMissed(why string) {
 	e.faultMiss = why
 }
 
-// FirstInvocationCalls is, per state, how many AWS calls the state's
-// first invocation made in an execution: how far --fail-call can count.
-func (e *Env) FirstInvocationCalls(execution string) map[string]int {
+// FirstInvocation is the AWS calls, in order, of a state's first
+// invocation in an execution: where a fault can land.
+func (e *Env) FirstInvocation(execution, state string) []sim.Call {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := map[string]int{}
-	for k, v := range e.firstCalls[execution] {
-		out[k] = v
-	}
-	return out
+	return append([]sim.Call(nil), e.firstCalls[execution][state]...)
 }
 
 // FaultMissed says why the armed fault never landed, or "".
