@@ -3,6 +3,7 @@ package statemachine_test
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -141,15 +142,16 @@ func TestDataFailuresInsideTheWindow(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			env := localrun.NewTestEnv(t, localrun.Options{}, withData(c.mode))
-			injected := false
+			// The hook runs on the scheduler's goroutine.
+			var injected atomic.Bool
 			// Once the maintenance page is up, in the middle of the
 			// cutover's invocation (it polls on the simulated clock): the
 			// window is open.
 			env.AfterAdvance(func(_, _ time.Time) {
-				if injected || !env.Region.Host(env.Fixture.LiveInstance).App().Maintenance {
+				if injected.Load() || !env.Region.Host(env.Fixture.LiveInstance).App().Maintenance {
 					return
 				}
-				injected = true
+				injected.Store(true)
 				if c.name == "mount fails on the candidate" {
 					cand := candidateOf(env)
 					env.Region.FailCommands(sim.CommandFault{Document: "data", InstanceID: cand, Outcome: sim.Outcome{Status: ssmtypes.CommandInvocationStatusFailed,
@@ -163,7 +165,7 @@ func TestDataFailuresInsideTheWindow(t *testing.T) {
 				t.Fatal(err)
 			}
 			env.Region.ClearFaults()
-			if !injected {
+			if !injected.Load() {
 				t.Fatal("the maintenance page never went up")
 			}
 			if res.Status != release.RolledBack || !strings.Contains(res.Cause, "DataFailed") || !strings.Contains(res.Cause, c.why) {
