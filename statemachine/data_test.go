@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/greenlight/greenlight/harness/localrun"
@@ -260,8 +261,33 @@ func TestDataRollbackMovesDataBack(t *testing.T) {
 				t.Errorf("switch-back window %.1fs", res.ModelSeconds.MaintenanceWindow)
 			}
 			assertOldLiveServesItsData(t, env, res)
+			if mode == release.DataRestore {
+				// The previous instance's stale copy (the original volume)
+				// was set aside: detached, and dated for the retire sweep
+				// (which deletes only dated, detached volumes of the app).
+				out, err := env.Region.EC2().DescribeVolumes(context.Background(), &ec2.DescribeVolumesInput{VolumeIds: []string{env.Fixture.DataVolume}})
+				if err != nil || len(out.Volumes) != 1 {
+					t.Fatalf("the original volume: %+v %v", out, err)
+				}
+				v := out.Volumes[0]
+				due, err := time.Parse(time.RFC3339, tagValue(v.Tags, release.TagRetireAfter))
+				want := env.Region.Now().Add(time.Duration(env.Config.RetentionDays) * 24 * time.Hour)
+				if len(v.Attachments) != 0 || err != nil || due.After(want) || want.Sub(due) > time.Hour {
+					t.Errorf("the stale copy %s: attachments %d, retire after %q; want detached and dated about %s", env.Fixture.DataVolume, len(v.Attachments),
+						tagValue(v.Tags, release.TagRetireAfter), want.Format(time.RFC3339))
+				}
+			}
 		})
 	}
+}
+
+func tagValue(tags []ec2types.Tag, key string) string {
+	for _, t := range tags {
+		if aws.ToString(t.Key) == key {
+			return aws.ToString(t.Value)
+		}
+	}
+	return ""
 }
 
 // TestLongNamesRelease: the longest app name the config allows and a long

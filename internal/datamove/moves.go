@@ -165,6 +165,18 @@ func AttachedTo(v *types.Volume) (string, types.VolumeAttachmentState) {
 	return "", ""
 }
 
+// DateForSweep gives a volume set aside a retirement date, so the retire
+// sweep (which deletes detached volumes of the app whose date has passed)
+// deletes it once the retention has passed. Tagging again is harmless.
+func (m Mover) DateForSweep(ctx context.Context, id string) error {
+	due := m.D.Now().UTC().Add(time.Duration(m.Doc.Config.RetentionDays) * 24 * time.Hour).Format(time.RFC3339)
+	_, err := m.D.AWS.EC2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{id}, Tags: []types.Tag{
+		{Key: aws.String(release.TagApp), Value: aws.String(m.Doc.App)},
+		{Key: aws.String(release.TagRetireAfter), Value: aws.String(due)},
+	}})
+	return step.AWS("ec2:CreateTags", id, err)
+}
+
 // detach detaches a volume from an instance and waits until it is free.
 // force is for a disposable copy on an instance that cannot unmount it.
 func (m Mover) Detach(name string, volumeID func() string, from string, force bool) Run {

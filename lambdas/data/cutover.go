@@ -129,7 +129,16 @@ func cutoverPlan(m datamove.Mover, d release.Doc, c *release.Cutover) []datamove
 			}
 			return m.Data("unmount "+aside(), cand, "unmount", aside())(ctx, st)
 		}},
-		{Name: "set-aside-detach", After: []string{"set-aside-unmount"}, Run: m.Detach("set-aside-detach", aside, cand, false)},
+		{Name: "set-aside-detach", After: []string{"set-aside-unmount"}, Run: func(ctx context.Context, st *release.Step) (bool, error) {
+			done, err := m.Detach("set-aside-detach", aside, cand, false)(ctx, st)
+			if err != nil || !done || !d.IsRollback() || aside() == "" {
+				return done, err
+			}
+			// A switch back keeps the previous instance's stale copy
+			// detached rather than deleting it at once: dated, the
+			// retire sweep deletes it after the retention.
+			return true, m.DateForSweep(ctx, aside())
+		}},
 		{Name: "test-copy-delete", After: []string{"set-aside-detach"}, Run: func(ctx context.Context, st *release.Step) (bool, error) {
 			if d.IsRollback() {
 				return true, nil

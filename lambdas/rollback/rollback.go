@@ -453,7 +453,7 @@ func moveHome(m datamove.Mover, d release.Doc, data, from, stale string) []datam
 					return ok, err
 				}
 				// Kept as a backup until the retire sweep's date.
-				return true, dateForSweep(ctx, m, stale)
+				return true, m.DateForSweep(ctx, stale)
 			}, What: fmt.Sprintf("stale copy %s detached from %s, kept until the retention has passed", stale, live)},
 		)
 		freed = append(freed, "set-aside-stale")
@@ -464,17 +464,6 @@ func moveHome(m datamove.Mover, d release.Doc, data, from, stale string) []datam
 		datamove.Action{Name: actDataHome, After: []string{"attach-home"}, Run: m.Data("mount and start", live, "mount", data),
 			What: fmt.Sprintf("data volume %s mounted and the app started on %s", data, live)},
 	)
-}
-
-// dateForSweep gives a volume set aside a retirement date, so the retire
-// sweep deletes it once the retention has passed.
-func dateForSweep(ctx context.Context, m datamove.Mover, id string) error {
-	due := m.D.Now().UTC().Add(time.Duration(m.Doc.Config.RetentionDays) * 24 * time.Hour).Format(time.RFC3339)
-	_, err := m.D.AWS.EC2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{id}, Tags: []types.Tag{
-		{Key: aws.String(release.TagApp), Value: aws.String(m.Doc.App)},
-		{Key: aws.String(release.TagRetireAfter), Value: aws.String(due)},
-	}})
-	return step.AWS("ec2:CreateTags", id, err)
 }
 
 // router is the release's traffic router.
