@@ -10,9 +10,17 @@ import (
 	"time"
 )
 
-func example(t *testing.T) []byte {
+// The example configs at the repository root, by file name.
+const (
+	eipExampleFile = "greenlight.example.json"
+	albExampleFile = "greenlight.alb.example.json"
+)
+
+func example(t *testing.T) []byte { return exampleFile(t, eipExampleFile) }
+
+func exampleFile(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile("../../greenlight.example.json")
+	b, err := os.ReadFile("../../" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,9 +65,15 @@ func TestMinimalConfigGetsDefaults(t *testing.T) {
 // only what it breaks.
 func edit(t *testing.T, old, new string) []byte {
 	t.Helper()
-	b := string(example(t))
+	return editFile(t, eipExampleFile, old, new)
+}
+
+// editFile is the example config name with old replaced by new once.
+func editFile(t *testing.T, name, old, new string) []byte {
+	t.Helper()
+	b := string(exampleFile(t, name))
 	if !strings.Contains(b, old) {
-		t.Fatalf("example has no %q", old)
+		t.Fatalf("%s has no %q", name, old)
 	}
 	return []byte(strings.Replace(b, old, new, 1))
 }

@@ -3,7 +3,6 @@ package release
 import (
 	"encoding/json"
 	"errors"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -11,23 +10,12 @@ import (
 	"time"
 )
 
-func albExample(t *testing.T) []byte {
-	t.Helper()
-	b, err := os.ReadFile("../../greenlight.alb.example.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func albExample(t *testing.T) []byte { return exampleFile(t, albExampleFile) }
 
 // albEdit is edit on the ALB example.
 func albEdit(t *testing.T, old, new string) []byte {
 	t.Helper()
-	b := string(albExample(t))
-	if !strings.Contains(b, old) {
-		t.Fatalf("ALB example has no %q", old)
-	}
-	return []byte(strings.Replace(b, old, new, 1))
+	return editFile(t, albExampleFile, old, new)
 }
 
 const (
