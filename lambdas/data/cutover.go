@@ -34,15 +34,13 @@ func (h Handler) Cutover(ctx context.Context, d release.Doc) (release.Cutover, e
 	if d.Cutover != nil {
 		c = *d.Cutover
 	}
-	var err error
-	_, err = h.D.Poll(ctx, step.PollBudget, func(ctx context.Context) (bool, time.Duration, error) {
-		c, err = h.cutoverPass(ctx, d, c)
+	return step.PollPasses(ctx, h.D, c, func(ctx context.Context, c release.Cutover) (release.Cutover, bool, time.Duration, error) {
+		c, err := h.cutoverPass(ctx, d, c)
 		if c.Steps["maintenance-on"].ID != "" {
-			return c.Ready, pollInside, err
+			return c, c.Ready, pollInside, err
 		}
-		return c.Ready, pollOutside, err
+		return c, c.Ready, pollOutside, err
 	})
-	return c, err
 }
 
 // cutoverPass is one pass over the cutover's plan.

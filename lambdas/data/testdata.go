@@ -56,12 +56,10 @@ func (h Handler) TestData(ctx context.Context, d release.Doc) (release.TestData,
 	if !d.Candidate.Ready {
 		return h.testDataPass(ctx, d, td)
 	}
-	var err error
-	_, err = h.D.Poll(ctx, step.PollBudget, func(ctx context.Context) (bool, time.Duration, error) {
-		td, err = h.testDataPass(ctx, d, td)
-		return td.Ready, pollOutside, err
+	return step.PollPasses(ctx, h.D, td, func(ctx context.Context, td release.TestData) (release.TestData, bool, time.Duration, error) {
+		td, err := h.testDataPass(ctx, d, td)
+		return td, td.Ready, pollOutside, err
 	})
-	return td, err
 }
 
 // testDataPass is one pass over the test copy's plan.

@@ -83,13 +83,10 @@ func (h Handler) Send(ctx context.Context, d release.Doc) (release.Deploy, error
 // Check follows the command's invocation until it ends (or the budget is
 // spent).
 func (h Handler) Check(ctx context.Context, d release.Doc) (release.Deploy, error) {
-	dep := *d.Deploy
-	var err error
-	_, err = h.D.Poll(ctx, step.PollBudget, func(ctx context.Context) (bool, time.Duration, error) {
-		dep, err = h.checkOnce(ctx, d, dep)
-		return dep.Ready, CheckEvery, err
+	return step.PollPasses(ctx, h.D, *d.Deploy, func(ctx context.Context, dep release.Deploy) (release.Deploy, bool, time.Duration, error) {
+		dep, err := h.checkOnce(ctx, d, dep)
+		return dep, dep.Ready, CheckEvery, err
 	})
-	return dep, err
 }
 
 // checkOnce reads the command's invocation once.

@@ -63,3 +63,16 @@ func (d *Deps) Poll(ctx context.Context, budget time.Duration, pass func(context
 		}
 	}
 }
+
+// PollPasses is Poll for a step whose pass carries its progress: each pass
+// takes the value the one before returned, says whether it is done and
+// how long to wait, and the last value is returned, with the error that
+// ended the polling.
+func PollPasses[T any](ctx context.Context, d *Deps, v T, pass func(context.Context, T) (T, bool, time.Duration, error)) (T, error) {
+	_, err := d.Poll(ctx, PollBudget, func(ctx context.Context) (bool, time.Duration, error) {
+		next, done, wait, err := pass(ctx, v)
+		v = next
+		return done, wait, err
+	})
+	return v, err
+}
