@@ -102,16 +102,24 @@ func (a alb) Split(ctx context.Context) (Split, error) {
 	if err != nil {
 		return Split{}, err
 	}
-	sp := Split{}
-	if lbARN != "" {
-		out, err := a.elb.DescribeLoadBalancers(ctx, &elb.DescribeLoadBalancersInput{LoadBalancerArns: []string{lbARN}})
-		if err != nil {
-			return Split{}, a.callError("elasticloadbalancing:DescribeLoadBalancers", lbARN, err)
-		}
-		if len(out.LoadBalancers) == 1 {
-			sp.Front = aws.ToString(out.LoadBalancers[0].DNSName)
-		}
+	sp, err := a.split(ctx, weights)
+	if err != nil || lbARN == "" {
+		return sp, err
 	}
+	out, err := a.elb.DescribeLoadBalancers(ctx, &elb.DescribeLoadBalancersInput{LoadBalancerArns: []string{lbARN}})
+	if err != nil {
+		return Split{}, a.callError("elasticloadbalancing:DescribeLoadBalancers", lbARN, err)
+	}
+	if len(out.LoadBalancers) == 1 {
+		sp.Front = aws.ToString(out.LoadBalancers[0].DNSName)
+	}
+	return sp, nil
+}
+
+// split is the sides behind the managed groups' weights (without the
+// front).
+func (a alb) split(ctx context.Context, weights map[string]int32) (Split, error) {
+	sp := Split{}
 	var total int32
 	for _, g := range a.groups {
 		total += weights[g]
@@ -178,15 +186,15 @@ func (a alb) Shift(ctx context.Context, to Side, weight int) (Move, error) {
 	if other == target {
 		other = a.groups[1]
 	}
-	before, err := a.Split(ctx)
-	if err != nil {
-		return Move{}, err
-	}
-	mv := Move{From: before.Serving(), To: to, Weight: weight}
 	weights, _, err := a.forward(ctx)
 	if err != nil {
 		return Move{}, err
 	}
+	before, err := a.split(ctx, weights)
+	if err != nil {
+		return Move{}, err
+	}
+	mv := Move{From: before.Serving(), To: to, Weight: weight}
 	if weights[target] == int32(weight) && weights[other] == int32(100-weight) {
 		return mv, nil
 	}
