@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/greenlight/greenlight/internal/release"
 )
@@ -27,10 +28,11 @@ type Action struct {
 	What  string
 }
 
-// Advance makes one pass over a plan: every action whose prerequisites are
-// done runs once. It returns whether the whole plan is done and what is
-// still pending, in plan order.
-func Advance(ctx context.Context, steps map[string]release.Step, actions []Action) (bool, []string, error) {
+// Advance makes one pass over a plan, at now: every action whose
+// prerequisites are done runs once, and one that finishes is stamped done
+// at now unless it knows better (a command's own end). It returns whether
+// the whole plan is done and what is still pending, in plan order.
+func Advance(ctx context.Context, now time.Time, steps map[string]release.Step, actions []Action) (bool, []string, error) {
 	var pending []string
 	for _, a := range actions {
 		st := steps[a.Name]
@@ -53,6 +55,9 @@ func Advance(ctx context.Context, steps map[string]release.Step, actions []Actio
 			return false, nil, err
 		}
 		st.Done = done
+		if done && st.DoneAt.IsZero() {
+			st.DoneAt = now
+		}
 		steps[a.Name] = st
 		if !done {
 			pending = append(pending, a.Name)

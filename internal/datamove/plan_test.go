@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/greenlight/greenlight/harness/sim"
 	"github.com/greenlight/greenlight/internal/release"
@@ -27,16 +28,16 @@ func TestAdvanceRespectsPrerequisites(t *testing.T) {
 	a, b, c := &fake{passes: 2}, &fake{passes: 1}, &fake{passes: 1}
 	actions := []Action{{Name: "a", Run: a.run}, {Name: "b", After: []string{"a"}, Run: b.run}, {Name: "c", Run: c.run}}
 	steps := map[string]release.Step{}
-	done, pending, err := Advance(context.Background(), steps, actions)
+	done, pending, err := Advance(context.Background(), time.Time{}, steps, actions)
 	if err != nil || done || strings.Join(pending, ",") != "a,b" || b.runs != 0 || c.runs != 1 {
 		t.Fatalf("pass 1: done %v pending %v, runs a%d b%d c%d", done, pending, a.runs, b.runs, c.runs)
 	}
-	done, pending, err = Advance(context.Background(), steps, actions)
+	done, pending, err = Advance(context.Background(), time.Time{}, steps, actions)
 	if err != nil || !done || len(pending) != 0 || b.runs != 1 || c.runs != 1 {
 		t.Fatalf("pass 2: done %v pending %v, runs a%d b%d c%d", done, pending, a.runs, b.runs, c.runs)
 	}
 	// A finished plan does nothing more: every action is done.
-	if done, _, _ := Advance(context.Background(), steps, actions); !done || a.runs != 2 {
+	if done, _, _ := Advance(context.Background(), time.Time{}, steps, actions); !done || a.runs != 2 {
 		t.Fatal("a finished plan ran again")
 	}
 }
@@ -45,7 +46,7 @@ func TestAdvanceStopsAtAnError(t *testing.T) {
 	boom := errors.New("boom")
 	later := &fake{passes: 1}
 	steps := map[string]release.Step{}
-	_, _, err := Advance(context.Background(), steps, []Action{{Name: "a", Run: (&fake{err: boom}).run}, {Name: "b", Run: later.run}})
+	_, _, err := Advance(context.Background(), time.Time{}, steps, []Action{{Name: "a", Run: (&fake{err: boom}).run}, {Name: "b", Run: later.run}})
 	if !errors.Is(err, boom) || later.runs != 0 {
 		t.Fatalf("err %v, later ran %d times", err, later.runs)
 	}

@@ -51,15 +51,7 @@ func (h Handler) cutoverPass(ctx context.Context, d release.Doc, c release.Cutov
 	if err := datamove.Check(actions); err != nil {
 		return c, err
 	}
-	done, pending, err := datamove.Advance(ctx, c.Steps, actions)
-	// When each action was seen done, for the window's breakdown (a
-	// command's end is the instance's own report, set by its action).
-	for name, st := range c.Steps {
-		if st.Done && st.DoneAt.IsZero() {
-			st.DoneAt = h.D.Now().UTC()
-			c.Steps[name] = st
-		}
-	}
+	done, pending, err := datamove.Advance(ctx, h.D.Now().UTC(), c.Steps, actions)
 	if st := c.Steps["maintenance-on"]; st.Done && c.MaintenanceOnAt.IsZero() {
 		c.MaintenanceOnAt = st.DoneAt
 	}

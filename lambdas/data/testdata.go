@@ -99,7 +99,7 @@ func (h Handler) testDataPass(ctx context.Context, d release.Doc, td release.Tes
 			return m.Data("mount test copy", cand, "mount", td.Steps["volume"].ID)(ctx, st)
 		}},
 	}
-	done, pending, err := datamove.Advance(ctx, td.Steps, actions)
+	done, pending, err := datamove.Advance(ctx, h.D.Now().UTC(), td.Steps, actions)
 	td.SnapshotID, td.VolumeID = td.Steps["snapshot"].ID, td.Steps["volume"].ID
 	if err != nil {
 		return td, err
