@@ -2,9 +2,11 @@ package traffic
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -34,34 +36,38 @@ type alb struct {
 // elasticloadbalancing/latest/application/load-balancer-listeners.html:
 // "Each target group weight is a value from 0 to 999"); a forward action
 // naming one TargetGroupArn is that group at full weight.
-func (a alb) forward(ctx context.Context) (map[string]int32, string, error) {
+func (a alb) forward(ctx context.Context) (forwarding, error) {
 	var actions []elbtypes.Action
 	var lbARN string
 	if a.rule != "" {
 		out, err := a.elb.DescribeRules(ctx, &elb.DescribeRulesInput{RuleArns: []string{a.rule}})
 		if err != nil {
-			return nil, "", a.callError("elasticloadbalancing:DescribeRules", a.rule, err)
+			return forwarding{}, a.callError("elasticloadbalancing:DescribeRules", a.rule, err)
 		}
 		if len(out.Rules) != 1 {
-			return nil, "", a.callError("elasticloadbalancing:DescribeRules", a.rule, NotFound{Front: "listener rule " + a.rule})
+			return forwarding{}, a.callError("elasticloadbalancing:DescribeRules", a.rule, NotFound{Front: "listener rule " + a.rule})
 		}
 		actions = out.Rules[0].Actions
 	}
 	out, err := a.elb.DescribeListeners(ctx, &elb.DescribeListenersInput{ListenerArns: []string{a.listener}})
 	if err != nil {
-		return nil, "", a.callError("elasticloadbalancing:DescribeListeners", a.listener, err)
+		return forwarding{}, a.callError("elasticloadbalancing:DescribeListeners", a.listener, err)
 	}
 	if len(out.Listeners) != 1 {
-		return nil, "", a.callError("elasticloadbalancing:DescribeListeners", a.listener, NotFound{Front: "listener " + a.listener})
+		return forwarding{}, a.callError("elasticloadbalancing:DescribeListeners", a.listener, NotFound{Front: "listener " + a.listener})
 	}
 	lbARN = aws.ToString(out.Listeners[0].LoadBalancerArn)
 	if a.rule == "" {
 		actions = out.Listeners[0].DefaultActions
 	}
 	weights := map[string]int32{}
+	sticky := false
 	for _, act := range actions {
 		if act.Type != elbtypes.ActionTypeEnumForward {
 			continue
+		}
+		if c := act.ForwardConfig; c != nil && c.TargetGroupStickinessConfig != nil {
+			sticky = aws.ToBool(c.TargetGroupStickinessConfig.Enabled)
 		}
 		if act.ForwardConfig != nil && len(act.ForwardConfig.TargetGroups) > 0 {
 			for _, tg := range act.ForwardConfig.TargetGroups {
@@ -71,18 +77,36 @@ func (a alb) forward(ctx context.Context) (map[string]int32, string, error) {
 			weights[arn] = 1
 		}
 	}
-	return weights, lbARN, nil
+	return forwarding{weights: weights, sticky: sticky, loadBalancer: lbARN}, nil
+}
+
+// forwarding is what the managed forward action says: each target group's
+// weight, whether group stickiness is on, and the load balancer.
+type forwarding struct {
+	weights      map[string]int32
+	sticky       bool
+	loadBalancer string
+}
+
+// targets lists a target group's targets, draining ones included, with
+// their health.
+func (a alb) targets(ctx context.Context, group string) ([]elbtypes.TargetHealthDescription, error) {
+	out, err := a.elb.DescribeTargetHealth(ctx, &elb.DescribeTargetHealthInput{TargetGroupArn: aws.String(group)})
+	if err != nil {
+		return nil, a.callError("elasticloadbalancing:DescribeTargetHealth", group, err)
+	}
+	return out.TargetHealthDescriptions, nil
 }
 
 // registered lists the instances registered in a target group that are
 // not leaving it (draining) and have not failed to register (unused).
 func (a alb) registered(ctx context.Context, group string) ([]string, error) {
-	out, err := a.elb.DescribeTargetHealth(ctx, &elb.DescribeTargetHealthInput{TargetGroupArn: aws.String(group)})
+	all, err := a.targets(ctx, group)
 	if err != nil {
-		return nil, a.callError("elasticloadbalancing:DescribeTargetHealth", group, err)
+		return nil, err
 	}
 	var ids []string
-	for _, d := range out.TargetHealthDescriptions {
+	for _, d := range all {
 		if d.TargetHealth != nil && (d.TargetHealth.State == elbtypes.TargetHealthStateEnumDraining || d.TargetHealth.State == elbtypes.TargetHealthStateEnumUnused) {
 			continue
 		}
@@ -98,11 +122,12 @@ func (a alb) registered(ctx context.Context, group string) ([]string, error) {
 // and each group's registered instances; the front is the load balancer's
 // DNS name.
 func (a alb) Split(ctx context.Context) (Split, error) {
-	weights, lbARN, err := a.forward(ctx)
+	fw, err := a.forward(ctx)
 	if err != nil {
 		return Split{}, err
 	}
-	sp, err := a.split(ctx, weights)
+	lbARN := fw.loadBalancer
+	sp, err := a.split(ctx, fw.weights)
 	if err != nil || lbARN == "" {
 		return sp, err
 	}
@@ -186,21 +211,34 @@ func (a alb) Shift(ctx context.Context, to Side, weight int) (Move, error) {
 	if other == target {
 		other = a.groups[1]
 	}
-	weights, _, err := a.forward(ctx)
+	fw, err := a.forward(ctx)
 	if err != nil {
 		return Move{}, err
 	}
+	weights := fw.weights
 	before, err := a.split(ctx, weights)
 	if err != nil {
 		return Move{}, err
 	}
-	mv := Move{From: before.Serving(), To: to, Weight: weight}
-	if weights[target] == int32(weight) && weights[other] == int32(100-weight) {
-		return mv, nil
-	}
-	sticky := &elbtypes.TargetGroupStickinessConfig{Enabled: aws.Bool(a.stickiness > 0)}
-	if a.stickiness > 0 {
+	// Stickiness holds only while both sides receive traffic: a sticky
+	// request goes to the group its cookie names whatever the weights
+	// say ("Forward actions", application/rule-action-types.html: "the
+	// request is routed to the target group specified in the cookie"), so
+	// at 100 % (or 0 %) it is turned off, or the users who reached the
+	// other side would stay there until their cookie expired, and the
+	// ALB resets that expiry on every request ("Sticky sessions",
+	// application/sticky-sessions.html). AWS's own answer on re:Post
+	// ("ALB to automatically redirect traffic", repost.aws/questions/
+	// QUugYm4uzWSI2af5mnmMjlZQ): "Stickiness takes precedence over
+	// adjusting Weight."
+	sticky := &elbtypes.TargetGroupStickinessConfig{Enabled: aws.Bool(false)}
+	if a.stickiness > 0 && weight > 0 && weight < 100 {
+		sticky.Enabled = aws.Bool(true)
 		sticky.DurationSeconds = aws.Int32(int32(a.stickiness / time.Second))
+	}
+	mv := Move{From: before.Serving(), To: to, Weight: weight}
+	if weights[target] == int32(weight) && weights[other] == int32(100-weight) && fw.sticky == aws.ToBool(sticky.Enabled) {
+		return mv, nil
 	}
 	action := []elbtypes.Action{{
 		Type: elbtypes.ActionTypeEnumForward,
@@ -257,4 +295,142 @@ func (a alb) callError(op, resource string, err error) error {
 		err = NotFound{Front: resource, Err: err}
 	}
 	return &CallError{Op: op, Resource: resource, Err: err}
+}
+
+// Register puts the side in the target group that does not serve: the one
+// already holding it all, else the one with no weight. Any other instance
+// registered there is an older side kept for rollback, which this side
+// replaces: it is deregistered (it receives nothing at weight 0, so no
+// request is cut). Health is the side's as DescribeTargetHealth reports
+// it: a target "must pass one health check to be considered healthy"
+// after registration ("Health checks for your target groups",
+// application/target-group-health-checks.html), so it is initial for up
+// to one health check interval after registration.
+func (a alb) Register(ctx context.Context, side Side) (Health, error) {
+	if len(side.Instances) == 0 {
+		return Health{}, fmt.Errorf("%w: an empty side cannot be registered", ErrUnsupported)
+	}
+	fw, err := a.forward(ctx)
+	if err != nil {
+		return Health{}, err
+	}
+	group, err := a.idleGroup(ctx, side, fw.weights)
+	if err != nil {
+		return Health{}, err
+	}
+	all, err := a.targets(ctx, group)
+	if err != nil {
+		return Health{}, err
+	}
+	var stale []elbtypes.TargetDescription
+	listed := map[string]elbtypes.TargetHealthDescription{}
+	for _, t := range all {
+		id := aws.ToString(t.Target.Id)
+		listed[id] = t
+		if !side.Has(id) && t.TargetHealth != nil && t.TargetHealth.State != elbtypes.TargetHealthStateEnumDraining {
+			stale = append(stale, elbtypes.TargetDescription{Id: t.Target.Id, Port: t.Target.Port})
+		}
+	}
+	if len(stale) > 0 {
+		if _, err := a.elb.DeregisterTargets(ctx, &elb.DeregisterTargetsInput{TargetGroupArn: aws.String(group), Targets: stale}); err != nil {
+			return Health{}, a.callError("elasticloadbalancing:DeregisterTargets", group, err)
+		}
+	}
+	var missing []elbtypes.TargetDescription
+	for _, id := range side.Instances {
+		t, ok := listed[id]
+		if !ok || t.TargetHealth == nil || t.TargetHealth.State == elbtypes.TargetHealthStateEnumDraining {
+			missing = append(missing, elbtypes.TargetDescription{Id: aws.String(id)})
+		}
+	}
+	if len(missing) > 0 {
+		if _, err := a.elb.RegisterTargets(ctx, &elb.RegisterTargetsInput{TargetGroupArn: aws.String(group), Targets: missing}); err != nil {
+			return Health{}, a.callError("elasticloadbalancing:RegisterTargets", group, err)
+		}
+		// Just registered: the registration is in progress.
+		h := Health{Group: group, Unhealthy: map[string]string{}}
+		for _, id := range side.Instances {
+			h.Unhealthy[id] = "initial: " + string(elbtypes.TargetHealthReasonEnumRegistrationInProgress)
+		}
+		return h, nil
+	}
+	return a.health(group, side, listed), nil
+}
+
+// idleGroup is the managed group the side goes in: the one holding it
+// already, else the one without weight. Both receiving traffic means a
+// shift is under way, and registering now would send some of it to the
+// side at once.
+func (a alb) idleGroup(ctx context.Context, side Side, weights map[string]int32) (string, error) {
+	if g, err := a.groupOf(ctx, side); err == nil {
+		return g, nil
+	} else if !errors.Is(err, ErrUnsupported) {
+		return "", err
+	}
+	for _, g := range a.groups {
+		if weights[g] == 0 {
+			return g, nil
+		}
+	}
+	return "", fmt.Errorf("%w: both target groups (%s %d, %s %d) receive traffic: a shift is under way; finish it or roll it back before registering %s",
+		ErrUnsupported, a.groups[0], weights[a.groups[0]], a.groups[1], weights[a.groups[1]], side)
+}
+
+// health reads the side's targets from a group's listing.
+func (a alb) health(group string, side Side, listed map[string]elbtypes.TargetHealthDescription) Health {
+	h := Health{Group: group, Unhealthy: map[string]string{}}
+	for _, id := range side.Instances {
+		t, ok := listed[id]
+		switch {
+		case !ok || t.TargetHealth == nil:
+			h.Unhealthy[id] = "not registered"
+		case t.TargetHealth.State == elbtypes.TargetHealthStateEnumHealthy:
+			h.Healthy = append(h.Healthy, id)
+		default:
+			h.Unhealthy[id] = strings.TrimSuffix(string(t.TargetHealth.State)+": "+string(t.TargetHealth.Reason), ": ")
+		}
+	}
+	return h
+}
+
+// Deregister takes the side's instances out of both managed groups and
+// reports them gone once neither lists them: a deregistered target drains
+// for the group's deregistration delay ("Deregistration delay",
+// application/load-balancer-target-groups.html: "Elastic Load Balancing
+// stops sending requests to targets that are deregistering"; in-flight
+// requests complete meanwhile) and then leaves the listing. A group with
+// weight is refused: its instances still receive traffic.
+func (a alb) Deregister(ctx context.Context, side Side) (bool, error) {
+	fw, err := a.forward(ctx)
+	if err != nil {
+		return false, err
+	}
+	gone := true
+	for _, g := range a.groups {
+		all, err := a.targets(ctx, g)
+		if err != nil {
+			return false, err
+		}
+		var out []elbtypes.TargetDescription
+		for _, t := range all {
+			if !side.Has(aws.ToString(t.Target.Id)) {
+				continue
+			}
+			gone = false
+			if t.TargetHealth != nil && t.TargetHealth.State == elbtypes.TargetHealthStateEnumDraining {
+				continue
+			}
+			if fw.weights[g] > 0 {
+				return false, fmt.Errorf("%w: %s is registered in target group %s, which receives %d of the traffic; shift it away first",
+					ErrServing, aws.ToString(t.Target.Id), g, fw.weights[g])
+			}
+			out = append(out, elbtypes.TargetDescription{Id: t.Target.Id, Port: t.Target.Port})
+		}
+		if len(out) > 0 {
+			if _, err := a.elb.DeregisterTargets(ctx, &elb.DeregisterTargetsInput{TargetGroupArn: aws.String(g), Targets: out}); err != nil {
+				return false, a.callError("elasticloadbalancing:DeregisterTargets", g, err)
+			}
+		}
+	}
+	return gone, nil
 }

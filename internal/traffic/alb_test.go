@@ -137,6 +137,11 @@ func TestALBShiftsInWeightedStickySteps(t *testing.T) {
 			if err != nil || len(sp.Sides) != 1 || sp.Serving().String() != w.cand || sp.Weight(w.f.LiveInstance) != 0 {
 				t.Errorf("split after 100 %%: %+v %v, want the candidate alone", sp, err)
 			}
+			// At 100 % stickiness is off: a cookie for the old side would
+			// otherwise keep its users there.
+			if _, sticky := w.forwarding(t, rule); sticky == nil || aws.ToBool(sticky.Enabled) {
+				t.Errorf("stickiness at 100 %%: %+v, want off", sticky)
+			}
 			// Back: the weights return to the first group, whose instance
 			// stayed registered.
 			if _, err := w.alb.Shift(w.ctx, One(w.f.LiveInstance), 100); err != nil {
@@ -171,4 +176,78 @@ func TestALBMissingListener(t *testing.T) {
 	if !errors.As(err, &nf) || !strings.Contains(err.Error(), "elasticloadbalancing:DescribeListeners") {
 		t.Errorf("%v, want NotFound from DescribeListeners", err)
 	}
+}
+
+// TestALBRegisterAndDeregister: the candidate goes into the group without
+// weight, replacing an older kept instance there; it is healthy after its
+// first health check; a side with weight cannot be deregistered; a
+// deregistered side is gone only once it has drained.
+func TestALBRegisterAndDeregister(t *testing.T) {
+	w := newALBWorld(t, false)
+	green := w.f.TargetGroupARNs[1]
+	// An older kept instance sits in the idle group.
+	old, err := w.r.EC2().RunInstances(w.ctx, &ec2.RunInstancesInput{ImageId: aws.String(w.f.AMI), InstanceType: "t4g.small",
+		MinCount: aws.Int32(1), MaxCount: aws.Int32(1), SubnetId: aws.String(w.f.LiveSubnet)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.r.Advance(w.ctx, time.Minute)
+	oldID := aws.ToString(old.Instances[0].InstanceId)
+	host := w.r.Host(w.cand)
+	host.Install("2.0.0", "r-2", 0)
+	host.SetHealthCheck(w.f.AppPort, w.f.HealthPath)
+	if err := host.StartApp(); err != nil {
+		t.Fatal(err)
+	}
+	w.register(t, 1, oldID)
+
+	h, err := w.alb.Register(w.ctx, One(w.cand))
+	if err != nil || h.Group != green || h.Ready() || !strings.Contains(h.Unhealthy[w.cand], "initial") {
+		t.Fatalf("first register: %+v %v, want green, initial", h, err)
+	}
+	if ids := registeredIn(t, w, green); len(ids) != 1 || ids[0] != w.cand {
+		t.Errorf("green holds %v, want only the candidate (the older kept instance taken out)", ids)
+	}
+	w.r.Advance(w.ctx, 45*time.Second)
+	if h, err = w.alb.Register(w.ctx, One(w.cand)); err != nil || !h.Ready() || h.Group != green {
+		t.Errorf("after a health check interval: %+v %v, want healthy in green", h, err)
+	}
+	if _, err := w.alb.Register(w.ctx, One(w.f.LiveInstance)); err != nil {
+		t.Errorf("registering the live side where it is: %v", err)
+	}
+	if _, err := w.alb.Shift(w.ctx, One(w.cand), 25); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.alb.Deregister(w.ctx, One(w.cand)); !errors.Is(err, ErrServing) {
+		t.Errorf("deregistering a side at 25 %%: %v, want ErrServing", err)
+	}
+	if _, err := w.alb.Shift(w.ctx, One(w.f.LiveInstance), 100); err != nil {
+		t.Fatal(err)
+	}
+	if gone, err := w.alb.Deregister(w.ctx, One(w.cand)); err != nil || gone {
+		t.Fatalf("deregister: gone %v %v, want under way", gone, err)
+	}
+	w.r.Advance(w.ctx, time.Minute)
+	if gone, err := w.alb.Deregister(w.ctx, One(w.cand)); err != nil || gone {
+		t.Errorf("a minute later: gone %v %v, want still draining (300 s delay)", gone, err)
+	}
+	w.r.Advance(w.ctx, 5*time.Minute)
+	if gone, err := w.alb.Deregister(w.ctx, One(w.cand)); err != nil || !gone {
+		t.Errorf("after the deregistration delay: gone %v %v, want gone", gone, err)
+	}
+}
+
+func registeredIn(t *testing.T, w albWorld, group string) []string {
+	t.Helper()
+	out, err := w.r.ELB().DescribeTargetHealth(w.ctx, &elb.DescribeTargetHealthInput{TargetGroupArn: aws.String(group)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, d := range out.TargetHealthDescriptions {
+		if d.TargetHealth.State != elbtypes.TargetHealthStateEnumDraining {
+			ids = append(ids, aws.ToString(d.Target.Id))
+		}
+	}
+	return ids
 }

@@ -41,7 +41,34 @@ type Router interface {
 	// to follow "it": "it holds Elastic IP …". An instance that serves
 	// must not be terminated.
 	Serves(ctx context.Context, instanceID string) (bool, string, error)
+	// Register makes the side ready to be shifted to and reports its
+	// health as the front sees it. Behind an ALB its instances are
+	// registered in the target group that does not serve, and any other
+	// instance left there (an older kept side) is taken out; behind an
+	// Elastic IP there is nothing to register and the side is reported
+	// healthy. Registering a side already registered changes nothing.
+	Register(ctx context.Context, side Side) (Health, error)
+	// Deregister takes the side's instances out of the front and reports
+	// whether they are gone (behind an ALB: deregistered and drained,
+	// the group's deregistration delay honoured). It refuses a side
+	// that receives traffic: shift it to 0 first.
+	Deregister(ctx context.Context, side Side) (bool, error)
 }
+
+// Health is a side's health as its front reports it.
+type Health struct {
+	// Group is the ALB target group the side is registered in ("" behind
+	// an Elastic IP).
+	Group string
+	// Healthy lists the side's instances the front reports healthy;
+	// Unhealthy the others, each with the front's state and reason
+	// ("initial: Elb.RegistrationInProgress").
+	Healthy   []string
+	Unhealthy map[string]string
+}
+
+// Ready reports whether every instance of the side is healthy.
+func (h Health) Ready() bool { return len(h.Unhealthy) == 0 && len(h.Healthy) > 0 }
 
 // Front says how users reach the app, from the deployed config or the
 // release's record of it: an Elastic IP, or an ALB listener (or one of its
@@ -161,6 +188,10 @@ func (e NotFound) Unwrap() error { return e.Err }
 // ErrUnsupported is the error of a shift the router cannot route.
 var ErrUnsupported = errors.New("unsupported shift")
 
+// ErrServing is the error of taking out of the front a side that still
+// receives traffic.
+var ErrServing = errors.New("side still serves")
+
 // CallError is a failed call to the routing API, naming it and what it was
 // about, the way step errors name them ("ec2:DescribeAddresses
 // eipalloc-…").
@@ -277,6 +308,28 @@ func (e elasticIP) Serves(ctx context.Context, instanceID string) (bool, string,
 	}
 	a := out.Addresses[0]
 	return true, fmt.Sprintf("it holds Elastic IP %s (%s)", aws.ToString(a.AllocationId), aws.ToString(a.PublicIp)), nil
+}
+
+// Register: behind an Elastic IP an instance needs no registration; the
+// candidate's own checks (status checks, SSM, smoke tests) say it is
+// ready.
+func (e elasticIP) Register(ctx context.Context, side Side) (Health, error) {
+	return Health{Healthy: slices.Clone(side.Instances)}, nil
+}
+
+// Deregister: an instance leaves an Elastic IP's front when the address
+// moves away from it, so only one the address is on is refused.
+func (e elasticIP) Deregister(ctx context.Context, side Side) (bool, error) {
+	sp, err := e.Split(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, id := range side.Instances {
+		if sp.Serving().Has(id) {
+			return false, fmt.Errorf("%w: the Elastic IP %s is on %s; move it to the side that is to serve first", ErrServing, e.allocationID, id)
+		}
+	}
+	return true, nil
 }
 
 func (e elasticIP) front() string { return "Elastic IP " + e.allocationID }
