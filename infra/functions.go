@@ -10,6 +10,7 @@ import (
 
 	"github.com/greenlight/greenlight/internal/release"
 	"github.com/greenlight/greenlight/lambdas/registry"
+	"github.com/greenlight/greenlight/lambdas/retire"
 	"github.com/greenlight/greenlight/lambdas/step"
 )
 
@@ -68,17 +69,18 @@ var specs = map[string]spec{
 		Timeout: 5 * time.Minute, // streams an artifact of up to artifactMaxSize
 		Env:     []string{step.VarTable, step.VarTopic},
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
-			return []awsiam.PolicyStatement{
+			return append([]awsiam.PolicyStatement{
 				allow([]string{"s3:GetObject", "s3:GetObjectVersion"}, jsii.String(*s.Bucket.BucketArn()+"/"+s.Config.ArtifactPrefix+"*")),
-				allow([]string{"ec2:DescribeAddresses", "ec2:DescribeInstances", "ec2:DescribeSubnets"}, jsii.String("*")),
+				s.readFront(),
+				allow([]string{"ec2:DescribeInstances", "ec2:DescribeSubnets"}, jsii.String("*")),
 				// Which key EBS encrypts greenlight's volumes with when it
 				// names none (checkEncryption).
 				allow([]string{"ec2:GetEbsEncryptionByDefault", "ec2:GetEbsDefaultKmsKeyId"}, jsii.String("*")),
 				s.ledgerAccess("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"),
 				s.publish(),
-			}
+			}, s.readAlarms()...) // the alarms must exist before anything is created
 		},
-		Wildcards: describeWhy + "; ec2:GetEbsEncryptionByDefault and ec2:GetEbsDefaultKmsKeyId read account settings and support no resource-level permissions",
+		Wildcards: describeWhy + "; " + frontWhy + "; ec2:GetEbsEncryptionByDefault and ec2:GetEbsDefaultKmsKeyId read account settings and support no resource-level permissions",
 	},
 	registry.Reject: {
 		Env: []string{step.VarTable, step.VarTopic},
@@ -199,11 +201,7 @@ var specs = map[string]spec{
 	registry.Switch: {
 		Env: []string{step.VarTable},
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
-			return []awsiam.PolicyStatement{
-				allow([]string{"ec2:DescribeAddresses"}, jsii.String("*")),
-				allow([]string{"ec2:AssociateAddress"}, s.ec2ARN("elastic-ip/"+s.Config.Live.ElasticIPAllocationID), s.ec2ARN("instance/*")),
-				s.ledgerAccess("dynamodb:UpdateItem"),
-			}
+			return []awsiam.PolicyStatement{s.readFront(), s.moveTraffic(), s.ledgerAccess("dynamodb:UpdateItem")}
 		},
 		Wildcards: "ec2:DescribeAddresses supports no resource-level permissions; AssociateAddress is limited to the app's Elastic IP, and may target any instance since the previous live instance need not carry greenlight's tags",
 	},
@@ -213,6 +211,32 @@ var specs = map[string]spec{
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
 			return []awsiam.PolicyStatement{s.ledgerAccess("dynamodb:UpdateItem")}
 		},
+	},
+	registry.Register: {
+		Timeout: polling,
+		Env:     []string{step.VarTable},
+		Allow: func(s *Stack) []awsiam.PolicyStatement {
+			return []awsiam.PolicyStatement{
+				s.readFront(),
+				s.targetGroups("elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"),
+				s.ledgerAccess("dynamodb:UpdateItem"),
+			}
+		},
+		Wildcards: frontWhy,
+	},
+	registry.Shift: {
+		Timeout: polling,
+		Env:     []string{step.VarTable},
+		Allow: func(s *Stack) []awsiam.PolicyStatement {
+			return append([]awsiam.PolicyStatement{
+				s.readFront(),
+				s.moveTraffic(),
+				// The target groups' request and 5xx counts.
+				allow([]string{"cloudwatch:GetMetricData"}, jsii.String("*")),
+				s.ledgerAccess("dynamodb:GetItem", "dynamodb:UpdateItem"),
+			}, s.readAlarms()...)
+		},
+		Wildcards: frontWhy + "; cloudwatch:GetMetricData supports no resource-level permissions and only reads",
 	},
 	registry.KeepPrevious: {
 		Env: []string{step.VarTable, step.VarScheduleGroup, step.VarSchedulerRole, step.VarRetireFunction},
@@ -245,8 +269,8 @@ var specs = map[string]spec{
 		Env: []string{step.VarTable, step.VarTopic, step.VarDataDocument, step.VarMaintenanceDocument, step.VarScheduleGroup},
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
 			st := []awsiam.PolicyStatement{
-				allow([]string{"ec2:DescribeAddresses", "ec2:DescribeInstances"}, jsii.String("*")),
-				allow([]string{"ec2:AssociateAddress"}, s.ec2ARN("elastic-ip/"+s.Config.Live.ElasticIPAllocationID), s.ec2ARN("instance/*")),
+				s.readFront(), s.moveTraffic(),
+				allow([]string{"ec2:DescribeInstances"}, jsii.String("*")),
 				allowIf([]string{"ec2:TerminateInstances"}, managedResource(s), s.ec2ARN("instance/*")),
 				// The live instance serves again: its retirement date
 				// (KeepPrevious) and the cutover's mark come off.
@@ -255,6 +279,10 @@ var specs = map[string]spec{
 				allow([]string{"scheduler:DeleteSchedule"}, s.scheduleARN()),
 				s.ledgerAccess("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
 				s.publish(),
+			}
+			if s.Config.UsesALB() {
+				// The candidate leaves its target group before it ends.
+				st = append(st, s.targetGroups("elasticloadbalancing:DeregisterTargets"))
 			}
 			if s.Config.HasData() {
 				// Giving the data back: maintenance and data documents on
@@ -275,14 +303,15 @@ var specs = map[string]spec{
 		},
 		// Giving the data back attaches volumes.
 		EBSKey:    release.Config.HasData,
-		Wildcards: "describe calls support no resource-level permissions; TerminateInstances, DeleteTags, DetachVolume and DeleteVolume only on resources carrying this app's management tags; AssociateAddress only for the app's Elastic IP; tags added only naming this app",
+		Wildcards: "describe calls support no resource-level permissions; TerminateInstances, DeleteTags, DetachVolume and DeleteVolume only on resources carrying this app's management tags; AssociateAddress only for the app's Elastic IP (ModifyListener or ModifyRule only on the managed one); tags added only naming this app",
 	},
 	registry.Abandon: {
 		Env: []string{step.VarTable, step.VarTopic},
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
 			st := []awsiam.PolicyStatement{
 				// It looks at AWS once more to say what is left.
-				allow([]string{"ec2:DescribeAddresses", "ec2:DescribeInstances"}, jsii.String("*")),
+				s.readFront(),
+				allow([]string{"ec2:DescribeInstances"}, jsii.String("*")),
 				s.ledgerAccess("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"), s.publish(),
 			}
 			if s.Config.HasData() {
@@ -296,7 +325,8 @@ var specs = map[string]spec{
 		Env: []string{step.VarTable, step.VarTopic},
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
 			return []awsiam.PolicyStatement{
-				allow([]string{"ec2:DescribeAddresses", "ec2:DescribeInstances"}, jsii.String("*")),
+				s.readFront(),
+				allow([]string{"ec2:DescribeInstances"}, jsii.String("*")),
 				s.ledgerAccess("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"),
 				s.publish(),
 			}
@@ -315,10 +345,13 @@ var specs = map[string]spec{
 		Wildcards: "states:DescribeExecution on the two workflows' executions only; their names are release ids known at run time",
 	},
 	registry.Retire: {
-		Env: []string{step.VarTable, step.VarTopic, step.VarRetentionDays},
+		// Behind an ALB it waits for a kept instance to drain.
+		Timeout: retire.DrainBudget + step.PollMargin,
+		Env:     []string{step.VarTable, step.VarTopic, step.VarRetentionDays, step.VarFront},
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
-			return []awsiam.PolicyStatement{
-				allow([]string{"ec2:DescribeInstances", "ec2:DescribeAddresses", "ec2:DescribeVolumes", "ec2:DescribeSnapshots"}, jsii.String("*")),
+			st := []awsiam.PolicyStatement{
+				s.readFront(),
+				allow([]string{"ec2:DescribeInstances", "ec2:DescribeVolumes", "ec2:DescribeSnapshots"}, jsii.String("*")),
 				allowIf([]string{"ec2:TerminateInstances"}, managedResource(s), s.ec2ARN("instance/*")),
 				allowIf([]string{"ec2:DeleteVolume"}, managedResource(s), s.ec2ARN("volume/*")),
 				allowIf([]string{"ec2:DeleteSnapshot"}, managedResource(s), jsii.String("arn:"+*awscdk.Aws_PARTITION()+":ec2:"+*awscdk.Aws_REGION()+"::snapshot/*")),
@@ -326,6 +359,11 @@ var specs = map[string]spec{
 				s.ledgerAccess("dynamodb:GetItem", "dynamodb:PutItem"),
 				s.publish(),
 			}
+			if s.Config.UsesALB() {
+				// A kept side leaves its target group before it ends.
+				st = append(st, s.targetGroups("elasticloadbalancing:DeregisterTargets"))
+			}
+			return st
 		},
 		Wildcards: "describe calls support no resource-level permissions; instances, volumes and snapshots are terminated or deleted only when they carry this app's management tags",
 	},
@@ -499,3 +537,60 @@ func executionsOf(sm awsstepfunctions.StateMachine) *string {
 	return jsii.String("arn:" + *awscdk.Aws_PARTITION() + ":states:" + *awscdk.Aws_REGION() + ":" + *awscdk.Aws_ACCOUNT_ID() +
 		":execution:" + *sm.StateMachineName() + ":*")
 }
+
+// The front's permissions. Behind an Elastic IP: reading addresses and
+// moving the app's one. Behind an ALB: reading listeners, rules, target
+// groups and target health ("Actions, resources, and condition keys for
+// Elastic Load Balancing V2", Service Authorization Reference: the
+// Describe* actions have no resource types, so they take "*"); changing
+// only the managed listener's (or rule's) actions; registering and
+// deregistering only in the app's two target groups; reading only the
+// alarms the config names.
+
+// readFront lets a step see where traffic goes.
+func (s *Stack) readFront() awsiam.PolicyStatement {
+	if s.Config.UsesALB() {
+		return allow([]string{"elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeRules", "elasticloadbalancing:DescribeLoadBalancers",
+			"elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"}, jsii.String("*"))
+	}
+	return allow([]string{"ec2:DescribeAddresses"}, jsii.String("*"))
+}
+
+// moveTraffic lets a step change where traffic goes: the managed forward
+// action's weights, or the app's Elastic IP (on any instance: the
+// previous live instance need not carry greenlight's tags).
+func (s *Stack) moveTraffic() awsiam.PolicyStatement {
+	if alb := s.Config.Traffic.ALB; s.Config.UsesALB() && alb != nil {
+		if alb.RuleARN != "" {
+			return allow([]string{"elasticloadbalancing:ModifyRule"}, jsii.String(alb.RuleARN))
+		}
+		return allow([]string{"elasticloadbalancing:ModifyListener"}, jsii.String(alb.ListenerARN))
+	}
+	return allow([]string{"ec2:AssociateAddress"}, s.ec2ARN("elastic-ip/"+s.Config.Live.ElasticIPAllocationID), s.ec2ARN("instance/*"))
+}
+
+// targetGroups lets a step register or deregister targets in the app's two
+// target groups, and no other.
+func (s *Stack) targetGroups(actions ...string) awsiam.PolicyStatement {
+	var arns []*string
+	for _, g := range s.Config.Traffic.ALB.TargetGroupARNs {
+		arns = append(arns, jsii.String(g))
+	}
+	return allow(actions, arns...)
+}
+
+// readAlarms lets a step read the alarms traffic.alarms names, by their
+// ARNs (arn:…:cloudwatch:region:account:alarm:name).
+func (s *Stack) readAlarms() []awsiam.PolicyStatement {
+	if len(s.Config.Traffic.Alarms) == 0 {
+		return nil
+	}
+	var arns []*string
+	for _, name := range s.Config.Traffic.Alarms {
+		arns = append(arns, jsii.String("arn:"+*awscdk.Aws_PARTITION()+":cloudwatch:"+*awscdk.Aws_REGION()+":"+*awscdk.Aws_ACCOUNT_ID()+":alarm:"+name))
+	}
+	return []awsiam.PolicyStatement{allow([]string{"cloudwatch:DescribeAlarms"}, arns...)}
+}
+
+// frontWhy justifies the front's wildcards.
+const frontWhy = "ec2:DescribeAddresses and the elasticloadbalancing:Describe* calls support no resource-level permissions; they only read"

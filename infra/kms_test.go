@@ -62,7 +62,7 @@ func TestEBSKeyGrants(t *testing.T) {
 	const keyARN = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 	const aliasARN = "arn:aws:kms:eu-west-1:123456789012:alias/shop-ebs"
 	s := example(t)
-	for _, e := range registry.For(false) { // the example has no data volume
+	for _, e := range registry.For(exampleProps(t).Config) {
 		if st := kmsStatements(t, s, e.Name); len(st) > 0 {
 			t.Errorf("without encryption.kmsKeyId %s may use KMS: %v", e.Name, st)
 		}
@@ -92,7 +92,8 @@ func TestEBSKeyGrants(t *testing.T) {
 				t.Fatalf("cdk-nag: %v", s.Findings)
 			}
 			users := []string{registry.Launch, registry.TestData, registry.Cutover, registry.Rollback}
-			for _, h := range registry.Names() {
+			for _, e := range registry.For(props.Config) {
+				h := e.Name
 				sts := kmsStatements(t, s, h)
 				if !slices.Contains(users, h) {
 					if len(sts) > 0 {

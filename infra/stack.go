@@ -5,6 +5,7 @@
 package infra
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/internal/traffic"
 	"github.com/greenlight/greenlight/lambdas/registry"
 	"github.com/greenlight/greenlight/lambdas/step"
 	"github.com/greenlight/greenlight/statemachine"
@@ -89,7 +91,7 @@ func NewStack(scope constructs.Construct, props Props) *Stack {
 	s.ScheduleGroup = "greenlight-" + c.App
 	code := awslambda.Code_FromAsset(jsii.String(props.Asset), nil)
 	for _, e := range registry.All() {
-		if e.DataOnly && !c.HasData() {
+		if !e.In(c) {
 			continue
 		}
 		s.Functions[e.Name] = s.function(e, code)
@@ -142,6 +144,7 @@ func (s *Stack) wire(name string) (publishes bool) {
 		step.VarDataDocument:        s.Documents.Data,
 		step.VarSmokeTarget:         jsii.String(s.smokeTarget()),
 		step.VarRetentionDays:       jsii.String(strconv.Itoa(s.Config.RetentionDays)),
+		step.VarFront:               jsii.String(s.frontJSON()),
 	}
 	values[step.VarStateMachine] = s.StateMachine.StateMachineArn()
 	for _, v := range sp.Env {
@@ -454,4 +457,13 @@ func functionID(name string) string {
 		out = append(out, c)
 	}
 	return string(out) + "Function"
+}
+
+// frontJSON is the app's front as the retire function reads it.
+func (s *Stack) frontJSON() string {
+	b, err := json.Marshal(traffic.FrontOf(s.Config))
+	if err != nil {
+		panic(fmt.Sprintf("infra: front: %v", err))
+	}
+	return string(b)
 }

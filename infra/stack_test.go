@@ -216,7 +216,7 @@ func TestOneFunctionPerHandlerWithItsOwnRole(t *testing.T) {
 		roles[role] = h
 	}
 	var names []string
-	for _, e := range registry.For(false) { // the example has no data volume
+	for _, e := range registry.For(exampleProps(t).Config) {
 		names = append(names, e.Name)
 	}
 	if len(fns) != len(names) {

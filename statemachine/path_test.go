@@ -65,12 +65,16 @@ var (
 	deployWait    = poll(release.StateWaitForDeploy, release.StateCheckDeploy, release.StateDeployDone)
 	cutoverWait   = poll(release.StateCutover, release.StateCutoverDone, release.StateWaitForCutover)
 	bake          = poll(release.StateVerifyLive, release.StateBaked, release.StateWaitBeforeVerify)
+	// Behind an ALB: the candidate's registration, then the traffic
+	// steps, however many there are.
+	targetWait = poll(release.StateRegisterCandidate, release.StateTargetHealthy, release.StateWaitForTarget)
+	shifting   = poll(release.StateShiftTraffic, release.StateShifted, release.StateWaitBeforeShift)
 	// rollbackLoop is the compensating rollback: passes that each look at
 	// AWS and move it back, until its Choice sees RolledBack (or
 	// RollbackFailed).
 	rollbackLoop = poll(release.StateRollback, release.StateRollbackDone, release.StateWaitForRollback)
 
-	loops = []pollLoop{candidateWait, testDataWait, deployWait, cutoverWait, bake, rollbackLoop}
+	loops = []pollLoop{candidateWait, testDataWait, deployWait, cutoverWait, bake, targetWait, shifting, rollbackLoop}
 )
 
 // leftAt is how a loop reads when a failure left it at state, in the
@@ -239,9 +243,9 @@ func TestCollapse(t *testing.T) {
 // loop of a definition is listed, or a change of the latency table would
 // rewrite its expectations.
 func TestPollLoopsAreTheWorkflows(t *testing.T) {
-	withData := synthData(t)
+	withData, alb := synthData(t), synthALB(t)
 	found := map[string]bool{}
-	for _, m := range []*localrun.Machine{withData.Release, withData.SwitchBack} {
+	for _, m := range []*localrun.Machine{withData.Release, withData.SwitchBack, alb.Release, alb.SwitchBack} {
 		states := m.Definition["States"].(map[string]any)
 		next := func(name string) string {
 			st, _ := states[name].(map[string]any)

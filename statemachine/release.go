@@ -72,11 +72,14 @@ func SwitchBack(scope constructs.Construct, props Props) sfn.IChainable {
 }
 
 // cutOverAndCommit is the end both workflows share. The serving instance
-// is kept for rollback; the data moves to the candidate under maintenance
-// (with a data volume); the Elastic IP moves; the public endpoint is
-// verified for the bake time. That is the commit point: from there the
-// bookkeeping's failure never moves traffic back, it ends Released with a
-// warning (ReleaseNotRecorded) that the watch function reports.
+// is kept for rollback; behind an ALB the candidate is registered and
+// healthy first; the data moves to the candidate under maintenance (with a
+// data volume); the Elastic IP moves and the public endpoint is verified
+// for the bake time, or the load balancer's weights shift step by step,
+// each step baked with its checks green. That is the commit point: from
+// there the bookkeeping's failure never moves traffic back, it ends
+// Released with a warning (ReleaseNotRecorded) that the watch function
+// reports.
 func (b *builder) cutOverAndCommit(comment string) piece {
 	released := sfn.NewSucceed(b.scope, jsii.String(release.Released), &sfn.SucceedProps{Comment: jsii.String(comment)})
 	record := b.task(release.StateRecordRelease, registry.RecordRelease, "$.record", retryRecord)
@@ -84,15 +87,26 @@ func (b *builder) cutOverAndCommit(comment string) piece {
 		"The release stands (verified); part of its record failed. The watch function tells the operators what to fix.",
 		map[string]any{"notRecorded.$": "$.recordError"})
 	record.Next(released)
+	alb := b.props.Config.UsesALB()
 	return b.sequence(
 		b.step(release.StateKeepPrevious, registry.KeepPrevious, "$.keep"),
+		when(alb, func() piece {
+			return b.poll(loop{check: release.StateRegisterCandidate, ready: release.StateTargetHealthy, wait: release.StateWaitForTarget,
+				handler: registry.Register, path: "$.register"})
+		}),
 		when(b.props.Config.HasData(), func() piece {
 			return b.poll(loop{check: release.StateCutover, ready: release.StateCutoverDone, wait: release.StateWaitForCutover,
 				handler: registry.Cutover, path: "$.cutover"})
 		}),
-		b.step(release.StateSwitchTraffic, registry.Switch, "$.switch"),
-		b.poll(loop{check: release.StateVerifyLive, ready: release.StateBaked, wait: release.StateWaitBeforeVerify,
-			handler: registry.Verify, path: "$.verify"}),
+		when(!alb, func() piece { return b.step(release.StateSwitchTraffic, registry.Switch, "$.switch") }),
+		when(!alb, func() piece {
+			return b.poll(loop{check: release.StateVerifyLive, ready: release.StateBaked, wait: release.StateWaitBeforeVerify,
+				handler: registry.Verify, path: "$.verify"})
+		}),
+		when(alb, func() piece {
+			return b.poll(loop{check: release.StateShiftTraffic, ready: release.StateShifted, wait: release.StateWaitBeforeShift,
+				handler: registry.Shift, path: "$.shift"})
+		}),
 		piece{start: record},
 	)
 }

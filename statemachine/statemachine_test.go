@@ -70,6 +70,31 @@ func synthData(t *testing.T) *localrun.Stack {
 	return dataStack
 }
 
+var (
+	albOnce  sync.Once
+	albStack *localrun.Stack
+	albErr   error
+)
+
+// synthALB synthesizes the example behind a load balancer (see withALB).
+func synthALB(t *testing.T) *localrun.Stack {
+	t.Helper()
+	_, tc := synth(t)
+	albOnce.Do(func() {
+		var cfg release.Config
+		cfg, albErr = release.LoadConfig(filepath.Join(tc.Root, "greenlight.example.json"))
+		if albErr != nil {
+			return
+		}
+		withALB(5, 25, 50, 100)(&cfg)
+		albStack, albErr = localrun.Synthesize(tc, cfg, filepath.Join(tc.Root, "build", "bootstrap.zip"))
+	})
+	if albErr != nil {
+		t.Fatal(albErr)
+	}
+	return albStack
+}
+
 // machines are the stack's two workflows.
 func machines(s *localrun.Stack) map[string]*localrun.Machine {
 	return map[string]*localrun.Machine{"release": s.Release, "rollback": s.SwitchBack}
@@ -125,30 +150,41 @@ func checkRetriesAndCatches(t *testing.T, m *localrun.Machine) {
 	}
 }
 
+// TestTasksMapToRegisteredHandlers: every task of the Elastic IP, data and
+// ALB stacks calls a registered handler, and every handler such a stack
+// has is called by one of its states (the event-driven ones aside).
 func TestTasksMapToRegisteredHandlers(t *testing.T) {
 	s, _ := synth(t)
 	known := map[string]bool{}
 	for _, n := range registry.Names() {
 		known[n] = true
 	}
-	used := map[string]bool{}
-	for _, m := range machines(s) {
-		for name, spec := range m.Tasks {
-			if !known[spec.Function] {
-				t.Errorf("task %s calls %q, not a registered handler", name, spec.Function)
+	albCfg := release.Config{}
+	withALB()(&albCfg)
+	for _, stack := range []struct {
+		name string
+		s    *localrun.Stack
+		cfg  release.Config
+	}{{"elasticIp", s, release.Config{}}, {"data", synthData(t), release.Config{Data: release.DataConfig{Mode: release.DataMove}}}, {"alb", synthALB(t), albCfg}} {
+		used := map[string]bool{}
+		for _, m := range machines(stack.s) {
+			for name, spec := range m.Tasks {
+				if !known[spec.Function] {
+					t.Errorf("%s: task %s calls %q, not a registered handler", stack.name, name, spec.Function)
+				}
+				used[spec.Function] = true
 			}
-			used[spec.Function] = true
 		}
-	}
-	var unused []string
-	for _, e := range registry.For(false) {
-		if !used[e.Name] && e.Name != registry.Start && e.Name != registry.Retire && e.Name != registry.Watch {
-			unused = append(unused, e.Name)
+		var unused []string
+		for _, e := range registry.For(stack.cfg) {
+			if !used[e.Name] && e.Name != registry.Start && e.Name != registry.Retire && e.Name != registry.Watch {
+				unused = append(unused, e.Name)
+			}
 		}
-	}
-	sort.Strings(unused)
-	if len(unused) > 0 {
-		t.Errorf("handlers no state uses: %v", unused)
+		sort.Strings(unused)
+		if len(unused) > 0 {
+			t.Errorf("%s: handlers no state uses: %v", stack.name, unused)
+		}
 	}
 	if s.Release.Tasks[release.StateAwaitApproval].Integration != localrun.Callback {
 		t.Errorf("%s is not a callback task", release.StateAwaitApproval)

@@ -23,9 +23,9 @@ import (
 
 	"github.com/greenlight/greenlight/events"
 	"github.com/greenlight/greenlight/harness/sim"
-	"github.com/greenlight/greenlight/infra"
 	"github.com/greenlight/greenlight/instance"
 	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/internal/traffic"
 	"github.com/greenlight/greenlight/lambdas/prepare"
 	"github.com/greenlight/greenlight/lambdas/registry"
 	"github.com/greenlight/greenlight/lambdas/start"
@@ -110,6 +110,12 @@ type Env struct {
 	// firstCalls are, per execution and state, the AWS calls of the
 	// state's first invocation (the one a fault arms for), in order.
 	firstCalls map[string]map[string][]sim.Call
+	// shifts are, per execution, the traffic steps as the last
+	// ShiftTraffic invocation left them.
+	shifts map[string][]release.TrafficStep
+	// liveGroups are, per release, the target group that had the weight
+	// when it started.
+	liveGroups map[string]string
 	faultArmed bool
 	faultMiss  string
 	wg         sync.WaitGroup
@@ -133,14 +139,12 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	if opts.Approve == "" {
 		opts.Approve = ApproveAuto
 	}
-	if err := infra.Supports(opts.Config); err != nil {
-		return nil, err
-	}
 	tc, err := FindToolchain()
 	if err != nil {
 		return nil, err
 	}
-	e := &Env{opts: opts, tc: tc, runs: map[string]*run{}, invocations: map[string]int{}, calls: map[string][]sim.Call{}, firstCalls: map[string]map[string][]sim.Call{}}
+	e := &Env{opts: opts, tc: tc, runs: map[string]*run{}, invocations: map[string]int{}, calls: map[string][]sim.Call{}, firstCalls: map[string]map[string][]sim.Call{},
+		shifts: map[string][]release.TrafficStep{}, liveGroups: map[string]string{}}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	ok := false
 	defer func() {
@@ -169,6 +173,8 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		HealthPath:     cfg.HealthCheck.Path,
 		AMIParameter:   cfg.Candidate.AMIParameter,
 		DataVolume:     cfg.HasData(),
+		ALB:            cfg.UsesALB(),
+		Alarms:         cfg.Traffic.Alarms,
 		DataDevice:     cfg.Data.Device,
 		DataMountPoint: cfg.Data.MountPoint,
 		DataSnapshots:  1,
@@ -269,6 +275,15 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 // parameter, the live instance's subnet.
 func pointAtRegion(c release.Config, f sim.Fixture) release.Config {
 	c.Live.ElasticIPAllocationID = f.AllocationID
+	if c.UsesALB() {
+		// Behind the load balancer the Elastic IP is not the front.
+		c.Live.ElasticIPAllocationID = ""
+		alb := release.ALBConfig{ListenerARN: f.ListenerARN, TargetGroupARNs: f.TargetGroupARNs[:]}
+		if c.Traffic.ALB != nil && c.Traffic.ALB.RuleARN != "" {
+			alb.RuleARN = f.RuleARN
+		}
+		c.Traffic.ALB = &alb
+	}
 	c.Candidate.AMI = ""
 	c.Candidate.AMIParameter = f.AMIParameter
 	c.Candidate.SubnetID = ""
@@ -293,6 +308,7 @@ func (e *Env) env() step.Env {
 		DataDocument:        instance.DocumentName(app, instance.Data),
 		SmokeTarget:         smokeTarget(e.Config),
 		RetentionDays:       e.Config.RetentionDays,
+		Front:               traffic.FrontOf(e.Config),
 		Region:              Region,
 	}
 }
@@ -395,6 +411,9 @@ func (e *Env) around(ctx context.Context, inv Invocation, invoke func(context.Co
 	}
 	e.mu.Unlock()
 	e.Region.Advance(ctx, charge)
+	if inv.State == release.StateShiftTraffic {
+		e.noteShift(inv.Execution, out, err)
+	}
 	if err == nil && inv.State == release.StateAwaitApproval {
 		e.answerApproval(ctx, inv)
 	}
@@ -591,12 +610,32 @@ func (e *Env) Deliver(ctx context.Context, key, versionID string, size int64) (s
 	if err != nil {
 		return start.Result{}, err
 	}
+	live := ""
+	if e.Config.UsesALB() {
+		// The group with the weight now is the release's live side.
+		best := -1
+		for g, n := range e.listenerWeights() {
+			if n > best {
+				live, best = g, n
+			}
+		}
+	}
 	out, err := e.Invoke(ctx, registry.Start, ev)
 	if err != nil {
 		return start.Result{}, err
 	}
 	var res start.Result
-	return res, json.Unmarshal(out, &res)
+	if err := json.Unmarshal(out, &res); err != nil {
+		return res, err
+	}
+	if live != "" {
+		e.mu.Lock()
+		if _, seen := e.liveGroups[res.ReleaseID]; !seen {
+			e.liveGroups[res.ReleaseID] = live
+		}
+		e.mu.Unlock()
+	}
+	return res, nil
 }
 
 // AfterAdvance runs f after every move of the simulated clock: a test
@@ -627,4 +666,33 @@ func (e *Env) LetTimePass(d time.Duration) { e.sched.AdvanceIdle(d) }
 // Key is the artifact key of a version.
 func (e *Env) Key(version string) string {
 	return e.Config.ArtifactPrefix + e.Config.App + "-" + version + ".tar.gz"
+}
+
+// noteShift keeps the traffic steps a ShiftTraffic invocation returned; a
+// failed one marks the step under way with its error (Step Functions keeps
+// no output of a failed step, the summary does).
+func (e *Env) noteShift(execution string, out []byte, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err != nil {
+		steps := e.shifts[execution]
+		if len(steps) == 0 {
+			// It failed on its first pass: the plan's first step.
+			for _, w := range e.Config.TrafficSteps() {
+				steps = append(steps, release.TrafficStep{Weight: w})
+			}
+			e.shifts[execution] = steps
+		}
+		for i := range steps {
+			if steps[i].Outcome == "" {
+				steps[i].Outcome = err.Error()
+				break
+			}
+		}
+		return
+	}
+	var s release.Shift
+	if json.Unmarshal(out, &s) == nil {
+		e.shifts[execution] = s.Steps
+	}
 }

@@ -11,11 +11,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/greenlight/greenlight/harness/sim"
 	"github.com/greenlight/greenlight/internal/artifact"
 	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/internal/traffic"
 	"github.com/greenlight/greenlight/lambdas/data"
 	"github.com/greenlight/greenlight/lambdas/finish"
 	"github.com/greenlight/greenlight/lambdas/start"
@@ -50,11 +52,22 @@ type Result struct {
 	// Writes, with a data volume: every write users made, and whether
 	// each is on the live data volume.
 	Writes *Writes `json:"writes,omitempty"`
+	// TrafficSteps, behind an ALB, are the release's traffic steps as it
+	// left them; Weights the final shares of traffic.
+	TrafficSteps []release.TrafficStep `json:"trafficSteps,omitempty"`
+	Weights      *Weights              `json:"weights,omitempty"`
 	// Window is the maintenance window split along the cutover's
 	// critical path (data.WindowParts).
 	Window      []data.WindowPart `json:"maintenanceWindowParts,omitempty"`
 	Timeline    []Event           `json:"timeline,omitempty"`
 	WallSeconds float64           `json:"wallSeconds"`
+}
+
+// Weights are the shares of traffic, in percent, of the side that was
+// live when a release started and of its candidate's side.
+type Weights struct {
+	Live      int `json:"live"`
+	Candidate int `json:"candidate"`
 }
 
 // ModelSeconds are modelled (simulated) durations.
@@ -133,6 +146,12 @@ func (e *Env) summarize(started start.Result, ex *Execution, wall time.Time) *Re
 		w := e.Writes()
 		res.Writes = &w
 	}
+	if e.Config.UsesALB() {
+		e.mu.Lock()
+		res.TrafficSteps = e.shifts[ex.Name]
+		e.mu.Unlock()
+		res.Weights = e.weights(started.ReleaseID)
+	}
 	res.LiveInstanceID, res.LiveVersion = e.live(), e.liveVersion()
 	res.LiveServing = e.liveServing()
 	res.LeakedResources = e.leaks(started.ReleaseID)
@@ -187,8 +206,59 @@ func waited(evs []Event, state string) time.Duration {
 	return d
 }
 
-// live is the instance receiving the Elastic IP's traffic now.
-func (e *Env) live() string { return e.Region.TrafficTarget(e.Fixture.AllocationID) }
+// live is the instance receiving the front's traffic now: the Elastic
+// IP's, or the one in the target group with the most weight.
+func (e *Env) live() string {
+	if !e.Config.UsesALB() {
+		return e.Region.TrafficTarget(e.Fixture.AllocationID)
+	}
+	sp, err := e.router().Split(sim.WithCaller(context.Background(), "localrun"))
+	if err != nil || len(sp.Serving().Instances) == 0 {
+		return ""
+	}
+	return sp.Serving().Instances[0]
+}
+
+// router is the app's traffic router, as the steps build it.
+func (e *Env) router() traffic.Router {
+	return traffic.For(e.Region.Clients(), traffic.FrontOf(e.Config))
+}
+
+// listenerWeights are the managed forward action's weights by target
+// group, read from the simulated region.
+func (e *Env) listenerWeights() map[string]int {
+	w := map[string]int{}
+	ctx := sim.WithCaller(context.Background(), "localrun")
+	out, err := e.Region.ELB().DescribeListeners(ctx, &elb.DescribeListenersInput{ListenerArns: []string{e.Config.Traffic.ALB.ListenerARN}})
+	if err != nil || len(out.Listeners) != 1 {
+		return w
+	}
+	for _, a := range out.Listeners[0].DefaultActions {
+		if a.ForwardConfig != nil {
+			for _, g := range a.ForwardConfig.TargetGroups {
+				w[aws.ToString(g.TargetGroupArn)] = int(aws.ToInt32(g.Weight))
+			}
+		}
+	}
+	return w
+}
+
+// weights are a release's final shares: its live side's group is the one
+// that had the weight when it started.
+func (e *Env) weights(releaseID string) *Weights {
+	e.mu.Lock()
+	liveGroup := e.liveGroups[releaseID]
+	e.mu.Unlock()
+	w := &Weights{}
+	for g, n := range e.listenerWeights() {
+		if g == liveGroup {
+			w.Live += n
+		} else {
+			w.Candidate += n
+		}
+	}
+	return w
+}
 
 // liveServing asks the app's health check through the Elastic IP, the way
 // users reach it, and checks the instance behind it runs.
@@ -204,6 +274,9 @@ func (e *Env) liveServing() bool {
 	}
 	hc := e.Config.HealthCheck
 	url := fmt.Sprintf("http://%s:%d%s", e.Fixture.PublicIP, hc.Port, hc.Path)
+	if e.Config.UsesALB() {
+		url = fmt.Sprintf("http://%s%s", e.Fixture.LoadBalancerDNS, hc.Path)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return false

@@ -77,6 +77,12 @@ type Record struct {
 	// shows by the time it runs.
 	SwitchingTo string `dynamodbav:"switchingTo,omitempty"`
 
+	// AbortRequested and PromoteRequested are an operator's requests
+	// (greenlight abort, promote) to a running release; its steps read
+	// them and act.
+	AbortRequested   *Request `dynamodbav:"abortRequested,omitempty"`
+	PromoteRequested *Request `dynamodbav:"promoteRequested,omitempty"`
+
 	Smoke      *release.Report `dynamodbav:"smoke,omitempty"`
 	ApprovedBy string          `dynamodbav:"approvedBy,omitempty"`
 	Reason     string          `dynamodbav:"reason,omitempty"`
@@ -94,6 +100,14 @@ type Record struct {
 	Warnings   []string `dynamodbav:"warnings,omitempty"`
 	Duplicates int      `dynamodbav:"duplicates,omitempty"`
 	Timeline   []Event  `dynamodbav:"timeline,omitempty"`
+}
+
+// Request is an operator's request to a running release: who asked, when,
+// and why.
+type Request struct {
+	By     string    `dynamodbav:"by"`
+	At     time.Time `dynamodbav:"at"`
+	Reason string    `dynamodbav:"reason,omitempty"`
 }
 
 // Event is one line of a release's timeline.

@@ -40,8 +40,11 @@ type Doc struct {
 	Cutover   *Cutover   `json:"cutover,omitempty"`
 	Switch    *Switch    `json:"switch,omitempty"`
 	Verify    *Verify    `json:"verify,omitempty"`
-	Keep      *Keep      `json:"keep,omitempty"`
-	Record    *Record    `json:"record,omitempty"`
+	// Register and Shift replace Switch and Verify behind an ALB.
+	Register *Register `json:"register,omitempty"`
+	Shift    *Shift    `json:"shift,omitempty"`
+	Keep     *Keep     `json:"keep,omitempty"`
+	Record   *Record   `json:"record,omitempty"`
 
 	// Failure is what a Catch recorded: the error that sent the release
 	// into rollback.
@@ -190,6 +193,57 @@ type Verify struct {
 	TrafficAt time.Time `json:"trafficAt,omitempty"`
 	Poll
 	Last *Report `json:"last,omitempty"`
+}
+
+// Register is the candidate's registration behind the load balancer and
+// its health there.
+type Register struct {
+	Since time.Time `json:"since"`
+	// Group is the target group the candidate is registered in.
+	Group     string            `json:"group,omitempty"`
+	Healthy   []string          `json:"healthy,omitempty"`
+	Unhealthy map[string]string `json:"unhealthy,omitempty"`
+	Poll
+}
+
+// Shift is the traffic moving to the candidate through the load balancer,
+// step by step: each step sets the weights and bakes for its time with
+// every check green.
+type Shift struct {
+	Steps []TrafficStep `json:"steps"`
+	// Step is the index of the step under way.
+	Step int `json:"step"`
+	// TrafficAt is when the load balancer first answered from the
+	// candidate; with a data cutover, the end of the maintenance window.
+	TrafficAt time.Time `json:"trafficAt,omitempty"`
+	// PromotedBy, when set, is who skipped the remaining steps.
+	PromotedBy string `json:"promotedBy,omitempty"`
+	Poll
+}
+
+// TrafficStep is one step of a shift.
+type TrafficStep struct {
+	// Weight is the candidate's share of the traffic, in percent.
+	Weight    int       `json:"weight"`
+	StartedAt time.Time `json:"startedAt,omitempty"`
+	// Checks counts the rounds of checks made during the step's bake.
+	Checks int `json:"checks"`
+	// Outcome is "passed", "promoted" (skipped by an operator), or what
+	// failed; "" while under way.
+	Outcome string  `json:"outcome,omitempty"`
+	Last    *Report `json:"last,omitempty"`
+}
+
+// TrafficArrivedAt is when users first reached the candidate: after the
+// Elastic IP moved, or the load balancer's first step.
+func (d Doc) TrafficArrivedAt() time.Time {
+	if d.Shift != nil {
+		return d.Shift.TrafficAt
+	}
+	if d.Verify != nil {
+		return d.Verify.TrafficAt
+	}
+	return time.Time{}
 }
 
 // Keep is the previous side, kept for rollback: tagged with its
@@ -385,6 +439,9 @@ const (
 	PartDeploy    = "deploy"
 	PartSwitch    = "switch"
 	PartVerify    = "verify"
+	// PartTraffic is the traffic moved and verified: Switch and Verify
+	// behind an Elastic IP, a finished Shift behind an ALB.
+	PartTraffic = "traffic"
 )
 
 // Require checks that the document identifies a release and has the parts
@@ -401,11 +458,12 @@ func (d Doc) Require(parts ...string) error {
 	}
 	has := map[string]bool{
 		PartConfig:    d.App != "" && d.Config.App == d.App,
-		PartLive:      d.Live.InstanceID != "" && d.Live.AllocationID != "",
+		PartLive:      d.Live.InstanceID != "" && (d.Live.AllocationID != "" || d.Config.UsesALB()),
 		PartCandidate: d.Candidate != nil && d.Candidate.InstanceID != "",
 		PartDeploy:    d.Deploy != nil,
 		PartSwitch:    d.Switch != nil,
 		PartVerify:    d.Verify != nil,
+		PartTraffic:   (d.Switch != nil && d.Verify != nil) || (d.Shift != nil && d.Shift.Ready),
 	}
 	for _, p := range parts {
 		ok, known := has[p]

@@ -45,6 +45,14 @@ type (
 	SmokeTestFailed struct{ Cause }
 	// VerifyFailed: the public endpoint failed a check after the switch.
 	VerifyFailed struct{ Cause }
+	// TargetUnhealthy: the load balancer does not find the candidate
+	// healthy (its health check, security groups).
+	TargetUnhealthy struct{ Cause }
+	// ShiftFailed: a check during a traffic step failed: an alarm, the
+	// error-rate comparison, or a smoke test through the load balancer.
+	ShiftFailed struct{ Cause }
+	// Aborted: an operator aborted the release (greenlight abort).
+	Aborted struct{ Cause }
 	// DataFailed: a data-volume step cannot go on (wrong AZ, device name
 	// taken, volume stuck in use, mount failed).
 	DataFailed struct{ Cause }

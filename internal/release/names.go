@@ -38,6 +38,14 @@ const (
 	StateVerifyLive       = "VerifyLive"
 	StateBaked            = "Baked?"
 	StateWaitBeforeVerify = "WaitBeforeVerify"
+	// Behind an ALB the candidate is registered and healthy before any
+	// traffic moves, then traffic shifts step by step.
+	StateRegisterCandidate = "RegisterCandidate"
+	StateTargetHealthy     = "TargetHealthy?"
+	StateWaitForTarget     = "WaitForTargetHealth"
+	StateShiftTraffic      = "ShiftTraffic"
+	StateShifted           = "AllTrafficShifted?"
+	StateWaitBeforeShift   = "BakeTrafficStep"
 	// StateRecordRelease is the bookkeeping after the commit point: the
 	// new side serves and was verified.
 	StateRecordRelease = "RecordRelease"

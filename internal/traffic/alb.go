@@ -57,6 +57,7 @@ func (a alb) forward(ctx context.Context) (forwarding, error) {
 		return forwarding{}, a.callError("elasticloadbalancing:DescribeListeners", a.listener, NotFound{Front: "listener " + a.listener})
 	}
 	lbARN = aws.ToString(out.Listeners[0].LoadBalancerArn)
+	port, tls := int(aws.ToInt32(out.Listeners[0].Port)), out.Listeners[0].Protocol == elbtypes.ProtocolEnumHttps
 	if a.rule == "" {
 		actions = out.Listeners[0].DefaultActions
 	}
@@ -77,7 +78,7 @@ func (a alb) forward(ctx context.Context) (forwarding, error) {
 			weights[arn] = 1
 		}
 	}
-	return forwarding{weights: weights, sticky: sticky, loadBalancer: lbARN}, nil
+	return forwarding{weights: weights, sticky: sticky, loadBalancer: lbARN, port: port, tls: tls}, nil
 }
 
 // forwarding is what the managed forward action says: each target group's
@@ -86,6 +87,9 @@ type forwarding struct {
 	weights      map[string]int32
 	sticky       bool
 	loadBalancer string
+	// port and tls are the listener's.
+	port int
+	tls  bool
 }
 
 // targets lists a target group's targets, draining ones included, with
@@ -131,6 +135,7 @@ func (a alb) Split(ctx context.Context) (Split, error) {
 	if err != nil || lbARN == "" {
 		return sp, err
 	}
+	sp.Port, sp.TLS = fw.port, fw.tls
 	out, err := a.elb.DescribeLoadBalancers(ctx, &elb.DescribeLoadBalancersInput{LoadBalancerArns: []string{lbARN}})
 	if err != nil {
 		return Split{}, a.callError("elasticloadbalancing:DescribeLoadBalancers", lbARN, err)
@@ -355,6 +360,29 @@ func (a alb) Register(ctx context.Context, side Side) (Health, error) {
 		return h, nil
 	}
 	return a.health(group, side, listed), nil
+}
+
+// Health finds the managed group holding the side and reads its health
+// there.
+func (a alb) Health(ctx context.Context, side Side) (Health, error) {
+	for _, g := range a.groups {
+		all, err := a.targets(ctx, g)
+		if err != nil {
+			return Health{}, err
+		}
+		listed := map[string]elbtypes.TargetHealthDescription{}
+		for _, t := range all {
+			if t.TargetHealth == nil || t.TargetHealth.State != elbtypes.TargetHealthStateEnumDraining {
+				listed[aws.ToString(t.Target.Id)] = t
+			}
+		}
+		for _, id := range side.Instances {
+			if _, ok := listed[id]; ok {
+				return a.health(g, side, listed), nil
+			}
+		}
+	}
+	return a.health("", side, nil), nil
 }
 
 // idleGroup is the managed group the side goes in: the one holding it

@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/greenlight/greenlight/internal/awsapi"
+	"github.com/greenlight/greenlight/internal/release"
 )
 
 // Router sees and moves the app's traffic between sides.
@@ -48,6 +49,10 @@ type Router interface {
 	// Elastic IP there is nothing to register and the side is reported
 	// healthy. Registering a side already registered changes nothing.
 	Register(ctx context.Context, side Side) (Health, error)
+	// Health reports the side's health behind the front without changing
+	// anything: behind an ALB, in the managed group that holds it (not
+	// registered: every instance unhealthy, "not registered").
+	Health(ctx context.Context, side Side) (Health, error)
 	// Deregister takes the side's instances out of the front and reports
 	// whether they are gone (behind an ALB: deregistered and drained,
 	// the group's deregistration delay honoured). It refuses a side
@@ -86,6 +91,17 @@ type Front struct {
 	Stickiness      time.Duration
 }
 
+// FrontOf is the front a config names: its ALB listener (or rule) and
+// target groups in traffic.mode alb, else its Elastic IP.
+func FrontOf(c release.Config) Front {
+	if c.UsesALB() && c.Traffic.ALB != nil {
+		f := Front{ListenerARN: c.Traffic.ALB.ListenerARN, RuleARN: c.Traffic.ALB.RuleARN, Stickiness: c.Stickiness()}
+		copy(f.TargetGroupARNs[:], c.Traffic.ALB.TargetGroupARNs)
+		return f
+	}
+	return Front{AllocationID: c.Live.ElasticIPAllocationID}
+}
+
 // For is the router of front: every step gets its router here.
 func For(c awsapi.Clients, front Front) Router {
 	if front.ListenerARN != "" {
@@ -115,6 +131,10 @@ type Split struct {
 	// Front is what users reach: the Elastic IP's public address (an
 	// ALB's DNS name).
 	Front string
+	// Port and TLS are the ALB listener's port and whether it is HTTPS;
+	// behind an Elastic IP users reach the app's own port (0 here).
+	Port int
+	TLS  bool
 	// Sides are the sides receiving traffic, heaviest first, their
 	// weights summing to 100; none when the front routes nowhere (an
 	// Elastic IP associated with no instance).
@@ -315,6 +335,11 @@ func (e elasticIP) Serves(ctx context.Context, instanceID string) (bool, string,
 // ready.
 func (e elasticIP) Register(ctx context.Context, side Side) (Health, error) {
 	return Health{Healthy: slices.Clone(side.Instances)}, nil
+}
+
+// Health: behind an Elastic IP, see Register.
+func (e elasticIP) Health(ctx context.Context, side Side) (Health, error) {
+	return e.Register(ctx, side)
 }
 
 // Deregister: an instance leaves an Elastic IP's front when the address

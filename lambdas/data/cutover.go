@@ -198,7 +198,8 @@ func cutoverPlan(m datamove.Mover, d release.Doc, c *release.Cutover) []datamove
 
 // TrafficArrives is the last part of the maintenance window: from the
 // app answering on the candidate to users reaching it (the switch and the
-// address settling, Verify.TrafficAt).
+// address settling, or the load balancer's weights taking effect:
+// Doc.TrafficArrivedAt).
 const TrafficArrives = "traffic"
 
 // CriticalPath names, for a data mode, the actions the maintenance window
@@ -228,13 +229,13 @@ type WindowPart struct {
 // up, for the first) to its own end as the cutover saw it, so the shares
 // add up to the window. Nil without a window.
 func WindowParts(d release.Doc) []WindowPart {
-	if d.Cutover == nil || d.Verify == nil || d.Cutover.MaintenanceOnAt.IsZero() || d.Verify.TrafficAt.IsZero() {
+	if d.Cutover == nil || d.Cutover.MaintenanceOnAt.IsZero() || d.TrafficArrivedAt().IsZero() {
 		return nil
 	}
 	var parts []WindowPart
 	from := d.Cutover.MaintenanceOnAt
 	for _, name := range CriticalPath(d.Config.Data.Mode, d.IsRollback()) {
-		to := d.Verify.TrafficAt
+		to := d.TrafficArrivedAt()
 		if name != TrafficArrives {
 			to = d.Cutover.Steps[name].DoneAt
 		}

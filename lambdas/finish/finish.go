@@ -24,10 +24,10 @@ import (
 // page going up on the old instance to the public endpoint answering from
 // the candidate. Zero without a data cutover.
 func MaintenanceWindow(d release.Doc) time.Duration {
-	if d.Cutover == nil || d.Verify == nil || d.Cutover.MaintenanceOnAt.IsZero() || d.Verify.TrafficAt.IsZero() {
+	if d.Cutover == nil || d.Cutover.MaintenanceOnAt.IsZero() || d.TrafficArrivedAt().IsZero() {
 		return 0
 	}
-	return d.Verify.TrafficAt.Sub(d.Cutover.MaintenanceOnAt)
+	return d.TrafficArrivedAt().Sub(d.Cutover.MaintenanceOnAt)
 }
 
 // Handler keeps and records.

@@ -138,28 +138,40 @@ func (h Handler) checkArtifact(ctx context.Context, d *release.Doc) error {
 	return nil
 }
 
-// resolveLive finds the live instance through the Elastic IP, the source of
-// truth for what serves users: the side the router sends all traffic to.
+// resolveLive finds the live instance through the front, the source of
+// truth for what serves users: the side the router sends all traffic to
+// (the instance the Elastic IP is on, or the one registered in the target
+// group that has the weight).
 func (h Handler) resolveLive(ctx context.Context, d *release.Doc) error {
 	cfg := d.Config
 	alloc := cfg.Live.ElasticIPAllocationID
-	split, err := traffic.For(h.D.AWS, traffic.Front{AllocationID: alloc}).Split(ctx)
+	front := fmt.Sprintf("Elastic IP %s", alloc)
+	if cfg.UsesALB() {
+		front = "listener " + cfg.Traffic.ALB.ListenerARN
+		if cfg.Traffic.ALB.RuleARN != "" {
+			front = "listener rule " + cfg.Traffic.ALB.RuleARN
+		}
+	}
+	split, err := h.D.Router(cfg).Split(ctx)
 	if errors.As(err, new(traffic.NotFound)) {
-		return release.LiveNotFound{Cause: release.Causef("Elastic IP %s does not exist in this account and region", alloc)}
+		return release.LiveNotFound{Cause: release.Causef("%s does not exist in this account and region", front)}
 	}
 	if err != nil {
 		return step.Traffic(err)
 	}
+	if err := checkSplit(cfg, split, front); err != nil {
+		return err
+	}
 	live := split.Serving().String()
-	if live == "" {
-		return release.LiveNotFound{Cause: release.Causef("Elastic IP %s (%s) is not associated with an instance: associate it with the live instance first", alloc, split.Front)}
+	if err := h.checkAlarms(ctx, cfg); err != nil {
+		return err
 	}
 	out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{live}})
 	if err != nil {
 		return step.AWS("ec2:DescribeInstances", live, err)
 	}
 	if len(out.Reservations) == 0 || len(out.Reservations[0].Instances) == 0 {
-		return release.LiveNotFound{Cause: release.Causef("instance %s behind %s is not visible", live, alloc)}
+		return release.LiveNotFound{Cause: release.Causef("instance %s behind %s is not visible", live, front)}
 	}
 	inst := out.Reservations[0].Instances[0]
 	if inst.State == nil || inst.State.Name != "running" {
@@ -205,7 +217,54 @@ func (h Handler) resolveLive(ctx context.Context, d *release.Doc) error {
 			return release.ConfigMismatch{Cause: release.Causef("candidate.subnetId %s is in %s but the live instance and its data volume are in %s; EBS volumes attach only within their AZ", cfg.Candidate.SubnetID, az, d.Live.AZ)}
 		}
 	}
-	h.D.Did(ctx, d.ReleaseID, "live-resolved", "allocation", alloc, "instance", live, "az", d.Live.AZ, "version", d.Live.Version)
+	h.D.Did(ctx, d.ReleaseID, "live-resolved", "front", front, "instance", live, "az", d.Live.AZ, "version", d.Live.Version)
+	return nil
+}
+
+// checkSplit refuses a front that does not send all traffic to one
+// instance: nothing serves, a shift left half done, or a side of several
+// instances (fleets are not supported yet).
+func checkSplit(cfg release.Config, split traffic.Split, front string) error {
+	switch {
+	case len(split.Sides) == 0 && cfg.UsesALB():
+		return release.LiveNotFound{Cause: release.Causef("%s forwards to neither target group of traffic.alb.targetGroupArns with any weight: point it at the live instance's group first", front)}
+	case len(split.Sides) == 0:
+		return release.LiveNotFound{Cause: release.Causef("%s (%s) is not associated with an instance: associate it with the live instance first", front, split.Front)}
+	case len(split.Sides) > 1:
+		var parts []string
+		for _, sh := range split.Sides {
+			parts = append(parts, fmt.Sprintf("%d %% to %s", sh.Weight, sh.Side))
+		}
+		return release.ConfigMismatch{Cause: release.Causef("%s splits traffic (%s): a shift is under way or was left half done; promote or roll it back before releasing", front, strings.Join(parts, ", "))}
+	case len(split.Serving().Instances) == 0:
+		return release.LiveNotFound{Cause: release.Causef("the target group %s sends all traffic to has no registered instance", front)}
+	case len(split.Serving().Instances) > 1:
+		return release.ConfigMismatch{Cause: release.Causef("%s sends traffic to %d instances (%s): this version releases one instance per side", front, len(split.Serving().Instances), split.Serving())}
+	}
+	return nil
+}
+
+// checkAlarms refuses traffic.alarms names that are no metric alarm here:
+// DescribeAlarms leaves an unknown name out of its answer, so a typo would
+// otherwise watch nothing.
+func (h Handler) checkAlarms(ctx context.Context, cfg release.Config) error {
+	alarms, err := traffic.Alarms(ctx, h.D.AWS.CloudWatch, cfg.Traffic.Alarms)
+	if err != nil {
+		return step.Traffic(err)
+	}
+	found := map[string]bool{}
+	for _, a := range alarms {
+		found[aws.ToString(a.AlarmName)] = true
+	}
+	var missing []string
+	for _, name := range cfg.Traffic.Alarms {
+		if !found[name] {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return release.ConfigMismatch{Cause: release.Causef("traffic.alarms: %s is no CloudWatch metric alarm in this account and region (composite alarms are not supported)", strings.Join(missing, ", "))}
+	}
 	return nil
 }
 

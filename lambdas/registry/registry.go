@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/greenlight/greenlight/internal/release"
 	"github.com/greenlight/greenlight/lambdas/step"
 )
 
@@ -22,15 +23,20 @@ type Entry struct {
 	// New builds the handler, a func(context.Context, In) (Out, error)
 	// that aws-lambda-go can start.
 	New func(d *step.Deps) any
-	// DataOnly steps exist only in a stack whose config has a data mode.
-	DataOnly bool
+	// Needs, when set, says which configs' stacks have the step: the
+	// data steps need a data mode, the Elastic IP switch and the ALB
+	// shift their traffic mode. Nil: every stack.
+	Needs func(release.Config) bool
 }
 
-// For lists the entries a stack with or without a data mode has.
-func For(hasData bool) []Entry {
+// In reports whether a stack for cfg has the step.
+func (e Entry) In(cfg release.Config) bool { return e.Needs == nil || e.Needs(cfg) }
+
+// For lists the entries a stack for cfg has.
+func For(cfg release.Config) []Entry {
 	var out []Entry
 	for _, e := range All() {
-		if hasData || !e.DataOnly {
+		if e.In(cfg) {
 			out = append(out, e)
 		}
 	}
@@ -69,11 +75,15 @@ func Lookup(name string) (Entry, error) {
 	return Entry{}, fmt.Errorf("unknown handler %q: known handlers are %s", name, strings.Join(Names(), ", "))
 }
 
-// addData registers a step that only data modes use.
-func addData[In, Out any](name, summary string, build func(d *step.Deps) func(context.Context, In) (Out, error)) {
+// addFor registers a step that only some configs' stacks have.
+func addFor[In, Out any](needs func(release.Config) bool, name, summary string, build func(d *step.Deps) func(context.Context, In) (Out, error)) {
 	add(name, summary, build)
-	entries[len(entries)-1].DataOnly = true
+	entries[len(entries)-1].Needs = needs
 }
+
+// elasticIP and alb are the traffic modes' Needs.
+func elasticIP(c release.Config) bool { return !c.UsesALB() }
+func alb(c release.Config) bool       { return c.UsesALB() }
 
 // add registers a typed handler, wrapped so that whatever error it returns
 // reaches Step Functions under a step error name.

@@ -34,6 +34,8 @@ const (
 	Approval       = "approval"
 	Switch         = "switch"
 	Verify         = "verify"
+	Register       = "register"
+	Shift          = "shift"
 	KeepPrevious   = "keep-previous"
 	RecordRelease  = "record-release"
 	Rollback       = "rollback"
@@ -59,10 +61,10 @@ func init() {
 	add(CheckCandidate, "greenlight: check the candidate is running, healthy and online in SSM", func(d *step.Deps) func(ctxT, docT) (candT, error) {
 		return requiring(candidate.Handler{D: d}.Check, release.PartConfig, release.PartCandidate)
 	})
-	addData(TestData, "greenlight: give the candidate a restored copy of the live data", func(d *step.Deps) func(ctxT, docT) (testDataT, error) {
+	addFor(release.Config.HasData, TestData, "greenlight: give the candidate a restored copy of the live data", func(d *step.Deps) func(ctxT, docT) (testDataT, error) {
 		return requiring(data.Handler{D: d}.TestData, release.PartConfig, release.PartLive, release.PartCandidate)
 	})
-	addData(Cutover, "greenlight: move the live data to the candidate under maintenance, no write lost", func(d *step.Deps) func(ctxT, docT) (cutoverT, error) {
+	addFor(release.Config.HasData, Cutover, "greenlight: move the live data to the candidate under maintenance, no write lost", func(d *step.Deps) func(ctxT, docT) (cutoverT, error) {
 		return requiring(data.Handler{D: d}.Cutover, release.PartConfig, release.PartLive, release.PartCandidate)
 	})
 	add(Deploy, "greenlight: install the release on the candidate over SSM", func(d *step.Deps) func(ctxT, docT) (depT, error) {
@@ -77,17 +79,23 @@ func init() {
 	add(Approval, "greenlight: ask for approval and keep the task token", func(d *step.Deps) func(ctxT, approval.Input) (struct{}, error) {
 		return approval.Handler{D: d}.Open
 	})
-	add(Switch, "greenlight: move the Elastic IP to the candidate", func(d *step.Deps) func(ctxT, docT) (switchT, error) {
+	addFor(elasticIP, Switch, "greenlight: move the Elastic IP to the candidate", func(d *step.Deps) func(ctxT, docT) (switchT, error) {
 		return requiring(traffic.Handler{D: d}.Switch, release.PartConfig, release.PartLive, release.PartCandidate)
 	})
-	add(Verify, "greenlight: check the public endpoint during the bake time", func(d *step.Deps) func(ctxT, docT) (verifyT, error) {
+	addFor(elasticIP, Verify, "greenlight: check the public endpoint during the bake time", func(d *step.Deps) func(ctxT, docT) (verifyT, error) {
 		return requiring(traffic.Handler{D: d}.Verify, release.PartConfig, release.PartLive, release.PartSwitch)
+	})
+	addFor(alb, Register, "greenlight: register the candidate behind the load balancer and wait until it is healthy", func(d *step.Deps) func(ctxT, docT) (registerT, error) {
+		return requiring(traffic.Handler{D: d}.Register, release.PartConfig, release.PartLive, release.PartCandidate)
+	})
+	addFor(alb, Shift, "greenlight: shift traffic to the candidate step by step, watching alarms, error rates and smoke tests", func(d *step.Deps) func(ctxT, docT) (shiftT, error) {
+		return requiring(traffic.Handler{D: d}.Shift, release.PartConfig, release.PartLive, release.PartCandidate)
 	})
 	add(KeepPrevious, "greenlight: keep the serving instance for rollback and schedule its retirement, before traffic moves", func(d *step.Deps) func(ctxT, docT) (keepT, error) {
 		return requiring(finish.Handler{D: d}.Keep, release.PartConfig, release.PartLive, release.PartCandidate)
 	})
 	add(RecordRelease, "greenlight: record a verified release (tags, serving record, ledger, notification, lock)", func(d *step.Deps) func(ctxT, docT) (recordT, error) {
-		return requiring(finish.Handler{D: d}.Record, release.PartConfig, release.PartLive, release.PartCandidate, release.PartSwitch, release.PartVerify)
+		return requiring(finish.Handler{D: d}.Record, release.PartConfig, release.PartLive, release.PartCandidate, release.PartTraffic)
 	})
 	add(Rollback, "greenlight: take AWS back to the live side after a failed release, from what AWS shows", func(d *step.Deps) func(ctxT, docT) (rollbackT, error) {
 		return requiring(rollback.Handler{D: d}.Rollback)

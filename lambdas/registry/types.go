@@ -20,6 +20,8 @@ type (
 	repT      = release.Report
 	switchT   = release.Switch
 	verifyT   = release.Verify
+	registerT = release.Register
+	shiftT    = release.Shift
 	keepT     = release.Keep
 	recordT   = release.Record
 	rollbackT = release.Rollback

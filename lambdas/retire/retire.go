@@ -8,6 +8,7 @@ package retire
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -37,6 +38,10 @@ type Result struct {
 	Retired []string  `json:"retired"`
 	Refused []Refusal `json:"refused"`
 	NotDue  []string  `json:"notDue"`
+	// Draining are instances deregistered from the load balancer whose
+	// deregistration delay outlasted the invocation: the next sweep
+	// retires them.
+	Draining []string `json:"draining,omitempty"`
 	// VolumesDeleted are data volumes left behind by retired instances;
 	// SnapshotsPruned are backups past the retention period.
 	VolumesDeleted  []string `json:"volumesDeleted,omitempty"`
@@ -240,8 +245,25 @@ func (h Handler) one(ctx context.Context, id string, res *Result) error {
 		res.NotDue = append(res.NotDue, id)
 		return nil
 	}
+	router := traffic.For(h.D.AWS, h.D.Env.Front)
+	if h.D.Env.Front.ListenerARN != "" {
+		// Behind an ALB the kept side stayed registered at weight 0 for an
+		// instant rollback: it leaves its target group, drained, first. A
+		// group with weight is refused (ErrServing).
+		drained, err := h.drain(ctx, router, id)
+		if errors.Is(err, traffic.ErrServing) {
+			return refuse(err.Error())
+		}
+		if err != nil {
+			return err
+		}
+		if !drained {
+			res.Draining = append(res.Draining, id)
+			return nil // the next sweep finds it drained
+		}
+	}
 	// Any front counts, not only the app's: Serves needs no allocation id.
-	serves, how, err := traffic.For(h.D.AWS, traffic.Front{}).Serves(ctx, id)
+	serves, how, err := router.Serves(ctx, id)
 	if err != nil {
 		return step.Traffic(err)
 	}
@@ -274,4 +296,29 @@ func (h Handler) one(ctx context.Context, id string, res *Result) error {
 		return step.AWS("sns:Publish", h.D.Env.Topic, err)
 	}
 	return nil
+}
+
+// DrainBudget is how long one invocation waits for a kept instance to
+// drain from its target group: the default deregistration delay, 300 s
+// ("Deregistration delay", elasticloadbalancing/latest/application/
+// load-balancer-target-groups.html), with room to spare. A longer delay
+// is finished by a later sweep.
+const DrainBudget = 10 * time.Minute
+
+// drainPoll is how often the draining target is looked at.
+const drainPoll = 15 * time.Second
+
+// drain deregisters the instance from the app's target groups and waits,
+// within the invocation, until it has left them.
+func (h Handler) drain(ctx context.Context, router traffic.Router, id string) (bool, error) {
+	return h.D.Poll(ctx, DrainBudget, func(ctx context.Context) (bool, time.Duration, error) {
+		gone, err := router.Deregister(ctx, traffic.One(id))
+		if errors.Is(err, traffic.ErrServing) {
+			return false, 0, err
+		}
+		if err != nil {
+			return false, 0, step.Traffic(err)
+		}
+		return gone, drainPoll, nil
+	})
 }

@@ -213,7 +213,7 @@ type world struct {
 func (h Handler) observe(ctx context.Context, d release.Doc) (world, error) {
 	w := world{liveTags: map[string]string{}, made: map[string]types.InstanceStateName{}, volumes: map[string]types.Volume{}}
 	live := d.Live.InstanceID
-	if d.Live.AllocationID != "" {
+	if hasFront(d) {
 		sp, err := h.router(d).Split(ctx)
 		if err != nil {
 			return w, step.Traffic(err)
@@ -367,15 +367,26 @@ func (h Handler) plan(d release.Doc, w world) []datamove.Action {
 		plan = append(plan, datamove.Action{Name: actMaintenance, After: []string{home}, Run: m.Maintenance("maintenance off", live, "off"),
 			What: "maintenance page off on " + live})
 	}
-	if live != "" && d.Live.AllocationID != "" && w.split.Weight(live) != 100 {
-		plan = append(plan, datamove.Action{Name: actTrafficBack, After: []string{home}, Run: h.trafficBack(d),
-			What: fmt.Sprintf("Elastic IP %s moved back to %s", d.Live.AllocationID, live)})
+	if live != "" && hasFront(d) && w.split.Weight(live) != 100 {
+		what := fmt.Sprintf("Elastic IP %s moved back to %s", d.Live.AllocationID, live)
+		if d.Config.UsesALB() {
+			what = fmt.Sprintf("all traffic through %s back to %s", d.Live.PublicIP, live)
+		}
+		plan = append(plan, datamove.Action{Name: actTrafficBack, After: []string{home}, Run: h.trafficBack(d), What: what})
 	}
 	var terminations []string
 	for _, id := range sortedKeys(w.made) {
 		name := "terminate " + id
 		terminations = append(terminations, name)
-		plan = append(plan, datamove.Action{Name: name, After: []string{actTrafficBack, home}, Run: h.terminate(d, id),
+		after := []string{actTrafficBack, home}
+		if d.Config.UsesALB() {
+			// It leaves its target group (drained) before it ends.
+			dereg := "deregister " + id
+			plan = append(plan, datamove.Action{Name: dereg, After: after, Run: h.deregister(d, id),
+				What: "candidate " + id + " deregistered from the load balancer"})
+			after = []string{dereg}
+		}
+		plan = append(plan, datamove.Action{Name: name, After: after, Run: h.terminate(d, id),
 			What: "candidate " + id + " terminated"})
 	}
 	for _, id := range sortedKeys(w.volumes) {
@@ -467,8 +478,28 @@ func moveHome(m datamove.Mover, d release.Doc, data, from, stale string) []datam
 }
 
 // router is the release's traffic router.
-func (h Handler) router(d release.Doc) traffic.Router {
-	return traffic.For(h.D.AWS, traffic.Front{AllocationID: d.Live.AllocationID})
+func (h Handler) router(d release.Doc) traffic.Router { return h.D.Router(d.Config) }
+
+// hasFront reports whether the release knew its front when it failed
+// (Prepare found it): before that there is no traffic to bring back.
+func hasFront(d release.Doc) bool {
+	return d.Live.InstanceID != "" && (d.Live.AllocationID != "" || d.Config.UsesALB())
+}
+
+// deregister takes a candidate out of the load balancer's target groups;
+// done once it has drained and left them.
+func (h Handler) deregister(d release.Doc, id string) datamove.Run {
+	return func(ctx context.Context, st *release.Step) (bool, error) {
+		gone, err := h.router(d).Deregister(ctx, traffic.One(id))
+		if err != nil {
+			return false, step.Traffic(err)
+		}
+		if !gone && st.Started.IsZero() {
+			st.Started = h.D.Now().UTC()
+			h.D.Did(ctx, d.ReleaseID, "elasticloadbalancing:DeregisterTargets", "instance", id, "undo", true)
+		}
+		return gone, nil
+	}
 }
 
 // trafficBack sends all traffic back to the live instance (moves the
@@ -477,10 +508,10 @@ func (h Handler) trafficBack(d release.Doc) datamove.Run {
 	return func(ctx context.Context, st *release.Step) (bool, error) {
 		mv, err := h.router(d).Shift(ctx, traffic.One(d.Live.InstanceID), 100)
 		if err != nil {
-			return false, step.AWS("switch traffic back", d.Live.AllocationID, err)
+			return false, step.AWS("switch traffic back", d.Live.PublicIP, err)
 		}
 		if mv.Changed {
-			h.D.Did(ctx, d.ReleaseID, "ec2:AssociateAddress", "allocation", d.Live.AllocationID, "to", d.Live.InstanceID, "undo", true)
+			h.D.Did(ctx, d.ReleaseID, "traffic back", "front", d.Live.PublicIP, "to", d.Live.InstanceID, "detail", mv.Detail, "undo", true)
 		}
 		return true, nil
 	}

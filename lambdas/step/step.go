@@ -5,6 +5,7 @@ package step
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -59,7 +60,10 @@ type Env struct {
 	SmokeTarget string
 	// RetentionDays is how long backups and kept instances stay.
 	RetentionDays int
-	Region        string
+	// Front is how users reach the app, for the steps that get no release
+	// document (the retire function).
+	Front  traffic.Front
+	Region string
 }
 
 // Environment variable names, shared by the stack that sets them and
@@ -79,7 +83,8 @@ const (
 	VarDataDocument        = "GREENLIGHT_DATA_DOCUMENT"
 	VarSmokeTarget         = "GREENLIGHT_SMOKE_TARGET"
 	VarRetentionDays       = "GREENLIGHT_RETENTION_DAYS"
-	VarRegion              = "AWS_REGION" // set by Lambda itself
+	VarFront               = "GREENLIGHT_FRONT" // traffic.Front as JSON
+	VarRegion              = "AWS_REGION"       // set by Lambda itself
 )
 
 // EnvFrom reads the environment through get (os.Getenv in Lambda).
@@ -99,8 +104,19 @@ func EnvFrom(get func(string) string) Env {
 		DataDocument:        get(VarDataDocument),
 		SmokeTarget:         get(VarSmokeTarget),
 		RetentionDays:       atoi(get(VarRetentionDays)),
+		Front:               frontOf(get(VarFront)),
 		Region:              get(VarRegion),
 	}
+}
+
+// frontOf reads VarFront; empty or unreadable is no front: the Elastic IP
+// router, which needs no address to tell whether an instance serves.
+func frontOf(s string) traffic.Front {
+	var f traffic.Front
+	if s != "" {
+		_ = json.Unmarshal([]byte(s), &f)
+	}
+	return f
 }
 
 func atoi(s string) int {
@@ -246,6 +262,12 @@ func First(ctx context.Context, d *Deps, releaseID, doing string, errs []error) 
 		d.Log.ErrorContext(ctx, doing, "release", releaseID, "err", err)
 	}
 	return errs[0]
+}
+
+// Router is the traffic router of the front cfg names: the one way a step
+// sees or moves traffic.
+func (d *Deps) Router(cfg release.Config) traffic.Router {
+	return traffic.For(d.AWS, traffic.FrontOf(cfg))
 }
 
 // Ledger is the release ledger in the stack's table.

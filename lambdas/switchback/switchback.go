@@ -106,11 +106,16 @@ func reasonSuffix(r string) string {
 func (h Handler) sides(ctx context.Context, d *release.Doc, serving ledger.Serving) error {
 	cfg := d.Config
 	alloc := cfg.Live.ElasticIPAllocationID
-	split, err := traffic.For(h.D.AWS, traffic.Front{AllocationID: alloc}).Split(ctx)
+	router := h.D.Router(cfg)
+	split, err := router.Split(ctx)
 	if err != nil {
 		return step.Traffic(err)
 	}
 	if split.Weight(serving.LiveInstance) != 100 {
+		if cfg.UsesALB() {
+			return release.ConfigMismatch{Cause: release.Causef("the load balancer %s sends %d %% of the traffic to %s, which the ledger records as live: a shift is under way or someone changed the weights; check before rolling back",
+				split.Front, split.Weight(serving.LiveInstance), serving.LiveInstance)}
+		}
 		return release.ConfigMismatch{Cause: release.Causef("Elastic IP %s is on %q but the ledger records %s as live: someone moved it; check before rolling back", alloc, split.Serving().String(), serving.LiveInstance)}
 	}
 	out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{serving.LiveInstance, serving.PreviousInstance}})
@@ -130,6 +135,18 @@ func (h Handler) sides(ctx context.Context, d *release.Doc, serving ledger.Servi
 	prev, ok := byID[serving.PreviousInstance]
 	if !ok || prev.State == nil || prev.State.Name != types.InstanceStateNameRunning {
 		return release.NothingToRollBack{Cause: release.Causef("the previous instance %s is not running", serving.PreviousInstance)}
+	}
+	if cfg.UsesALB() {
+		// The kept side must still be registered and healthy: flipping the
+		// weights to it is the whole rollback.
+		health, err := router.Health(ctx, traffic.One(serving.PreviousInstance))
+		if err != nil {
+			return step.Traffic(err)
+		}
+		if !health.Ready() {
+			return release.NothingToRollBack{Cause: release.Causef("the previous instance %s is not healthy behind the load balancer (%s): it cannot take the traffic back",
+				serving.PreviousInstance, health.Unhealthy[serving.PreviousInstance])}
+		}
 	}
 	d.Live = release.Live{
 		InstanceID: serving.LiveInstance, SubnetID: aws.ToString(live.SubnetId), AZ: aws.ToString(live.Placement.AvailabilityZone),

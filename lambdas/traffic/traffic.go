@@ -25,12 +25,10 @@ type Handler struct{ D *step.Deps }
 // nothing.
 func (h Handler) Switch(ctx context.Context, d release.Doc) (release.Switch, error) {
 	to := d.Candidate.InstanceID
-	led := h.D.Ledger()
-	err := led.Update(ctx, d.App, d.ReleaseID, ledger.Change{Set: map[string]any{"switchingTo": to}})
-	if err != nil {
-		return release.Switch{}, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
+	if err := h.switching(ctx, d); err != nil {
+		return release.Switch{}, err
 	}
-	mv, err := traffic.For(h.D.AWS, traffic.Front{AllocationID: d.Live.AllocationID}).Shift(ctx, traffic.One(to), 100)
+	mv, err := h.D.Router(d.Config).Shift(ctx, traffic.One(to), 100)
 	if err != nil {
 		return release.Switch{}, step.AWS("switch traffic", d.Live.AllocationID, err)
 	}
@@ -38,9 +36,25 @@ func (h Handler) Switch(ctx context.Context, d release.Doc) (release.Switch, err
 	if from == to || from == "" {
 		from = d.Live.InstanceID // a retried switch: the first one moved it
 	}
-	now := h.D.Now().UTC()
-	sw := release.Switch{From: from, To: to, AssociationID: mv.Detail, At: now}
+	sw := release.Switch{From: from, To: to, AssociationID: mv.Detail, At: h.D.Now().UTC()}
 	h.D.Did(ctx, d.ReleaseID, "ec2:AssociateAddress", "allocation", d.Live.AllocationID, "from", from, "to", to, "changed", mv.Changed)
+	return sw, h.switched(ctx, d, release.StateSwitchTraffic, fmt.Sprintf("Elastic IP %s moved from %s to %s", d.Live.PublicIP, from, to))
+}
+
+// switching writes, before traffic first moves, that it is moving to the
+// candidate: from then on users may write to the candidate's data, so a
+// rollback must bring that data back whatever the front shows by then.
+func (h Handler) switching(ctx context.Context, d release.Doc) error {
+	err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{Set: map[string]any{"switchingTo": d.Candidate.InstanceID}})
+	if err != nil {
+		return step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
+	}
+	return nil
+}
+
+// switched records that traffic moved: the release runs on (past its
+// approval, whose token goes), who approved it, and what moved.
+func (h Handler) switched(ctx context.Context, d release.Doc, state, detail string) error {
 	set := map[string]any{"status": ledger.StatusRunning}
 	if d.Approval != nil {
 		set["approvedBy"] = d.Approval.By
@@ -48,15 +62,15 @@ func (h Handler) Switch(ctx context.Context, d release.Doc) (release.Switch, err
 			set["reason"] = d.Approval.Reason
 		}
 	}
-	err = led.Update(ctx, d.App, d.ReleaseID, ledger.Change{
+	err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{
 		Set:    set,
 		Remove: []string{"token", "tokenExpires"},
-		Event:  &ledger.Event{At: now, Step: release.StateSwitchTraffic, Detail: fmt.Sprintf("Elastic IP %s moved from %s to %s", d.Live.PublicIP, from, to)},
+		Event:  &ledger.Event{At: h.D.Now().UTC(), Step: state, Detail: detail},
 	})
 	if err != nil {
-		return sw, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
+		return step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
 	}
-	return sw, nil
+	return nil
 }
 
 // Verify waits, within its first invocation, until users reach the

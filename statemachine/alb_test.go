@@ -1,0 +1,199 @@
+package statemachine_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
+	"github.com/greenlight/greenlight/harness/localrun"
+	"github.com/greenlight/greenlight/internal/release"
+)
+
+// withALB releases behind the simulated region's load balancer (the local
+// engine points the listener and target groups at it) in steps.
+func withALB(steps ...int) func(*release.Config) {
+	return func(c *release.Config) {
+		c.Traffic.Mode = release.TrafficALB
+		c.Live.ElasticIPAllocationID = ""
+		c.Traffic.Steps = steps
+		// Placeholders: the environment replaces them with its own.
+		c.Traffic.ALB = &release.ALBConfig{
+			ListenerARN: "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/shop/0000000000000000/0000000000000000",
+			TargetGroupARNs: []string{
+				"arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/shop-blue/0000000000000000",
+				"arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/shop-green/0000000000000000",
+			},
+		}
+	}
+}
+
+// albPath is a release's path behind an ALB: the candidate registered and
+// healthy after the approval, then the steps.
+var albPath = path(upToApproval, release.StateKeepPrevious, targetWait, shifting, release.StateRecordRelease, release.Released)
+
+// weights reads the listener's forward action: each target group's weight.
+func weights(t *testing.T, env *localrun.Env) map[string]int32 {
+	t.Helper()
+	out, err := env.Region.ELB().DescribeListeners(context.Background(), &elb.DescribeListenersInput{ListenerArns: []string{env.Fixture.ListenerARN}})
+	if err != nil || len(out.Listeners) != 1 {
+		t.Fatalf("describe the listener: %v", err)
+	}
+	w := map[string]int32{}
+	for _, a := range out.Listeners[0].DefaultActions {
+		if a.ForwardConfig != nil {
+			for _, g := range a.ForwardConfig.TargetGroups {
+				w[aws.ToString(g.TargetGroupArn)] = aws.ToInt32(g.Weight)
+			}
+		}
+	}
+	return w
+}
+
+// registered lists the instances in a target group (draining ones too).
+func registered(t *testing.T, env *localrun.Env, group string) map[string]elbtypes.TargetHealthStateEnum {
+	t.Helper()
+	out, err := env.Region.ELB().DescribeTargetHealth(context.Background(), &elb.DescribeTargetHealthInput{TargetGroupArn: aws.String(group)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]elbtypes.TargetHealthStateEnum{}
+	for _, d := range out.TargetHealthDescriptions {
+		ids[aws.ToString(d.Target.Id)] = d.TargetHealth.State
+	}
+	return ids
+}
+
+// TestALBRelease: behind the load balancer a release registers the
+// candidate in the idle target group, passes through every step in order,
+// and ends with all traffic on it and the previous instance still
+// registered at weight 0, kept for an instant rollback.
+func TestALBRelease(t *testing.T) {
+	env := localrun.NewTestEnv(t, localrun.Options{}, withALB(5, 25, 50, 100))
+	res, err := env.Release(ctxT(t), "1.1.0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != release.Released {
+		t.Fatalf("status %s: %s %s", res.Status, res.Error, res.Cause)
+	}
+	assertPath(t, res, albPath)
+	f := env.Fixture
+	blue, green := f.TargetGroupARNs[0], f.TargetGroupARNs[1]
+	if w := weights(t, env); w[green] != 100 || w[blue] != 0 {
+		t.Errorf("weights %v, want green 100, blue 0", w)
+	}
+	cand := res.LiveInstanceID
+	if cand == f.LiveInstance || res.LiveVersion != "1.1.0" {
+		t.Errorf("live is %s serving %s, want the candidate serving 1.1.0", cand, res.LiveVersion)
+	}
+	if g := registered(t, env, green); g[cand] != elbtypes.TargetHealthStateEnumHealthy || len(g) != 1 {
+		t.Errorf("green holds %v, want the candidate, healthy", g)
+	}
+	if b := registered(t, env, blue); b[f.LiveInstance] == "" {
+		t.Errorf("blue holds %v, want the previous instance kept registered", b)
+	}
+	if res.Weights == nil || res.Weights.Live != 0 || res.Weights.Candidate != 100 {
+		t.Errorf("weights %+v, want live 0, candidate 100", res.Weights)
+	}
+	var seen []int
+	for _, st := range res.TrafficSteps {
+		seen = append(seen, st.Weight)
+		if st.Outcome != "passed" || st.StartedAt.IsZero() || st.Checks == 0 {
+			t.Errorf("step %+v, want passed with checks", st)
+		}
+	}
+	if len(seen) != 4 || seen[0] != 5 || seen[3] != 100 {
+		t.Errorf("steps %v, want 5, 25, 50, 100", seen)
+	}
+	if len(res.LeakedResources) > 0 {
+		t.Errorf("leaked: %+v", res.LeakedResources)
+	}
+	assertUnlocked(t, env)
+}
+
+// TestALBAlarmAtEachStepRollsBack raises the watched alarm while the
+// release holds each step in turn: it ends RolledBack with all traffic
+// back on the live side, stickiness off, and the candidate deregistered
+// (drained) and terminated.
+func TestALBAlarmAtEachStepRollsBack(t *testing.T) {
+	steps := []int{5, 25, 50, 100}
+	for _, at := range steps {
+		t.Run(fmt.Sprintf("at %d %%", at), func(t *testing.T) {
+			env := localrun.NewTestEnv(t, localrun.Options{}, func(c *release.Config) {
+				withALB(steps...)(c)
+				c.Traffic.Alarms = []string{"shop-5xx"}
+			})
+			green := env.Fixture.TargetGroupARNs[1]
+			raised := false
+			env.AfterAdvance(func(from, to time.Time) {
+				if !raised && weights(t, env)[green] == int32(at) {
+					raised = true
+					if err := env.Region.SetAlarm("shop-5xx", cwtypes.StateValueAlarm, "Threshold Crossed: 1 datapoint [12.0] was greater than the threshold (5.0)."); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+			res, err := env.Release(ctxT(t), "1.1.0", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Status != release.RolledBack || !strings.Contains(res.Cause, "shop-5xx") {
+				t.Fatalf("status %s: %s, want RolledBack naming the alarm", res.Status, res.Cause)
+			}
+			assertPath(t, res, path(upToApproval, release.StateKeepPrevious, targetWait, leftAt(shifting, release.StateShiftTraffic), rolledBack))
+			if w := weights(t, env); w[green] != 0 || w[env.Fixture.TargetGroupARNs[0]] != 100 {
+				t.Errorf("weights %v, want all on blue", w)
+			}
+			if res.Weights == nil || res.Weights.Live != 100 || res.Weights.Candidate != 0 {
+				t.Errorf("weights %+v, want live 100", res.Weights)
+			}
+			if g := registered(t, env, green); len(g) != 0 {
+				t.Errorf("green still holds %v", g)
+			}
+			var failed *release.TrafficStep
+			for i := range res.TrafficSteps {
+				if st := &res.TrafficSteps[i]; st.Outcome != "" && st.Outcome != "passed" {
+					failed = st
+				}
+			}
+			if failed == nil || failed.Weight != at || !strings.Contains(failed.Outcome, "shop-5xx") {
+				t.Errorf("traffic steps %+v, want the %d %% step failed on the alarm", res.TrafficSteps, at)
+			}
+			assertClean(t, env, res)
+		})
+	}
+}
+
+// TestALBDataMove releases with the data moved under a maintenance page
+// behind the load balancer: one step to 100 %, no write lost, and a
+// measured maintenance window.
+func TestALBDataMove(t *testing.T) {
+	env := localrun.NewTestEnv(t, localrun.Options{}, func(c *release.Config) {
+		withData(release.DataMove)(c)
+		withALB()(c)
+	})
+	res, err := env.Release(ctxT(t), "1.1.0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != release.Released {
+		t.Fatalf("status %s: %s %s", res.Status, res.Error, res.Cause)
+	}
+	if len(res.TrafficSteps) != 1 || res.TrafficSteps[0].Weight != 100 {
+		t.Errorf("traffic steps %+v, want one step to 100", res.TrafficSteps)
+	}
+	if res.ModelSeconds.MaintenanceWindow <= 0 || len(res.Window) == 0 {
+		t.Errorf("maintenance window %v s (%+v), want measured", res.ModelSeconds.MaintenanceWindow, res.Window)
+	}
+	if res.Writes == nil || res.Writes.Lost != 0 || res.Writes.Accepted == 0 {
+		t.Errorf("writes %+v, want some accepted and none lost", res.Writes)
+	}
+	t.Logf("window %.1f s: %+v", res.ModelSeconds.MaintenanceWindow, res.Window)
+}
