@@ -23,7 +23,6 @@ import (
 
 	"github.com/greenlight/greenlight/events"
 	"github.com/greenlight/greenlight/harness/sim"
-	"github.com/greenlight/greenlight/infra"
 	"github.com/greenlight/greenlight/instance"
 	"github.com/greenlight/greenlight/internal/release"
 	"github.com/greenlight/greenlight/lambdas/prepare"
@@ -132,9 +131,6 @@ func bucketName(app string) string { return "greenlight-" + app + "-releases" }
 func Start(ctx context.Context, opts Options) (*Env, error) {
 	if opts.Approve == "" {
 		opts.Approve = ApproveAuto
-	}
-	if err := infra.Supports(opts.Config); err != nil {
-		return nil, err
 	}
 	tc, err := FindToolchain()
 	if err != nil {

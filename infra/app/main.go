@@ -25,10 +25,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	if err := infra.Supports(cfg); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
 	if _, err := os.Stat(asset); err != nil {
 		fmt.Fprintf(os.Stderr, "Lambda asset %s is missing: run `make build` first\n", asset)
 		os.Exit(1)
