@@ -954,6 +954,8 @@ type ALBRoute struct {
 	// Cookie is the AWSALBTG cookie the response carries when target
 	// group stickiness is on, "" otherwise. The client sends it back.
 	Cookie string
+	// stickiness is the rule's stickiness duration, the cookie's lifetime.
+	stickiness time.Duration
 }
 
 // ALBTargetFor routes one request the way the load balancer would now. arn
@@ -988,7 +990,6 @@ func (r *Region) ALBTargetFor(arn, cookie string) ALBRoute {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.settle()
-	now := r.now()
 	rl, err := r.lookupRule(arn)
 	if err != nil {
 		ls, err := r.lookupListener(arn)
@@ -997,6 +998,13 @@ func (r *Region) ALBTargetFor(arn, cookie string) ALBRoute {
 		}
 		rl = ls.defaultRule
 	}
+	return r.albRoute(rl, cookie)
+}
+
+// albRoute is ALBTargetFor for a rule the request matched. Called with
+// r.mu held.
+func (r *Region) albRoute(rl *rule, cookie string) ALBRoute {
+	now := r.now()
 	f := rl.forwardingAt(now)
 	group := ""
 	if f.stickiness > 0 {
@@ -1012,7 +1020,7 @@ func (r *Region) ALBTargetFor(arn, cookie string) ALBRoute {
 	}
 	route := ALBRoute{TargetGroupARN: group}
 	if f.stickiness > 0 {
-		route.Cookie = encodeStickiness(group, now.Add(f.stickiness))
+		route.Cookie, route.stickiness = encodeStickiness(group, now.Add(f.stickiness)), f.stickiness
 	}
 	tg := r.targetGroups[group]
 	if t := r.nextTarget(tg); t != nil {

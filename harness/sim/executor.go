@@ -86,6 +86,7 @@ type AppState struct {
 	Releases      []string // release ids installed here, newest last
 	Running       bool     // the app process runs (it answers once the OS is up)
 	Maintenance   bool     // maintenance mode: every request gets 503
+	Failing       bool     // every request but the health check gets 500
 	Frozen        bool     // the data filesystem is frozen: writes block
 	MountedVolume string   // the data volume mounted, "" for none
 	MountPoint    string
@@ -195,6 +196,13 @@ func (h *Host) StopApp() {
 // SetMaintenance turns maintenance mode on or off.
 func (h *Host) SetMaintenance(on bool) {
 	_ = h.update(func(i *instance) error { i.app.Maintenance = on; return nil })
+}
+
+// SetFailing makes the app answer 500 to every request but its health
+// check, or stops that: a release broken where the health check does not
+// look.
+func (h *Host) SetFailing(on bool) {
+	_ = h.update(func(i *instance) error { i.app.Failing = on; return nil })
 }
 
 // Freeze freezes the data filesystem (fsfreeze): writes stop until Thaw.

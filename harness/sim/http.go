@@ -42,12 +42,14 @@ const MaintenanceRetryAfter = 60
 // instance's app server; the Elastic IP reaches the instance traffic
 // follows at that moment. An instance that is not up does not answer (a
 // timeout, at once: the clock is simulated); one whose app is stopped, or
-// listens on another port, refuses the connection. Keep-alive is off so
+// listens on another port, refuses the connection. Requests to a load
+// balancer's DNS name go through it (albTransport). Keep-alive is off so
 // every request is routed afresh, as an Elastic IP move breaks open
 // connections.
 func (r *Region) HTTPClient() *http.Client {
+	direct := &http.Transport{DialContext: r.dial, DisableKeepAlives: true, Proxy: nil}
 	return &http.Client{
-		Transport: &http.Transport{DialContext: r.dial, DisableKeepAlives: true, Proxy: nil},
+		Transport: &albTransport{r: r, next: direct},
 		Timeout:   30 * time.Second,
 	}
 }
@@ -127,12 +129,13 @@ func (r *Region) route(host string, port int, caller string) (string, error) {
 // VPC" and "Enable internet access for VPC-connected Lambda functions",
 // lambda/latest/dg/configuration-vpc.html, configuration-vpc-internet.html).
 // Callers the stack does not deploy (the test, simulated users) are
-// outside the VPC. Called with r.mu held.
+// outside the VPC; the load balancer's nodes are inside. Called with r.mu
+// held.
 func (r *Region) reachable(caller string, public bool) bool {
 	if r.opts.FunctionsInVPC == nil {
 		return true
 	}
-	return public != slices.Contains(r.opts.FunctionsInVPC, caller)
+	return public != (caller == loadBalancerCaller || slices.Contains(r.opts.FunctionsInVPC, caller))
 }
 
 // noRoute is the error an AWS API call from a function in the VPC meets:
@@ -168,8 +171,8 @@ func (r *Region) startAppServer(id string) (*appServer, error) {
 }
 
 // appHandler answers as the app on an instance does at the moment of the
-// request: the health path, /version, the home page, or the maintenance
-// page. A request arriving after the app stopped finds the connection
+// request: the health path, /version, the home page, the maintenance
+// page, or 500 when the app is failing. A request arriving after the app stopped finds the connection
 // dropped.
 func (r *Region) appHandler(id string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -198,6 +201,10 @@ func (r *Region) appHandler(id string) http.Handler {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintf(w, "<!doctype html><html><head><title>%[1]s: maintenance</title></head><body><h1>%[1]s is down for maintenance</h1><p>We will be back shortly.</p></body></html>\n", html.EscapeString(name))
+			return
+		}
+		if app.Failing && req.URL.Path != app.HealthPath {
+			http.Error(w, "internal server error", http.StatusInternalServerError)
 			return
 		}
 		switch req.URL.Path {

@@ -99,7 +99,8 @@ type Options struct {
 	// ALB creates an Application Load Balancer in front of the app (see
 	// Fixture.LoadBalancerARN): an HTTP listener on port 80 whose default
 	// action forwards everything to the blue target group, where the live
-	// instance is registered and healthy; the green group is empty. The
+	// instance is registered and healthy; the green group is empty.
+	// HTTPClient reaches the app through it at Fixture.LoadBalancerDNS. The
 	// Elastic IP stays as it is. ALBRule adds a listener rule (priority
 	// 10, host header "<app>.example.com") forwarding to blue as well.
 	ALB     bool
