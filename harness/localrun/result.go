@@ -37,8 +37,9 @@ type Result struct {
 	AWSAPICallsByOperation map[string]int `json:"awsApiCallsByOperation"`
 	ModelSeconds           ModelSeconds   `json:"modelSeconds"`
 	LiveInstanceID         string         `json:"liveInstanceId"`
-	// LiveServing: the live instance runs and answers its health check
-	// through the Elastic IP, as users reach it.
+	// LiveServing: the live instance runs and the app answers its health
+	// check through the front users reach (the Elastic IP, or the load
+	// balancer in alb mode).
 	LiveServing bool   `json:"liveServing"`
 	LiveVersion string `json:"liveVersion"`
 	// Warning is what a release that stands could not record
@@ -50,6 +51,9 @@ type Result struct {
 	// Writes, with a data volume: every write users made, and whether
 	// each is on the live data volume.
 	Writes *Writes `json:"writes,omitempty"`
+	// ALBRequests, in alb mode: the users' requests through the load
+	// balancer, by outcome and by the version that answered.
+	ALBRequests *ALBRequests `json:"albRequests,omitempty"`
 	// Window is the maintenance window split along the cutover's
 	// critical path (data.WindowParts).
 	Window      []data.WindowPart `json:"maintenanceWindowParts,omitempty"`
@@ -92,7 +96,7 @@ func (e *Env) Follow(ctx context.Context, started start.Result, wall time.Time) 
 	if started.Status == start.Duplicate {
 		return &Result{Status: release.Duplicate, ReleaseID: started.ReleaseID, Execution: started.Execution,
 			StatesEntered: []string{}, AWSAPICallsByOperation: map[string]int{}, LeakedResources: []sim.Resource{},
-			LiveInstanceID: e.live(), LiveServing: e.liveServing(), LiveVersion: e.liveVersion(), WallSeconds: time.Since(wall).Seconds()}, nil
+			LiveInstanceID: e.live(), LiveServing: e.liveServing(), LiveVersion: e.liveVersion(), ALBRequests: e.ALBRequests(), WallSeconds: time.Since(wall).Seconds()}, nil
 	}
 	ex, err := e.Wait(ctx, started.ReleaseID)
 	if err != nil {
@@ -133,6 +137,7 @@ func (e *Env) summarize(started start.Result, ex *Execution, wall time.Time) *Re
 		w := e.Writes()
 		res.Writes = &w
 	}
+	res.ALBRequests = e.ALBRequests()
 	res.LiveInstanceID, res.LiveVersion = e.live(), e.liveVersion()
 	res.LiveServing = e.liveServing()
 	res.LeakedResources = e.leaks(started.ReleaseID)
@@ -187,11 +192,20 @@ func waited(evs []Event, state string) time.Duration {
 	return d
 }
 
-// live is the instance receiving the Elastic IP's traffic now.
-func (e *Env) live() string { return e.Region.TrafficTarget(e.Fixture.AllocationID) }
+// live is the instance receiving the Elastic IP's traffic now; in alb
+// mode the first of those the load balancer sends most requests to.
+func (e *Env) live() string {
+	if e.Config.UsesALB() {
+		if ids := e.Region.ALBServing(e.albARN()); len(ids) > 0 {
+			return ids[0]
+		}
+		return ""
+	}
+	return e.Region.TrafficTarget(e.Fixture.AllocationID)
+}
 
-// liveServing asks the app's health check through the Elastic IP, the way
-// users reach it, and checks the instance behind it runs.
+// liveServing asks the app's health check through the front, the way
+// users reach it, and checks the live instance runs.
 func (e *Env) liveServing() bool {
 	live := e.live()
 	if live == "" {
@@ -204,9 +218,15 @@ func (e *Env) liveServing() bool {
 	}
 	hc := e.Config.HealthCheck
 	url := fmt.Sprintf("http://%s:%d%s", e.Fixture.PublicIP, hc.Port, hc.Path)
+	if e.users != nil {
+		url = e.users.url + hc.Path
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return false
+	}
+	if e.users != nil {
+		req.Host = e.users.host
 	}
 	resp, err := e.Region.HTTPClient().Do(req)
 	if err != nil {

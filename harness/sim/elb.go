@@ -222,11 +222,12 @@ func (r *Region) buildALB(f *Fixture, live *instance, created time.Time) {
 	ls.defaultRule = &rule{arn: r.ruleARN(ls), listener: ls, priority: "default", actions: forwardBlue(), forwards: []forwarding{fw}}
 	f.LoadBalancerARN, f.LoadBalancerDNS, f.ListenerARN = lb.arn, lb.dnsName, ls.arn
 	if o.ALBRule {
+		host := o.App + ".example.com"
 		rl := &rule{arn: r.ruleARN(ls), listener: ls, priority: "10", actions: forwardBlue(), forwards: []forwarding{fw},
 			conditions: []elbtypes.RuleCondition{{Field: aws.String("host-header"),
-				HostHeaderConfig: &elbtypes.HostHeaderConditionConfig{Values: []string{o.App + ".example.com"}}}}}
+				HostHeaderConfig: &elbtypes.HostHeaderConditionConfig{Values: []string{host}}}}}
 		ls.rules = append(ls.rules, rl)
-		f.RuleARN = rl.arn
+		f.RuleARN, f.RuleHost = rl.arn, host
 	}
 }
 
