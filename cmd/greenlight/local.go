@@ -59,8 +59,9 @@ and by the version that answered.
 Faults: --fail-at STATE arms a fault for that Task state's next
 invocation. --fault error fails one of its AWS calls (the first, or the
 K-th with --fail-call K); --fault error-after lets every call succeed and
-then fails the step, as if its last call had failed; throttle, not-found
-and timeout are transient and must be survived.
+then fails the step, as if its last call had failed; --fault alarm (alb
+mode) puts the first of traffic.alarms in ALARM; throttle, not-found and
+timeout are transient and must be survived.
 
 It exits 0 when the release ends as expected: Released, or RolledBack when
 the approval is refused or a hard fault is injected before the commit
@@ -76,12 +77,12 @@ point (after it, at RecordRelease, the release stands) (see --expect).`,
 	fl.StringVar(&f.approve, "approve", localrun.ApproveAuto, "how the approval is answered: auto, reject, timeout or prompt (wait for `greenlight approve|reject --local`)")
 	fl.StringVar(&f.failAt, "fail-at", "", "Task state whose next invocation fails (see --list-states)")
 	fl.StringVar(&f.fault, "fault", localrun.FaultError, "what --fail-at injects: "+strings.Join(localrun.FaultKinds, ", ")+
-		" (error: an AWS call fails; error-after: every call succeeds, then the step fails)")
+		" (error: an AWS call fails; error-after: every call succeeds, then the step fails; alarm: the first of traffic.alarms goes to ALARM, with --traffic alb)")
 	fl.IntVar(&f.failCall, "fail-call", 0, "with --fault error: fail the K-th AWS call of that invocation instead of the first (implies --fault error)")
 	fl.StringVar(&f.dataMode, "data-mode", "", "override data.mode: none, restore or move")
 	fl.StringVar(&f.traffic, "traffic", "", "override traffic.mode: elasticIp (users reach the app through the Elastic IP) or alb (through the simulated load balancer); default the config's")
 	fl.StringVar(&f.expect, "expect", "", "the terminal status that counts as success (default: Released, or RolledBack for a refused approval or a hard fault)")
-	fl.BoolVar(&f.listStates, "list-states", false, "print the Task states --fail-at accepts, one per line, and exit; every fault kind applies to each, impaired and command-failed only where they say")
+	fl.BoolVar(&f.listStates, "list-states", false, "print the Task states --fail-at accepts, one per line, and exit; every fault kind applies to each, impaired and command-failed only where they say, alarm only with --traffic alb")
 	fl.BoolVar(&f.json, "json", false, "print one JSON summary on stdout instead of progress")
 	fl.StringVar(&f.logFile, "log", "", "write the handlers' JSON log lines to this file")
 	return cmd
@@ -180,7 +181,7 @@ func runLocal(cmd *cobra.Command, f localFlags) error {
 		return nil
 	}
 	if fault != nil {
-		if err := fault.Check(env.Machine()); err != nil {
+		if err := fault.Check(env.Machine(), env.Config); err != nil {
 			return withCode(exitUsage, err)
 		}
 	}

@@ -10,7 +10,8 @@ import (
 )
 
 // --traffic alb starts the local engine behind the simulated load
-// balancer (its config validates); an unknown mode is a usage error.
+// balancer (its config validates); --fault alarm is refused without it,
+// and an unknown mode is a usage error.
 func TestLocalTrafficFlag(t *testing.T) {
 	for _, c := range []struct {
 		args []string
@@ -19,6 +20,7 @@ func TestLocalTrafficFlag(t *testing.T) {
 	}{
 		{[]string{"local", "--traffic", "alb", "--list-states"}, exitOK, "DeployRelease"},
 		{[]string{"local", "--traffic", "nlb"}, exitUsage, `--traffic "nlb" is not one of elasticIp, alb`},
+		{[]string{"local", "--traffic", "elasticIp", "--fail-at", "DeployRelease", "--fault", "alarm"}, exitUsage, "run with --traffic alb"},
 	} {
 		var out, errOut bytes.Buffer
 		code := execute(context.Background(), c.args, strings.NewReader(""), &out, &errOut)

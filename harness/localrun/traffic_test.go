@@ -196,3 +196,34 @@ func TestUsersWriteThroughTheLoadBalancer(t *testing.T) {
 		t.Fatalf("requests %+v", got)
 	}
 }
+
+// --fault alarm raises the first alarm before the step runs, and applies
+// in alb mode only.
+func TestAlarmFault(t *testing.T) {
+	e := NewTestEnv(t, Options{Traffic: release.TrafficALB}, nil)
+	f := &Fault{State: release.StateDeployRelease, Kind: FaultAlarm}
+	if err := f.Check(e.Machine(), e.Config); err != nil {
+		t.Fatalf("in alb mode: %v", err)
+	}
+	eip := e.Config
+	eip.Traffic = release.TrafficConfig{Mode: release.TrafficElasticIP}
+	if err := f.Check(e.Machine(), eip); err == nil || !strings.Contains(err.Error(), "--traffic alb") {
+		t.Fatalf("in elasticIp mode: %v, want a refusal naming --traffic alb", err)
+	}
+	name := e.Config.Traffic.Alarms[0]
+	var seen cwtypes.StateValue
+	_, err := f.apply(context.Background(), e, Invocation{State: f.State}, func(ctx context.Context) ([]byte, error) {
+		out, err := e.Region.CloudWatch().DescribeAlarms(ctx, &cloudwatch.DescribeAlarmsInput{AlarmNames: []string{name}})
+		if err != nil {
+			return nil, err
+		}
+		seen = out.MetricAlarms[0].StateValue
+		return nil, nil
+	})
+	if err != nil || seen != cwtypes.StateValueAlarm {
+		t.Fatalf("the step saw %s (%v), want %s in ALARM", seen, err, name)
+	}
+	if Transient(FaultAlarm) || !slices.Contains(FaultKinds, FaultAlarm) {
+		t.Error("the alarm fault must be listed and hard")
+	}
+}
