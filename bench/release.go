@@ -140,7 +140,7 @@ func (c *invocationCounter) take() map[string]int {
 
 func measure(ctx context.Context, env *localrun.Env, s scenario, version string, counter *invocationCounter) (Row, error) {
 	if s.Fault != nil {
-		if err := s.Fault.Check(env.Machine()); err != nil {
+		if err := s.Fault.Check(env.Machine(), env.Config); err != nil {
 			return Row{}, err
 		}
 	}

@@ -401,7 +401,7 @@ func runFaults(t *testing.T, env *localrun.Env, kinds []string) {
 	for k, kind := range kinds {
 		for i, state := range m.TaskStates() {
 			f := &localrun.Fault{State: state, Kind: kind}
-			if f.Check(m) != nil {
+			if f.Check(m, env.Config) != nil {
 				continue
 			}
 			var body []byte

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,6 +31,7 @@ type localFlags struct {
 	fault      string
 	failCall   int
 	dataMode   string
+	traffic    string
 	expect     string
 	listStates bool
 	json       bool
@@ -48,11 +50,18 @@ Elastic IP, SSM, Scheduler, SNS in memory; S3 on gofakes3; DynamoDB on
 dynalite). Wait states run on the simulated clock, so a release takes
 seconds while the summary shows modelled AWS time.
 
+Traffic: --traffic alb puts the simulated region's Application Load
+Balancer in front of the app and points traffic.alb at it; the users then
+make one request a simulated second through its DNS name, as a few
+sessions each keeping its cookies, and the summary counts them by outcome
+and by the version that answered.
+
 Faults: --fail-at STATE arms a fault for that Task state's next
 invocation. --fault error fails one of its AWS calls (the first, or the
 K-th with --fail-call K); --fault error-after lets every call succeed and
-then fails the step, as if its last call had failed; throttle, not-found
-and timeout are transient and must be survived.
+then fails the step, as if its last call had failed; --fault alarm (alb
+mode) puts the first of traffic.alarms in ALARM; throttle, not-found and
+timeout are transient and must be survived.
 
 It exits 0 when the release ends as expected: Released, or RolledBack when
 the approval is refused or a hard fault is injected before the commit
@@ -68,11 +77,12 @@ point (after it, at RecordRelease, the release stands) (see --expect).`,
 	fl.StringVar(&f.approve, "approve", localrun.ApproveAuto, "how the approval is answered: auto, reject, timeout or prompt (wait for `greenlight approve|reject --local`)")
 	fl.StringVar(&f.failAt, "fail-at", "", "Task state whose next invocation fails (see --list-states)")
 	fl.StringVar(&f.fault, "fault", localrun.FaultError, "what --fail-at injects: "+strings.Join(localrun.FaultKinds, ", ")+
-		" (error: an AWS call fails; error-after: every call succeeds, then the step fails)")
+		" (error: an AWS call fails; error-after: every call succeeds, then the step fails; alarm: the first of traffic.alarms goes to ALARM, with --traffic alb)")
 	fl.IntVar(&f.failCall, "fail-call", 0, "with --fault error: fail the K-th AWS call of that invocation instead of the first (implies --fault error)")
 	fl.StringVar(&f.dataMode, "data-mode", "", "override data.mode: none, restore or move")
+	fl.StringVar(&f.traffic, "traffic", "", "override traffic.mode: elasticIp (users reach the app through the Elastic IP) or alb (through the simulated load balancer); default the config's")
 	fl.StringVar(&f.expect, "expect", "", "the terminal status that counts as success (default: Released, or RolledBack for a refused approval or a hard fault)")
-	fl.BoolVar(&f.listStates, "list-states", false, "print the Task states --fail-at accepts, one per line, and exit; every fault kind applies to each, impaired and command-failed only where they say")
+	fl.BoolVar(&f.listStates, "list-states", false, "print the Task states --fail-at accepts, one per line, and exit; every fault kind applies to each, impaired and command-failed only where they say, alarm only with --traffic alb")
 	fl.BoolVar(&f.json, "json", false, "print one JSON summary on stdout instead of progress")
 	fl.StringVar(&f.logFile, "log", "", "write the handlers' JSON log lines to this file")
 	return cmd
@@ -103,6 +113,11 @@ func runLocal(cmd *cobra.Command, f localFlags) error {
 		if err := setDataMode(&cfg, f.dataMode); err != nil {
 			return withCode(exitUsage, err)
 		}
+	}
+	switch f.traffic {
+	case "", release.TrafficElasticIP, release.TrafficALB:
+	default:
+		return withCode(exitUsage, fmt.Errorf("--traffic %q is not one of %s, %s", f.traffic, release.TrafficElasticIP, release.TrafficALB))
 	}
 	body, version, err := localArtifact(f, cfg.App)
 	if err != nil {
@@ -135,7 +150,11 @@ func runLocal(cmd *cobra.Command, f localFlags) error {
 	}
 	progress := &progress{w: errOut, quiet: f.json}
 	if !f.json {
-		fmt.Fprintf(errOut, "greenlight local: %s %s from %s, data mode %s, approval %s\n", cfg.App, version, describeArtifact(f.artifact), cfg.Data.Mode, f.approve)
+		traffic := f.traffic
+		if traffic == "" {
+			traffic = cfg.TrafficMode()
+		}
+		fmt.Fprintf(errOut, "greenlight local: %s %s from %s, data mode %s, traffic %s, approval %s\n", cfg.App, version, describeArtifact(f.artifact), cfg.Data.Mode, traffic, f.approve)
 		fmt.Fprintf(errOut, "  starting the simulated region, dynalite and the stack (config %s)...\n", cfgPath)
 	}
 	var unpublish func()
@@ -143,6 +162,7 @@ func runLocal(cmd *cobra.Command, f localFlags) error {
 		Config:  cfg,
 		Asset:   localAsset(tc),
 		Approve: f.approve,
+		Traffic: f.traffic,
 		Fault:   fault,
 		Log:     logOut,
 		OnEvent: progress.event,
@@ -161,7 +181,7 @@ func runLocal(cmd *cobra.Command, f localFlags) error {
 		return nil
 	}
 	if fault != nil {
-		if err := fault.Check(env.Machine()); err != nil {
+		if err := fault.Check(env.Machine(), env.Config); err != nil {
 			return withCode(exitUsage, err)
 		}
 	}
@@ -347,6 +367,17 @@ func summarize(w io.Writer, r *localrun.Result) {
 		}
 		fmt.Fprintf(w, "  user writes:  %d accepted, %d refused under maintenance, %s (%s holds %d)\n",
 			wr.Accepted, wr.Refused, verdict, wr.LiveVolume, wr.OnLiveVolume)
+	}
+	if a := r.ALBRequests; a != nil {
+		versions := make([]string, 0, len(a.ByVersion))
+		for v := range a.ByVersion {
+			versions = append(versions, fmt.Sprintf("%s %d", v, a.ByVersion[v]))
+		}
+		sort.Strings(versions)
+		if len(versions) == 0 {
+			versions = []string{"none"}
+		}
+		fmt.Fprintf(w, "  users (ALB):  %d requests, %d ok, %d failed; served by version: %s\n", a.Requests, a.OK, a.Failed, strings.Join(versions, ", "))
 	}
 	if len(r.LeakedResources) == 0 {
 		fmt.Fprintln(w, "  leaked:       nothing")

@@ -45,6 +45,10 @@ type Options struct {
 	// Config is the operator's greenlight.json; the environment points
 	// its AWS ids at the simulated region's.
 	Config release.Config
+	// Traffic overrides Config's traffic.mode: release.TrafficElasticIP or
+	// release.TrafficALB; "" keeps it. In alb mode the simulated region
+	// has the load balancer, and the users reach the app through it.
+	Traffic string
 	// Asset is build/bootstrap.zip (the functions' code, for synthesis);
 	// empty synthesizes with a placeholder (see Synthesize).
 	Asset string
@@ -102,6 +106,9 @@ type Env struct {
 
 	mu     sync.Mutex
 	writes Writes
+	// users and albRequests: the users behind the load balancer, alb mode.
+	users       *albUsers
+	albRequests ALBRequests
 	// writeClock is the time since the users' last write (under a second).
 	writeClock  time.Duration
 	runs        map[string]*run
@@ -152,7 +159,10 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 			e.Close()
 		}
 	}()
-	cfg := opts.Config
+	cfg, err := withTraffic(opts.Config, opts.Traffic)
+	if err != nil {
+		return nil, err
+	}
 	if e.Dynamo, err = sim.StartDynamo(ctx); err != nil {
 		return nil, fmt.Errorf("start dynalite: %w", err)
 	}
@@ -165,7 +175,10 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		instance.DocumentName(cfg.App, instance.Maintenance): sim.DocumentMaintenance,
 		instance.DocumentName(cfg.App, instance.Data):        sim.DocumentData,
 	}
+	alarms := localAlarms(cfg)
 	e.Region, err = sim.New(sim.Options{
+		Region:         Region,
+		Account:        Account,
 		Start:          time.Now().UTC().Truncate(time.Second),
 		Latencies:      opts.Latencies,
 		App:            cfg.App,
@@ -173,8 +186,6 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		HealthPath:     cfg.HealthCheck.Path,
 		AMIParameter:   cfg.Candidate.AMIParameter,
 		DataVolume:     cfg.HasData(),
-		ALB:            cfg.UsesALB(),
-		Alarms:         cfg.Traffic.Alarms,
 		DataDevice:     cfg.Data.Device,
 		DataMountPoint: cfg.Data.MountPoint,
 		DataSnapshots:  1,
@@ -183,13 +194,18 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		Executor:       e.scripts,
 		Buckets:        []string{bucketName(cfg.App)},
 		DynamoDB:       e.Dynamo.Client(),
+		ALB:            cfg.UsesALB(),
+		ALBRule:        cfg.UsesALB() && cfg.Traffic.ALB != nil && cfg.Traffic.ALB.RuleARN != "",
+		Alarms:         alarms,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start the simulated region: %w", err)
 	}
 	model.Fetch = sim.S3Fetch(e.Region.S3Client())
 	e.Fixture = e.Region.Fixture()
-	e.Config = pointAtRegion(cfg, e.Fixture)
+	if e.Config, err = revalidate(pointAtRegion(cfg, e.Fixture, alarms)); err != nil {
+		return nil, err
+	}
 	if opts.EditConfig != nil {
 		opts.EditConfig(&e.Config, e.Fixture)
 	}
@@ -264,29 +280,43 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 			return nil, err
 		}
 		e.writes.Baseline = baseline
-		e.sched.AfterAdvance(e.userWrites)
+	}
+	if e.Config.UsesALB() {
+		if e.users, err = newALBUsers(e); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.HasData() || e.Config.UsesALB() {
+		e.sched.AfterAdvance(e.userTraffic)
 	}
 	ok = true
 	return e, nil
 }
 
 // pointAtRegion keeps the operator's config but for its AWS ids, which
-// become the simulated region's: the Elastic IP, the golden AMI's
-// parameter, the live instance's subnet.
-func pointAtRegion(c release.Config, f sim.Fixture) release.Config {
-	c.Live.ElasticIPAllocationID = f.AllocationID
-	if c.UsesALB() {
-		// Behind the load balancer the Elastic IP is not the front.
-		c.Live.ElasticIPAllocationID = ""
-		alb := release.ALBConfig{ListenerARN: f.ListenerARN, TargetGroupARNs: f.TargetGroupARNs[:]}
-		if c.Traffic.ALB != nil && c.Traffic.ALB.RuleARN != "" {
-			alb.RuleARN = f.RuleARN
-		}
-		c.Traffic.ALB = &alb
-	}
+// become the simulated region's: the golden AMI's parameter, the live
+// instance's subnet, and the front. In elasticIp mode that is the Elastic
+// IP. In alb mode it is the load balancer's listener (or rule) and target
+// groups, in the simulated region (the ARNs' region must be the stack's),
+// and the alarms the region has; the fixture's Elastic IP stays on the
+// live instance, but users do not reach the app through it and the config
+// names none (alb mode refuses one).
+func pointAtRegion(c release.Config, f sim.Fixture, alarms []string) release.Config {
 	c.Candidate.AMI = ""
 	c.Candidate.AMIParameter = f.AMIParameter
 	c.Candidate.SubnetID = ""
+	if !c.UsesALB() {
+		c.Live.ElasticIPAllocationID = f.AllocationID
+		return c
+	}
+	c.Region = Region
+	c.Live.ElasticIPAllocationID = ""
+	alb := &release.ALBConfig{ListenerARN: f.ListenerARN, TargetGroupARNs: f.TargetGroupARNs[:]}
+	if c.Traffic.ALB != nil && c.Traffic.ALB.RuleARN != "" {
+		alb.RuleARN = f.RuleARN
+	}
+	c.Traffic.ALB = alb
+	c.Traffic.Alarms = alarms
 	return c
 }
 

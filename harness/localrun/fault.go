@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/greenlight/greenlight/harness/sim"
@@ -40,10 +41,14 @@ const (
 	// FaultTimeout: the function runs out of time after doing its work,
 	// so Step Functions sees Lambda.Unknown and runs it again.
 	FaultTimeout = "timeout"
+	// FaultAlarm: the first of traffic.alarms goes to ALARM as the step
+	// is invoked, so a step that reads the alarms sees it (alb mode
+	// only). It stays in ALARM. Hard: the release rolls back.
+	FaultAlarm = "alarm"
 )
 
 // FaultKinds lists the kinds, for flags and errors.
-var FaultKinds = []string{FaultThrottle, FaultError, FaultErrorAfter, FaultNotFound, FaultImpaired, FaultCommandFailed, FaultTimeout}
+var FaultKinds = []string{FaultThrottle, FaultError, FaultErrorAfter, FaultNotFound, FaultImpaired, FaultCommandFailed, FaultTimeout, FaultAlarm}
 
 // Transient reports whether a fault kind is one the release must survive.
 func Transient(kind string) bool {
@@ -60,9 +65,9 @@ type Fault struct {
 	Call int
 }
 
-// Check says whether the fault fits the machine: the state exists and is a
-// Task, and the kind applies to it.
-func (f Fault) Check(m *Machine) error {
+// Check says whether the fault fits the machine and the config: the state
+// exists and is a Task, and the kind applies to it.
+func (f Fault) Check(m *Machine, cfg release.Config) error {
 	if _, ok := m.Tasks[f.State]; !ok {
 		return fmt.Errorf("--fail-at %q is not a Task state; the Task states are: %s", f.State, strings.Join(m.TaskStates(), ", "))
 	}
@@ -78,6 +83,10 @@ func (f Fault) Check(m *Machine) error {
 	case FaultCommandFailed:
 		if !commandStates[f.State] {
 			return fmt.Errorf("--fault command-failed applies to the states that run SSM commands: %s", strings.Join(sortedKeys(commandStates), ", "))
+		}
+	case FaultAlarm:
+		if !cfg.UsesALB() || len(cfg.Traffic.Alarms) == 0 {
+			return fmt.Errorf("--fault alarm raises one of traffic.alarms, which releases watch only when traffic.mode is %q: run with --traffic alb", release.TrafficALB)
 		}
 	default:
 		return fmt.Errorf("--fault %q is not one of %s", f.Kind, strings.Join(FaultKinds, ", "))
@@ -188,6 +197,12 @@ func (f *Fault) apply(ctx context.Context, e *Env, inv Invocation, invoke func(c
 		// The function does its work; the answer is lost to the timeout.
 		_, _ = invoke(ctx)
 		return nil, &TimedOut{After: 30 * time.Second}
+	case FaultAlarm:
+		name := e.Config.Traffic.Alarms[0]
+		if err := e.Region.SetAlarm(name, cwtypes.StateValueAlarm, "Threshold Crossed: injected by greenlight local --fault alarm"); err != nil {
+			return nil, err
+		}
+		return invoke(ctx)
 	}
 	return invoke(ctx)
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/greenlight/greenlight/harness/sim"
 	"github.com/greenlight/greenlight/internal/artifact"
 	"github.com/greenlight/greenlight/internal/release"
-	"github.com/greenlight/greenlight/internal/traffic"
 	"github.com/greenlight/greenlight/lambdas/data"
 	"github.com/greenlight/greenlight/lambdas/finish"
 	"github.com/greenlight/greenlight/lambdas/start"
@@ -39,8 +38,9 @@ type Result struct {
 	AWSAPICallsByOperation map[string]int `json:"awsApiCallsByOperation"`
 	ModelSeconds           ModelSeconds   `json:"modelSeconds"`
 	LiveInstanceID         string         `json:"liveInstanceId"`
-	// LiveServing: the live instance runs and answers its health check
-	// through the Elastic IP, as users reach it.
+	// LiveServing: the live instance runs and the app answers its health
+	// check through the front users reach (the Elastic IP, or the load
+	// balancer in alb mode).
 	LiveServing bool   `json:"liveServing"`
 	LiveVersion string `json:"liveVersion"`
 	// Warning is what a release that stands could not record
@@ -56,6 +56,9 @@ type Result struct {
 	// left them; Weights the final shares of traffic.
 	TrafficSteps []release.TrafficStep `json:"trafficSteps,omitempty"`
 	Weights      *Weights              `json:"weights,omitempty"`
+	// ALBRequests, in alb mode: the users' requests through the load
+	// balancer, by outcome and by the version that answered.
+	ALBRequests *ALBRequests `json:"albRequests,omitempty"`
 	// Window is the maintenance window split along the cutover's
 	// critical path (data.WindowParts).
 	Window      []data.WindowPart `json:"maintenanceWindowParts,omitempty"`
@@ -105,7 +108,7 @@ func (e *Env) Follow(ctx context.Context, started start.Result, wall time.Time) 
 	if started.Status == start.Duplicate {
 		return &Result{Status: release.Duplicate, ReleaseID: started.ReleaseID, Execution: started.Execution,
 			StatesEntered: []string{}, AWSAPICallsByOperation: map[string]int{}, LeakedResources: []sim.Resource{},
-			LiveInstanceID: e.live(), LiveServing: e.liveServing(), LiveVersion: e.liveVersion(), WallSeconds: time.Since(wall).Seconds()}, nil
+			LiveInstanceID: e.live(), LiveServing: e.liveServing(), LiveVersion: e.liveVersion(), ALBRequests: e.ALBRequests(), WallSeconds: time.Since(wall).Seconds()}, nil
 	}
 	ex, err := e.Wait(ctx, started.ReleaseID)
 	if err != nil {
@@ -152,6 +155,7 @@ func (e *Env) summarize(started start.Result, ex *Execution, wall time.Time) *Re
 		e.mu.Unlock()
 		res.Weights = e.weights(started.ReleaseID)
 	}
+	res.ALBRequests = e.ALBRequests()
 	res.LiveInstanceID, res.LiveVersion = e.live(), e.liveVersion()
 	res.LiveServing = e.liveServing()
 	res.LeakedResources = e.leaks(started.ReleaseID)
@@ -206,22 +210,16 @@ func waited(evs []Event, state string) time.Duration {
 	return d
 }
 
-// live is the instance receiving the front's traffic now: the Elastic
-// IP's, or the one in the target group with the most weight.
+// live is the instance receiving the Elastic IP's traffic now; in alb
+// mode the first of those the load balancer sends most requests to.
 func (e *Env) live() string {
-	if !e.Config.UsesALB() {
-		return e.Region.TrafficTarget(e.Fixture.AllocationID)
-	}
-	sp, err := e.router().Split(sim.WithCaller(context.Background(), "localrun"))
-	if err != nil || len(sp.Serving().Instances) == 0 {
+	if e.Config.UsesALB() {
+		if ids := e.Region.ALBServing(e.albARN()); len(ids) > 0 {
+			return ids[0]
+		}
 		return ""
 	}
-	return sp.Serving().Instances[0]
-}
-
-// router is the app's traffic router, as the steps build it.
-func (e *Env) router() traffic.Router {
-	return traffic.For(e.Region.Clients(), traffic.FrontOf(e.Config))
+	return e.Region.TrafficTarget(e.Fixture.AllocationID)
 }
 
 // listenerWeights are the managed forward action's weights by target
@@ -260,8 +258,8 @@ func (e *Env) weights(releaseID string) *Weights {
 	return w
 }
 
-// liveServing asks the app's health check through the Elastic IP, the way
-// users reach it, and checks the instance behind it runs.
+// liveServing asks the app's health check through the front, the way
+// users reach it, and checks the live instance runs.
 func (e *Env) liveServing() bool {
 	live := e.live()
 	if live == "" {
@@ -274,12 +272,15 @@ func (e *Env) liveServing() bool {
 	}
 	hc := e.Config.HealthCheck
 	url := fmt.Sprintf("http://%s:%d%s", e.Fixture.PublicIP, hc.Port, hc.Path)
-	if e.Config.UsesALB() {
-		url = fmt.Sprintf("http://%s%s", e.Fixture.LoadBalancerDNS, hc.Path)
+	if e.users != nil {
+		url = e.users.url + hc.Path
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return false
+	}
+	if e.users != nil {
+		req.Host = e.users.host
 	}
 	resp, err := e.Region.HTTPClient().Do(req)
 	if err != nil {

@@ -14,13 +14,15 @@ import (
 
 // Writes is the data the users wrote while releases ran, and where it is
 // now: every accepted write must be on the live instance's data volume.
+// In alb mode each write is a request through the load balancer, stored
+// by whichever instance it chose.
 type Writes struct {
 	// Baseline is the live data volume's write count when the
 	// environment started.
 	Baseline int64 `json:"baseline"`
 	// Accepted writes reached a data volume; refused ones met the
-	// maintenance page or a stopped app (the user saw an error; nothing
-	// was lost).
+	// maintenance page, a stopped app or, in alb mode, any answer but
+	// success (the user saw an error; nothing was lost).
 	Accepted int64 `json:"accepted"`
 	Refused  int64 `json:"refused"`
 	// LiveVolume is the data volume of the instance serving now, and
@@ -32,15 +34,16 @@ type Writes struct {
 	Lost int64 `json:"lost"`
 }
 
-// maxWritesPerAdvance bounds the writes one clock move makes (a long wait
-// does not need one write per second to prove the point).
+// maxWritesPerAdvance bounds the requests one clock move makes (a long
+// wait does not need one a second to prove the point).
 const maxWritesPerAdvance = 600
 
-// userWrites models the app's users: one write a second, through the
-// Elastic IP, while a release runs. Time shorter than a second carries
-// over to the next move: a step polling every half second must still
-// meet the users' writes.
-func (e *Env) userWrites(from, to time.Time) {
+// userTraffic models the app's users while a release runs: one request a
+// second. In elasticIp mode it is a write through the Elastic IP, with a
+// data volume only; in alb mode a request through the load balancer (see
+// albRequest). Time shorter than a second carries over to the next move:
+// a step polling every half second must still meet the users.
+func (e *Env) userTraffic(from, to time.Time) {
 	if !e.sched.Busy() {
 		return
 	}
@@ -53,6 +56,10 @@ func (e *Env) userWrites(from, to time.Time) {
 		n = maxWritesPerAdvance
 	}
 	for i := 0; i < n; i++ {
+		if e.users != nil {
+			e.albRequest()
+			continue
+		}
 		err := e.Region.Write(e.live())
 		e.mu.Lock()
 		switch {

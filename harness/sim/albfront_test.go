@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -265,5 +266,27 @@ func TestALBFrontIsPublic(t *testing.T) {
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() {
 		t.Fatalf("from a function in the VPC: %v, want a timeout", err)
+	}
+}
+
+// ALBServing names the targets of the group carrying most of the weight
+// in force.
+func TestALBServing(t *testing.T) {
+	r := NewTest(t, Options{ALB: true})
+	f := r.Fixture()
+	if got := r.ALBServing(f.ListenerARN); !slices.Equal(got, []string{f.LiveInstance}) {
+		t.Fatalf("the fixture serves %v, want the live instance", got)
+	}
+	cand := behindALB(t, r, weighted(f, 25, 75, 0))
+	if got := r.ALBServing(f.ListenerARN); !slices.Equal(got, []string{cand}) {
+		t.Fatalf("at 25/75 %v serve, want the candidate", got)
+	}
+	shift(t, r, weighted(f, 0, 0, 0))
+	r.Advance(testCtx(), r.Latencies().ListenerUpdate)
+	if got := r.ALBServing(f.ListenerARN); got != nil {
+		t.Fatalf("with every weight 0 %v serve", got)
+	}
+	if got := r.ALBServing(f.ListenerARN + "0"); got != nil {
+		t.Fatalf("an unknown listener: %v", got)
 	}
 }

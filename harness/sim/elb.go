@@ -222,11 +222,12 @@ func (r *Region) buildALB(f *Fixture, live *instance, created time.Time) {
 	ls.defaultRule = &rule{arn: r.ruleARN(ls), listener: ls, priority: "default", actions: forwardBlue(), forwards: []forwarding{fw}}
 	f.LoadBalancerARN, f.LoadBalancerDNS, f.ListenerARN = lb.arn, lb.dnsName, ls.arn
 	if o.ALBRule {
+		host := o.App + ".example.com"
 		rl := &rule{arn: r.ruleARN(ls), listener: ls, priority: "10", actions: forwardBlue(), forwards: []forwarding{fw},
 			conditions: []elbtypes.RuleCondition{{Field: aws.String("host-header"),
-				HostHeaderConfig: &elbtypes.HostHeaderConditionConfig{Values: []string{o.App + ".example.com"}}}}}
+				HostHeaderConfig: &elbtypes.HostHeaderConditionConfig{Values: []string{host}}}}}
 		ls.rules = append(ls.rules, rl)
-		f.RuleARN = rl.arn
+		f.RuleARN, f.RuleHost = rl.arn, host
 	}
 }
 
@@ -1048,9 +1049,20 @@ func (r *Region) weightedChoice(groups []weightedGroup) string {
 	return ""
 }
 
-// nextTarget is the group's next target by round robin: among the healthy
-// ones, or when there are none, among the unhealthy ones (fail open).
+// nextTarget is the group's next target by round robin (see receiving).
 func (r *Region) nextTarget(tg *targetGroup) *target {
+	pool := r.receiving(tg)
+	if len(pool) == 0 {
+		return nil
+	}
+	t := pool[tg.next%len(pool)]
+	tg.next++
+	return t
+}
+
+// receiving lists the group's targets that take requests: the healthy
+// ones, or when there are none, the unhealthy ones (fail open).
+func (r *Region) receiving(tg *targetGroup) []*target {
 	var pool []*target
 	for _, want := range []elbtypes.TargetHealthStateEnum{healthHealthy, healthUnhealthy} {
 		for _, t := range tg.targets {
@@ -1062,12 +1074,40 @@ func (r *Region) nextTarget(tg *targetGroup) *target {
 			break
 		}
 	}
-	if len(pool) == 0 {
+	return pool
+}
+
+// ALBServing lists the instances that take the requests of the heaviest
+// target group a listener (or rule) forwards to now: where most users
+// without a cookie land, the live side behind the load balancer. Ties go
+// to the group listed first; none when the rule forwards nowhere. Unlike
+// ALBTargetFor it draws no weight and moves no round robin cursor.
+func (r *Region) ALBServing(arn string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.settle()
+	rl, err := r.lookupRule(arn)
+	if err != nil {
+		ls, err := r.lookupListener(arn)
+		if err != nil {
+			return nil
+		}
+		rl = ls.defaultRule
+	}
+	heaviest := weightedGroup{}
+	for _, g := range rl.forwardingAt(r.now()).groups {
+		if g.weight > heaviest.weight {
+			heaviest = g
+		}
+	}
+	if heaviest.arn == "" {
 		return nil
 	}
-	t := pool[tg.next%len(pool)]
-	tg.next++
-	return t
+	var ids []string
+	for _, t := range r.receiving(r.targetGroups[heaviest.arn]) {
+		ids = append(ids, t.instanceID)
+	}
+	return ids
 }
 
 // The AWSALBTG cookie is encrypted on AWS ("encodes information about the

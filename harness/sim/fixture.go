@@ -46,11 +46,13 @@ type Fixture struct {
 
 	// With Options.ALB: the Application Load Balancer, its DNS name, its
 	// HTTP listener on port 80 and the blue and green target groups, in
-	// that order; RuleARN is the listener rule Options.ALBRule adds.
+	// that order; RuleARN is the listener rule Options.ALBRule adds and
+	// RuleHost the host name its condition matches.
 	LoadBalancerARN string
 	LoadBalancerDNS string
 	ListenerARN     string
 	RuleARN         string
+	RuleHost        string
 	TargetGroupARNs [2]string
 }
 

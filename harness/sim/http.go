@@ -33,6 +33,11 @@ func (s *appServer) close() error {
 	return err
 }
 
+// WritePath is where the app takes a user's write: a POST there stores
+// one write on the instance's data volume (Region.Write) and answers 201
+// with the version that stored it, or 503 when the write is refused.
+const WritePath = "/writes"
+
 // MaintenanceRetryAfter is the Retry-After, in seconds, the maintenance
 // page sends: the order of a cutover's maintenance window.
 const MaintenanceRetryAfter = 60
@@ -171,8 +176,8 @@ func (r *Region) startAppServer(id string) (*appServer, error) {
 }
 
 // appHandler answers as the app on an instance does at the moment of the
-// request: the health path, /version, the home page, the maintenance
-// page, or 500 when the app is failing. A request arriving after the app stopped finds the connection
+// request: the health path, /version, the home page, a user's write, the
+// maintenance page, or 500 when the app is failing. A request arriving after the app stopped finds the connection
 // dropped.
 func (r *Region) appHandler(id string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -205,6 +210,15 @@ func (r *Region) appHandler(id string) http.Handler {
 		}
 		if app.Failing && req.URL.Path != app.HealthPath {
 			http.Error(w, "internal server error", http.StatusInternalServerError)
+			return
+		}
+		if req.Method == http.MethodPost && req.URL.Path == WritePath {
+			if err := r.Write(id); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+			w.WriteHeader(http.StatusCreated)
+			fmt.Fprint(w, app.Version)
 			return
 		}
 		switch req.URL.Path {

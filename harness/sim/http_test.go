@@ -121,3 +121,52 @@ func TestCloseStopsAppServers(t *testing.T) {
 		t.Fatal("closed region still serves")
 	}
 }
+
+// A POST to the app's write path stores one write on its data volume, or
+// is refused with 503 and stores nothing.
+func TestAppServerTakesWrites(t *testing.T) {
+	r := NewTest(t, Options{DataVolume: true})
+	f := r.Fixture()
+	url := "http://" + f.PublicIP + ":8080" + WritePath
+	post := func() (int, string) {
+		t.Helper()
+		resp, err := r.HTTPClient().Post(url, "text/plain", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	writes := func() int64 {
+		n, err := r.VolumeWrites(f.DataVolume)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := writes()
+	if status, body := post(); status != http.StatusCreated || body != "1.0.0" {
+		t.Fatalf("a write: %d %q, want 201 and the version", status, body)
+	}
+	if writes() != before+1 {
+		t.Fatalf("the volume holds %d writes, want %d", writes(), before+1)
+	}
+	h := r.Host(f.LiveInstance)
+	h.Freeze()
+	if status, body := post(); status != http.StatusServiceUnavailable || !strings.Contains(body, "frozen") {
+		t.Errorf("a write to a frozen filesystem: %d %q, want 503", status, body)
+	}
+	h.Thaw()
+	h.SetMaintenance(true)
+	if status, _ := post(); status != http.StatusServiceUnavailable {
+		t.Errorf("a write under maintenance: %d, want 503", status)
+	}
+	h.SetMaintenance(false)
+	if writes() != before+1 {
+		t.Errorf("refused writes were stored: %d, want %d", writes(), before+1)
+	}
+	if status, body, _, _ := get(r, "http://"+f.PublicIP+":8080"+WritePath); status != http.StatusNotFound {
+		t.Errorf("GET %s: %d %q, want 404", WritePath, status, body)
+	}
+}
