@@ -126,6 +126,7 @@ func (h Handler) Shift(ctx context.Context, d release.Doc) (release.Shift, error
 		}
 	}
 	cur := &s.Steps[s.Step]
+	fresh := cur.StartedAt.IsZero()
 	if err := h.setWeights(ctx, d, &s, cur); err != nil {
 		return s, err
 	}
@@ -135,11 +136,17 @@ func (h Handler) Shift(ctx context.Context, d release.Doc) (release.Shift, error
 			return s, err
 		}
 	}
+	bake := stepBake(d, s.Step == last)
+	if fresh {
+		// The new weights take seconds to apply and the metrics a minute
+		// to publish: the first round of checks comes one interval later.
+		s.WaitSeconds = waitFor(bake, 0)
+		return s, nil
+	}
 	if err := h.checkRound(ctx, d, &s, cur); err != nil {
 		cur.Outcome = err.Error()
 		return s, err
 	}
-	bake := stepBake(d, s.Step == last)
 	elapsed := h.D.Now().Sub(cur.StartedAt)
 	if elapsed < bake {
 		s.WaitSeconds = waitFor(bake, elapsed)
