@@ -52,7 +52,8 @@ func (sp spec) timeoutSeconds() float64 {
 const describeWhy = "ec2:Describe* and ssm:DescribeInstanceInformation/GetCommandInvocation support no resource-level permissions; they only read"
 
 // specs has one entry per registered handler; a test keeps the two lists
-// equal.
+// equal. The poll loops' steps read their release in the ledger: an
+// operator's abort (greenlight abort) reaches them there.
 var specs = map[string]spec{
 	registry.Start: {
 		Env: []string{step.VarTable, step.VarStateMachine, step.VarArtifactPrefix},
@@ -118,7 +119,7 @@ var specs = map[string]spec{
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
 			return []awsiam.PolicyStatement{
 				allow([]string{"ec2:DescribeInstanceStatus", "ec2:DescribeInstances", "ssm:DescribeInstanceInformation"}, jsii.String("*")),
-				s.ledgerAccess("dynamodb:UpdateItem"),
+				s.ledgerAccess("dynamodb:GetItem", "dynamodb:UpdateItem"),
 			}
 		},
 		Wildcards: describeWhy,
@@ -135,7 +136,7 @@ var specs = map[string]spec{
 					s.ec2ARN("volume/*"), jsii.String("arn:"+*awscdk.Aws_PARTITION()+":ec2:"+*awscdk.Aws_REGION()+"::snapshot/*")),
 				allow([]string{"ec2:AttachVolume"}, s.ec2ARN("volume/*"), s.ec2ARN("instance/*")),
 				s.sendDocuments(s.Documents.Data), s.sendToManaged(),
-				s.ledgerAccess("dynamodb:UpdateItem"),
+				s.ledgerAccess("dynamodb:GetItem", "dynamodb:UpdateItem"),
 			}
 		},
 		EBSKey:    always,
@@ -180,7 +181,7 @@ var specs = map[string]spec{
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
 			return []awsiam.PolicyStatement{
 				allow([]string{"ssm:GetCommandInvocation"}, jsii.String("*")),
-				s.ledgerAccess("dynamodb:UpdateItem"),
+				s.ledgerAccess("dynamodb:GetItem", "dynamodb:UpdateItem"),
 			}
 		},
 		Wildcards: describeWhy,
@@ -209,7 +210,7 @@ var specs = map[string]spec{
 		Timeout: polling,
 		Env:     []string{step.VarTable},
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
-			return []awsiam.PolicyStatement{s.ledgerAccess("dynamodb:UpdateItem")}
+			return []awsiam.PolicyStatement{s.ledgerAccess("dynamodb:GetItem", "dynamodb:UpdateItem")}
 		},
 	},
 	registry.Register: {
@@ -219,7 +220,7 @@ var specs = map[string]spec{
 			return []awsiam.PolicyStatement{
 				s.readFront(),
 				s.targetGroups("elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"),
-				s.ledgerAccess("dynamodb:UpdateItem"),
+				s.ledgerAccess("dynamodb:GetItem", "dynamodb:UpdateItem"),
 			}
 		},
 		Wildcards: frontWhy,

@@ -168,6 +168,12 @@ func renderStatus(w io.Writer, v statusView) {
 	if r.LiveInstance != "" {
 		row("live", r.LiveInstance+" (when this release ran)")
 	}
+	if t := r.Traffic; t != nil {
+		row("traffic", fmt.Sprintf("%d %% on the candidate, %d %% on the live side (step %d of %d)", t.Weights["candidate"], t.Weights["live"], t.Step, t.Steps))
+	}
+	for _, q := range r.Requests {
+		row("asked", q)
+	}
 	if r.ApprovedBy != "" {
 		row("approved", "by "+r.ApprovedBy)
 	}

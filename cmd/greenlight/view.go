@@ -41,7 +41,18 @@ type releaseView struct {
 	Duplicates               int             `json:"duplicates,omitempty"`
 	Smoke                    *release.Report `json:"smoke,omitempty"`
 	Approval                 *approvalView   `json:"approval,omitempty"`
-	Timeline                 []eventView     `json:"timeline"`
+	// Traffic, behind an ALB, is the traffic step under way or last
+	// reached: the candidate's share and the live side's.
+	Traffic  *trafficView `json:"traffic,omitempty"`
+	Requests []string     `json:"requests,omitempty"`
+	Timeline []eventView  `json:"timeline"`
+}
+
+// trafficView is a release's traffic step behind an ALB.
+type trafficView struct {
+	Weights map[string]int `json:"weights"` // candidate, live: percent
+	Step    int            `json:"step"`
+	Steps   int            `json:"steps"`
 }
 
 // approvalView is a release's approval while it waits or after it timed
@@ -104,6 +115,17 @@ func viewOf(b *backend, r ledger.Record, now time.Time) releaseView {
 	if !r.EndedAt.IsZero() {
 		t := r.EndedAt
 		v.EndedAt = &t
+	}
+	if t := r.Traffic; t != nil {
+		v.Traffic = &trafficView{Weights: map[string]int{"candidate": t.Weight, "live": 100 - t.Weight}, Step: t.Step, Steps: t.Steps}
+	}
+	for _, q := range []struct {
+		what string
+		r    *ledger.Request
+	}{{"abort", r.AbortRequested}, {"promote", r.PromoteRequested}} {
+		if q.r != nil {
+			v.Requests = append(v.Requests, fmt.Sprintf("%s asked by %s at %s", q.what, q.r.By, stamp(q.r.At)))
+		}
 	}
 	if !b.Local {
 		v.Console = notify.ConsoleURL(b.Region, r.Execution)

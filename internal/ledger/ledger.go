@@ -82,6 +82,9 @@ type Record struct {
 	// them and act.
 	AbortRequested   *Request `dynamodbav:"abortRequested,omitempty"`
 	PromoteRequested *Request `dynamodbav:"promoteRequested,omitempty"`
+	// Traffic is, behind an ALB, the traffic step under way or last
+	// reached.
+	Traffic *Traffic `dynamodbav:"traffic,omitempty"`
 
 	Smoke      *release.Report `dynamodbav:"smoke,omitempty"`
 	ApprovedBy string          `dynamodbav:"approvedBy,omitempty"`
@@ -108,6 +111,50 @@ type Request struct {
 	By     string    `dynamodbav:"by"`
 	At     time.Time `dynamodbav:"at"`
 	Reason string    `dynamodbav:"reason,omitempty"`
+}
+
+// Request fields of a release record.
+const (
+	FieldAbort   = "abortRequested"
+	FieldPromote = "promoteRequested"
+)
+
+// Traffic is a release's traffic step behind an ALB: the candidate's
+// share, and which step of how many.
+type Traffic struct {
+	Weight int `dynamodbav:"weight"`
+	Step   int `dynamodbav:"step"`
+	Steps  int `dynamodbav:"steps"`
+}
+
+// Ask records an operator's request (FieldAbort, FieldPromote) on a
+// release that has not ended; the first request of a kind stands. It
+// reports whether this one was recorded (false: one was already).
+func (l *Ledger) Ask(ctx context.Context, app, releaseID, field string, r Request) (bool, error) {
+	av, err := attributevalue.Marshal(r)
+	if err != nil {
+		return false, err
+	}
+	cond := expression.AttributeExists(expression.Name("pk")).And(expression.AttributeNotExists(expression.Name(field)))
+	for _, st := range []string{StatusReleased, StatusRolledBack, StatusRollbackFailed, StatusRejected, StatusDuplicate, StatusStopped} {
+		cond = cond.And(expression.Name("status").NotEqual(expression.Value(st)))
+	}
+	expr, err := expression.NewBuilder().WithUpdate(expression.Set(expression.Name(field), expression.Value(av))).WithCondition(cond).Build()
+	if err != nil {
+		return false, err
+	}
+	_, err = l.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(l.Table),
+		Key:                       key(app, releaseKey(releaseID)),
+		UpdateExpression:          expr.Update(),
+		ConditionExpression:       expr.Condition(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+	})
+	if isConditionFailed(err) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // Event is one line of a release's timeline.

@@ -165,6 +165,9 @@ func (h Handler) image(ctx context.Context, d release.Doc) (image, error) {
 // long to wait before looking again. Past the ready timeout, or with a
 // failed status check, it gives up with CandidateNotReady.
 func (h Handler) Check(ctx context.Context, d release.Doc) (release.Candidate, error) {
+	if err := h.D.Aborted(ctx, d); err != nil {
+		return *d.Candidate, err
+	}
 	c := *d.Candidate
 	c.Checks++
 	wait := nextCheck(c.Checks)

@@ -53,6 +53,9 @@ func (h Handler) TestData(ctx context.Context, d release.Doc) (release.TestData,
 	if d.TestData != nil {
 		td = *d.TestData
 	}
+	if err := h.D.Aborted(ctx, d); err != nil {
+		return td, err
+	}
 	if !d.Candidate.Ready {
 		return h.testDataPass(ctx, d, td)
 	}

@@ -83,6 +83,9 @@ func (h Handler) Send(ctx context.Context, d release.Doc) (release.Deploy, error
 // Check follows the command's invocation until it ends (or the budget is
 // spent).
 func (h Handler) Check(ctx context.Context, d release.Doc) (release.Deploy, error) {
+	if err := h.D.Aborted(ctx, d); err != nil {
+		return *d.Deploy, err
+	}
 	return step.PollPasses(ctx, h.D, *d.Deploy, func(ctx context.Context, dep release.Deploy) (release.Deploy, bool, time.Duration, error) {
 		dep, err := h.checkOnce(ctx, d, dep)
 		return dep, dep.Ready, CheckEvery, err

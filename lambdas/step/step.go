@@ -270,6 +270,32 @@ func (d *Deps) Router(cfg release.Config) traffic.Router {
 	return traffic.For(d.AWS, traffic.FrontOf(cfg))
 }
 
+// Aborted is the error that fails a step when an operator aborted the
+// release (greenlight abort): the running steps see the abort through the
+// ledger, and the state machine rolls the release back. Nil otherwise.
+func (d *Deps) Aborted(ctx context.Context, doc release.Doc) error {
+	rec, err := d.Ledger().Get(ctx, doc.App, doc.ReleaseID)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return AWS("dynamodb:GetItem", doc.ReleaseID, err)
+	}
+	return AbortedBy(rec.AbortRequested)
+}
+
+// AbortedBy is the Aborted error of an abort request, nil for none.
+func AbortedBy(r *ledger.Request) error {
+	if r == nil {
+		return nil
+	}
+	cause := fmt.Sprintf("aborted by %s at %s", r.By, r.At.UTC().Format(time.RFC3339))
+	if r.Reason != "" {
+		cause += ": " + r.Reason
+	}
+	return release.Aborted{Cause: release.Cause(cause)}
+}
+
 // Ledger is the release ledger in the stack's table.
 func (d *Deps) Ledger() *ledger.Ledger {
 	return &ledger.Ledger{DB: d.AWS.DynamoDB, Table: d.Env.Table, Now: d.Now}

@@ -36,6 +36,9 @@ func (h Handler) Register(ctx context.Context, d release.Doc) (release.Register,
 	if d.Register != nil {
 		reg = *d.Register
 	}
+	if err := h.D.Aborted(ctx, d); err != nil {
+		return reg, err
+	}
 	side := traffic.One(d.Candidate.InstanceID)
 	router := h.D.Router(d.Config)
 	var health traffic.Health
@@ -111,8 +114,8 @@ func (h Handler) Shift(ctx context.Context, d release.Doc) (release.Shift, error
 	if err != nil {
 		return s, step.AWS("dynamodb:GetItem", d.ReleaseID, err)
 	}
-	if r := rec.AbortRequested; r != nil {
-		return s, release.Aborted{Cause: release.Causef("aborted by %s at %s%s", r.By, r.At.UTC().Format(time.RFC3339), reasonSuffix(r.Reason))}
+	if err := step.AbortedBy(rec.AbortRequested); err != nil {
+		return s, err
 	}
 	last := len(s.Steps) - 1
 	if r := rec.PromoteRequested; r != nil && s.PromotedBy == "" {
@@ -187,13 +190,6 @@ func newShift(d release.Doc) release.Shift {
 	return s
 }
 
-func reasonSuffix(reason string) string {
-	if reason == "" {
-		return ""
-	}
-	return ": " + reason
-}
-
 // stepBake is how long a step holds: traffic.stepBake, and for the last
 // step, where the candidate has all the traffic, bakeTime, as after an
 // Elastic IP switch.
@@ -243,7 +239,8 @@ func (h Handler) setWeights(ctx context.Context, d release.Doc, s *release.Shift
 	}
 	st.StartedAt = h.D.Now().UTC()
 	return h.switched(ctx, d, release.StateShiftTraffic,
-		fmt.Sprintf("%d %% of the traffic to %s through %s", st.Weight, d.Candidate.InstanceID, d.Live.PublicIP))
+		fmt.Sprintf("%d %% of the traffic to %s through %s", st.Weight, d.Candidate.InstanceID, d.Live.PublicIP),
+		map[string]any{"traffic": ledger.Traffic{Weight: st.Weight, Step: s.Step + 1, Steps: len(s.Steps)}})
 }
 
 // trafficArrivedThroughLB records when users first reach the candidate.

@@ -38,7 +38,7 @@ func (h Handler) Switch(ctx context.Context, d release.Doc) (release.Switch, err
 	}
 	sw := release.Switch{From: from, To: to, AssociationID: mv.Detail, At: h.D.Now().UTC()}
 	h.D.Did(ctx, d.ReleaseID, "ec2:AssociateAddress", "allocation", d.Live.AllocationID, "from", from, "to", to, "changed", mv.Changed)
-	return sw, h.switched(ctx, d, release.StateSwitchTraffic, fmt.Sprintf("Elastic IP %s moved from %s to %s", d.Live.PublicIP, from, to))
+	return sw, h.switched(ctx, d, release.StateSwitchTraffic, fmt.Sprintf("Elastic IP %s moved from %s to %s", d.Live.PublicIP, from, to), nil)
 }
 
 // switching writes, before traffic first moves, that it is moving to the
@@ -54,8 +54,11 @@ func (h Handler) switching(ctx context.Context, d release.Doc) error {
 
 // switched records that traffic moved: the release runs on (past its
 // approval, whose token goes), who approved it, and what moved.
-func (h Handler) switched(ctx context.Context, d release.Doc, state, detail string) error {
+func (h Handler) switched(ctx context.Context, d release.Doc, state, detail string, extra map[string]any) error {
 	set := map[string]any{"status": ledger.StatusRunning}
+	for k, v := range extra {
+		set[k] = v
+	}
 	if d.Approval != nil {
 		set["approvedBy"] = d.Approval.By
 		if d.Approval.Reason != "" {
@@ -81,6 +84,9 @@ func (h Handler) Verify(ctx context.Context, d release.Doc) (release.Verify, err
 	v := release.Verify{Since: h.D.Now().UTC()}
 	if d.Verify != nil {
 		v = *d.Verify
+	}
+	if err := h.D.Aborted(ctx, d); err != nil {
+		return v, err
 	}
 	if v.TrafficAt.IsZero() {
 		arrived, err := h.D.Poll(ctx, step.PollBudget, func(ctx context.Context) (bool, time.Duration, error) {
