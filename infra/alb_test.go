@@ -110,7 +110,7 @@ func TestALBStack(t *testing.T) {
 			for handler, want := range map[string][]string{
 				registry.Register: {"elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DescribeTargetHealth"},
 				registry.Shift:    {modify, "cloudwatch:DescribeAlarms", "cloudwatch:GetMetricData"},
-				registry.Rollback: {modify, "elasticloadbalancing:DeregisterTargets"},
+				registry.Rollback: {modify, "elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"},
 				registry.Retire:   {"elasticloadbalancing:DeregisterTargets", "elasticloadbalancing:DescribeTargetGroups"},
 				registry.Prepare:  {"elasticloadbalancing:DescribeListeners", "cloudwatch:DescribeAlarms"},
 			} {
@@ -121,8 +121,8 @@ func TestALBStack(t *testing.T) {
 					}
 				}
 			}
-			if g := grants(t, s, registry.Rollback); g["elasticloadbalancing:RegisterTargets"] != nil {
-				t.Errorf("the rollback may register targets: %v", g["elasticloadbalancing:RegisterTargets"])
+			if g := grants(t, s, registry.Retire); g["elasticloadbalancing:RegisterTargets"] != nil {
+				t.Errorf("the retire function may register targets: %v", g["elasticloadbalancing:RegisterTargets"])
 			}
 		})
 	}

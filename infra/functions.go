@@ -282,8 +282,9 @@ var specs = map[string]spec{
 				s.publish(),
 			}
 			if s.Config.UsesALB() {
-				// The candidate leaves its target group before it ends.
-				st = append(st, s.targetGroups("elasticloadbalancing:DeregisterTargets"))
+				// The candidate leaves its target group before it ends; the
+				// instance kept from the release before goes back in.
+				st = append(st, s.targetGroups("elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"))
 			}
 			if s.Config.HasData() {
 				// Giving the data back: maintenance and data documents on

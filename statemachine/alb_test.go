@@ -197,3 +197,51 @@ func TestALBDataMove(t *testing.T) {
 	}
 	t.Logf("window %.1f s: %+v", res.ModelSeconds.MaintenanceWindow, res.Window)
 }
+
+// TestALBRollbackAndRetirement: behind the load balancer `greenlight
+// rollback` flips the weights back to the kept instance in one step; the
+// instance that served is kept in turn, registered at weight 0, and once
+// its retention has passed it is deregistered, drained and terminated.
+func TestALBRollbackAndRetirement(t *testing.T) {
+	env := localrun.NewTestEnv(t, localrun.Options{}, withALB(5, 25, 50, 100))
+	ctx := ctxT(t)
+	rel, err := env.Release(ctx, "1.1.0", nil)
+	if err != nil || rel.Status != release.Released {
+		t.Fatalf("release: %v %v", rel, err)
+	}
+	newLive := rel.LiveInstanceID
+	f := env.Fixture
+	blue, green := f.TargetGroupARNs[0], f.TargetGroupARNs[1]
+	res, err := env.Rollback(ctx, localrun.RollbackRequest{RequestedBy: "test", Reason: "checkout broken"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != release.Released {
+		t.Fatalf("rollback: %s %s", res.Status, res.Cause)
+	}
+	assertPath(t, res, path(release.StatePrepareSwitchBack, release.StateKeepPrevious, targetWait, shifting, release.StateRecordRelease, release.Released))
+	if w := weights(t, env); w[blue] != 100 || w[green] != 0 {
+		t.Errorf("weights after the rollback %v, want all on blue", w)
+	}
+	if len(res.TrafficSteps) != 1 || res.TrafficSteps[0].Weight != 100 {
+		t.Errorf("traffic steps %+v, want one step to 100", res.TrafficSteps)
+	}
+	if res.LiveInstanceID != f.LiveInstance || res.LiveVersion != f.Version {
+		t.Errorf("live %s serving %s after the rollback", res.LiveInstanceID, res.LiveVersion)
+	}
+	if g := registered(t, env, green); g[newLive] == "" {
+		t.Errorf("green holds %v, want %s kept there", g, newLive)
+	}
+
+	// The retention passes: the kept instance leaves its group, then ends.
+	env.LetTimePass(8 * 24 * time.Hour)
+	if state := instanceState(env, newLive); state != "shutting-down" && state != "terminated" {
+		t.Errorf("the kept instance is %s after its retention", state)
+	}
+	if g := registered(t, env, green); len(g) != 0 {
+		t.Errorf("green still holds %v after the retirement", g)
+	}
+	if b := registered(t, env, blue); b[f.LiveInstance] != elbtypes.TargetHealthStateEnumHealthy {
+		t.Errorf("blue holds %v, want the live instance healthy", b)
+	}
+}

@@ -137,5 +137,18 @@ func TestAbortAndPromoteOnTheLocalEngine(t *testing.T) {
 				t.Errorf("green (the live side) has %d %% after the abort", aws.ToInt32(g.Weight))
 			}
 		}
+		// The 1.0.0 instance kept for rollback made way for the candidate
+		// in blue; the rollback put it back.
+		th, err := env.Region.ELB().DescribeTargetHealth(context.Background(), &elb.DescribeTargetHealthInput{TargetGroupArn: aws.String(env.Fixture.TargetGroupARNs[0])})
+		if err != nil {
+			t.Fatal(err)
+		}
+		back := false
+		for _, d := range th.TargetHealthDescriptions {
+			back = back || (aws.ToString(d.Target.Id) == env.Fixture.LiveInstance && d.TargetHealth.State != "draining")
+		}
+		if !back {
+			t.Errorf("the kept instance %s is not back in blue after the abort: %+v", env.Fixture.LiveInstance, th.TargetHealthDescriptions)
+		}
 	})
 }

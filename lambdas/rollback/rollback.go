@@ -208,6 +208,11 @@ type world struct {
 	// switched: the switch wrote its intent, so users may have written
 	// to the candidate's data.
 	switched bool
+	// keptOut is, behind an ALB, the instance kept from the release before
+	// (still running) when it is registered in neither target group: the
+	// candidate took its place in the idle group, and it goes back there
+	// for an instant `greenlight rollback`.
+	keptOut string
 }
 
 func (h Handler) observe(ctx context.Context, d release.Doc) (world, error) {
@@ -253,6 +258,11 @@ func (h Handler) observe(ctx context.Context, d release.Doc) (world, error) {
 			}
 		}
 	}
+	if d.Config.UsesALB() && !d.IsRollback() && live != "" {
+		if err := h.observeKept(ctx, d, &w); err != nil {
+			return w, err
+		}
+	}
 	if d.Config.HasData() {
 		out, err := h.D.AWS.EC2.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{Filters: []types.Filter{
 			{Name: aws.String("tag:" + release.TagRelease), Values: []string{d.ReleaseID}},
@@ -288,6 +298,38 @@ func (h Handler) observe(ctx context.Context, d release.Doc) (world, error) {
 		w.switched = rec.SwitchingTo != ""
 	}
 	return w, nil
+}
+
+// observeKept finds the instance kept from the release before, if it runs
+// and is registered nowhere (the ledger's serving record names it).
+func (h Handler) observeKept(ctx context.Context, d release.Doc, w *world) error {
+	serving, ok, err := h.D.Ledger().Serving(ctx, d.App)
+	if err != nil {
+		return step.AWS("dynamodb:GetItem", "serving "+d.App, err)
+	}
+	kept := serving.PreviousInstance
+	if !ok || kept == "" || kept == d.Live.InstanceID || serving.LiveInstance != d.Live.InstanceID {
+		return nil
+	}
+	out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{kept}})
+	if step.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return step.AWS("ec2:DescribeInstances", kept, err)
+	}
+	insts := instancesOf(out)
+	if len(insts) == 0 || insts[0].State.Name != types.InstanceStateNameRunning {
+		return nil
+	}
+	health, err := h.router(d).Health(ctx, traffic.One(kept))
+	if err != nil {
+		return step.Traffic(err)
+	}
+	if health.Group == "" {
+		w.keptOut = kept
+	}
+	return nil
 }
 
 // lookAgain finds the candidate the release document names but the tag
@@ -400,6 +442,10 @@ func (h Handler) plan(d release.Doc, w world) []datamove.Action {
 		plan = append(plan, datamove.Action{Name: "delete " + id, After: append([]string{home}, terminations...), Run: h.deleteVolume(m, id),
 			What: "volume " + id + " deleted"})
 	}
+	if w.keptOut != "" {
+		plan = append(plan, datamove.Action{Name: "re-register kept", After: []string{actTrafficBack}, Run: h.reregister(d, w.keptOut),
+			What: fmt.Sprintf("%s, kept from the release before, registered again at weight 0 for greenlight rollback", w.keptOut)})
+	}
 	if live != "" && (w.liveTags[release.TagRetireAfter] != "" || w.liveTags[release.TagRole] == release.RolePrevious) {
 		plan = append(plan, datamove.Action{Name: actUnkeep, Run: h.unkeep(d),
 			What: live + " is live again: its retirement date and schedule removed"})
@@ -484,6 +530,19 @@ func (h Handler) router(d release.Doc) traffic.Router { return h.D.Router(d.Conf
 // (Prepare found it): before that there is no traffic to bring back.
 func hasFront(d release.Doc) bool {
 	return d.Live.InstanceID != "" && (d.Live.AllocationID != "" || d.Config.UsesALB())
+}
+
+// reregister puts the kept instance back in the idle target group (the
+// candidate, deregistered meanwhile, leaves it); done once registered.
+func (h Handler) reregister(d release.Doc, id string) datamove.Run {
+	return func(ctx context.Context, st *release.Step) (bool, error) {
+		health, err := h.router(d).Register(ctx, traffic.One(id))
+		if err != nil {
+			return false, step.Traffic(err)
+		}
+		h.D.Did(ctx, d.ReleaseID, "elasticloadbalancing:RegisterTargets", "instance", id, "group", health.Group, "undo", true)
+		return true, nil
+	}
 }
 
 // deregister takes a candidate out of the load balancer's target groups;
