@@ -157,6 +157,42 @@ var matrix = []matrixRow{
 		notApplicable: notFoundNA("it calls HTTP and the ledger (DynamoDB) only")},
 	{state: release.StateKeepPrevious, route: routeSwitchBack, transient: release.Released, hard: release.RolledBack, hardTail: rolledBack},
 	{state: release.StateRecordRelease, route: routeSwitchBack, transient: release.Released, hard: release.Released},
+
+	// Behind the load balancer (an environment of its own): the
+	// candidate's registration and the traffic steps, in a release and in
+	// a switch back, and the rollback after a refused approval, which
+	// puts the kept instance back in the target group the candidate took.
+	{state: release.StateRegisterCandidate, mode: albMode, route: routeForward, transient: release.Released, hard: release.RolledBack, hardTail: rolledBack,
+		notApplicable: notFoundNA("it calls the load balancer and the ledger only")},
+	{state: release.StateShiftTraffic, mode: albMode, route: routeForward, transient: release.Released, hard: release.RolledBack, hardTail: rolledBack,
+		notApplicable: notFoundNA("it calls the load balancer, CloudWatch, HTTP and the ledger only")},
+	{state: release.StateRollback, mode: albMode, route: routeRefused, transient: release.RolledBack, hard: release.RolledBack},
+	{state: release.StatePrepareSwitchBack, mode: albMode, route: routeSwitchBack, transient: release.Released, hard: release.RolledBack, hardTail: rolledBack},
+	{state: release.StateRegisterCandidate, mode: albMode, route: routeSwitchBack, transient: release.Released, hard: release.RolledBack, hardTail: rolledBack,
+		notApplicable: notFoundNA("it calls the load balancer and the ledger only")},
+	{state: release.StateShiftTraffic, mode: albMode, route: routeSwitchBack, transient: release.Released, hard: release.RolledBack, hardTail: rolledBack,
+		notApplicable: notFoundNA("it calls the load balancer, CloudWatch, HTTP and the ledger only")},
+}
+
+// albMode is the matrix's environment behind the load balancer (no data
+// volume), as a row's mode.
+const albMode = "alb"
+
+// matrixConfig is a matrix environment's config for a row mode.
+func matrixConfig(mode string) func(*release.Config) {
+	return func(c *release.Config) {
+		c.Data.Mode = release.DataNone
+		switch mode {
+		case albMode:
+			withALB(5, 25, 50, 100)(c)
+		case release.DataRestore, release.DataMove:
+			c.Data.Mode = mode
+		}
+		// Every test copy restores the last release's snapshot, however
+		// much simulated time the matrix has spent, so the test-copy step
+		// makes the same calls in every cell.
+		c.Data.SnapshotMaxAge = release.Duration(30 * 24 * time.Hour)
+	}
 }
 
 // routePath is the path of an execution along a route in a data mode
@@ -164,7 +200,7 @@ var matrix = []matrixRow{
 // spell theirs, not read from the definition the test is about.
 func routePath(route, mode string) []string {
 	data := func(p ...any) []string {
-		if mode == "" {
+		if mode != release.DataRestore && mode != release.DataMove {
 			return nil
 		}
 		return path(p...)
@@ -172,6 +208,9 @@ func routePath(route, mode string) []string {
 	upToApproval := path(prepared, data(release.StatePrepareTestData), candidateWait, data(testDataWait),
 		release.StateDeployRelease, deployWait, release.StateRunSmokeTests, release.StateAwaitApproval)
 	cutOverAndCommit := path(release.StateKeepPrevious, data(cutoverWait), release.StateSwitchTraffic, bake, release.StateRecordRelease, release.Released)
+	if mode == albMode {
+		cutOverAndCommit = path(release.StateKeepPrevious, targetWait, shifting, release.StateRecordRelease, release.Released)
+	}
 	switch route {
 	case routeForward:
 		return path(upToApproval, cutOverAndCommit)
@@ -256,14 +295,15 @@ func TestMatrixRowsSayWhereAHardErrorGoes(t *testing.T) {
 
 // matrixModes are the data modes the rows use, each run on its own
 // environment.
-var matrixModes = []string{"", release.DataRestore, release.DataMove}
+var matrixModes = []string{"", release.DataRestore, release.DataMove, albMode}
 
 // faultCodes are the error codes each kind answers calls with.
 func faultCodes(kind string) []string {
 	switch kind {
 	case localrun.FaultThrottle:
 		return []string{sim.ThrottleCode(sim.ServiceEC2), sim.ThrottleCode(sim.ServiceSSM), sim.ThrottleCode(sim.ServiceSNS),
-			sim.ThrottleCode(sim.ServiceS3), sim.ThrottleCode(sim.ServiceDynamoDB), sim.ThrottleCode(sim.ServiceScheduler), sim.ThrottleCode(sim.ServiceSFN)}
+			sim.ThrottleCode(sim.ServiceS3), sim.ThrottleCode(sim.ServiceDynamoDB), sim.ThrottleCode(sim.ServiceScheduler), sim.ThrottleCode(sim.ServiceSFN),
+			sim.ThrottleCode(sim.ServiceELB), sim.ThrottleCode(sim.ServiceCloudWatch)}
 	case localrun.FaultError:
 		return []string{"UnauthorizedOperation", "AccessDenied", "AuthorizationError", "AccessDeniedException"}
 	case localrun.FaultNotFound:
@@ -296,14 +336,8 @@ func TestFaultMatrix(t *testing.T) {
 		for g, routes := range groups {
 			t.Run(cmp.Or(mode, release.DataNone)+"/"+strings.Join(routes, ","), func(t *testing.T) {
 				t.Parallel()
-				env := localrun.NewTestEnv(t, localrun.Options{}, func(c *release.Config) {
-					c.Data.Mode = cmp.Or(mode, release.DataNone)
-					// Every test copy restores the last release's snapshot,
-					// however much simulated time the matrix has spent, so
-					// the test-copy step makes the same calls in every cell.
-					c.Data.SnapshotMaxAge = release.Duration(30 * 24 * time.Hour)
-				})
-				if mode == "" && g == 0 {
+				env := localrun.NewTestEnv(t, localrun.Options{}, matrixConfig(mode))
+				if (mode == "" || mode == albMode) && g == 0 {
 					checkCoverage(t, env.Stack)
 				}
 				// A first release leaves the environment as every later one
@@ -468,7 +502,7 @@ func runCell(t *testing.T, env *localrun.Env, row matrixRow, c cell, version str
 		want = row.transient
 	}
 	serving := func() (string, string) {
-		live := env.Region.TrafficTarget(env.Fixture.AllocationID)
+		live := env.Live()
 		if app, err := env.Region.App(live); err == nil {
 			return live, app.Version
 		}
@@ -520,10 +554,10 @@ func check(t *testing.T, env *localrun.Env, row matrixRow, c cell, want string, 
 	case !skip && !fired:
 		t.Errorf("the %s fault never landed on %s (%s): the case proves nothing (%s)", c, row.state, fn, res.FaultMissed)
 	}
-	// Never an Elastic IP on nothing, or on an instance that does not
+	// Never a front routing to nothing, or to an instance that does not
 	// answer.
 	if !res.LiveServing {
-		t.Errorf("the Elastic IP's instance %s does not serve", res.LiveInstanceID)
+		t.Errorf("the front's instance %s does not serve", res.LiveInstanceID)
 	}
 	live, liveVersion := serving()
 	switch want {
@@ -558,7 +592,7 @@ func check(t *testing.T, env *localrun.Env, row matrixRow, c cell, want string, 
 	} else if len(res.LeakedResources) > 0 {
 		t.Errorf("leaked: %+v", res.LeakedResources)
 	}
-	if row.mode != "" && res.Writes != nil && res.Writes.Lost > 0 {
+	if res.Writes != nil && res.Writes.Lost > 0 {
 		t.Errorf("%d user writes lost (%+v)", res.Writes.Lost, *res.Writes)
 	}
 	assertUnlocked(t, env)

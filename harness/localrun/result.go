@@ -222,6 +222,10 @@ func (e *Env) live() string {
 	return e.Region.TrafficTarget(e.Fixture.AllocationID)
 }
 
+// Live is the instance the front sends users to now (the Elastic IP's; the
+// heaviest target group's first behind an ALB).
+func (e *Env) Live() string { return e.live() }
+
 // listenerWeights are the managed forward action's weights by target
 // group, read from the simulated region.
 func (e *Env) listenerWeights() map[string]int {
