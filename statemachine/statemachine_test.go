@@ -212,8 +212,8 @@ func TestTerminalStates(t *testing.T) {
 }
 
 // TestReadmeDiagramsAreCurrent keeps the diagrams in docs/workflows.md equal to the
-// definitions the stack synthesizes (the example config, and the same with
-// a data volume).
+// definitions the stack synthesizes (the example config, the same with a
+// data volume, and behind a load balancer).
 func TestReadmeDiagramsAreCurrent(t *testing.T) {
 	s, tc := synth(t)
 	withData := synthData(t)
@@ -230,6 +230,8 @@ func TestReadmeDiagramsAreCurrent(t *testing.T) {
 		{"release workflow", "upload", s.Release},
 		{"release workflow with a data volume", "upload", withData.Release},
 		{"rollback workflow with a data volume", "greenlight rollback", withData.SwitchBack},
+		{"release workflow behind a load balancer", "upload", synthALB(t).Release},
+		{"rollback workflow behind a load balancer", "greenlight rollback", synthALB(t).SwitchBack},
 	} {
 		begin := "<!-- " + d.name + ": generated from the synthesized definition by `go test ./statemachine -update` -->"
 		end := "<!-- end of " + d.name + " -->"
