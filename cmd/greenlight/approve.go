@@ -30,8 +30,9 @@ func newAnswer(approve bool) *cobra.Command {
 	verb, short := "approve", "Approve the release waiting for approval: traffic moves to the candidate"
 	intro := `approve answers the approval of the release that waits for it (RELEASE, or
 the only one pending) and approves it: the Elastic IP moves to the
-candidate, the public endpoint is verified for the bake time, and the
-previous instance is kept for rollback.`
+candidate (behind a load balancer, traffic shifts to it step by step), the
+public endpoint is verified for the bake time, and the previous instance
+is kept for rollback.`
 	reasonHelp := "why, recorded with the approval"
 	if !approve {
 		verb, short = "reject", "Reject the release waiting for approval: the candidate is terminated"
@@ -98,9 +99,12 @@ engine could not be reached, or you may not answer; 5 nothing to answer
 				fmt.Fprintf(w, ": %s", reason)
 			}
 			fmt.Fprintln(w)
-			if approve {
+			switch {
+			case approve && r.TrafficMode == release.TrafficALB:
+				fmt.Fprintf(w, "  next: %s is registered behind the load balancer, then traffic shifts to it step by step (greenlight promote skips ahead, greenlight abort stops it)\n", dash(r.CandidateInstance))
+			case approve:
 				fmt.Fprintf(w, "  next: the Elastic IP moves to %s, then the public endpoint is verified\n", dash(r.CandidateInstance))
-			} else {
+			default:
 				fmt.Fprintf(w, "  next: candidate %s is terminated; %s keeps serving\n", dash(r.CandidateInstance), dash(r.LiveInstance))
 			}
 			fmt.Fprintf(w, "  follow it: %s\n", ans.Follow)

@@ -24,7 +24,9 @@ func newRollback() *cobra.Command {
 		Short: "Switch back to the instance kept from the previous release",
 		Long: `rollback switches the app back to the instance kept from the previous
 release, within the retention period: with a data volume, the data moves
-back under a maintenance page first; then the Elastic IP moves, the public
+back under a maintenance page first; then the Elastic IP moves (behind a
+load balancer: all the weight goes back to the kept instance's target
+group, which must still hold it, healthy), the public
 endpoint is verified, the instance that served is kept (and scheduled for
 retirement) in its turn, and the revived one's retirement is cancelled.
 

@@ -10,7 +10,8 @@ func newRoot() *cobra.Command {
 		Short: "Release a web app on EC2 with minimal downtime",
 		Long: `greenlight releases a new version of a web app that runs on EC2: upload a
 release tarball and a Step Functions workflow launches a candidate, installs
-and tests it, waits for your approval, moves the Elastic IP and keeps the old
+and tests it, waits for your approval, moves the Elastic IP (or shifts
+traffic to it in steps through your load balancer) and keeps the old
 instance for a one-command rollback.
 
 Every command that acts on releases finds the stack by name (stackName in

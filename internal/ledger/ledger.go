@@ -68,7 +68,10 @@ type Record struct {
 	EndedAt   time.Time `dynamodbav:"endedAt,omitempty"`
 	Artifact  string    `dynamodbav:"artifact,omitempty"` // s3://bucket/key?versionId=
 
-	LiveInstance      string `dynamodbav:"liveInstance,omitempty"`
+	LiveInstance string `dynamodbav:"liveInstance,omitempty"`
+	// TrafficMode is the front the release moves traffic through
+	// (release.TrafficElasticIP or release.TrafficALB).
+	TrafficMode       string `dynamodbav:"trafficMode,omitempty"`
 	CandidateInstance string `dynamodbav:"candidateInstance,omitempty"`
 	CandidateAddress  string `dynamodbav:"candidateAddress,omitempty"`
 	// SwitchingTo is written before the Elastic IP moves to the

@@ -6,6 +6,7 @@ package notify
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -232,7 +233,11 @@ func AwaitingApproval(d release.Doc, report *release.Report, expires time.Time, 
 		}
 	}
 	b.line("")
-	b.line("To release it (moves the Elastic IP to the candidate):")
+	if d.Config.UsesALB() {
+		b.line("To release it (shifts traffic to the candidate through the load balancer, %s %%):", steps(d.Config.TrafficSteps()))
+	} else {
+		b.line("To release it (moves the Elastic IP to the candidate):")
+	}
 	b.line("  greenlight approve %s", d.ReleaseID)
 	b.line("To stop it (terminates the candidate, nothing changes for users):")
 	b.line("  greenlight reject %s --reason \"...\"", d.ReleaseID)
@@ -290,9 +295,12 @@ func RolledBack(d release.Doc, reason string, undone []string, trafficBack bool)
 	default:
 		b.line("The release of %s %s failed and was rolled back.", d.App, version(d))
 	}
-	if trafficBack {
+	switch {
+	case trafficBack && d.Config.UsesALB():
+		b.line("Traffic had moved to the candidate; the load balancer sends all of it to %s again.", d.Live.InstanceID)
+	case trafficBack:
 		b.line("Traffic had moved to the candidate; the Elastic IP was moved back to %s.", d.Live.InstanceID)
-	} else {
+	default:
 		b.line("Users kept the live version throughout.")
 	}
 	b.line("")
@@ -339,6 +347,9 @@ func RollbackFailed(d release.Doc, reason string, left []string) Message {
 	if d.Live.AllocationID != "" {
 		b.field("Elastic IP", strings.TrimSpace(d.Live.AllocationID+" "+d.Live.PublicIP))
 	}
+	if alb := d.Config.Traffic.ALB; d.Config.UsesALB() && alb != nil {
+		b.field("Load balancer", d.Live.PublicIP)
+	}
 	b.field("Failure", reason)
 	b.line("")
 	b.line("Left to do by hand:")
@@ -352,13 +363,28 @@ func RollbackFailed(d release.Doc, reason string, left []string) Message {
 	b.line("The release lock was released, so the next upload starts a release: hold uploads")
 	b.line("until this is cleaned up.")
 	b.line("")
+	region := ""
+	if parts := strings.Split(d.Execution, ":"); len(parts) > 3 {
+		region = " --region " + parts[3]
+	}
 	if d.Live.AllocationID != "" {
 		b.line("First check which instance holds the Elastic IP:")
-		region := ""
-		if parts := strings.Split(d.Execution, ":"); len(parts) > 3 {
-			region = " --region " + parts[3]
-		}
 		b.line("  aws ec2 describe-addresses --allocation-ids %s%s", d.Live.AllocationID, region)
+	}
+	if alb := d.Config.Traffic.ALB; d.Config.UsesALB() && alb != nil {
+		b.line("First check where the load balancer sends traffic, and what each target group holds:")
+		// An ARN is longer than a mail line: it goes alone on the next.
+		if alb.RuleARN != "" {
+			b.line("  aws elbv2 describe-rules%s --rule-arns \\", region)
+			b.line("    %s", alb.RuleARN)
+		} else {
+			b.line("  aws elbv2 describe-listeners%s --listener-arns \\", region)
+			b.line("    %s", alb.ListenerARN)
+		}
+		for _, g := range alb.TargetGroupARNs {
+			b.line("  aws elbv2 describe-target-health%s --target-group-arn \\", region)
+			b.line("    %s", g)
+		}
 	}
 	b.line("The release's timeline, with every step it took:")
 	b.line("  greenlight status %s", d.ReleaseID)
@@ -413,13 +439,14 @@ func Stopped(rec Release, execution, why string, lockHeld bool) Message {
 	b.field("Why", why)
 	b.line("")
 	b.line("What it may have left: a running candidate instance, the maintenance page on the")
-	b.line("live site, data volumes moved or stopped writes (with a data volume), the Elastic IP")
-	b.line("on the candidate. The release's timeline says how far it got:")
+	b.line("live site, data volumes moved or stopped writes (with a data volume), traffic on the")
+	b.line("candidate (the Elastic IP moved, or the load balancer's weights). The release's")
+	b.line("timeline says how far it got:")
 	b.line("  greenlight status %s", rec.ReleaseID)
 	b.line("")
 	if lockHeld {
 		b.line("It still holds the release lock, so no other release can start. Once the")
-		b.line("instances, volumes and Elastic IP are as they should be:")
+		b.line("instances, volumes and traffic are as they should be:")
 		b.line("  greenlight lock release --force")
 		b.line("")
 	}
@@ -510,4 +537,13 @@ func RollbackStarted(d release.Doc, by, reason, region string) Message {
 	}
 	b.line("Follow:    greenlight status %s --watch", d.ReleaseID)
 	return Message{Kind: "rollback-started", Subject: fmt.Sprintf("[greenlight] %s: switching back to %s", d.App, d.Version), Body: b.String()}
+}
+
+// steps writes traffic steps as "5, 25, 50, 100".
+func steps(weights []int) string {
+	parts := make([]string, len(weights))
+	for i, w := range weights {
+		parts[i] = strconv.Itoa(w)
+	}
+	return strings.Join(parts, ", ")
 }

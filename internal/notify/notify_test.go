@@ -41,6 +41,18 @@ func doc() release.Doc {
 	}
 }
 
+// albDoc is doc behind a load balancer: no Elastic IP, the load
+// balancer's DNS name as the public address.
+func albDoc() release.Doc {
+	d := doc()
+	d.Config.Traffic = release.TrafficConfig{Mode: release.TrafficALB, ALB: &release.ALBConfig{
+		ListenerARN:     "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/shop/50dc6c495c0c9188/f2f7dc8efc522ab2",
+		TargetGroupARNs: []string{"arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/shop-blue/73e2d6bc24d8a067", "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/shop-green/2453ed029918f21f"},
+	}}
+	d.Live.AllocationID, d.Live.PublicIP = "", "shop-1234567890.eu-west-1.elb.amazonaws.com"
+	return d
+}
+
 func report() *release.Report {
 	return &release.Report{Target: "10.0.1.20", Passed: false, At: at, Checks: []release.CheckResult{
 		{Name: "home page", Status: 200, LatencyMS: 42, Passed: true},
@@ -90,6 +102,23 @@ func TestMessages(t *testing.T) {
 				"greenlight approve shop-1.4.0-0a1b2c3d4e\n", `greenlight reject shop-1.4.0-0a1b2c3d4e --reason "..."`,
 				"counts as a rejection", console},
 			absent: []string{"HTTP 0"},
+		}},
+		{"approval-alb", AwaitingApproval(albDoc(), report(), expires, "eu-west-1"), want{
+			kind: "approval", subject: "[greenlight] shop 1.4.0: approval needed",
+			contains: []string{"shifts traffic to the candidate through the load balancer, 5, 25, 50, 100 %", "greenlight approve shop-1.4.0-0a1b2c3d4e"},
+			absent:   []string{"Elastic IP"},
+		}},
+		{"rolled-back-alb", RolledBack(withFailure(albDoc(), "ShiftFailed", "alarm"), "ShiftFailed: alarm in ALARM: shop-5xx", nil, true), want{
+			kind: "rolled-back", subject: "[greenlight] shop 1.4.0 rolled back",
+			contains: []string{"the load balancer sends all of it to i-0live000000000001 again", "shop-5xx"},
+			absent:   []string{"Elastic IP"},
+		}},
+		{"rollback-failed-alb", RollbackFailed(withFailure(albDoc(), "ShiftFailed", ""), "ShiftFailed: alarm", leftToDo), want{
+			kind: "rollback-failed", subject: "[greenlight] URGENT shop 1.4.0: rollback failed", urgent: true,
+			contains: []string{"Load balancer:", "shop-1234567890.eu-west-1.elb.amazonaws.com",
+				"aws elbv2 describe-listeners --region eu-west-1 --listener-arns \\\n    arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/shop/50dc6c495c0c9188/f2f7dc8efc522ab2\n",
+				"aws elbv2 describe-target-health --region eu-west-1 --target-group-arn \\\n    arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/shop-green/2453ed029918f21f\n"},
+			absent: []string{"describe-addresses"},
 		}},
 		{"approval-no-checks", AwaitingApproval(doc(), nil, expires, "eu-west-1"), want{
 			kind: "approval", subject: "[greenlight] shop 1.4.0: approval needed",
@@ -202,7 +231,8 @@ func readableAsPlainEmail(t *testing.T, m Message) {
 		t.Error("the body does not end with exactly one newline")
 	}
 	for i, l := range strings.Split(strings.TrimSuffix(m.Body, "\n"), "\n") {
-		url := strings.HasPrefix(strings.TrimSpace(l), "https://") && !strings.Contains(strings.TrimSpace(l), " ")
+		word := !strings.Contains(strings.TrimSpace(l), " ")
+		url := word && (strings.HasPrefix(strings.TrimSpace(l), "https://") || strings.HasPrefix(strings.TrimSpace(l), "arn:"))
 		if len(l) > 100 && !url {
 			t.Errorf("line %d is %d characters: %q", i+1, len(l), l)
 		}

@@ -72,7 +72,7 @@ func (h Handler) Prepare(ctx context.Context, in Input) (release.Doc, error) {
 	}
 	h.D.Did(ctx, d.ReleaseID, "lock-acquired", "app", d.App)
 	err = h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{
-		Set: map[string]any{"status": ledger.StatusRunning, "liveInstance": d.Live.InstanceID, "version": d.Version},
+		Set: map[string]any{"status": ledger.StatusRunning, "liveInstance": d.Live.InstanceID, "version": d.Version, "trafficMode": d.Config.TrafficMode()},
 		Event: &ledger.Event{Step: release.StatePrepare, Detail: fmt.Sprintf("artifact sha256 %s verified; live instance %s (%s) behind %s",
 			d.Artifact.SHA256[:12], d.Live.InstanceID, orUnknown(d.Live.Version), d.Live.PublicIP)},
 	})
