@@ -4,8 +4,12 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 
 	"github.com/greenlight/greenlight/harness/localrun"
 	"github.com/greenlight/greenlight/harness/sim"
@@ -179,20 +183,29 @@ func measure(ctx context.Context, env *localrun.Env, s scenario, version string,
 	}
 	lat := env.Region.Latencies()
 	for _, p := range res.Window {
-		floor, err := floorOf(p.Action, lat)
+		floor, err := floorOf(p.Action, lat, env.Config.UsesALB())
 		if err != nil {
 			return Row{}, err
 		}
 		row.MaintenanceWindowParts = append(row.MaintenanceWindowParts, WindowPart{Action: p.Action, Seconds: p.Seconds, FloorSeconds: floor.Seconds()})
 		row.MaintenanceWindowFloorSeconds += floor.Seconds()
 	}
-	ws, err := waits(calls, env.Region.Commands()[commands0:], lat, env.Config.BakeTime.D())
+	drains, err := deregistrationDelays(ctx, env)
+	if err != nil {
+		return Row{}, err
+	}
+	ws, err := waits(calls, env.Region.Commands()[commands0:], lat, env.Config.BakeTime.D(), drains)
 	if err != nil {
 		return Row{}, err
 	}
 	if len(res.Timeline) == 0 {
 		return Row{}, fmt.Errorf("release %s has no timeline", res.ReleaseID)
 	}
+	var halted time.Time
+	if st := localrun.Stays(res.Timeline, release.StateRollback); len(st) > 0 {
+		halted = st[0].From
+	}
+	ws = append(ws, stepBakes(res.TrafficSteps, env.Config.StepBake(), env.Config.BakeTime.D(), halted)...)
 	start := res.Timeline[0].Time
 	window := span{From: start, To: start.Add(time.Duration(res.ModelSeconds.Total * float64(time.Second)))}
 	critical := covered(ws, window, approvals(res.Timeline))
@@ -203,6 +216,37 @@ func measure(ctx context.Context, env *localrun.Env, s scenario, version string,
 	}
 	row.Cost = cost(res.StateTransitions, invocations, calls, memorySizes(env.Stack), lat)
 	return row, nil
+}
+
+// deregistrationDelays are the load balancer's target groups' delays as
+// the region reports them (deregistration_delay.timeout_seconds), by ARN;
+// none in Elastic IP mode.
+func deregistrationDelays(ctx context.Context, env *localrun.Env) (map[string]time.Duration, error) {
+	out := map[string]time.Duration{}
+	if !env.Config.UsesALB() {
+		return out, nil
+	}
+	ctx = sim.WithCaller(ctx, "bench")
+	for _, g := range env.Config.Traffic.ALB.TargetGroupARNs {
+		attrs, err := env.Region.ELB().DescribeTargetGroupAttributes(ctx, &elb.DescribeTargetGroupAttributesInput{TargetGroupArn: aws.String(g)})
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range attrs.Attributes {
+			if aws.ToString(a.Key) != "deregistration_delay.timeout_seconds" {
+				continue
+			}
+			n, err := strconv.Atoi(aws.ToString(a.Value))
+			if err != nil {
+				return nil, fmt.Errorf("target group %s: deregistration delay %q: %w", g, aws.ToString(a.Value), err)
+			}
+			out[g] = time.Duration(n) * time.Second
+		}
+		if _, ok := out[g]; !ok {
+			return nil, fmt.Errorf("target group %s reports no deregistration delay", g)
+		}
+	}
+	return out, nil
 }
 
 // approvals are the stretches the release spent waiting for approval,
