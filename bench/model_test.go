@@ -148,6 +148,21 @@ func TestStepBakes(t *testing.T) {
 	}
 }
 
+func TestStepsString(t *testing.T) {
+	for _, c := range []struct {
+		steps []TrafficStep
+		want  string
+	}{
+		{nil, "-"},
+		{[]TrafficStep{{Weight: 5, Started: true, Outcome: "passed"}, {Weight: 25, Started: true, Outcome: "promoted"}, {Weight: 50}, {Weight: 100, Started: true, Outcome: "passed"}}, "5/25/100"},
+		{[]TrafficStep{{Weight: 5, Started: true, Outcome: "alarm in ALARM: shop-5xx"}, {Weight: 100}}, "5!"},
+	} {
+		if got := stepsString(c.steps); got != c.want {
+			t.Errorf("stepsString(%+v) = %q, want %q", c.steps, got, c.want)
+		}
+	}
+}
+
 func checkSpans(t *testing.T, got, want []span) {
 	t.Helper()
 	if len(got) != len(want) {
@@ -190,14 +205,18 @@ func TestCostAtListPrices(t *testing.T) {
 }
 
 // TestBudgetsFlagWhatIsOver: each happy-path budget is checked against its
-// own row (transitions with and without data, the window against its
-// floor, the move window), and what is over is returned for -strict.
+// own row (transitions with and without data, through the Elastic IP or
+// the load balancer, the window against its floor, the move window), and
+// what is over is returned for -strict; fault rows have no budget.
 func TestBudgetsFlagWhatIsOver(t *testing.T) {
 	ok := []Row{
-		{Scenario: "happy/none", DataMode: "none", StateTransitions: 40},
-		{Scenario: "happy/restore", DataMode: "restore", StateTransitions: 60, MaintenanceWindowSeconds: 62, MaintenanceWindowFloorSeconds: 48},
-		{Scenario: "happy/move", DataMode: "move", StateTransitions: 31, MaintenanceWindowSeconds: 30, MaintenanceWindowFloorSeconds: 26},
-		{Scenario: "error@DeployRelease", DataMode: "none", StateTransitions: 99},
+		{Scenario: "happy/none", DataMode: "none", Traffic: "elasticIp", StateTransitions: 40},
+		{Scenario: "happy/restore", DataMode: "restore", Traffic: "elasticIp", StateTransitions: 60, MaintenanceWindowSeconds: 62, MaintenanceWindowFloorSeconds: 48},
+		{Scenario: "happy/move", DataMode: "move", Traffic: "elasticIp", StateTransitions: 31, MaintenanceWindowSeconds: 30, MaintenanceWindowFloorSeconds: 26},
+		{Scenario: "error@DeployRelease", DataMode: "none", Traffic: "elasticIp", StateTransitions: 99},
+		{Scenario: "alb/none", DataMode: "none", Traffic: "alb", StateTransitions: 60, PollingOverheadShare: 0.05},
+		{Scenario: "alb/move", DataMode: "move", Traffic: "alb", StateTransitions: 60, MaintenanceWindowSeconds: 30, MaintenanceWindowFloorSeconds: 28},
+		{Scenario: "alarm@ShiftTraffic", DataMode: "none", Traffic: "alb", StateTransitions: 120, PollingOverheadShare: 0.5},
 	}
 	if over := printReleases(io.Discard, ok); len(over) != 0 {
 		t.Fatalf("rows within budget flagged: %v", over)
@@ -206,10 +225,13 @@ func TestBudgetsFlagWhatIsOver(t *testing.T) {
 		{Scenario: "happy/none", DataMode: "none", StateTransitions: 41, PollingOverheadShare: 0.06},
 		{Scenario: "happy/restore", DataMode: "restore", StateTransitions: 61, MaintenanceWindowSeconds: 63, MaintenanceWindowFloorSeconds: 48},
 		{Scenario: "happy/move", DataMode: "move", StateTransitions: 31, MaintenanceWindowSeconds: 30.5, MaintenanceWindowFloorSeconds: 20},
+		{Scenario: "alb/none", DataMode: "none", Traffic: "alb", StateTransitions: 61, PollingOverheadShare: 0.06},
+		{Scenario: "alb/move", DataMode: "move", Traffic: "alb", StateTransitions: 61, MaintenanceWindowSeconds: 30.5, MaintenanceWindowFloorSeconds: 28},
 	}
 	over := printReleases(io.Discard, bad)
 	want := []string{"happy/none: 41 state transitions", "happy/none: polling overhead", "happy/restore: 61 state transitions",
-		"happy/restore: maintenance window 63.0 s = 1.31 ×", "happy/move: maintenance window 30.5 s = 1.52 ×", "happy/move: maintenance window 30.5 s (budget 30 s)"}
+		"happy/restore: maintenance window 63.0 s = 1.31 ×", "happy/move: maintenance window 30.5 s = 1.52 ×", "happy/move: maintenance window 30.5 s (budget 30 s)",
+		"alb/none: 61 state transitions (budget 60)", "alb/none: polling overhead 6.0 %", "alb/move: 61 state transitions (budget 60)", "alb/move: maintenance window 30.5 s (budget 30 s)"}
 	if len(over) != len(want) {
 		t.Fatalf("over budget: %q, want %d findings", over, len(want))
 	}

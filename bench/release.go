@@ -18,9 +18,10 @@ import (
 
 // scenario is one benchmarked release.
 type scenario struct {
-	Name  string
-	Data  string
-	Fault *localrun.Fault
+	Name    string
+	Data    string
+	Traffic string // release.TrafficElasticIP or release.TrafficALB
+	Fault   *localrun.Fault
 }
 
 // faults are the injected faults the benchmark runs, one per kind, each at
@@ -34,31 +35,46 @@ var faults = []localrun.Fault{
 	{State: release.StateSwitchTraffic, Kind: localrun.FaultTimeout},
 }
 
+// albAlarm rolls a release back by an alarm while traffic shifts. The
+// alarm stays in ALARM, so it runs last on its environment.
+var albAlarm = localrun.Fault{State: release.StateShiftTraffic, Kind: localrun.FaultAlarm}
+
 // scenarios: the happy path in each data mode, then each fault (data mode
-// none).
+// none), through the Elastic IP; then behind the load balancer the happy
+// path without data (the default steps) and with a move (one step), and
+// the alarm during the shift.
 func scenarios() []scenario {
 	var out []scenario
 	for _, mode := range []string{release.DataNone, release.DataRestore, release.DataMove} {
-		out = append(out, scenario{Name: "happy/" + mode, Data: mode})
+		out = append(out, scenario{Name: "happy/" + mode, Data: mode, Traffic: release.TrafficElasticIP})
 	}
 	for _, f := range faults {
-		out = append(out, scenario{Name: f.Kind + "@" + f.State, Data: release.DataNone, Fault: &f})
+		out = append(out, scenario{Name: f.Kind + "@" + f.State, Data: release.DataNone, Traffic: release.TrafficElasticIP, Fault: &f})
 	}
+	for _, mode := range []string{release.DataNone, release.DataMove} {
+		out = append(out, scenario{Name: "alb/" + mode, Data: mode, Traffic: release.TrafficALB})
+	}
+	out = append(out, scenario{Name: albAlarm.Kind + "@" + albAlarm.State, Data: release.DataNone, Traffic: release.TrafficALB, Fault: &albAlarm})
 	return out
 }
 
 // Row is one scenario's figures; bench/README.md explains each.
 type Row struct {
-	Scenario                 string         `json:"scenario"`
-	DataMode                 string         `json:"dataMode"`
-	Fault                    string         `json:"fault,omitempty"`
-	Outcome                  string         `json:"outcome"`
-	StateTransitions         int            `json:"stateTransitions"`
-	LambdaInvocations        int            `json:"lambdaInvocations"`
-	AWSAPICalls              int            `json:"awsApiCalls"`
-	AWSAPICallsByOperation   map[string]int `json:"awsApiCallsByOperation"`
-	LeadTimeSeconds          float64        `json:"leadTimeSeconds"`
-	MaintenanceWindowSeconds float64        `json:"maintenanceWindowSeconds"`
+	Scenario string `json:"scenario"`
+	DataMode string `json:"dataMode"`
+	Traffic  string `json:"traffic"`
+	Fault    string `json:"fault,omitempty"`
+	Outcome  string `json:"outcome"`
+	// TrafficSteps and Weights, behind a load balancer: the steps as the
+	// release left them and the final shares of traffic.
+	TrafficSteps             []TrafficStep     `json:"trafficSteps,omitempty"`
+	Weights                  *localrun.Weights `json:"weights,omitempty"`
+	StateTransitions         int               `json:"stateTransitions"`
+	LambdaInvocations        int               `json:"lambdaInvocations"`
+	AWSAPICalls              int               `json:"awsApiCalls"`
+	AWSAPICallsByOperation   map[string]int    `json:"awsApiCallsByOperation"`
+	LeadTimeSeconds          float64           `json:"leadTimeSeconds"`
+	MaintenanceWindowSeconds float64           `json:"maintenanceWindowSeconds"`
 	// MaintenanceWindowFloorSeconds is the window's physical floor: the
 	// latency table's figures along its critical path (floorOf).
 	MaintenanceWindowFloorSeconds float64      `json:"maintenanceWindowFloorSeconds"`
@@ -70,6 +86,15 @@ type Row struct {
 	WallSeconds                   float64      `json:"wallSeconds"`
 }
 
+// TrafficStep is one step of a shift: the candidate's share, the rounds
+// of checks it had and how it ended ("" if never started or under way).
+type TrafficStep struct {
+	Weight  int    `json:"weight"`
+	Started bool   `json:"started"`
+	Checks  int    `json:"checks"`
+	Outcome string `json:"outcome,omitempty"`
+}
+
 // WindowPart is one action's share of the maintenance window, modelled,
 // next to its floor.
 type WindowPart struct {
@@ -78,33 +103,41 @@ type WindowPart struct {
 	FloorSeconds float64 `json:"floorSeconds"`
 }
 
-// runReleases runs every scenario: one local environment per data mode,
-// the faults after the happy path on the environment without data.
-// It also returns each function's memory size (MB) from the template.
+// runReleases runs every scenario: one local environment per traffic
+// mode and data mode, the faults after the happy path on the environment
+// without data. It also returns each function's memory size (MB) from the
+// Elastic IP stacks' templates, which the cold starts' INIT cost prices
+// as before the load balancer's scenarios came.
 func runReleases(ctx context.Context, cfg release.Config, asset string, progress func(string)) ([]Row, map[string]float64, error) {
 	all := scenarios()
 	rows := make([]Row, len(all))
-	byMode := map[string][]int{}
-	var modes []string
+	type setup struct{ traffic, data string }
+	bySetup := map[setup][]int{}
+	var setups []setup
 	for i, s := range all {
-		if _, ok := byMode[s.Data]; !ok {
-			modes = append(modes, s.Data)
+		k := setup{s.Traffic, s.Data}
+		if _, ok := bySetup[k]; !ok {
+			setups = append(setups, k)
 		}
-		byMode[s.Data] = append(byMode[s.Data], i)
+		bySetup[k] = append(bySetup[k], i)
 	}
 	version := 0
-	var memory map[string]float64
-	for _, mode := range modes {
+	memory := map[string]float64{}
+	for _, k := range setups {
 		c := cfg
-		c.Data.Mode = mode
+		c.Data.Mode = k.data
 		counter := &invocationCounter{counts: map[string]int{}}
-		progress(fmt.Sprintf("starting a local environment (data mode %s)", mode))
-		env, err := localrun.Start(ctx, localrun.Options{Config: c, Asset: asset, AfterInvoke: counter.after})
+		progress(fmt.Sprintf("starting a local environment (traffic %s, data mode %s)", k.traffic, k.data))
+		env, err := localrun.Start(ctx, localrun.Options{Config: c, Traffic: k.traffic, Asset: asset, AfterInvoke: counter.after})
 		if err != nil {
 			return nil, nil, err
 		}
-		memory = memorySizes(env.Stack)
-		for _, i := range byMode[mode] {
+		if k.traffic == release.TrafficElasticIP {
+			for fn, mb := range memorySizes(env.Stack) {
+				memory[fn] = mb
+			}
+		}
+		for _, i := range bySetup[k] {
 			s := all[i]
 			version++
 			progress("running " + s.Name)
@@ -164,7 +197,7 @@ func measure(ctx context.Context, env *localrun.Env, s scenario, version string,
 		}
 	}
 	row := Row{
-		Scenario: s.Name, DataMode: s.Data, Outcome: res.Status,
+		Scenario: s.Name, DataMode: s.Data, Traffic: env.Config.TrafficMode(), Outcome: res.Status, Weights: res.Weights,
 		StateTransitions:         res.StateTransitions,
 		AWSAPICalls:              len(calls),
 		AWSAPICallsByOperation:   map[string]int{},
@@ -177,6 +210,9 @@ func measure(ctx context.Context, env *localrun.Env, s scenario, version string,
 	}
 	for _, n := range invocations {
 		row.LambdaInvocations += n
+	}
+	for _, st := range res.TrafficSteps {
+		row.TrafficSteps = append(row.TrafficSteps, TrafficStep{Weight: st.Weight, Started: !st.StartedAt.IsZero(), Checks: st.Checks, Outcome: st.Outcome})
 	}
 	for _, c := range calls {
 		row.AWSAPICallsByOperation[c.Service+":"+c.Operation]++
