@@ -1,5 +1,6 @@
 // Command bench measures greenlight: it runs releases on the local engine
-// (the happy path in each data mode, then each injected fault) and reports
+// (the happy path in each data mode, then each injected fault, then the
+// same behind a load balancer) and reports
 // what each costs in state transitions, Lambda invocations, AWS calls,
 // modelled time and money, then starts every handler of the real bootstrap
 // cold under the Lambda Runtime Interface Emulator. `make bench` runs it;
@@ -22,12 +23,35 @@ import (
 
 // Budgets the figures are read against (docs/performance.md).
 const (
-	BudgetTransitions         = 40   // state transitions of the happy path without a data volume
-	BudgetTransitionsWithData = 60   // … and with one, in either data mode
-	BudgetPollingOverhead     = 0.05 // share of the modelled lead time
-	BudgetWindowOverFloor     = 1.3  // maintenance window ÷ its physical floor, each data mode
-	BudgetMoveWindow          = 30.0 // modelled seconds, data mode move
+	BudgetTransitions         = 40 // state transitions of the happy path without a data volume
+	BudgetTransitionsWithData = 60 // … and with one, in either data mode or traffic mode
+	// BudgetTransitionsALB: the happy path without a data volume behind a
+	// load balancer, the default four steps. Each round of a step's checks
+	// costs three transitions (ShiftTraffic, AllTrafficShifted?,
+	// BakeTrafficStep), three rounds a step at the default bakes.
+	BudgetTransitionsALB  = 60
+	BudgetPollingOverhead = 0.05 // share of the modelled lead time
+	BudgetWindowOverFloor = 1.3  // maintenance window ÷ its physical floor, each data mode
+	BudgetMoveWindow      = 30.0 // modelled seconds, data mode move, either traffic mode
 )
+
+// transitionBudget is a happy path's budget of state transitions.
+func transitionBudget(r Row) int {
+	switch {
+	case r.DataMode != release.DataNone:
+		return BudgetTransitionsWithData
+	case r.Traffic == release.TrafficALB:
+		return BudgetTransitionsALB
+	}
+	return BudgetTransitions
+}
+
+// happy reports whether a row is a happy path, through the Elastic IP
+// (happy/<data mode>) or the load balancer (alb/<data mode>): the rows
+// the budgets apply to.
+func happy(r Row) bool {
+	return strings.HasPrefix(r.Scenario, "happy/") || strings.HasPrefix(r.Scenario, "alb/")
+}
 
 func main() {
 	var (
@@ -79,8 +103,8 @@ func run(w io.Writer, configPath, asset, binary, bootstrap, emulator, out string
 		"prices": map[string]any{"date": PriceDate, "usdPerStateTransition": USDPerStateTransition,
 			"usdPerLambdaRequest": USDPerLambdaRequest, "usdPerArmGbSecond": USDPerArmGBSecond},
 		"budgets": map[string]any{"happyPathTransitions": BudgetTransitions, "happyPathTransitionsWithData": BudgetTransitionsWithData,
-			"pollingOverheadShare": BudgetPollingOverhead, "maintenanceWindowOverFloor": BudgetWindowOverFloor,
-			"moveMaintenanceWindowSeconds": BudgetMoveWindow},
+			"albHappyPathTransitions": BudgetTransitionsALB, "pollingOverheadShare": BudgetPollingOverhead,
+			"maintenanceWindowOverFloor": BudgetWindowOverFloor, "moveMaintenanceWindowSeconds": BudgetMoveWindow},
 		"overBudget": over,
 		"rows":       rows,
 	}); err != nil {
@@ -156,10 +180,10 @@ func writeJSON(path string, v any) error {
 func printReleases(w io.Writer, rows []Row) []string {
 	fmt.Fprintf(w, "Releases on the local engine (modelled AWS time; prices of %s)\n\n", PriceDate)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\toutcome\ttransitions\tinvocations\tAPI calls\tlead time\tcritical path\tpolling overhead\tmaint. window\tcost/release\twall")
+	fmt.Fprintln(tw, "scenario\toutcome\tsteps\tweights\ttransitions\tinvocations\tAPI calls\tlead time\tcritical path\tpolling overhead\tmaint. window\tcost/release\twall")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.1f s\t%.1f s\t%.1f s (%.1f %%)\t%.1f s\t$%.5f\t%.2f s\n",
-			r.Scenario, r.Outcome, r.StateTransitions, r.LambdaInvocations, r.AWSAPICalls, r.LeadTimeSeconds,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%.1f s\t%.1f s\t%.1f s (%.1f %%)\t%.1f s\t$%.5f\t%.2f s\n",
+			r.Scenario, r.Outcome, stepsString(r.TrafficSteps), weightsString(r), r.StateTransitions, r.LambdaInvocations, r.AWSAPICalls, r.LeadTimeSeconds,
 			r.CriticalPathSeconds, r.PollingOverheadSeconds, 100*r.PollingOverheadShare, r.MaintenanceWindowSeconds, r.Cost.TotalUSD, r.WallSeconds)
 	}
 	tw.Flush()
@@ -198,7 +222,7 @@ func printReleases(w io.Writer, rows []Row) []string {
 	}
 
 	for _, r := range rows {
-		if len(r.MaintenanceWindowParts) == 0 || !strings.HasPrefix(r.Scenario, "happy/") {
+		if len(r.MaintenanceWindowParts) == 0 || !happy(r) {
 			continue
 		}
 		fmt.Fprintf(w, "\nMaintenance window, %s: %.1f s modelled, physical floor %.1f s (%.2f × the floor)\n\n",
@@ -222,13 +246,10 @@ func printReleases(w io.Writer, rows []Row) []string {
 		fmt.Fprintf(w, "  %s %s\n", verdict, fmt.Sprintf(format, args...))
 	}
 	for _, r := range rows {
-		if !strings.HasPrefix(r.Scenario, "happy/") {
+		if !happy(r) {
 			continue
 		}
-		transitions := BudgetTransitions
-		if r.DataMode != release.DataNone {
-			transitions = BudgetTransitionsWithData
-		}
+		transitions := transitionBudget(r)
 		check(r.StateTransitions <= transitions, "%s: %d state transitions (budget %d)", r.Scenario, r.StateTransitions, transitions)
 		check(r.PollingOverheadShare <= BudgetPollingOverhead, "%s: polling overhead %.1f %% of the lead time (budget %.0f %%)",
 			r.Scenario, 100*r.PollingOverheadShare, 100*BudgetPollingOverhead)
@@ -246,6 +267,36 @@ func printReleases(w io.Writer, rows []Row) []string {
 		}
 	}
 	return over
+}
+
+// stepsString is a shift's steps as the table shows them: the weights of
+// the steps that started, "/"-separated, a failed one marked "!"; "-"
+// through the Elastic IP.
+func stepsString(steps []TrafficStep) string {
+	var parts []string
+	for _, st := range steps {
+		if !st.Started {
+			continue
+		}
+		p := fmt.Sprint(st.Weight)
+		if st.Outcome != "" && st.Outcome != "passed" && st.Outcome != "promoted" {
+			p += "!"
+		}
+		parts = append(parts, p)
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, "/")
+}
+
+// weightsString is the final shares of traffic, live/candidate in
+// percent; "-" through the Elastic IP.
+func weightsString(r Row) string {
+	if r.Weights == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%d/%d", r.Weights.Live, r.Weights.Candidate)
 }
 
 func printColdStarts(w io.Writer, cs ColdStarts) {

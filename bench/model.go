@@ -5,7 +5,11 @@ import (
 	"sort"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+
 	"github.com/greenlight/greenlight/harness/sim"
+	"github.com/greenlight/greenlight/internal/release"
 	"github.com/greenlight/greenlight/lambdas/data"
 	"github.com/greenlight/greenlight/lambdas/registry"
 )
@@ -49,8 +53,10 @@ var runTimes = map[sim.DocumentKind]time.Duration{
 // waits lists what a release waited on, from the calls its steps made (in
 // order) and the SSM commands they sent (in order), by the latency table:
 // the critical path's pieces, defined in bench/README.md. A failed call
-// started nothing and waits for nothing. bake is the configured bake time.
-func waits(calls []sim.Call, commands []sim.Command, lat sim.Latencies, bake time.Duration) ([]span, error) {
+// started nothing and waits for nothing. bake is the configured bake time;
+// drains are the deregistration delays of the load balancer's target
+// groups, by ARN (empty without one).
+func waits(calls []sim.Call, commands []sim.Command, lat sim.Latencies, bake time.Duration, drains map[string]time.Duration) ([]span, error) {
 	var out []span
 	add := func(c sim.Call, d time.Duration, what string) {
 		out = append(out, span{c.At, c.At.Add(d), what})
@@ -96,6 +102,29 @@ func waits(calls []sim.Call, commands []sim.Command, lat sim.Latencies, bake tim
 				baked = true
 				add(c, bake, "configured bake time")
 			}
+		case "ELB:RegisterTargets":
+			// A registered target is healthy after one passing health
+			// check, which the load balancer sends once the registration
+			// is done; the simulated app answers it at once.
+			add(c, lat.TargetRegistration, "candidate registered, first health check passed")
+		case "ELB:ModifyListener", "ELB:ModifyRule":
+			add(c, lat.ListenerUpdate, "load balancer routes by the new weights")
+		case "ELB:DeregisterTargets":
+			// The rollback ends the candidate only once it has drained;
+			// the registration's clearing out of an older kept side
+			// waits for nothing.
+			if c.Caller != registry.Rollback {
+				continue
+			}
+			in, _ := c.Input.(*elb.DeregisterTargetsInput)
+			if in == nil {
+				return nil, fmt.Errorf("DeregisterTargets by %s without its input", c.Caller)
+			}
+			d, ok := drains[aws.ToString(in.TargetGroupArn)]
+			if !ok {
+				return nil, fmt.Errorf("no deregistration delay for target group %s", aws.ToString(in.TargetGroupArn))
+			}
+			add(c, d, "candidate drained from its target group")
 		case "SSM:SendCommand":
 			if cmd >= len(commands) {
 				return nil, fmt.Errorf("%d successful SendCommand calls but %d commands recorded", cmd+1, len(commands))
@@ -111,13 +140,47 @@ func waits(calls []sim.Call, commands []sim.Command, lat sim.Latencies, bake tim
 	return out, nil
 }
 
+// stepBakes are the deliberate waits of a shift behind a load balancer:
+// each step holds for stepBake from when its weights were set, the last
+// (all traffic on the candidate) for bake, as the shift step times them.
+// A step bakes no longer than until the next one started (a promote cuts
+// it short) or a rollback started (halted; zero when none did); a step
+// never started bakes nothing.
+func stepBakes(steps []release.TrafficStep, stepBake, bake time.Duration, halted time.Time) []span {
+	var out []span
+	for i, st := range steps {
+		if st.StartedAt.IsZero() {
+			continue
+		}
+		d, what := stepBake, fmt.Sprintf("traffic step %d %% baked (traffic.stepBake)", st.Weight)
+		if i == len(steps)-1 {
+			d, what = bake, fmt.Sprintf("traffic step %d %% baked (bakeTime)", st.Weight)
+		}
+		end := st.StartedAt.Add(d)
+		for _, next := range steps[i+1:] {
+			if !next.StartedAt.IsZero() {
+				end = minTime(end, next.StartedAt)
+				break
+			}
+		}
+		if !halted.IsZero() {
+			end = minTime(end, halted)
+		}
+		if st.StartedAt.Before(end) {
+			out = append(out, span{st.StartedAt, end, what})
+		}
+	}
+	return out
+}
+
 // floorOf is the shortest time the latency table allows for one action on
 // the maintenance window's critical path (data.CriticalPath): its AWS
 // latency alone, with no polling delay. Their sum is the window's
 // physical floor; bench/README.md says why nothing on the path can
-// overlap. An action the table does not cover is an error, so a change of
-// the cutover's plan cannot leave the floor silently short.
-func floorOf(action string, lat sim.Latencies) (time.Duration, error) {
+// overlap. alb says users reach the app through a load balancer rather
+// than an Elastic IP. An action the table does not cover is an error, so
+// a change of the cutover's plan cannot leave the floor silently short.
+func floorOf(action string, lat sim.Latencies, alb bool) (time.Duration, error) {
 	dataCommand := lat.CommandOverhead + sim.DefaultDataRunTime
 	switch action {
 	case "live-unmount", "freeze", "mount", "healthy":
@@ -138,6 +201,9 @@ func floorOf(action string, lat sim.Latencies) (time.Duration, error) {
 	case "attach":
 		return lat.AttachVolume, nil
 	case data.TrafficArrives:
+		if alb {
+			return lat.ListenerUpdate, nil
+		}
 		return lat.AssociateAddress, nil
 	}
 	return 0, fmt.Errorf("no floor for the window's action %q: add its latency to bench/model.go floorOf", action)

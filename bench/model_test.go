@@ -7,8 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+
 	"github.com/greenlight/greenlight/harness/localrun"
 	"github.com/greenlight/greenlight/harness/sim"
+	"github.com/greenlight/greenlight/internal/release"
 	"github.com/greenlight/greenlight/lambdas/data"
 	"github.com/greenlight/greenlight/lambdas/registry"
 )
@@ -44,6 +48,9 @@ var figures = sim.Latencies{
 	SnapshotBase:     7 * time.Second,
 	CreateVolume:     11 * time.Second,
 	LambdaWarmInvoke: 100 * time.Millisecond,
+	// Behind a load balancer.
+	TargetRegistration: 13 * time.Second,
+	ListenerUpdate:     17 * time.Second,
 }
 
 func TestWaitsFollowTheLatencyTable(t *testing.T) {
@@ -60,7 +67,7 @@ func TestWaitsFollowTheLatencyTable(t *testing.T) {
 		{Caller: localrun.Approver, Service: sim.ServiceEC2, Operation: "TerminateInstances", At: at(600)}, // not a step
 	}
 	commands := []sim.Command{{Kind: sim.DocumentDeploy}}
-	ws, err := waits(calls, commands, lat, 5*time.Minute)
+	ws, err := waits(calls, commands, lat, 5*time.Minute, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,11 +84,83 @@ func TestWaitsFollowTheLatencyTable(t *testing.T) {
 	// A snapshot a volume is then made from is waited on, and so is the
 	// volume.
 	calls = append(calls, sim.Call{Caller: registry.Rollback, Service: sim.ServiceEC2, Operation: "CreateVolume", At: at(520)})
-	ws, err = waits(calls, commands, lat, 5*time.Minute)
+	ws, err = waits(calls, commands, lat, 5*time.Minute, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkSpans(t, ws, append(want, span{From: at(500), To: at(507)}, span{From: at(520), To: at(531)}))
+}
+
+// TestWaitsBehindALB: the registration waits for its first health check
+// (TargetRegistration), a weight change for the load balancer to apply
+// it (ListenerUpdate), and the rollback's deregistration for its own
+// group's deregistration delay; the registration's clearing out of an
+// older side waits for nothing, and an unknown group is an error.
+func TestWaitsBehindALB(t *testing.T) {
+	groupA, groupB := "arn:tg/a", "arn:tg/b"
+	drains := map[string]time.Duration{groupA: 300 * time.Second, groupB: 120 * time.Second}
+	calls := []sim.Call{
+		{Caller: registry.Register, Service: sim.ServiceELB, Operation: "RegisterTargets", Code: "Throttling", At: at(0)}, // failed: started nothing
+		{Caller: registry.Register, Service: sim.ServiceELB, Operation: "DeregisterTargets", At: at(10), Input: &elb.DeregisterTargetsInput{TargetGroupArn: aws.String(groupA)}},
+		{Caller: registry.Register, Service: sim.ServiceELB, Operation: "RegisterTargets", At: at(10)},
+		{Caller: registry.Shift, Service: sim.ServiceELB, Operation: "ModifyListener", At: at(30)},
+		{Caller: registry.Rollback, Service: sim.ServiceELB, Operation: "ModifyListener", At: at(100)},
+		{Caller: registry.Rollback, Service: sim.ServiceELB, Operation: "DeregisterTargets", At: at(101), Input: &elb.DeregisterTargetsInput{TargetGroupArn: aws.String(groupB)}},
+	}
+	ws, err := waits(calls, nil, figures, 5*time.Minute, drains)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSpans(t, ws, []span{
+		{From: at(10), To: at(10 + 13)},
+		{From: at(30), To: at(30 + 17)},
+		{From: at(100), To: at(100 + 17)},
+		{From: at(101), To: at(101 + 120)}, // group B's delay, not A's
+	})
+	delete(drains, groupB)
+	if _, err := waits(calls, nil, figures, 5*time.Minute, drains); err == nil {
+		t.Error("a rollback's deregistration from a group of unknown delay was given a wait")
+	}
+}
+
+// TestStepBakes: a step bakes for stepBake from its start, the last for
+// bakeTime; no longer than until the next step started (a promote) or the
+// rollback started; a step never started bakes nothing.
+func TestStepBakes(t *testing.T) {
+	stepBake, bake := 300*time.Second, 600*time.Second
+	steps := []release.TrafficStep{
+		{Weight: 5, StartedAt: at(0), Outcome: "passed"},
+		{Weight: 25, StartedAt: at(301), Outcome: "promoted"}, // promoted at 350
+		{Weight: 50, Outcome: "promoted"},
+		{Weight: 100, StartedAt: at(350), Outcome: "passed"},
+	}
+	checkSpans(t, stepBakes(steps, stepBake, bake, time.Time{}), []span{
+		{From: at(0), To: at(300)},
+		{From: at(301), To: at(350)},
+		{From: at(350), To: at(950)},
+	})
+	checkSpans(t, stepBakes(steps, stepBake, bake, at(320)), []span{
+		{From: at(0), To: at(300)},
+		{From: at(301), To: at(320)},
+	})
+	if got := stepBakes(nil, stepBake, bake, time.Time{}); len(got) != 0 {
+		t.Errorf("no steps baked %v", got)
+	}
+}
+
+func TestStepsString(t *testing.T) {
+	for _, c := range []struct {
+		steps []TrafficStep
+		want  string
+	}{
+		{nil, "-"},
+		{[]TrafficStep{{Weight: 5, Started: true, Outcome: "passed"}, {Weight: 25, Started: true, Outcome: "promoted"}, {Weight: 50}, {Weight: 100, Started: true, Outcome: "passed"}}, "5/25/100"},
+		{[]TrafficStep{{Weight: 5, Started: true, Outcome: "alarm in ALARM: shop-5xx"}, {Weight: 100}}, "5!"},
+	} {
+		if got := stepsString(c.steps); got != c.want {
+			t.Errorf("stepsString(%+v) = %q, want %q", c.steps, got, c.want)
+		}
+	}
 }
 
 func checkSpans(t *testing.T, got, want []span) {
@@ -126,14 +205,18 @@ func TestCostAtListPrices(t *testing.T) {
 }
 
 // TestBudgetsFlagWhatIsOver: each happy-path budget is checked against its
-// own row (transitions with and without data, the window against its
-// floor, the move window), and what is over is returned for -strict.
+// own row (transitions with and without data, through the Elastic IP or
+// the load balancer, the window against its floor, the move window), and
+// what is over is returned for -strict; fault rows have no budget.
 func TestBudgetsFlagWhatIsOver(t *testing.T) {
 	ok := []Row{
-		{Scenario: "happy/none", DataMode: "none", StateTransitions: 40},
-		{Scenario: "happy/restore", DataMode: "restore", StateTransitions: 60, MaintenanceWindowSeconds: 62, MaintenanceWindowFloorSeconds: 48},
-		{Scenario: "happy/move", DataMode: "move", StateTransitions: 31, MaintenanceWindowSeconds: 30, MaintenanceWindowFloorSeconds: 26},
-		{Scenario: "error@DeployRelease", DataMode: "none", StateTransitions: 99},
+		{Scenario: "happy/none", DataMode: "none", Traffic: "elasticIp", StateTransitions: 40},
+		{Scenario: "happy/restore", DataMode: "restore", Traffic: "elasticIp", StateTransitions: 60, MaintenanceWindowSeconds: 62, MaintenanceWindowFloorSeconds: 48},
+		{Scenario: "happy/move", DataMode: "move", Traffic: "elasticIp", StateTransitions: 31, MaintenanceWindowSeconds: 30, MaintenanceWindowFloorSeconds: 26},
+		{Scenario: "error@DeployRelease", DataMode: "none", Traffic: "elasticIp", StateTransitions: 99},
+		{Scenario: "alb/none", DataMode: "none", Traffic: "alb", StateTransitions: 60, PollingOverheadShare: 0.05},
+		{Scenario: "alb/move", DataMode: "move", Traffic: "alb", StateTransitions: 60, MaintenanceWindowSeconds: 30, MaintenanceWindowFloorSeconds: 28},
+		{Scenario: "alarm@ShiftTraffic", DataMode: "none", Traffic: "alb", StateTransitions: 120, PollingOverheadShare: 0.5},
 	}
 	if over := printReleases(io.Discard, ok); len(over) != 0 {
 		t.Fatalf("rows within budget flagged: %v", over)
@@ -142,10 +225,13 @@ func TestBudgetsFlagWhatIsOver(t *testing.T) {
 		{Scenario: "happy/none", DataMode: "none", StateTransitions: 41, PollingOverheadShare: 0.06},
 		{Scenario: "happy/restore", DataMode: "restore", StateTransitions: 61, MaintenanceWindowSeconds: 63, MaintenanceWindowFloorSeconds: 48},
 		{Scenario: "happy/move", DataMode: "move", StateTransitions: 31, MaintenanceWindowSeconds: 30.5, MaintenanceWindowFloorSeconds: 20},
+		{Scenario: "alb/none", DataMode: "none", Traffic: "alb", StateTransitions: 61, PollingOverheadShare: 0.06},
+		{Scenario: "alb/move", DataMode: "move", Traffic: "alb", StateTransitions: 61, MaintenanceWindowSeconds: 30.5, MaintenanceWindowFloorSeconds: 28},
 	}
 	over := printReleases(io.Discard, bad)
 	want := []string{"happy/none: 41 state transitions", "happy/none: polling overhead", "happy/restore: 61 state transitions",
-		"happy/restore: maintenance window 63.0 s = 1.31 ×", "happy/move: maintenance window 30.5 s = 1.52 ×", "happy/move: maintenance window 30.5 s (budget 30 s)"}
+		"happy/restore: maintenance window 63.0 s = 1.31 ×", "happy/move: maintenance window 30.5 s = 1.52 ×", "happy/move: maintenance window 30.5 s (budget 30 s)",
+		"alb/none: 61 state transitions (budget 60)", "alb/none: polling overhead 6.0 %", "alb/move: 61 state transitions (budget 60)", "alb/move: maintenance window 30.5 s (budget 30 s)"}
 	if len(over) != len(want) {
 		t.Fatalf("over budget: %q, want %d findings", over, len(want))
 	}
@@ -163,18 +249,30 @@ func TestEveryWindowActionHasAFloor(t *testing.T) {
 	lat := sim.DefaultLatencies()
 	for _, mode := range []string{"restore", "move"} {
 		for _, back := range []bool{false, true} {
-			var sum time.Duration
-			for _, a := range data.CriticalPath(mode, back) {
-				d, err := floorOf(a, lat)
-				if err != nil {
-					t.Fatal(err)
+			for _, alb := range []bool{false, true} {
+				var sum time.Duration
+				for _, a := range data.CriticalPath(mode, back) {
+					d, err := floorOf(a, lat, alb)
+					if err != nil {
+						t.Fatal(err)
+					}
+					sum += d
 				}
-				sum += d
+				t.Logf("%s (switch back %v, alb %v): floor %s", mode, back, alb, sum)
 			}
-			t.Logf("%s (switch back %v): floor %s", mode, back, sum)
 		}
 	}
-	if _, err := floorOf("defragment", lat); err == nil {
+	if _, err := floorOf("defragment", lat, false); err == nil {
 		t.Error("an unknown action has a floor")
+	}
+}
+
+// TestTrafficArrivesByTheFront: users reach the candidate once the
+// Elastic IP moved, or once the load balancer applies the new weights.
+func TestTrafficArrivesByTheFront(t *testing.T) {
+	for alb, want := range map[bool]time.Duration{false: figures.AssociateAddress, true: figures.ListenerUpdate} {
+		if got, err := floorOf(data.TrafficArrives, figures, alb); err != nil || got != want {
+			t.Errorf("alb %v: traffic arrives in %s (%v), want %s", alb, got, err, want)
+		}
 	}
 }

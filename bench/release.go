@@ -4,8 +4,12 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 
 	"github.com/greenlight/greenlight/harness/localrun"
 	"github.com/greenlight/greenlight/harness/sim"
@@ -14,9 +18,10 @@ import (
 
 // scenario is one benchmarked release.
 type scenario struct {
-	Name  string
-	Data  string
-	Fault *localrun.Fault
+	Name    string
+	Data    string
+	Traffic string // release.TrafficElasticIP or release.TrafficALB
+	Fault   *localrun.Fault
 }
 
 // faults are the injected faults the benchmark runs, one per kind, each at
@@ -30,31 +35,46 @@ var faults = []localrun.Fault{
 	{State: release.StateSwitchTraffic, Kind: localrun.FaultTimeout},
 }
 
+// albAlarm rolls a release back by an alarm while traffic shifts. The
+// alarm stays in ALARM, so it runs last on its environment.
+var albAlarm = localrun.Fault{State: release.StateShiftTraffic, Kind: localrun.FaultAlarm}
+
 // scenarios: the happy path in each data mode, then each fault (data mode
-// none).
+// none), through the Elastic IP; then behind the load balancer the happy
+// path without data (the default steps) and with a move (one step), and
+// the alarm during the shift.
 func scenarios() []scenario {
 	var out []scenario
 	for _, mode := range []string{release.DataNone, release.DataRestore, release.DataMove} {
-		out = append(out, scenario{Name: "happy/" + mode, Data: mode})
+		out = append(out, scenario{Name: "happy/" + mode, Data: mode, Traffic: release.TrafficElasticIP})
 	}
 	for _, f := range faults {
-		out = append(out, scenario{Name: f.Kind + "@" + f.State, Data: release.DataNone, Fault: &f})
+		out = append(out, scenario{Name: f.Kind + "@" + f.State, Data: release.DataNone, Traffic: release.TrafficElasticIP, Fault: &f})
 	}
+	for _, mode := range []string{release.DataNone, release.DataMove} {
+		out = append(out, scenario{Name: "alb/" + mode, Data: mode, Traffic: release.TrafficALB})
+	}
+	out = append(out, scenario{Name: albAlarm.Kind + "@" + albAlarm.State, Data: release.DataNone, Traffic: release.TrafficALB, Fault: &albAlarm})
 	return out
 }
 
 // Row is one scenario's figures; bench/README.md explains each.
 type Row struct {
-	Scenario                 string         `json:"scenario"`
-	DataMode                 string         `json:"dataMode"`
-	Fault                    string         `json:"fault,omitempty"`
-	Outcome                  string         `json:"outcome"`
-	StateTransitions         int            `json:"stateTransitions"`
-	LambdaInvocations        int            `json:"lambdaInvocations"`
-	AWSAPICalls              int            `json:"awsApiCalls"`
-	AWSAPICallsByOperation   map[string]int `json:"awsApiCallsByOperation"`
-	LeadTimeSeconds          float64        `json:"leadTimeSeconds"`
-	MaintenanceWindowSeconds float64        `json:"maintenanceWindowSeconds"`
+	Scenario string `json:"scenario"`
+	DataMode string `json:"dataMode"`
+	Traffic  string `json:"traffic"`
+	Fault    string `json:"fault,omitempty"`
+	Outcome  string `json:"outcome"`
+	// TrafficSteps and Weights, behind a load balancer: the steps as the
+	// release left them and the final shares of traffic.
+	TrafficSteps             []TrafficStep     `json:"trafficSteps,omitempty"`
+	Weights                  *localrun.Weights `json:"weights,omitempty"`
+	StateTransitions         int               `json:"stateTransitions"`
+	LambdaInvocations        int               `json:"lambdaInvocations"`
+	AWSAPICalls              int               `json:"awsApiCalls"`
+	AWSAPICallsByOperation   map[string]int    `json:"awsApiCallsByOperation"`
+	LeadTimeSeconds          float64           `json:"leadTimeSeconds"`
+	MaintenanceWindowSeconds float64           `json:"maintenanceWindowSeconds"`
 	// MaintenanceWindowFloorSeconds is the window's physical floor: the
 	// latency table's figures along its critical path (floorOf).
 	MaintenanceWindowFloorSeconds float64      `json:"maintenanceWindowFloorSeconds"`
@@ -66,6 +86,15 @@ type Row struct {
 	WallSeconds                   float64      `json:"wallSeconds"`
 }
 
+// TrafficStep is one step of a shift: the candidate's share, the rounds
+// of checks it had and how it ended ("" if never started or under way).
+type TrafficStep struct {
+	Weight  int    `json:"weight"`
+	Started bool   `json:"started"`
+	Checks  int    `json:"checks"`
+	Outcome string `json:"outcome,omitempty"`
+}
+
 // WindowPart is one action's share of the maintenance window, modelled,
 // next to its floor.
 type WindowPart struct {
@@ -74,33 +103,41 @@ type WindowPart struct {
 	FloorSeconds float64 `json:"floorSeconds"`
 }
 
-// runReleases runs every scenario: one local environment per data mode,
-// the faults after the happy path on the environment without data.
-// It also returns each function's memory size (MB) from the template.
+// runReleases runs every scenario: one local environment per traffic
+// mode and data mode, the faults after the happy path on the environment
+// without data. It also returns each function's memory size (MB) from the
+// Elastic IP stacks' templates, which the cold starts' INIT cost prices
+// as before the load balancer's scenarios came.
 func runReleases(ctx context.Context, cfg release.Config, asset string, progress func(string)) ([]Row, map[string]float64, error) {
 	all := scenarios()
 	rows := make([]Row, len(all))
-	byMode := map[string][]int{}
-	var modes []string
+	type setup struct{ traffic, data string }
+	bySetup := map[setup][]int{}
+	var setups []setup
 	for i, s := range all {
-		if _, ok := byMode[s.Data]; !ok {
-			modes = append(modes, s.Data)
+		k := setup{s.Traffic, s.Data}
+		if _, ok := bySetup[k]; !ok {
+			setups = append(setups, k)
 		}
-		byMode[s.Data] = append(byMode[s.Data], i)
+		bySetup[k] = append(bySetup[k], i)
 	}
 	version := 0
-	var memory map[string]float64
-	for _, mode := range modes {
+	memory := map[string]float64{}
+	for _, k := range setups {
 		c := cfg
-		c.Data.Mode = mode
+		c.Data.Mode = k.data
 		counter := &invocationCounter{counts: map[string]int{}}
-		progress(fmt.Sprintf("starting a local environment (data mode %s)", mode))
-		env, err := localrun.Start(ctx, localrun.Options{Config: c, Asset: asset, AfterInvoke: counter.after})
+		progress(fmt.Sprintf("starting a local environment (traffic %s, data mode %s)", k.traffic, k.data))
+		env, err := localrun.Start(ctx, localrun.Options{Config: c, Traffic: k.traffic, Asset: asset, AfterInvoke: counter.after})
 		if err != nil {
 			return nil, nil, err
 		}
-		memory = memorySizes(env.Stack)
-		for _, i := range byMode[mode] {
+		if k.traffic == release.TrafficElasticIP {
+			for fn, mb := range memorySizes(env.Stack) {
+				memory[fn] = mb
+			}
+		}
+		for _, i := range bySetup[k] {
 			s := all[i]
 			version++
 			progress("running " + s.Name)
@@ -160,7 +197,7 @@ func measure(ctx context.Context, env *localrun.Env, s scenario, version string,
 		}
 	}
 	row := Row{
-		Scenario: s.Name, DataMode: s.Data, Outcome: res.Status,
+		Scenario: s.Name, DataMode: s.Data, Traffic: env.Config.TrafficMode(), Outcome: res.Status, Weights: res.Weights,
 		StateTransitions:         res.StateTransitions,
 		AWSAPICalls:              len(calls),
 		AWSAPICallsByOperation:   map[string]int{},
@@ -174,25 +211,37 @@ func measure(ctx context.Context, env *localrun.Env, s scenario, version string,
 	for _, n := range invocations {
 		row.LambdaInvocations += n
 	}
+	for _, st := range res.TrafficSteps {
+		row.TrafficSteps = append(row.TrafficSteps, TrafficStep{Weight: st.Weight, Started: !st.StartedAt.IsZero(), Checks: st.Checks, Outcome: st.Outcome})
+	}
 	for _, c := range calls {
 		row.AWSAPICallsByOperation[c.Service+":"+c.Operation]++
 	}
 	lat := env.Region.Latencies()
 	for _, p := range res.Window {
-		floor, err := floorOf(p.Action, lat)
+		floor, err := floorOf(p.Action, lat, env.Config.UsesALB())
 		if err != nil {
 			return Row{}, err
 		}
 		row.MaintenanceWindowParts = append(row.MaintenanceWindowParts, WindowPart{Action: p.Action, Seconds: p.Seconds, FloorSeconds: floor.Seconds()})
 		row.MaintenanceWindowFloorSeconds += floor.Seconds()
 	}
-	ws, err := waits(calls, env.Region.Commands()[commands0:], lat, env.Config.BakeTime.D())
+	drains, err := deregistrationDelays(ctx, env)
+	if err != nil {
+		return Row{}, err
+	}
+	ws, err := waits(calls, env.Region.Commands()[commands0:], lat, env.Config.BakeTime.D(), drains)
 	if err != nil {
 		return Row{}, err
 	}
 	if len(res.Timeline) == 0 {
 		return Row{}, fmt.Errorf("release %s has no timeline", res.ReleaseID)
 	}
+	var halted time.Time
+	if st := localrun.Stays(res.Timeline, release.StateRollback); len(st) > 0 {
+		halted = st[0].From
+	}
+	ws = append(ws, stepBakes(res.TrafficSteps, env.Config.StepBake(), env.Config.BakeTime.D(), halted)...)
 	start := res.Timeline[0].Time
 	window := span{From: start, To: start.Add(time.Duration(res.ModelSeconds.Total * float64(time.Second)))}
 	critical := covered(ws, window, approvals(res.Timeline))
@@ -203,6 +252,37 @@ func measure(ctx context.Context, env *localrun.Env, s scenario, version string,
 	}
 	row.Cost = cost(res.StateTransitions, invocations, calls, memorySizes(env.Stack), lat)
 	return row, nil
+}
+
+// deregistrationDelays are the load balancer's target groups' delays as
+// the region reports them (deregistration_delay.timeout_seconds), by ARN;
+// none in Elastic IP mode.
+func deregistrationDelays(ctx context.Context, env *localrun.Env) (map[string]time.Duration, error) {
+	out := map[string]time.Duration{}
+	if !env.Config.UsesALB() {
+		return out, nil
+	}
+	ctx = sim.WithCaller(ctx, "bench")
+	for _, g := range env.Config.Traffic.ALB.TargetGroupARNs {
+		attrs, err := env.Region.ELB().DescribeTargetGroupAttributes(ctx, &elb.DescribeTargetGroupAttributesInput{TargetGroupArn: aws.String(g)})
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range attrs.Attributes {
+			if aws.ToString(a.Key) != "deregistration_delay.timeout_seconds" {
+				continue
+			}
+			n, err := strconv.Atoi(aws.ToString(a.Value))
+			if err != nil {
+				return nil, fmt.Errorf("target group %s: deregistration delay %q: %w", g, aws.ToString(a.Value), err)
+			}
+			out[g] = time.Duration(n) * time.Second
+		}
+		if _, ok := out[g]; !ok {
+			return nil, fmt.Errorf("target group %s reports no deregistration delay", g)
+		}
+	}
+	return out, nil
 }
 
 // approvals are the stretches the release spent waiting for approval,
