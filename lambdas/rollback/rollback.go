@@ -49,6 +49,11 @@ const (
 	// WaitInWindow is the pause while the live data is being restored:
 	// users may be on the maintenance page meanwhile.
 	WaitInWindow = 2
+	// WaitDraining is the pause while a candidate drains from its target
+	// group: users are back on the live side, and the deregistration
+	// delay is minutes (300 s by default), so looking every 10 s would
+	// only cost state transitions.
+	WaitDraining = 30
 	// SweepAfter is how long after its first pass the rollback looks for
 	// what the release made one last time before it concludes. EC2 lists
 	// a resource some time after creating it ("Eventual consistency in
@@ -129,8 +134,11 @@ func (h Handler) Rollback(ctx context.Context, d release.Doc) (release.Rollback,
 		}
 	}
 	if !done {
-		if inWindow(actions, pending) {
+		switch {
+		case inWindow(actions, pending):
 			rb.WaitSeconds = WaitInWindow
+		case draining(pending):
+			rb.WaitSeconds = WaitDraining
 		}
 		return rb, nil
 	}
@@ -670,6 +678,11 @@ func inWindow(actions []datamove.Action, pending []string) bool {
 		}
 	}
 	return false
+}
+
+// draining reports whether a candidate is still leaving its target group.
+func draining(pending []string) bool {
+	return slices.ContainsFunc(pending, func(name string) bool { return strings.HasPrefix(name, "deregister ") })
 }
 
 // left words what the rollback could not do, for the person who must.
