@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"strings"
+	"time"
 
 	"github.com/greenlight/greenlight/harness/sim"
 	"github.com/greenlight/greenlight/internal/release"
@@ -20,6 +21,13 @@ const Users = "users"
 // balancer, taking turns: each keeps its own cookies, so stickiness holds
 // per user as in a browser.
 const userSessions = 5
+
+// sessionLength is how long a user stays: then a new one, with no cookie,
+// takes their turn. Without newcomers group stickiness would keep every
+// user on the side they first reached, and a small step would get no
+// traffic at all; with them, a step's share of new visitors reaches the
+// candidate, as on a real site.
+const sessionLength = 2 * time.Minute
 
 // withTraffic sets traffic.mode to mode ("" keeps the config's). In
 // elasticIp mode the ALB's settings, which apply in alb mode only, go.
@@ -78,7 +86,11 @@ type ALBRequests struct {
 type albUsers struct {
 	url, host string
 	sessions  []*http.Client
-	next      int
+	// since is when each session made its first request (zero: not yet).
+	since []time.Time
+	next  int
+	// newSession is a client with an empty cookie jar.
+	newSession func() (*http.Client, error)
 }
 
 func newALBUsers(e *Env) (*albUsers, error) {
@@ -86,14 +98,22 @@ func newALBUsers(e *Env) (*albUsers, error) {
 	if e.Config.Traffic.ALB.RuleARN != "" {
 		u.host = e.Fixture.RuleHost
 	}
-	for range userSessions {
+	u.newSession = func() (*http.Client, error) {
 		jar, err := cookiejar.New(nil)
 		if err != nil {
 			return nil, err
 		}
 		c := e.Region.HTTPClient()
 		c.Jar = jar
+		return c, nil
+	}
+	for range userSessions {
+		c, err := u.newSession()
+		if err != nil {
+			return nil, err
+		}
 		u.sessions = append(u.sessions, c)
+		u.since = append(u.since, time.Time{})
 	}
 	return u, nil
 }
@@ -102,10 +122,20 @@ func newALBUsers(e *Env) (*albUsers, error) {
 // data volume a write (the app stores it on the volume of the instance
 // the load balancer chose), otherwise a read of the version.
 func (e *Env) albRequest() {
+	now := e.Region.Now()
 	e.mu.Lock()
 	u := e.users
-	client := u.sessions[u.next%len(u.sessions)]
+	i := u.next % len(u.sessions)
 	u.next++
+	switch {
+	case u.since[i].IsZero():
+		u.since[i] = now
+	case now.Sub(u.since[i]) >= sessionLength:
+		if c, err := u.newSession(); err == nil {
+			u.sessions[i], u.since[i] = c, now
+		}
+	}
+	client := u.sessions[i]
 	e.mu.Unlock()
 	method, path := http.MethodGet, "/version"
 	if e.Config.HasData() {
