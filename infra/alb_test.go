@@ -66,7 +66,9 @@ func grants(t *testing.T, s *Synthesized, handler string) map[string][]string {
 // TestALBStack: in ALB mode the stack has the register and shift functions
 // instead of the Elastic IP switch; weights change only on the managed
 // listener (or rule), targets only in the app's two target groups, alarms
-// are read only by name; nothing may move an Elastic IP; cdk-nag is clean.
+// are read only by name; rules are read only when one is managed, the
+// account's target groups listed only by the retirement; nothing may move
+// an Elastic IP; cdk-nag is clean.
 func TestALBStack(t *testing.T) {
 	for _, rule := range []bool{false, true} {
 		t.Run(fmt.Sprintf("rule=%v", rule), func(t *testing.T) {
@@ -98,6 +100,11 @@ func TestALBStack(t *testing.T) {
 						if !slices.Equal(res, []string{albBlue, albGreen}) {
 							t.Errorf("%s: %s on %v, want the two target groups", e.Name, action, res)
 						}
+					case action == "elasticloadbalancing:DescribeRules" && !rule:
+						t.Errorf("%s may read listener rules, but the stack manages the listener's default action", e.Name)
+					case action == "elasticloadbalancing:DescribeTargetGroups" && e.Name != registry.Retire:
+						// Only the retirement looks beyond the app's groups.
+						t.Errorf("%s may list the account's target groups", e.Name)
 					case action == "cloudwatch:DescribeAlarms":
 						for _, r := range res {
 							if !strings.Contains(r, ":alarm:shop-5xx") && !strings.Contains(r, ":alarm:shop-latency") {

@@ -218,7 +218,7 @@ var specs = map[string]spec{
 		Env:     []string{step.VarTable},
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
 			return []awsiam.PolicyStatement{
-				s.readFront(),
+				s.readForward(),
 				s.targetGroups("elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"),
 				s.ledgerAccess("dynamodb:GetItem", "dynamodb:UpdateItem"),
 			}
@@ -232,7 +232,10 @@ var specs = map[string]spec{
 			return append([]awsiam.PolicyStatement{
 				s.readFront(),
 				s.moveTraffic(),
-				// The target groups' request and 5xx counts.
+				// The target groups' request and 5xx counts. GetMetricData's
+				// one resource type, dataset, is optional and for PromQL
+				// queries (Service Authorization Reference, Amazon
+				// CloudWatch, as readAlarms): metric queries take "*".
 				allow([]string{"cloudwatch:GetMetricData"}, jsii.String("*")),
 				s.ledgerAccess("dynamodb:GetItem", "dynamodb:UpdateItem"),
 			}, s.readAlarms()...)
@@ -352,7 +355,7 @@ var specs = map[string]spec{
 		Env:     []string{step.VarTable, step.VarTopic, step.VarRetentionDays, step.VarFront},
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
 			st := []awsiam.PolicyStatement{
-				s.readFront(),
+				s.readForward(),
 				allow([]string{"ec2:DescribeInstances", "ec2:DescribeVolumes", "ec2:DescribeSnapshots"}, jsii.String("*")),
 				allowIf([]string{"ec2:TerminateInstances"}, managedResource(s), s.ec2ARN("instance/*")),
 				allowIf([]string{"ec2:DeleteVolume"}, managedResource(s), s.ec2ARN("volume/*")),
@@ -362,8 +365,10 @@ var specs = map[string]spec{
 				s.publish(),
 			}
 			if s.Config.UsesALB() {
-				// A kept side leaves its target group before it ends.
-				st = append(st, s.targetGroups("elasticloadbalancing:DeregisterTargets"))
+				// A kept side leaves its target group before it ends; then
+				// no target group of the account may still hold it.
+				st = append(st, s.targetGroups("elasticloadbalancing:DeregisterTargets"),
+					allow([]string{"elasticloadbalancing:DescribeTargetGroups"}, jsii.String("*")))
 			}
 			return st
 		},
@@ -541,21 +546,36 @@ func executionsOf(sm awsstepfunctions.StateMachine) *string {
 }
 
 // The front's permissions. Behind an Elastic IP: reading addresses and
-// moving the app's one. Behind an ALB: reading listeners, rules, target
-// groups and target health ("Actions, resources, and condition keys for
-// Elastic Load Balancing V2", Service Authorization Reference: the
-// Describe* actions have no resource types, so they take "*"); changing
-// only the managed listener's (or rule's) actions; registering and
-// deregistering only in the app's two target groups; reading only the
-// alarms the config names.
+// moving the app's one. Behind an ALB: reading listeners, rules, load
+// balancers, target groups and target health, each only by the steps that
+// call it ("Actions, resources, and condition keys for Elastic Load
+// Balancing V2", Service Authorization Reference,
+// https://docs.aws.amazon.com/service-authorization/latest/reference/list_awselasticloadbalancingv2.html:
+// the Describe* actions have no resource types, so they take "*");
+// changing only the managed listener's (or rule's) actions (ModifyListener:
+// resource type listener/app, ModifyRule: listener-rule/app); registering
+// and deregistering only in the app's two target groups (resource type
+// targetgroup); reading only the alarms the config names.
 
-// readFront lets a step see where traffic goes.
+// readFront lets a step read the split: where traffic goes and the front
+// users reach it by (behind an ALB, the load balancer's DNS name).
 func (s *Stack) readFront() awsiam.PolicyStatement {
-	if s.Config.UsesALB() {
-		return allow([]string{"elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeRules", "elasticloadbalancing:DescribeLoadBalancers",
-			"elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"}, jsii.String("*"))
+	return s.readForward("elasticloadbalancing:DescribeLoadBalancers")
+}
+
+// readForward lets a step read where traffic goes: behind an ALB, the
+// managed forward action (the listener's, and its rule's when one is
+// managed) and the targets of the app's groups, with the extra ELB reads
+// given.
+func (s *Stack) readForward(extra ...string) awsiam.PolicyStatement {
+	if !s.Config.UsesALB() {
+		return allow([]string{"ec2:DescribeAddresses"}, jsii.String("*"))
 	}
-	return allow([]string{"ec2:DescribeAddresses"}, jsii.String("*"))
+	actions := []string{"elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeTargetHealth"}
+	if alb := s.Config.Traffic.ALB; alb != nil && alb.RuleARN != "" {
+		actions = append(actions, "elasticloadbalancing:DescribeRules")
+	}
+	return allow(append(actions, extra...), jsii.String("*"))
 }
 
 // moveTraffic lets a step change where traffic goes: the managed forward
@@ -582,7 +602,12 @@ func (s *Stack) targetGroups(actions ...string) awsiam.PolicyStatement {
 }
 
 // readAlarms lets a step read the alarms traffic.alarms names, by their
-// ARNs (arn:…:cloudwatch:region:account:alarm:name).
+// ARNs (arn:…:cloudwatch:region:account:alarm:name): DescribeAlarms has
+// the resource type alarm ("Actions, resources, and condition keys for
+// Amazon CloudWatch", Service Authorization Reference,
+// https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html).
+// Composite alarms would need it on "*" (API_DescribeAlarms.html); the
+// steps ask for metric alarms only.
 func (s *Stack) readAlarms() []awsiam.PolicyStatement {
 	if len(s.Config.Traffic.Alarms) == 0 {
 		return nil

@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/greenlight/greenlight/events"
@@ -22,6 +25,7 @@ import (
 	"github.com/greenlight/greenlight/harness/sim"
 	"github.com/greenlight/greenlight/infra"
 	"github.com/greenlight/greenlight/internal/artifact"
+	"github.com/greenlight/greenlight/internal/ledger"
 	"github.com/greenlight/greenlight/internal/release"
 	"github.com/greenlight/greenlight/lambdas/registry"
 	"github.com/greenlight/greenlight/lambdas/step"
@@ -43,6 +47,7 @@ import (
 var iamPrefix = map[string]string{
 	sim.ServiceEC2: "ec2", sim.ServiceSSM: "ssm", sim.ServiceScheduler: "scheduler", sim.ServiceSNS: "sns",
 	sim.ServiceSFN: "states", sim.ServiceS3: "s3", sim.ServiceDynamoDB: "dynamodb", sim.ServiceKMS: "kms",
+	sim.ServiceELB: "elasticloadbalancing", sim.ServiceCloudWatch: "cloudwatch",
 }
 
 // authorizedAs lists the actions IAM checks for an operation where they
@@ -133,7 +138,7 @@ var scenarios struct {
 // fails when a scenario failed.
 func recorded(t *testing.T) []observed {
 	if testing.Short() {
-		t.Skip("runs about seventy releases")
+		t.Skip("runs about a hundred releases")
 	}
 	scenarios.Lock()
 	defer scenarios.Unlock()
@@ -188,6 +193,18 @@ func runScenarios(t *testing.T) []observed {
 			t.Parallel()
 			keep("kms", runKMS(t))
 		})
+		// Behind the load balancer: its listener's default action, and one
+		// of its rules (which the steps read and modify instead).
+		for _, rule := range []bool{false, true} {
+			name := "alb listener"
+			if rule {
+				name = "alb rule"
+			}
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				keep(name, runALB(t, rule))
+			})
+		}
 	})
 	if !ok {
 		return nil
@@ -363,6 +380,93 @@ func runData(t *testing.T, mode string) *localrun.Env {
 	return env
 }
 
+// runALB takes an environment behind the load balancer through its paths:
+// a release an operator promotes during the shift, one rolled back by an
+// alarm during the shift and one an operator aborts then (the rollback sets
+// the weights back and drains the candidate), a rollback that fails for
+// good (Abandon reads the front), a release, `greenlight rollback` back to
+// the kept instance, and the retirement of the instance that switch back
+// kept (deregistered, drained, terminated). With rule, the steps manage one
+// of the listener's rules instead of its default action.
+func runALB(t *testing.T, rule bool) *localrun.Env {
+	var (
+		env *localrun.Env
+		ask atomic.Value // the ledger field to set after the next ShiftTraffic pass
+	)
+	ask.Store("")
+	const why = "asked by the IAM scenarios"
+	env = localrun.NewTestEnv(t, localrun.Options{
+		Traffic: release.TrafficALB,
+		AfterInvoke: func(inv localrun.Invocation, out []byte, err error) {
+			field := ask.Load().(string)
+			if inv.State != release.StateShiftTraffic || err != nil || field == "" || !ask.CompareAndSwap(field, "") {
+				return
+			}
+			var d release.Doc
+			if err := json.Unmarshal(inv.Payload, &d); err != nil {
+				t.Error(err)
+				return
+			}
+			req := ledger.Request{By: "test", At: env.Region.Now(), Reason: why}
+			if ok, err := env.Deps.Ledger().Ask(context.Background(), d.App, d.ReleaseID, field, req); !ok || err != nil {
+				t.Errorf("ask %s of %s: %v %v", field, d.ReleaseID, ok, err)
+			}
+		},
+	}, func(c *release.Config) {
+		if rule {
+			// A placeholder: the environment points it at its own rule.
+			c.Traffic.ALB = &release.ALBConfig{RuleARN: "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener-rule/app/shop/0000000000000000/0000000000000000/0000000000000000"}
+		}
+	})
+	ctx := ctxT(t)
+	ask.Store(ledger.FieldPromote)
+	res := mustEnd(t, env, "1.1.0", nil, release.Released)
+	if !slices.ContainsFunc(res.TrafficSteps, func(s release.TrafficStep) bool { return s.Outcome == "promoted" }) {
+		t.Fatalf("1.1.0 was not promoted: %+v", res.TrafficSteps)
+	}
+	env.SetFault(&localrun.Fault{State: release.StateShiftTraffic, Kind: localrun.FaultAlarm})
+	res = mustEnd(t, env, "1.2.0", nil, release.RolledBack)
+	env.SetFault(nil)
+	if !strings.Contains(res.Cause, env.Config.Traffic.Alarms[0]) {
+		t.Fatalf("1.2.0 rolled back for %s, want the alarm", res.Cause)
+	}
+	if err := env.Region.SetAlarm(env.Config.Traffic.Alarms[0], cwtypes.StateValueOk, "back to normal"); err != nil {
+		t.Fatal(err)
+	}
+	ask.Store(ledger.FieldAbort)
+	if res = mustEnd(t, env, "1.3.0", nil, release.RolledBack); !strings.Contains(res.Cause, why) {
+		t.Fatalf("1.3.0 rolled back for %s, want the abort", res.Cause)
+	}
+	// A rejection whose rollback cannot reach the load balancer for good.
+	env.SetApprove(localrun.ApproveReject)
+	env.Region.Inject(sim.Fault{Service: sim.ServiceELB, Caller: registry.Rollback, Code: sim.ThrottleCode(sim.ServiceELB), Always: true})
+	mustEnd(t, env, "1.4.0", nil, release.RollbackFailed)
+	env.Region.ClearFaults()
+	env.SetApprove(localrun.ApproveAuto)
+	kept := mustEnd(t, env, "1.5.0", nil, release.Released).LiveInstanceID
+	res, err := env.Rollback(ctx, localrun.RollbackRequest{RequestedBy: "test"})
+	if err != nil || res.Status != release.Released || res.LiveInstanceID == kept {
+		t.Fatalf("rollback: %+v %v", res, err)
+	}
+	// The 1.5.0 instance, kept at weight 0, retires after the retention.
+	env.LetTimePass(8 * 24 * time.Hour)
+	sweep, err := events.Sample(events.DailySweepFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Invoke(ctx, registry.Retire, sweep); err != nil {
+		t.Fatal(err)
+	}
+	out, err := env.Region.EC2().DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{kept}})
+	if err != nil || len(out.Reservations) != 1 {
+		t.Fatalf("describe the kept instance %s: %v", kept, err)
+	}
+	if st := out.Reservations[0].Instances[0].State.Name; st != ec2types.InstanceStateNameShuttingDown && st != ec2types.InstanceStateNameTerminated {
+		t.Fatalf("the kept instance %s did not retire: %s", kept, st)
+	}
+	return env
+}
+
 // Keys of the kms scenario's account.
 var (
 	ebsKey      = "arn:aws:kms:" + localrun.Region + ":" + localrun.Account + ":key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -434,7 +538,7 @@ func runFaults(t *testing.T, env *localrun.Env, kinds []string) {
 	env.SetApprove(localrun.ApproveAuto)
 }
 
-func mustEnd(t *testing.T, env *localrun.Env, version string, body []byte, want string) {
+func mustEnd(t *testing.T, env *localrun.Env, version string, body []byte, want string) *localrun.Result {
 	t.Helper()
 	res, err := env.Release(ctxT(t), version, body)
 	if err != nil {
@@ -443,6 +547,7 @@ func mustEnd(t *testing.T, env *localrun.Env, version string, body []byte, want 
 	if res.Status != want {
 		t.Fatalf("%s ended %s, want %s: %s", version, res.Status, want, res.Cause)
 	}
+	return res
 }
 
 func ctxT(t *testing.T) context.Context {

@@ -8,9 +8,12 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
@@ -114,6 +117,10 @@ func (w world) authorizations(c sim.Call) ([]authz, error) {
 		return w.dynamodb(c)
 	case sim.ServiceKMS:
 		return w.kms(c)
+	case sim.ServiceELB:
+		return w.elb(c)
+	case sim.ServiceCloudWatch:
+		return w.cloudwatch(c)
 	}
 	return nil, fmt.Errorf("no IAM mapping for service %s", c.Service)
 }
@@ -524,6 +531,72 @@ func (w world) dynamodb(c sim.Call) ([]authz, error) {
 	}
 	table := reflect.ValueOf(c.Input).Elem().FieldByName("TableName").Interface().(*string)
 	return []authz{{Action: "dynamodb:" + c.Operation, Resource: w.arn("dynamodb", w.region, w.account, "table/"+aws.ToString(table))}}, nil
+}
+
+// elb maps Elastic Load Balancing (v2) calls. Service Authorization
+// Reference, AWS Elastic Load Balancing V2:
+// https://docs.aws.amazon.com/service-authorization/latest/reference/list_awselasticloadbalancingv2.html
+// The Describe* actions have no resource types: "*". ModifyListener is
+// authorized on the listener (listener/app), ModifyRule on the rule
+// (listener-rule/app), RegisterTargets and DeregisterTargets on the target
+// group (targetgroup). ModifyListener's elasticloadbalancing:ListenerProtocol
+// and SecurityPolicy keys come from a request changing the protocol or TLS
+// policy, which greenlight's never do. The simulated region keeps no ELB
+// tags, so no aws:ResourceTag/* is supplied: a statement conditioned on
+// them is denied here until the mapping supplies them.
+func (w world) elb(c sim.Call) ([]authz, error) {
+	action := "elasticloadbalancing:" + c.Operation
+	on := func(arn *string) ([]authz, error) {
+		if aws.ToString(arn) == "" {
+			return nil, fmt.Errorf("%s without the ARN it is authorized on", c.Operation)
+		}
+		return []authz{{Action: action, Resource: *arn}}, nil
+	}
+	switch in := c.Input.(type) {
+	case *elb.ModifyListenerInput:
+		return on(in.ListenerArn)
+	case *elb.ModifyRuleInput:
+		return on(in.RuleArn)
+	case *elb.RegisterTargetsInput:
+		return on(in.TargetGroupArn)
+	case *elb.DeregisterTargetsInput:
+		return on(in.TargetGroupArn)
+	case *elb.DescribeLoadBalancersInput, *elb.DescribeListenersInput, *elb.DescribeRulesInput, *elb.DescribeTargetGroupsInput,
+		*elb.DescribeTargetHealthInput, *elb.DescribeTargetGroupAttributesInput:
+		return []authz{{Action: action, Resource: "*"}}, nil
+	}
+	return nil, noMapping(c)
+}
+
+// cloudwatch maps CloudWatch calls. Service Authorization Reference,
+// Amazon CloudWatch:
+// https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html
+// DescribeAlarms has the resource type alarm, required
+// (arn:…:cloudwatch:region:account:alarm:name); a request naming alarms is
+// authorized here on each of them. The reference does not spell out a
+// request naming several; AWS's own policies for callers that read named
+// alarms allow each alarm's ARN (Application Recovery Controller, "CloudWatch
+// alarms for application health permissions",
+// /r53recovery/latest/dg/security_iam_region_switch_cloudwatch.html), and
+// only composite alarms need the permission on "*" (API_DescribeAlarms.html).
+// GetMetricData's one resource type, dataset, is optional and for PromQL
+// queries: a metric query is authorized on "*".
+func (w world) cloudwatch(c sim.Call) ([]authz, error) {
+	action := "cloudwatch:" + c.Operation
+	switch in := c.Input.(type) {
+	case *cloudwatch.DescribeAlarmsInput:
+		if len(in.AlarmNames) == 0 || in.AlarmNamePrefix != nil || slices.Contains(in.AlarmTypes, cwtypes.AlarmTypeCompositeAlarm) {
+			return nil, fmt.Errorf("DescribeAlarms other than for named metric alarms: extend the mapping")
+		}
+		var out []authz
+		for _, name := range in.AlarmNames {
+			out = append(out, authz{Action: action, Resource: w.arn("cloudwatch", w.region, w.account, "alarm:"+name)})
+		}
+		return out, nil
+	case *cloudwatch.GetMetricDataInput:
+		return []authz{{Action: action, Resource: "*"}}, nil
+	}
+	return nil, noMapping(c)
 }
 
 // contextString shows a request context in a message, keys sorted.

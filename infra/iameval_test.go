@@ -18,8 +18,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 
 	"github.com/greenlight/greenlight/harness/localrun"
 	"github.com/greenlight/greenlight/harness/sim"
@@ -693,6 +695,73 @@ func TestIAMEvaluatorJudges(t *testing.T) {
 			"RollbackPolicy statement 2: resource is not among arn:aws:ec2:eu-west-1:123456789012:volume/*",
 		"rollback (test) calls EC2 TerminateInstances: ec2:TerminateInstances on arn:aws:ec2:eu-west-1:123456789012:instance/i-0bbb is ImplicitlyDenied with context " +
 			"{aws:ResourceTag/Name=not ours ec2:ResourceTag/Name=not ours}: RollbackPolicy statement 1: condition StringEquals aws:ResourceTag/greenlight:managed = true failed: the request has no such key",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("denials\n got: %s\nwant: %s", strings.Join(got, "\n      "), strings.Join(want, "\n      "))
+	}
+}
+
+// TestIAMEvaluatorJudgesTheFront holds the ELB and CloudWatch mappings to a
+// small template allowing one listener, one target group and one alarm:
+// changing another listener's weights, registering in another target
+// group, reading an alarm the policy does not name, and a describe allowed
+// only on an ARN (it is authorized on "*") are each refused; the calls on
+// what it names, and the reads it allows on "*", are not.
+func TestIAMEvaluatorJudgesTheFront(t *testing.T) {
+	const (
+		listener      = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/shop/50dc6c495c0c9188/f2f7dc8efc522ab2"
+		otherListener = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/other/6d0ecf831eec9f09/cb94ab1b3d36b7b5"
+		blue          = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/shop-blue/73e2d6bc24d8a067"
+		green         = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/shop-green/2453ed029918f21f"
+	)
+	alarm := map[string]any{"Fn::Join": []any{"", []any{"arn:", map[string]any{"Ref": "AWS::Partition"}, ":cloudwatch:", map[string]any{"Ref": "AWS::Region"}, ":",
+		map[string]any{"Ref": "AWS::AccountId"}, ":alarm:shop-5xx"}}}
+	tpl := map[string]any{"Resources": map[string]any{
+		"ShiftFunction": map[string]any{"Type": "AWS::Lambda::Function", "Properties": map[string]any{
+			"Handler": registry.Shift, "Role": map[string]any{"Fn::GetAtt": []any{"ShiftRole", "Arn"}}}},
+		"ShiftRole": map[string]any{"Type": "AWS::IAM::Role", "Properties": map[string]any{}},
+		"ShiftPolicy": map[string]any{"Type": "AWS::IAM::Policy", "Properties": map[string]any{
+			"Roles": []any{map[string]any{"Ref": "ShiftRole"}},
+			"PolicyDocument": map[string]any{"Version": "2012-10-17", "Statement": []any{
+				map[string]any{"Effect": "Allow", "Action": "elasticloadbalancing:ModifyListener", "Resource": listener},
+				map[string]any{"Effect": "Allow", "Action": "elasticloadbalancing:RegisterTargets", "Resource": blue},
+				map[string]any{"Effect": "Allow", "Action": "elasticloadbalancing:DescribeListeners", "Resource": "*"},
+				// DescribeTargetHealth has no resource type: a target group
+				// ARN allows nothing.
+				map[string]any{"Effect": "Allow", "Action": "elasticloadbalancing:DescribeTargetHealth", "Resource": blue},
+				map[string]any{"Effect": "Allow", "Action": "cloudwatch:DescribeAlarms", "Resource": alarm},
+				map[string]any{"Effect": "Allow", "Action": "cloudwatch:GetMetricData", "Resource": "*"},
+			}},
+		}},
+	}}
+	call := func(service, op string, in any) sim.Call {
+		return sim.Call{Caller: registry.Shift, Service: service, Operation: op, Input: in}
+	}
+	calls := []sim.Call{
+		call(sim.ServiceELB, "ModifyListener", &elb.ModifyListenerInput{ListenerArn: aws.String(listener)}),
+		call(sim.ServiceELB, "ModifyListener", &elb.ModifyListenerInput{ListenerArn: aws.String(otherListener)}),
+		call(sim.ServiceELB, "RegisterTargets", &elb.RegisterTargetsInput{TargetGroupArn: aws.String(blue)}),
+		call(sim.ServiceELB, "RegisterTargets", &elb.RegisterTargetsInput{TargetGroupArn: aws.String(green)}),
+		call(sim.ServiceELB, "DescribeListeners", &elb.DescribeListenersInput{ListenerArns: []string{listener}}),
+		call(sim.ServiceELB, "DescribeTargetHealth", &elb.DescribeTargetHealthInput{TargetGroupArn: aws.String(blue)}),
+		call(sim.ServiceCloudWatch, "DescribeAlarms", &cloudwatch.DescribeAlarmsInput{AlarmNames: []string{"shop-5xx", "shop-latency"}}),
+		call(sim.ServiceCloudWatch, "GetMetricData", &cloudwatch.GetMetricDataInput{}),
+	}
+	cfg := release.Config{Candidate: release.Launch{InstanceProfile: "shop-app", InstanceRole: "shop-app"}}
+	ev := newEvaluation()
+	if err := ev.add(observed{name: "test", template: tpl, calls: calls, config: cfg}, localWorld(cfg)); err != nil {
+		t.Fatal(err)
+	}
+	got := ev.run(t)
+	want := []string{
+		"shift (test) calls CloudWatch DescribeAlarms: cloudwatch:DescribeAlarms on arn:aws:cloudwatch:eu-west-1:123456789012:alarm:shop-latency is ImplicitlyDenied with context {}: " +
+			"ShiftPolicy statement 5: resource is not among arn:aws:cloudwatch:eu-west-1:123456789012:alarm:shop-5xx",
+		"shift (test) calls ELB DescribeTargetHealth: elasticloadbalancing:DescribeTargetHealth on * is ImplicitlyDenied with context {}: " +
+			"ShiftPolicy statement 4: resource is not among " + blue,
+		"shift (test) calls ELB ModifyListener: elasticloadbalancing:ModifyListener on " + otherListener + " is ImplicitlyDenied with context {}: " +
+			"ShiftPolicy statement 1: resource is not among " + listener,
+		"shift (test) calls ELB RegisterTargets: elasticloadbalancing:RegisterTargets on " + green + " is ImplicitlyDenied with context {}: " +
+			"ShiftPolicy statement 2: resource is not among " + blue,
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("denials\n got: %s\nwant: %s", strings.Join(got, "\n      "), strings.Join(want, "\n      "))
