@@ -2,6 +2,7 @@ package statemachine_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -244,4 +245,39 @@ func TestALBRollbackAndRetirement(t *testing.T) {
 	if b := registered(t, env, blue); b[f.LiveInstance] != elbtypes.TargetHealthStateEnumHealthy {
 		t.Errorf("blue holds %v, want the live instance healthy", b)
 	}
+}
+
+// TestALBErrorRateRollsBack: a candidate that answers users with 500s while
+// its health check passes (so the load balancer keeps it healthy) is
+// caught by the comparison of the target groups' 5xx rates, from the
+// requests of the users that reach it, and the release rolls back. The
+// smoke tests are off, so only the comparison can catch it.
+func TestALBErrorRateRollsBack(t *testing.T) {
+	var env *localrun.Env
+	env = localrun.NewTestEnv(t, localrun.Options{
+		AfterInvoke: func(inv localrun.Invocation, _ []byte, _ error) {
+			if inv.State != release.StateRegisterCandidate {
+				return
+			}
+			var d release.Doc
+			if err := json.Unmarshal(inv.Payload, &d); err == nil && d.Candidate != nil {
+				env.Region.Host(d.Candidate.InstanceID).SetFailing(true)
+			}
+		},
+	}, func(c *release.Config) {
+		withALB(5, 25, 50, 100)(c)
+		c.SmokeTests = nil
+	})
+	res, err := env.Release(ctxT(t), "1.1.0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != release.RolledBack || !strings.Contains(res.Cause, "traffic.maxErrorRateIncrease") {
+		t.Fatalf("status %s: %s, want RolledBack by the error-rate comparison", res.Status, res.Cause)
+	}
+	if res.Weights == nil || res.Weights.Live != 100 {
+		t.Errorf("weights %+v, want all back on the live side", res.Weights)
+	}
+	assertClean(t, env, res)
+	t.Logf("caught at: %s", res.Cause)
 }
