@@ -45,54 +45,42 @@ func synth(t *testing.T) (*localrun.Stack, localrun.Toolchain) {
 	return stack, tc
 }
 
-var (
-	dataOnce  sync.Once
-	dataStack *localrun.Stack
-	dataErr   error
-)
+// variant is a stack synthesized once per test binary from the example
+// config changed by an edit.
+type variant struct {
+	once  sync.Once
+	stack *localrun.Stack
+	err   error
+}
+
+var variants = map[string]*variant{"data": {}, "alb": {}}
+
+func synthVariant(t *testing.T, name string, edit func(*release.Config)) *localrun.Stack {
+	t.Helper()
+	_, tc := synth(t)
+	v := variants[name]
+	v.once.Do(func() {
+		var cfg release.Config
+		if cfg, v.err = release.LoadConfig(filepath.Join(tc.Root, "greenlight.example.json")); v.err != nil {
+			return
+		}
+		edit(&cfg)
+		v.stack, v.err = localrun.Synthesize(tc, cfg, filepath.Join(tc.Root, "build", "bootstrap.zip"))
+	})
+	if v.err != nil {
+		t.Fatal(v.err)
+	}
+	return v.stack
+}
 
 // synthData is the stack of the example config with a data volume (move).
 func synthData(t *testing.T) *localrun.Stack {
-	t.Helper()
-	_, tc := synth(t)
-	dataOnce.Do(func() {
-		var cfg release.Config
-		cfg, dataErr = release.LoadConfig(filepath.Join(tc.Root, "greenlight.example.json"))
-		if dataErr != nil {
-			return
-		}
-		cfg.Data.Mode = release.DataMove
-		dataStack, dataErr = localrun.Synthesize(tc, cfg, filepath.Join(tc.Root, "build", "bootstrap.zip"))
-	})
-	if dataErr != nil {
-		t.Fatal(dataErr)
-	}
-	return dataStack
+	return synthVariant(t, "data", func(c *release.Config) { c.Data.Mode = release.DataMove })
 }
 
-var (
-	albOnce  sync.Once
-	albStack *localrun.Stack
-	albErr   error
-)
-
-// synthALB synthesizes the example behind a load balancer (see withALB).
+// synthALB is the stack of the example behind a load balancer (see withALB).
 func synthALB(t *testing.T) *localrun.Stack {
-	t.Helper()
-	_, tc := synth(t)
-	albOnce.Do(func() {
-		var cfg release.Config
-		cfg, albErr = release.LoadConfig(filepath.Join(tc.Root, "greenlight.example.json"))
-		if albErr != nil {
-			return
-		}
-		withALB(5, 25, 50, 100)(&cfg)
-		albStack, albErr = localrun.Synthesize(tc, cfg, filepath.Join(tc.Root, "build", "bootstrap.zip"))
-	})
-	if albErr != nil {
-		t.Fatal(albErr)
-	}
-	return albStack
+	return synthVariant(t, "alb", withALB(5, 25, 50, 100))
 }
 
 // machines are the stack's two workflows.

@@ -991,13 +991,9 @@ func (r *Region) ALBTargetFor(arn, cookie string) ALBRoute {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.settle()
-	rl, err := r.lookupRule(arn)
-	if err != nil {
-		ls, err := r.lookupListener(arn)
-		if err != nil {
-			return ALBRoute{}
-		}
-		rl = ls.defaultRule
+	rl := r.ruleOrDefault(arn)
+	if rl == nil {
+		return ALBRoute{}
 	}
 	return r.albRoute(rl, cookie)
 }
@@ -1086,13 +1082,9 @@ func (r *Region) ALBServing(arn string) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.settle()
-	rl, err := r.lookupRule(arn)
-	if err != nil {
-		ls, err := r.lookupListener(arn)
-		if err != nil {
-			return nil
-		}
-		rl = ls.defaultRule
+	rl := r.ruleOrDefault(arn)
+	if rl == nil {
+		return nil
 	}
 	heaviest := weightedGroup{}
 	for _, g := range rl.forwardingAt(r.now()).groups {
@@ -1165,6 +1157,18 @@ func (r *Region) RecordALBRequest(targetGroupARN string, status int) error {
 	}
 	for _, lbARN := range r.loadBalancersOf(targetGroupARN) {
 		r.balancers[lbARN].active[minute] = true
+	}
+	return nil
+}
+
+// ruleOrDefault is the rule arn names, or the default rule of the listener
+// it names; nil for neither. Called with r.mu held.
+func (r *Region) ruleOrDefault(arn string) *rule {
+	if rl, err := r.lookupRule(arn); err == nil {
+		return rl
+	}
+	if ls, err := r.lookupListener(arn); err == nil {
+		return ls.defaultRule
 	}
 	return nil
 }

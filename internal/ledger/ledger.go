@@ -142,18 +142,7 @@ func (l *Ledger) Ask(ctx context.Context, app, releaseID, field string, r Reques
 	for _, st := range []string{StatusReleased, StatusRolledBack, StatusRollbackFailed, StatusRejected, StatusDuplicate, StatusStopped} {
 		cond = cond.And(expression.Name("status").NotEqual(expression.Value(st)))
 	}
-	expr, err := expression.NewBuilder().WithUpdate(expression.Set(expression.Name(field), expression.Value(av))).WithCondition(cond).Build()
-	if err != nil {
-		return false, err
-	}
-	_, err = l.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(l.Table),
-		Key:                       key(app, releaseKey(releaseID)),
-		UpdateExpression:          expr.Update(),
-		ConditionExpression:       expr.Condition(),
-		ExpressionAttributeNames:  expr.Names(),
-		ExpressionAttributeValues: expr.Values(),
-	})
+	err = l.update(ctx, app, releaseID, expression.Set(expression.Name(field), expression.Value(av)), cond)
 	if isConditionFailed(err) {
 		return false, nil
 	}
@@ -400,7 +389,16 @@ func (l *Ledger) Update(ctx context.Context, app, releaseID string, c Change) er
 	if empty {
 		return nil
 	}
-	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(expression.AttributeExists(expression.Name("pk"))).Build()
+	err := l.update(ctx, app, releaseID, upd, expression.AttributeExists(expression.Name("pk")))
+	if isConditionFailed(err) {
+		return fmt.Errorf("release %s of %s: %w", releaseID, app, ErrNotFound)
+	}
+	return err
+}
+
+// update applies an update to a release record under a condition.
+func (l *Ledger) update(ctx context.Context, app, releaseID string, upd expression.UpdateBuilder, cond expression.ConditionBuilder) error {
+	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
 	if err != nil {
 		return err
 	}
@@ -412,9 +410,6 @@ func (l *Ledger) Update(ctx context.Context, app, releaseID string, c Change) er
 		ExpressionAttributeNames:  expr.Names(),
 		ExpressionAttributeValues: expr.Values(),
 	})
-	if isConditionFailed(err) {
-		return fmt.Errorf("release %s of %s: %w", releaseID, app, ErrNotFound)
-	}
 	return err
 }
 
