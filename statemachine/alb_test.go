@@ -281,3 +281,30 @@ func TestALBErrorRateRollsBack(t *testing.T) {
 	assertClean(t, env, res)
 	t.Logf("caught at: %s", res.Cause)
 }
+
+// TestALBRollbackRefusesAnUnhealthyKeptSide: `greenlight rollback` behind
+// the load balancer needs the kept instance registered and healthy in its
+// target group; otherwise it is refused before anything changes.
+func TestALBRollbackRefusesAnUnhealthyKeptSide(t *testing.T) {
+	env := localrun.NewTestEnv(t, localrun.Options{}, withALB(100))
+	ctx := ctxT(t)
+	rel, err := env.Release(ctx, "1.1.0", nil)
+	if err != nil || rel.Status != release.Released {
+		t.Fatalf("release: %v %v", rel, err)
+	}
+	f := env.Fixture
+	// The kept instance's app stops: the load balancer finds it unhealthy
+	// after two failed checks.
+	env.Region.Host(f.LiveInstance).StopApp()
+	env.LetTimePass(2 * time.Minute)
+	res, err := env.Rollback(ctx, localrun.RollbackRequest{RequestedBy: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != release.Rejected || !strings.Contains(res.Cause, "NothingToRollBack") || !strings.Contains(res.Cause, "not healthy behind the load balancer") {
+		t.Fatalf("rollback: %s %s, want Rejected, the kept instance not healthy", res.Status, res.Cause)
+	}
+	if w := weights(t, env); w[f.TargetGroupARNs[1]] != 100 {
+		t.Errorf("weights %v after a refused rollback, want all still on green", w)
+	}
+}
