@@ -263,7 +263,9 @@ var specs = map[string]spec{
 				allowIf([]string{"ec2:CreateTags"}, map[string]any{"StringEquals": map[string]any{"aws:RequestTag/" + release.TagApp: s.Config.App}}, s.ec2ARN("instance/*")),
 				allowIf([]string{"ec2:DeleteTags"}, managedResource(s), s.ec2ARN("instance/*")),
 				allow([]string{"scheduler:DeleteSchedule"}, s.scheduleARN()),
-				s.ledgerAccess("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
+				// GetItem: whether the released notification went out on an
+				// earlier try.
+				s.ledgerAccess("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
 				s.publish(),
 			}
 		},

@@ -98,6 +98,10 @@ type Record struct {
 	Token        string    `dynamodbav:"token,omitempty"`
 	TokenExpires time.Time `dynamodbav:"tokenExpires,omitempty"`
 
+	// NotifiedAt is when the release's final notification (released) was
+	// sent: a retried record step does not send it again.
+	NotifiedAt time.Time `dynamodbav:"notifiedAt,omitempty"`
+
 	LeadTimeSeconds          float64  `dynamodbav:"leadTimeSeconds,omitempty"`
 	MaintenanceWindowSeconds float64  `dynamodbav:"maintenanceWindowSeconds,omitempty"`
 	Failure                  string   `dynamodbav:"failure,omitempty"`

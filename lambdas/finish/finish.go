@@ -94,12 +94,29 @@ func (h Handler) Record(ctx context.Context, d release.Doc) (release.Record, err
 		App: d.App, LiveInstance: cand, LiveRelease: liveRelease, LiveVersion: d.Version,
 		PreviousInstance: old, PreviousRelease: d.Live.PreviousRelID, PreviousVersion: d.Live.Version, RetireAfter: retireAfter,
 	})))
-	try("the release's status in the ledger", wrap("dynamodb:UpdateItem", d.ReleaseID, led.Update(ctx, d.App, d.ReleaseID, ledger.Change{
-		Set: set,
-		Event: &ledger.Event{At: now, Step: release.Released, Detail: fmt.Sprintf("%s live on %s; %s kept until %s (greenlight rollback)",
-			d.Version, cand, old, retireAfter.Format(time.RFC3339))},
-	})))
-	try("the notification", wrap("sns:Publish", h.D.Env.Topic, h.D.Publisher().Publish(ctx, notify.Released(d, old, retireAfter, lead, window))))
+	// The notification goes first, once: a retried step (a part below
+	// failed transiently) finds it sent in the ledger and does not tell
+	// the operators twice. Sent but not marked (the status write failed)
+	// is the one case that repeats it.
+	// A record that cannot be read is taken as not notified: better told
+	// twice than not at all.
+	rec, err := led.Get(ctx, d.App, d.ReleaseID)
+	if err != nil {
+		h.D.Log.WarnContext(ctx, "record: the release's record could not be read; notifying", "release", d.ReleaseID, "error", err)
+	}
+	if rec.NotifiedAt.IsZero() {
+		err := h.D.Publisher().Publish(ctx, notify.Released(d, old, retireAfter, lead, window))
+		try("the notification", wrap("sns:Publish", h.D.Env.Topic, err))
+		if err == nil {
+			set["notifiedAt"] = now
+		}
+	}
+	event := &ledger.Event{At: now, Step: release.Released, Detail: fmt.Sprintf("%s live on %s; %s kept until %s (greenlight rollback)",
+		d.Version, cand, old, retireAfter.Format(time.RFC3339))}
+	if rec.Status == ledger.StatusReleased {
+		event = nil // a retry: the timeline says it once
+	}
+	try("the release's status in the ledger", wrap("dynamodb:UpdateItem", d.ReleaseID, led.Update(ctx, d.App, d.ReleaseID, ledger.Change{Set: set, Event: event})))
 	try("the release lock (free it with: greenlight lock release --force)", wrap("dynamodb:DeleteItem", "lock "+d.App, led.Release(ctx, d.App, d.ReleaseID)))
 	if len(failed) > 0 {
 		return release.Record{}, notRecorded(failed)

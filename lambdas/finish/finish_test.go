@@ -141,3 +141,33 @@ func TestRecordNamesWhatFailed(t *testing.T) {
 		})
 	}
 }
+
+// TestRecordNotifiesOnce: a record step retried after a part failed
+// transiently (the lock's release throttled) does not tell the operators
+// twice, nor write the Released line twice in the timeline.
+func TestRecordNotifiesOnce(t *testing.T) {
+	e, h, d := released(t, "record-release")
+	e.Region.Inject(sim.Fault{Service: sim.ServiceDynamoDB, Operation: "DeleteItem", Code: sim.ThrottleCode(sim.ServiceDynamoDB)})
+	var th release.Throttled
+	if _, err := h.Record(e.Ctx, d); !errors.As(err, &th) || !strings.Contains(err.Error(), "the release lock") {
+		t.Fatalf("first try: %v, want Throttled naming the lock", err)
+	}
+	if _, err := h.Record(e.Ctx, d); err != nil {
+		t.Fatalf("the retry: %v", err)
+	}
+	if n := len(e.Messages("released")); n != 1 {
+		t.Errorf("%d released notifications, want 1", n)
+	}
+	lines := 0
+	for _, ev := range e.Get(t, d.ReleaseID).Timeline {
+		if ev.Step == release.Released {
+			lines++
+		}
+	}
+	if lines != 1 {
+		t.Errorf("%d Released lines in the timeline, want 1", lines)
+	}
+	if holder := e.Lock(t); holder != "" {
+		t.Errorf("the lock is held by %s after the retry", holder)
+	}
+}
