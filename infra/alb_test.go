@@ -115,7 +115,7 @@ func TestALBStack(t *testing.T) {
 				}
 			}
 			for handler, want := range map[string][]string{
-				registry.Register: {"elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DescribeTargetHealth"},
+				registry.Register: {modify, "elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DescribeTargetHealth"},
 				registry.Shift:    {modify, "cloudwatch:DescribeAlarms", "cloudwatch:GetMetricData"},
 				registry.Rollback: {modify, "elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"},
 				registry.Retire:   {"elasticloadbalancing:DeregisterTargets", "elasticloadbalancing:DescribeTargetGroups"},

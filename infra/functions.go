@@ -219,6 +219,9 @@ var specs = map[string]spec{
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
 			return []awsiam.PolicyStatement{
 				s.readForward(),
+				// A listener forwarding to the live group alone gets the idle
+				// one at weight 0, or its targets are never health-checked.
+				s.moveTraffic(),
 				s.targetGroups("elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"),
 				s.ledgerAccess("dynamodb:GetItem", "dynamodb:UpdateItem"),
 			}

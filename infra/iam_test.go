@@ -18,6 +18,8 @@ import (
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/greenlight/greenlight/events"
@@ -419,6 +421,19 @@ func runALB(t *testing.T, rule bool) *localrun.Env {
 		}
 	})
 	ctx := ctxT(t)
+	// The usual setup before greenlight: the listener (or rule) forwards
+	// to the live group alone, and the first registration lists the idle
+	// group at weight 0.
+	single := []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward, TargetGroupArn: aws.String(env.Fixture.TargetGroupARNs[0])}}
+	var err error
+	if rule {
+		_, err = env.Region.ELB().ModifyRule(ctx, &elb.ModifyRuleInput{RuleArn: aws.String(env.Fixture.RuleARN), Actions: single})
+	} else {
+		_, err = env.Region.ELB().ModifyListener(ctx, &elb.ModifyListenerInput{ListenerArn: aws.String(env.Fixture.ListenerARN), DefaultActions: single})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 	ask.Store(ledger.FieldPromote)
 	res := mustEnd(t, env, "1.1.0", nil, release.Released)
 	if !slices.ContainsFunc(res.TrafficSteps, func(s release.TrafficStep) bool { return s.Outcome == "promoted" }) {
@@ -444,7 +459,7 @@ func runALB(t *testing.T, rule bool) *localrun.Env {
 	env.Region.ClearFaults()
 	env.SetApprove(localrun.ApproveAuto)
 	kept := mustEnd(t, env, "1.5.0", nil, release.Released).LiveInstanceID
-	res, err := env.Rollback(ctx, localrun.RollbackRequest{RequestedBy: "test"})
+	res, err = env.Rollback(ctx, localrun.RollbackRequest{RequestedBy: "test"})
 	if err != nil || res.Status != release.Released || res.LiveInstanceID == kept {
 		t.Fatalf("rollback: %+v %v", res, err)
 	}

@@ -323,6 +323,22 @@ func (a alb) Register(ctx context.Context, side Side) (Health, error) {
 	if err != nil {
 		return Health{}, err
 	}
+	if _, listed := fw.weights[group]; !listed {
+		// A group no rule forwards to has its targets unused, never
+		// health-checked: "Before the load balancer sends a health check
+		// request to a target, you must register it with a target group,
+		// specify its target group in a listener rule" ("Health checks for
+		// your target groups", application/target-group-health-checks.html).
+		// A listener forwarding to the live group alone gets the idle one
+		// at weight 0, which changes no user's route.
+		sp, err := a.split(ctx, fw.weights)
+		if err != nil {
+			return Health{}, err
+		}
+		if _, err := a.Shift(ctx, sp.Serving(), 100); err != nil {
+			return Health{}, err
+		}
+	}
 	all, err := a.targets(ctx, group)
 	if err != nil {
 		return Health{}, err

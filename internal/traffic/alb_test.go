@@ -251,3 +251,33 @@ func registeredIn(t *testing.T, w albWorld, group string) []string {
 	}
 	return ids
 }
+
+// TestALBRegisterBehindASingleGroupForward: a listener forwarding to the
+// live group alone (the usual setup before greenlight) gets the idle group
+// at weight 0, so its targets are health-checked, and the candidate turns
+// healthy; users' routes do not change.
+func TestALBRegisterBehindASingleGroupForward(t *testing.T) {
+	w := newALBWorld(t, false)
+	blue, green := w.f.TargetGroupARNs[0], w.f.TargetGroupARNs[1]
+	if _, err := w.r.ELB().ModifyListener(w.ctx, &elb.ModifyListenerInput{ListenerArn: aws.String(w.f.ListenerARN),
+		DefaultActions: []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward, TargetGroupArn: aws.String(blue)}}}); err != nil {
+		t.Fatal(err)
+	}
+	w.r.Advance(w.ctx, 10*time.Second)
+	host := w.r.Host(w.cand)
+	host.Install("2.0.0", "r-2", 0)
+	host.SetHealthCheck(w.f.AppPort, w.f.HealthPath)
+	if err := host.StartApp(); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := w.alb.Register(w.ctx, One(w.cand)); err != nil || h.Group != green {
+		t.Fatalf("register: %+v %v, want green", h, err)
+	}
+	if weights, _ := w.forwarding(t, false); weights[blue] != 100 || weights[green] != 0 || len(weights) != 2 {
+		t.Errorf("weights %v, want blue 100 and green listed at 0", weights)
+	}
+	w.r.Advance(w.ctx, 45*time.Second)
+	if h, err := w.alb.Register(w.ctx, One(w.cand)); err != nil || !h.Ready() {
+		t.Errorf("after a health check interval: %+v %v, want healthy", h, err)
+	}
+}
