@@ -38,7 +38,8 @@ type alb struct {
 // naming one TargetGroupArn is that group at full weight.
 func (a alb) forward(ctx context.Context) (forwarding, error) {
 	var actions []elbtypes.Action
-	var lbARN string
+	var lbARN, host string
+	probe := true
 	if a.rule != "" {
 		out, err := a.elb.DescribeRules(ctx, &elb.DescribeRulesInput{RuleArns: []string{a.rule}})
 		if err != nil {
@@ -48,6 +49,7 @@ func (a alb) forward(ctx context.Context) (forwarding, error) {
 			return forwarding{}, a.callError("elasticloadbalancing:DescribeRules", a.rule, NotFound{Front: "listener rule " + a.rule})
 		}
 		actions = out.Rules[0].Actions
+		host, probe = probeHost(out.Rules[0].Conditions)
 	}
 	out, err := a.elb.DescribeListeners(ctx, &elb.DescribeListenersInput{ListenerArns: []string{a.listener}})
 	if err != nil {
@@ -78,7 +80,7 @@ func (a alb) forward(ctx context.Context) (forwarding, error) {
 			weights[arn] = 1
 		}
 	}
-	return forwarding{weights: weights, sticky: sticky, loadBalancer: lbARN, port: port, tls: tls}, nil
+	return forwarding{weights: weights, sticky: sticky, loadBalancer: lbARN, port: port, tls: tls, probe: probe && !tls, probeHost: host}, nil
 }
 
 // forwarding is what the managed forward action says: each target group's
@@ -87,9 +89,37 @@ type forwarding struct {
 	weights      map[string]int32
 	sticky       bool
 	loadBalancer string
-	// port and tls are the listener's.
-	port int
-	tls  bool
+	// port and tls are the listener's; probe and probeHost say how an
+	// HTTP check reaches the managed action (Split.Probe).
+	port      int
+	tls       bool
+	probe     bool
+	probeHost string
+}
+
+// probeHost is the Host header that makes a request match a rule: its one
+// literal host-header value. A rule with another kind of condition, or a
+// wildcard host, cannot be matched by a probe of the app's paths ("Host
+// conditions", "Path conditions", elasticloadbalancing/latest/application/
+// rule-condition-types.html).
+func probeHost(conds []elbtypes.RuleCondition) (string, bool) {
+	host := ""
+	for _, c := range conds {
+		if aws.ToString(c.Field) != "host-header" {
+			return "", false
+		}
+		values := c.Values
+		if c.HostHeaderConfig != nil && len(c.HostHeaderConfig.Values) > 0 {
+			values = c.HostHeaderConfig.Values
+		}
+		for _, v := range values {
+			if !strings.ContainsAny(v, "*?") {
+				host = v
+				break
+			}
+		}
+	}
+	return host, host != ""
 }
 
 // targets lists a target group's targets, draining ones included, with
@@ -135,7 +165,7 @@ func (a alb) Split(ctx context.Context) (Split, error) {
 	if err != nil || lbARN == "" {
 		return sp, err
 	}
-	sp.Port, sp.TLS = fw.port, fw.tls
+	sp.Port, sp.TLS, sp.Probe, sp.ProbeHost = fw.port, fw.tls, fw.probe, fw.probeHost
 	out, err := a.elb.DescribeLoadBalancers(ctx, &elb.DescribeLoadBalancersInput{LoadBalancerArns: []string{lbARN}})
 	if err != nil {
 		return Split{}, a.callError("elasticloadbalancing:DescribeLoadBalancers", lbARN, err)

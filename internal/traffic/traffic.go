@@ -135,6 +135,12 @@ type Split struct {
 	// behind an Elastic IP users reach the app's own port (0 here).
 	Port int
 	TLS  bool
+	// Probe says whether an HTTP check of the front reaches what the
+	// router manages, and ProbeHost the Host header it must send: behind
+	// a rule, the rule's host name. An HTTPS listener, or a rule matching
+	// on anything but one literal host name, cannot be probed so.
+	Probe     bool
+	ProbeHost string
 	// Sides are the sides receiving traffic, heaviest first, their
 	// weights summing to 100; none when the front routes nowhere (an
 	// Elastic IP associated with no instance).
@@ -256,7 +262,7 @@ func (e elasticIP) Split(ctx context.Context) (Split, error) {
 		return Split{}, &CallError{Op: "ec2:DescribeAddresses", Resource: e.allocationID, Err: NotFound{Front: e.front()}}
 	}
 	a := out.Addresses[0]
-	sp := Split{Front: aws.ToString(a.PublicIp)}
+	sp := Split{Front: aws.ToString(a.PublicIp), Probe: true}
 	if id := aws.ToString(a.InstanceId); id != "" {
 		sp.Sides = []Share{{Side: One(id), Weight: 100}}
 	}

@@ -258,8 +258,14 @@ func (h Handler) trafficArrivedThroughLB(ctx context.Context, d release.Doc, s *
 	if err != nil {
 		return false, step.Traffic(err)
 	}
+	if !split.Probe {
+		// Not reachable by a probe (checkRound): the weights' change is
+		// the best measure there is.
+		s.TrafficAt = s.Steps[0].StartedAt
+		return true, nil
+	}
 	arrived, err := h.D.Poll(ctx, step.PollBudget, func(ctx context.Context) (bool, time.Duration, error) {
-		rep := probe.Run(ctx, h.D.HTTP, split.Front, split.Port, probe.Checks(d.Config)[:1], h.D.Now())
+		rep := probe.RunAs(ctx, h.D.HTTP, split.Front, split.Port, split.ProbeHost, probe.Checks(d.Config)[:1], h.D.Now())
 		return rep.Checks[0].Passed, settlePoll, nil
 	})
 	if err != nil {
@@ -289,13 +295,14 @@ func (h Handler) checkRound(ctx context.Context, d release.Doc, s *release.Shift
 	if err != nil {
 		return step.Traffic(err)
 	}
-	if split.TLS {
-		// The listener's certificate names the app's domain, not the load
-		// balancer's DNS name, so the probe cannot check it here; the
-		// alarms and the error rates still watch the step.
+	if !split.Probe {
+		// An HTTPS listener's certificate names the app's domain, not the
+		// load balancer's DNS name, and a rule matching more than one
+		// literal host name cannot be reached by the app's paths alone:
+		// the alarms and the error rates still watch the step.
 		return nil
 	}
-	rep := probe.Run(ctx, h.D.HTTP, split.Front, split.Port, probe.Checks(d.Config), h.D.Now())
+	rep := probe.RunAs(ctx, h.D.HTTP, split.Front, split.Port, split.ProbeHost, probe.Checks(d.Config), h.D.Now())
 	st.Last = rep
 	if !rep.Passed {
 		return release.ShiftFailed{Cause: release.Causef("at %d %%, round %d through %s: %s", st.Weight, st.Checks, split.Front, probe.Failures(rep))}

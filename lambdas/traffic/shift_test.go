@@ -26,12 +26,22 @@ type albRelease struct {
 
 func newALBRelease(t *testing.T, edit func(*release.Config)) albRelease {
 	t.Helper()
-	e := steptest.New(t, "shift-traffic", sim.Options{ALB: true, Alarms: []string{"shop-5xx"}})
+	return newALBReleaseIn(t, sim.Options{ALB: true, Alarms: []string{"shop-5xx"}}, edit)
+}
+
+// newALBReleaseIn is newALBRelease in a region made with opts; with
+// opts.ALBRule the release manages the fixture's listener rule.
+func newALBReleaseIn(t *testing.T, opts sim.Options, edit func(*release.Config)) albRelease {
+	t.Helper()
+	e := steptest.New(t, "shift-traffic", opts)
 	f := e.Fixture
 	cfg := e.Config()
 	cfg.Live.ElasticIPAllocationID = ""
 	cfg.Traffic = release.TrafficConfig{Mode: release.TrafficALB,
 		ALB: &release.ALBConfig{ListenerARN: f.ListenerARN, TargetGroupARNs: f.TargetGroupARNs[:]}}
+	if opts.ALBRule {
+		cfg.Traffic.ALB.RuleARN = f.RuleARN
+	}
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -222,3 +232,23 @@ func TestRegisterRefusesAnUnhealthyTarget(t *testing.T) {
 }
 
 func errorsAs[T error](err error, target *T) bool { return errors.As(err, target) }
+
+// TestShiftProbesThroughTheManagedRule: behind a listener rule that
+// matches the app's host name, the smoke tests through the load balancer
+// send that Host header, so they reach the rule's target groups and not
+// the listener's default action (which still sends everything to the old
+// version here): a candidate failing its users fails the step.
+func TestShiftProbesThroughTheManagedRule(t *testing.T) {
+	r := newALBReleaseIn(t, sim.Options{ALB: true, ALBRule: true}, func(c *release.Config) { c.Traffic.Steps = []int{100} })
+	r.register(t)
+	r.e.Region.Host(r.d.Candidate.InstanceID).SetFailing(true)
+	if _, err := r.pass(t); err != nil {
+		t.Fatal(err)
+	}
+	r.e.Region.Advance(r.e.Ctx, 2*time.Minute)
+	_, err := r.pass(t)
+	var failed release.ShiftFailed
+	if !errorsAs(err, &failed) || !strings.Contains(err.Error(), "Host: "+r.e.Fixture.RuleHost) || !strings.Contains(err.Error(), "status 500") {
+		t.Errorf("%v, want ShiftFailed from the smoke tests sent with the rule's host name", err)
+	}
+}
