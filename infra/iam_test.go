@@ -304,14 +304,7 @@ func runPaths(t *testing.T) *localrun.Env {
 
 	// Retirement: the schedule fires after the retention, then the daily
 	// sweep runs.
-	env.LetTimePass(8 * 24 * time.Hour)
-	sweep, err := events.Sample(events.DailySweepFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := env.Invoke(ctx, registry.Retire, sweep); err != nil {
-		t.Fatal(err)
-	}
+	letRetire(ctx, t, env)
 	return env
 }
 
@@ -464,14 +457,7 @@ func runALB(t *testing.T, rule bool) *localrun.Env {
 		t.Fatalf("rollback: %+v %v", res, err)
 	}
 	// The 1.5.0 instance, kept at weight 0, retires after the retention.
-	env.LetTimePass(8 * 24 * time.Hour)
-	sweep, err := events.Sample(events.DailySweepFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := env.Invoke(ctx, registry.Retire, sweep); err != nil {
-		t.Fatal(err)
-	}
+	letRetire(ctx, t, env)
 	out, err := env.Region.EC2().DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{kept}})
 	if err != nil || len(out.Reservations) != 1 {
 		t.Fatalf("describe the kept instance %s: %v", kept, err)
@@ -845,5 +831,19 @@ func TestIAMCheckFindsDrift(t *testing.T) {
 	}
 	if !slices.Equal(problems, want) {
 		t.Errorf("problems\n got: %s\nwant: %s", strings.Join(problems, "\n      "), strings.Join(want, "\n      "))
+	}
+}
+
+// letRetire lets the retention pass (the schedules fire) and runs the
+// daily sweep.
+func letRetire(ctx context.Context, t *testing.T, env *localrun.Env) {
+	t.Helper()
+	env.LetTimePass(8 * 24 * time.Hour)
+	sweep, err := events.Sample(events.DailySweepFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Invoke(ctx, registry.Retire, sweep); err != nil {
+		t.Fatal(err)
 	}
 }

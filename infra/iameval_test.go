@@ -680,12 +680,7 @@ func TestIAMEvaluatorJudges(t *testing.T) {
 			ResourceType: ec2types.ResourceTypeSnapshot, Tags: []ec2types.Tag{{Key: aws.String(release.TagManaged), Value: aws.String(release.ManagedValue)}}}}},
 			map[string]map[string]string{"vol-0ddd": {}}),
 	}
-	cfg := release.Config{Candidate: release.Launch{InstanceProfile: "shop-app", InstanceRole: "shop-app"}}
-	ev := newEvaluation()
-	if err := ev.add(observed{name: "test", template: tpl, calls: calls, config: cfg}, localWorld(cfg)); err != nil {
-		t.Fatal(err)
-	}
-	got := ev.run(t)
+	got := evaluateCalls(t, tpl, calls)
 	want := []string{
 		"rollback (test) calls EC2 CreateSnapshot: ec2:CreateSnapshot on arn:aws:ec2:eu-west-1::snapshot/* is allowed even without the request's tags (context {}): " +
 			"the policy does not require it",
@@ -747,12 +742,7 @@ func TestIAMEvaluatorJudgesTheFront(t *testing.T) {
 		call(sim.ServiceCloudWatch, "DescribeAlarms", &cloudwatch.DescribeAlarmsInput{AlarmNames: []string{"shop-5xx", "shop-latency"}}),
 		call(sim.ServiceCloudWatch, "GetMetricData", &cloudwatch.GetMetricDataInput{}),
 	}
-	cfg := release.Config{Candidate: release.Launch{InstanceProfile: "shop-app", InstanceRole: "shop-app"}}
-	ev := newEvaluation()
-	if err := ev.add(observed{name: "test", template: tpl, calls: calls, config: cfg}, localWorld(cfg)); err != nil {
-		t.Fatal(err)
-	}
-	got := ev.run(t)
+	got := evaluateCalls(t, tpl, calls)
 	want := []string{
 		"shift (test) calls CloudWatch DescribeAlarms: cloudwatch:DescribeAlarms on arn:aws:cloudwatch:eu-west-1:123456789012:alarm:shop-latency is ImplicitlyDenied with context {}: " +
 			"ShiftPolicy statement 5: resource is not among arn:aws:cloudwatch:eu-west-1:123456789012:alarm:shop-5xx",
@@ -845,4 +835,16 @@ func synthesize(t *testing.T, o observed, cfg release.Config) observed {
 	o.template, o.config = st.Template, cfg
 	o.machines = []*localrun.Machine{st.Release, st.SwitchBack}
 	return o
+}
+
+// evaluateCalls decides calls against a template's policies, as the
+// evaluation does for a scenario, and returns the refusals.
+func evaluateCalls(t *testing.T, tpl map[string]any, calls []sim.Call) []string {
+	t.Helper()
+	cfg := release.Config{Candidate: release.Launch{InstanceProfile: "shop-app", InstanceRole: "shop-app"}}
+	ev := newEvaluation()
+	if err := ev.add(observed{name: "test", template: tpl, calls: calls, config: cfg}, localWorld(cfg)); err != nil {
+		t.Fatal(err)
+	}
+	return ev.run(t)
 }
