@@ -360,6 +360,13 @@ func summarize(w io.Writer, r *localrun.Result) {
 		serving = "NOT ANSWERING"
 	}
 	fmt.Fprintf(w, "  live:         %s serving %s (%s)\n", r.LiveInstanceID, r.LiveVersion, serving)
+	if len(r.TrafficSteps) > 0 {
+		fmt.Fprintf(w, "  traffic:      %s", trafficSteps(r.TrafficSteps))
+		if r.Weights != nil {
+			fmt.Fprintf(w, "; now %d %% live side, %d %% candidate", r.Weights.Live, r.Weights.Candidate)
+		}
+		fmt.Fprintln(w)
+	}
 	if wr := r.Writes; wr != nil {
 		verdict := "none lost"
 		if wr.Lost != 0 {
@@ -402,4 +409,23 @@ func localAsset(tc localrun.Toolchain) string {
 		return ""
 	}
 	return path
+}
+
+// trafficSteps words a release's traffic steps: "5 % passed (4 rounds) →
+// 25 % alarm in ALARM: … → 50 % not reached".
+func trafficSteps(steps []release.TrafficStep) string {
+	parts := make([]string, len(steps))
+	for i, st := range steps {
+		switch {
+		case st.Outcome == "passed":
+			parts[i] = fmt.Sprintf("%d %% passed (%d rounds)", st.Weight, st.Checks)
+		case st.Outcome != "":
+			parts[i] = fmt.Sprintf("%d %% %s", st.Weight, st.Outcome)
+		case st.StartedAt.IsZero():
+			parts[i] = fmt.Sprintf("%d %% not reached", st.Weight)
+		default:
+			parts[i] = fmt.Sprintf("%d %% under way", st.Weight)
+		}
+	}
+	return strings.Join(parts, " → ")
 }

@@ -7,6 +7,9 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/greenlight/greenlight/internal/release"
 )
 
 // --traffic alb starts the local engine behind the simulated load
@@ -27,5 +30,24 @@ func TestLocalTrafficFlag(t *testing.T) {
 		if code != c.code || !strings.Contains(out.String()+errOut.String(), c.say) {
 			t.Errorf("greenlight %s: exit %d\n%s%s\nwant exit %d saying %q", strings.Join(c.args, " "), code, out.String(), errOut.String(), c.code, c.say)
 		}
+	}
+}
+
+// The summary words the traffic steps: each step's outcome in order, the
+// ones never reached too, and the final weights.
+func TestTrafficStepsInTheSummary(t *testing.T) {
+	at := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	got := trafficSteps([]release.TrafficStep{
+		{Weight: 5, StartedAt: at, Checks: 3, Outcome: "passed"},
+		{Weight: 25, StartedAt: at, Checks: 1, Outcome: "ShiftFailed: alarm in ALARM: shop-5xx"},
+		{Weight: 50},
+		{Weight: 100},
+	})
+	want := "5 % passed (3 rounds) → 25 % ShiftFailed: alarm in ALARM: shop-5xx → 50 % not reached → 100 % not reached"
+	if got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	if got := trafficSteps([]release.TrafficStep{{Weight: 100, StartedAt: at}}); got != "100 % under way" {
+		t.Errorf("a step under way: %q", got)
 	}
 }
