@@ -46,8 +46,8 @@ step sees it at its next look (every poll loop reads it: the candidate's
 checks, the deploy, the load balancer's registration and each traffic
 step, the bake), fails with Aborted, and the compensating rollback runs.
 A release waiting for approval is answered at once, as a rejection would
-be. A one-shot step that is running finishes first; the next loop sees
-the abort.
+be. A one-shot step that is running finishes first, and so does a data
+cutover under way; the next loop sees the abort.
 
 Exit codes: 0 requested; 3 invalid config; 4 AWS, the stack or the local
 engine could not be reached; 5 nothing to abort (nothing running, rolling
