@@ -40,22 +40,7 @@ func withALB(steps ...int) func(*release.Config) {
 var albPath = path(upToApproval, release.StateKeepPrevious, targetWait, shifting, release.StateRecordRelease, release.Released)
 
 // weights reads the listener's forward action: each target group's weight.
-func weights(t *testing.T, env *localrun.Env) map[string]int32 {
-	t.Helper()
-	out, err := env.Region.ELB().DescribeListeners(context.Background(), &elb.DescribeListenersInput{ListenerArns: []string{env.Fixture.ListenerARN}})
-	if err != nil || len(out.Listeners) != 1 {
-		t.Fatalf("describe the listener: %v", err)
-	}
-	w := map[string]int32{}
-	for _, a := range out.Listeners[0].DefaultActions {
-		if a.ForwardConfig != nil {
-			for _, g := range a.ForwardConfig.TargetGroups {
-				w[aws.ToString(g.TargetGroupArn)] = aws.ToInt32(g.Weight)
-			}
-		}
-	}
-	return w
-}
+func weights(env *localrun.Env) map[string]int { return env.ListenerWeights() }
 
 // registered lists the instances in a target group (draining ones too).
 func registered(t *testing.T, env *localrun.Env, group string) map[string]elbtypes.TargetHealthStateEnum {
@@ -87,7 +72,7 @@ func TestALBRelease(t *testing.T) {
 	assertPath(t, res, albPath)
 	f := env.Fixture
 	blue, green := f.TargetGroupARNs[0], f.TargetGroupARNs[1]
-	if w := weights(t, env); w[green] != 100 || w[blue] != 0 {
+	if w := weights(env); w[green] != 100 || w[blue] != 0 {
 		t.Errorf("weights %v, want green 100, blue 0", w)
 	}
 	cand := res.LiveInstanceID
@@ -134,7 +119,7 @@ func TestALBAlarmAtEachStepRollsBack(t *testing.T) {
 			green := env.Fixture.TargetGroupARNs[1]
 			raised := false
 			env.AfterAdvance(func(from, to time.Time) {
-				if !raised && weights(t, env)[green] == int32(at) {
+				if !raised && weights(env)[green] == at {
 					raised = true
 					if err := env.Region.SetAlarm("shop-5xx", cwtypes.StateValueAlarm, "Threshold Crossed: 1 datapoint [12.0] was greater than the threshold (5.0)."); err != nil {
 						t.Error(err)
@@ -149,7 +134,7 @@ func TestALBAlarmAtEachStepRollsBack(t *testing.T) {
 				t.Fatalf("status %s: %s, want RolledBack naming the alarm", res.Status, res.Cause)
 			}
 			assertPath(t, res, path(upToApproval, release.StateKeepPrevious, targetWait, leftAt(shifting, release.StateShiftTraffic), rolledBack))
-			if w := weights(t, env); w[green] != 0 || w[env.Fixture.TargetGroupARNs[0]] != 100 {
+			if w := weights(env); w[green] != 0 || w[env.Fixture.TargetGroupARNs[0]] != 100 {
 				t.Errorf("weights %v, want all on blue", w)
 			}
 			if res.Weights == nil || res.Weights.Live != 100 || res.Weights.Candidate != 0 {
@@ -221,7 +206,7 @@ func TestALBRollbackAndRetirement(t *testing.T) {
 		t.Fatalf("rollback: %s %s", res.Status, res.Cause)
 	}
 	assertPath(t, res, path(release.StatePrepareSwitchBack, release.StateKeepPrevious, targetWait, shifting, release.StateRecordRelease, release.Released))
-	if w := weights(t, env); w[blue] != 100 || w[green] != 0 {
+	if w := weights(env); w[blue] != 100 || w[green] != 0 {
 		t.Errorf("weights after the rollback %v, want all on blue", w)
 	}
 	if len(res.TrafficSteps) != 1 || res.TrafficSteps[0].Weight != 100 {
@@ -304,7 +289,7 @@ func TestALBRollbackRefusesAnUnhealthyKeptSide(t *testing.T) {
 	if res.Status != release.Rejected || !strings.Contains(res.Cause, "NothingToRollBack") || !strings.Contains(res.Cause, "not healthy behind the load balancer") {
 		t.Fatalf("rollback: %s %s, want Rejected, the kept instance not healthy", res.Status, res.Cause)
 	}
-	if w := weights(t, env); w[f.TargetGroupARNs[1]] != 100 {
+	if w := weights(env); w[f.TargetGroupARNs[1]] != 100 {
 		t.Errorf("weights %v after a refused rollback, want all still on green", w)
 	}
 }

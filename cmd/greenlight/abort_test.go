@@ -20,27 +20,16 @@ import (
 // reaches weight percent, until the returned resume is called: the test
 // acts while the release holds that traffic step. reached is closed when
 // it gets there.
-func holdAt(t *testing.T, env *localEnv, group string, weight int32) (reached <-chan struct{}, resume func()) {
+func holdAt(t *testing.T, env *localEnv, group string, weight int) (reached <-chan struct{}, resume func()) {
 	t.Helper()
 	at, proceed := make(chan struct{}), make(chan struct{})
 	var once, resumed sync.Once
 	env.AfterAdvance(func(from, to time.Time) {
-		out, err := env.Region.ELB().DescribeListeners(context.Background(), &elb.DescribeListenersInput{ListenerArns: []string{env.Fixture.ListenerARN}})
-		if err != nil || len(out.Listeners) != 1 {
-			return
-		}
-		for _, a := range out.Listeners[0].DefaultActions {
-			if a.ForwardConfig == nil {
-				continue
-			}
-			for _, g := range a.ForwardConfig.TargetGroups {
-				if aws.ToInt32(g.Weight) == weight && aws.ToString(g.TargetGroupArn) == group {
-					once.Do(func() {
-						close(at)
-						<-proceed
-					})
-				}
-			}
+		if env.ListenerWeights()[group] == weight {
+			once.Do(func() {
+				close(at)
+				<-proceed
+			})
 		}
 	})
 	resume = func() { resumed.Do(func() { close(proceed) }) }
@@ -128,14 +117,8 @@ func TestAbortAndPromoteOnTheLocalEngine(t *testing.T) {
 		if v.Release.Status != ledger.StatusRolledBack || !strings.Contains(v.Release.Failure, "Aborted") {
 			t.Fatalf("ended %s (%s), want RolledBack, Aborted", v.Release.Status, v.Release.Failure)
 		}
-		out, err := env.Region.ELB().DescribeListeners(context.Background(), &elb.DescribeListenersInput{ListenerArns: []string{env.Fixture.ListenerARN}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, g := range out.Listeners[0].DefaultActions[0].ForwardConfig.TargetGroups {
-			if aws.ToString(g.TargetGroupArn) == env.Fixture.TargetGroupARNs[1] && aws.ToInt32(g.Weight) != 100 {
-				t.Errorf("green (the live side) has %d %% after the abort", aws.ToInt32(g.Weight))
-			}
+		if w := env.ListenerWeights()[env.Fixture.TargetGroupARNs[1]]; w != 100 {
+			t.Errorf("green (the live side) has %d %% after the abort", w)
 		}
 		// The 1.0.0 instance kept for rollback made way for the candidate
 		// in blue; the rollback put it back.

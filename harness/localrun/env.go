@@ -644,7 +644,7 @@ func (e *Env) Deliver(ctx context.Context, key, versionID string, size int64) (s
 	if e.Config.UsesALB() {
 		// The group with the weight now is the release's live side.
 		best := -1
-		for g, n := range e.listenerWeights() {
+		for g, n := range e.ListenerWeights() {
 			if n > best {
 				live, best = g, n
 			}

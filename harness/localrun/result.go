@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/greenlight/greenlight/harness/sim"
@@ -226,16 +227,28 @@ func (e *Env) live() string {
 // heaviest target group's first behind an ALB).
 func (e *Env) Live() string { return e.live() }
 
-// listenerWeights are the managed forward action's weights by target
-// group, read from the simulated region.
-func (e *Env) listenerWeights() map[string]int {
+// ListenerWeights are the managed forward action's weights by target
+// group (the rule's when the config names one), read from the simulated
+// region.
+func (e *Env) ListenerWeights() map[string]int {
 	w := map[string]int{}
 	ctx := sim.WithCaller(context.Background(), "localrun")
-	out, err := e.Region.ELB().DescribeListeners(ctx, &elb.DescribeListenersInput{ListenerArns: []string{e.Config.Traffic.ALB.ListenerARN}})
-	if err != nil || len(out.Listeners) != 1 {
-		return w
+	alb := e.Config.Traffic.ALB
+	var actions []elbtypes.Action
+	if alb.RuleARN != "" {
+		out, err := e.Region.ELB().DescribeRules(ctx, &elb.DescribeRulesInput{RuleArns: []string{alb.RuleARN}})
+		if err != nil || len(out.Rules) != 1 {
+			return w
+		}
+		actions = out.Rules[0].Actions
+	} else {
+		out, err := e.Region.ELB().DescribeListeners(ctx, &elb.DescribeListenersInput{ListenerArns: []string{alb.ListenerARN}})
+		if err != nil || len(out.Listeners) != 1 {
+			return w
+		}
+		actions = out.Listeners[0].DefaultActions
 	}
-	for _, a := range out.Listeners[0].DefaultActions {
+	for _, a := range actions {
 		if a.ForwardConfig != nil {
 			for _, g := range a.ForwardConfig.TargetGroups {
 				w[aws.ToString(g.TargetGroupArn)] = int(aws.ToInt32(g.Weight))
@@ -252,7 +265,7 @@ func (e *Env) weights(releaseID string) *Weights {
 	liveGroup := e.liveGroups[releaseID]
 	e.mu.Unlock()
 	w := &Weights{}
-	for g, n := range e.listenerWeights() {
+	for g, n := range e.ListenerWeights() {
 		if g == liveGroup {
 			w.Live += n
 		} else {

@@ -122,10 +122,7 @@ func (h Handler) Verify(ctx context.Context, d release.Doc) (release.Verify, err
 		}
 		return v, nil
 	}
-	v.WaitSeconds = int((Interval(bake) + time.Second - 1) / time.Second)
-	if left := bake - elapsed; left < Interval(bake) {
-		v.WaitSeconds = int((left + time.Second - 1) / time.Second)
-	}
+	v.WaitSeconds = waitFor(bake, elapsed)
 	return v, nil
 }
 
