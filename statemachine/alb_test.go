@@ -246,7 +246,7 @@ func TestALBErrorRateRollsBack(t *testing.T) {
 			}
 			var d release.Doc
 			if err := json.Unmarshal(inv.Payload, &d); err == nil && d.Candidate != nil {
-				env.Region.Host(d.Candidate.InstanceID).SetFailing(true)
+				env.Region.Host(d.Candidate.First().InstanceID).SetFailing(true)
 			}
 		},
 	}, func(c *release.Config) {

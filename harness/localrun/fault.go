@@ -212,5 +212,5 @@ func candidateOf(payload []byte) string {
 	if json.Unmarshal(payload, &d) != nil || d.Candidate == nil {
 		return ""
 	}
-	return d.Candidate.InstanceID
+	return d.Candidate.First().InstanceID
 }

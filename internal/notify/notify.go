@@ -199,13 +199,13 @@ func AwaitingApproval(d release.Doc, report *release.Report, expires time.Time, 
 	b.line("")
 	header(&b, d)
 	if d.Candidate != nil {
-		b.field("Candidate", d.Candidate.InstanceID)
-		addr := d.Candidate.PrivateIP
-		if d.Candidate.PublicIP != "" {
-			addr = d.Candidate.PublicIP + " (private " + d.Candidate.PrivateIP + ")"
+		b.field("Candidate", d.Candidate.First().InstanceID)
+		addr := d.Candidate.First().PrivateIP
+		if d.Candidate.First().PublicIP != "" {
+			addr = d.Candidate.First().PublicIP + " (private " + d.Candidate.First().PrivateIP + ")"
 		}
 		b.field("Candidate address", addr)
-		if ip := firstNonEmpty(d.Candidate.PublicIP, d.Candidate.PrivateIP); ip != "" {
+		if ip := firstNonEmpty(d.Candidate.First().PublicIP, d.Candidate.First().PrivateIP); ip != "" {
 			b.field("Try it", fmt.Sprintf("http://%s:%d%s", ip, d.Config.HealthCheck.Port, d.Config.HealthCheck.Path))
 		}
 	}
@@ -259,7 +259,7 @@ func Released(d release.Doc, previous string, retireAfter time.Time, leadTime, m
 	b.line("")
 	header(&b, d)
 	if d.Candidate != nil {
-		b.field("Live instance", d.Candidate.InstanceID)
+		b.field("Live instance", d.Candidate.First().InstanceID)
 	}
 	b.field("Public address", d.Live.PublicIP)
 	if previous != "" {
@@ -307,7 +307,7 @@ func RolledBack(d release.Doc, reason string, undone []string, trafficBack bool)
 	header(&b, d)
 	b.field("Live instance", d.Live.InstanceID)
 	if d.Candidate != nil && !d.IsRollback() {
-		b.field("Candidate", d.Candidate.InstanceID+" (terminated)")
+		b.field("Candidate", d.Candidate.First().InstanceID+" (terminated)")
 	}
 	b.field("Reason", reason)
 	if len(undone) > 0 {
@@ -342,7 +342,7 @@ func RollbackFailed(d release.Doc, reason string, left []string) Message {
 	header(&b, d)
 	b.field("Live instance", d.Live.InstanceID)
 	if d.Candidate != nil {
-		b.field("Candidate", d.Candidate.InstanceID)
+		b.field("Candidate", d.Candidate.First().InstanceID)
 	}
 	if d.Live.AllocationID != "" {
 		b.field("Elastic IP", strings.TrimSpace(d.Live.AllocationID+" "+d.Live.PublicIP))
@@ -405,7 +405,7 @@ func NotRecorded(d release.Doc, problem string) Message {
 	b.line("")
 	header(&b, d)
 	if d.Candidate != nil {
-		b.field("Live instance", d.Candidate.InstanceID)
+		b.field("Live instance", d.Candidate.First().InstanceID)
 	}
 	b.field("Previous instance", d.Live.InstanceID)
 	b.line("")
@@ -526,7 +526,7 @@ func RollbackStarted(d release.Doc, by, reason, region string) Message {
 	b.field("Reason", reason)
 	b.field("From", d.Live.InstanceID+" ("+firstNonEmpty(d.Live.Version, "current version")+")")
 	if d.Candidate != nil {
-		b.field("To", d.Candidate.InstanceID+" ("+d.Version+")")
+		b.field("To", d.Candidate.First().InstanceID+" ("+d.Version+")")
 	}
 	if d.Config.HasData() {
 		b.field("Data", "moves back under a maintenance page ("+d.Config.Data.Mode+" mode)")

@@ -37,7 +37,7 @@ func doc() release.Doc {
 		Config:   cfg,
 		Live: release.Live{InstanceID: "i-0live000000000001", AllocationID: "eipalloc-0a1b2c3d4e5f60718", PublicIP: "203.0.113.10",
 			Version: "1.3.2", PrivateIP: "10.0.1.10"},
-		Candidate: &release.Candidate{InstanceID: "i-0cand000000000002", PrivateIP: "10.0.1.20"},
+		Candidate: &release.Candidate{Instances: []release.Member{{InstanceID: "i-0cand000000000002", PrivateIP: "10.0.1.20"}}},
 	}
 }
 
@@ -66,7 +66,7 @@ func withFailure(d release.Doc, errName, cause string) release.Doc {
 }
 
 func switched(d release.Doc) release.Doc {
-	d.Switch = &release.Switch{From: d.Live.InstanceID, To: d.Candidate.InstanceID}
+	d.Switch = &release.Switch{From: d.Live.InstanceID, To: d.Candidate.First().InstanceID}
 	return d
 }
 

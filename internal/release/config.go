@@ -26,6 +26,7 @@ type Config struct {
 	Data            DataConfig    `json:"data"`
 	Encryption      *Encryption   `json:"encryption,omitempty"`
 	Traffic         TrafficConfig `json:"traffic,omitzero"`
+	Fleet           FleetConfig   `json:"fleet,omitzero"`
 	HealthCheck     HealthCheck   `json:"healthCheck"`
 	SmokeTests      []SmokeTest   `json:"smokeTests,omitempty"`
 	ApprovalTimeout Duration      `json:"approvalTimeout"`
@@ -183,6 +184,30 @@ type ALBConfig struct {
 	TargetGroupARNs []string `json:"targetGroupArns"`
 }
 
+// FleetConfig is the size of a side behind the ALB: each release
+// launches Size new instances spread evenly across SubnetIDs (by default
+// the live side's subnets) and keeps the previous ones for rollback.
+type FleetConfig struct {
+	Size      int      `json:"size,omitempty"`
+	SubnetIDs []string `json:"subnetIds,omitempty"`
+	// ReplaceUnhealthy is how many candidates of a release may be
+	// replaced for failing their status checks or never reaching SSM,
+	// across the whole side; 0 is a valid setting, so nil is "absent".
+	ReplaceUnhealthy *int `json:"replaceUnhealthy,omitempty"`
+}
+
+// FleetSize is fleet.size, 1 when left out.
+func (c Config) FleetSize() int { return max(c.Fleet.Size, 1) }
+
+// ReplaceUnhealthy is fleet.replaceUnhealthy, DefaultReplaceUnhealthy when
+// left out.
+func (c Config) ReplaceUnhealthy() int {
+	if c.Fleet.ReplaceUnhealthy == nil {
+		return DefaultReplaceUnhealthy
+	}
+	return *c.Fleet.ReplaceUnhealthy
+}
+
 // UsesALB reports whether releases shift traffic through an ALB rather
 // than moving the Elastic IP.
 func (c Config) UsesALB() bool { return c.Traffic.Mode == TrafficALB }
@@ -310,14 +335,17 @@ const (
 	DefaultArtifactMaxSize = 512 // MiB
 	DefaultRetentionDays   = 7
 	DefaultKeepReleases    = 5
-	defaultApproval        = Duration(24 * time.Hour)
-	defaultBake            = Duration(5 * time.Minute)
-	defaultReady           = Duration(10 * time.Minute)
-	defaultHealthTimeout   = Duration(2 * time.Minute)
-	defaultSnapshotMaxAge  = Duration(time.Hour)
-	defaultSmokeLatency    = Duration(2 * time.Second)
-	defaultStepBake        = Duration(5 * time.Minute)
-	defaultStickiness      = Duration(time.Hour)
+	// DefaultReplaceUnhealthy is how many candidates a release replaces
+	// before it gives up and rolls back.
+	DefaultReplaceUnhealthy = 1
+	defaultApproval         = Duration(24 * time.Hour)
+	defaultBake             = Duration(5 * time.Minute)
+	defaultReady            = Duration(10 * time.Minute)
+	defaultHealthTimeout    = Duration(2 * time.Minute)
+	defaultSnapshotMaxAge   = Duration(time.Hour)
+	defaultSmokeLatency     = Duration(2 * time.Second)
+	defaultStepBake         = Duration(5 * time.Minute)
+	defaultStickiness       = Duration(time.Hour)
 	// DefaultMaxErrorRateIncrease is in percentage points.
 	DefaultMaxErrorRateIncrease = 1.0
 )
@@ -465,6 +493,7 @@ func (c *Config) crossFieldProblems() []Problem {
 		}
 	}
 	p = append(p, c.trafficProblems()...)
+	p = append(p, c.fleetProblems()...)
 	names := map[string]int{}
 	for i, t := range c.SmokeTests {
 		if j, dup := names[t.Name]; dup {
@@ -526,6 +555,30 @@ func (c *Config) trafficProblems() []Problem {
 			add(fmt.Sprintf("traffic.steps[%d]", n-1), fmt.Sprintf("%d is the last step: steps must end at 100", t.Steps[n-1]),
 				"the last step sends all traffic to the new version")
 		}
+	}
+	return p
+}
+
+// fleetProblems are the rules between a fleet and its front and data.
+func (c *Config) fleetProblems() []Problem {
+	var p []Problem
+	add := func(path, msg, hint string) { p = append(p, Problem{Path: path, Message: msg, Hint: hint}) }
+	f := c.Fleet
+	if f.Size > 1 && !c.UsesALB() {
+		add("fleet.size", fmt.Sprintf("%d instances, but an Elastic IP serves one instance", f.Size),
+			`use traffic.mode alb to release a fleet behind a load balancer, or set fleet.size to 1`)
+	}
+	if f.Size > 1 && c.HasData() {
+		add("fleet.size", fmt.Sprintf("%d instances, but a data volume attaches to one instance (data.mode %q)", f.Size, c.Data.Mode),
+			`keep a fleet's data off the instances (a database, EFS or S3) and set data.mode to "none", or set fleet.size to 1`)
+	}
+	if len(f.SubnetIDs) > 0 && c.Candidate.SubnetID != "" {
+		add("fleet.subnetIds", "is set together with candidate.subnetId",
+			"keep one: fleet.subnetIds lists every subnet candidates may launch in, candidate.subnetId pins one")
+	}
+	if len(f.SubnetIDs) > 0 && c.HasData() {
+		add("fleet.subnetIds", fmt.Sprintf("is set but data.mode is %q", c.Data.Mode),
+			"a data volume attaches only in its own Availability Zone: the candidate launches in the live instance's subnet (or candidate.subnetId)")
 	}
 	return p
 }

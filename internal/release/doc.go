@@ -76,29 +76,89 @@ type Artifact struct {
 	Size      int64  `json:"size"`
 }
 
-// Live is the serving side when the release started.
+// Live is the serving side when the release started. Behind an ALB it
+// may be a fleet: InstanceIDs are all its instances (the serving target
+// group's healthy targets) and InstanceID, SubnetID, AZ and PrivateIP
+// describe the first; behind an Elastic IP, or with a data volume, the
+// side is that one instance.
 type Live struct {
-	InstanceID    string `json:"instanceId"`
-	SubnetID      string `json:"subnetId"`
-	AZ            string `json:"az"`
-	PrivateIP     string `json:"privateIp"`
-	AllocationID  string `json:"allocationId"`
-	PublicIP      string `json:"publicIp"`
-	Version       string `json:"version,omitempty"`
-	ImageID       string `json:"imageId,omitempty"`
-	DataVolumeID  string `json:"dataVolumeId,omitempty"`
-	PreviousRelID string `json:"previousReleaseId,omitempty"`
+	InstanceID    string   `json:"instanceId"`
+	InstanceIDs   []string `json:"instanceIds,omitempty"`
+	SubnetIDs     []string `json:"subnetIds,omitempty"`
+	SubnetID      string   `json:"subnetId"`
+	AZ            string   `json:"az"`
+	PrivateIP     string   `json:"privateIp"`
+	AllocationID  string   `json:"allocationId"`
+	PublicIP      string   `json:"publicIp"`
+	Version       string   `json:"version,omitempty"`
+	ImageID       string   `json:"imageId,omitempty"`
+	DataVolumeID  string   `json:"dataVolumeId,omitempty"`
+	PreviousRelID string   `json:"previousReleaseId,omitempty"`
 }
 
-// Candidate is the instance being prepared to take over.
+// IDs are the live side's instances: InstanceIDs, or the one InstanceID
+// of a document written before fleets.
+func (l Live) IDs() []string {
+	if len(l.InstanceIDs) > 0 {
+		return l.InstanceIDs
+	}
+	if l.InstanceID == "" {
+		return nil
+	}
+	return []string{l.InstanceID}
+}
+
+// Candidate is the side being prepared to take over: one instance, or
+// fleet.size of them behind an ALB. The workflow has no state per
+// instance; each step looks at all of them in one pass.
 type Candidate struct {
-	InstanceID string    `json:"instanceId"`
 	ImageID    string    `json:"imageId"`
+	LaunchedAt time.Time `json:"launchedAt"`
+	// Instances are the side's instances in slot order.
+	Instances []Member `json:"instances"`
+	// Replaced counts the instances replaced for never becoming ready
+	// (fleet.replaceUnhealthy bounds it).
+	Replaced int `json:"replaced,omitempty"`
+	Poll
+	Status string `json:"status,omitempty"`
+}
+
+// Member is one instance of the candidate side. Slot is its place in the
+// side (0 to fleet.size-1) and Try how many launches that slot has had
+// before this one (a replacement, or another subnet after a zone had no
+// capacity): together they make the launch's client token.
+type Member struct {
+	Slot       int       `json:"slot"`
+	Try        int       `json:"try,omitempty"`
+	InstanceID string    `json:"instanceId"`
+	SubnetID   string    `json:"subnetId"`
+	AZ         string    `json:"az,omitempty"`
 	PrivateIP  string    `json:"privateIp,omitempty"`
 	PublicIP   string    `json:"publicIp,omitempty"`
 	LaunchedAt time.Time `json:"launchedAt"`
-	Poll
-	Status string `json:"status,omitempty"`
+	Ready      bool      `json:"ready,omitempty"`
+	Status     string    `json:"status,omitempty"`
+}
+
+// IDs are the candidate's instance ids in slot order.
+func (c *Candidate) IDs() []string {
+	if c == nil {
+		return nil
+	}
+	ids := make([]string, 0, len(c.Instances))
+	for _, m := range c.Instances {
+		ids = append(ids, m.InstanceID)
+	}
+	return ids
+}
+
+// First is the candidate's first instance: the whole side in Elastic IP
+// mode and with a data volume, which fleets do not allow.
+func (c *Candidate) First() Member {
+	if c == nil || len(c.Instances) == 0 {
+		return Member{}
+	}
+	return c.Instances[0]
 }
 
 // Poll is the shape every Wait → Check → Choice loop shares: the check
@@ -249,7 +309,7 @@ func (d Doc) TrafficArrivedAt() time.Time {
 // Keep is the previous side, kept for rollback: tagged with its
 // retirement date and scheduled to be retired then.
 type Keep struct {
-	InstanceID  string    `json:"instanceId"`
+	InstanceIDs []string  `json:"instanceIds"`
 	RetireAfter time.Time `json:"retireAfter"`
 	Schedule    string    `json:"schedule"`
 }
@@ -459,7 +519,7 @@ func (d Doc) Require(parts ...string) error {
 	has := map[string]bool{
 		PartConfig:    d.App != "" && d.Config.App == d.App,
 		PartLive:      d.Live.InstanceID != "" && (d.Live.AllocationID != "" || d.Config.UsesALB()),
-		PartCandidate: d.Candidate != nil && d.Candidate.InstanceID != "",
+		PartCandidate: len(d.Candidate.IDs()) > 0,
 		PartDeploy:    d.Deploy != nil,
 		PartSwitch:    d.Switch != nil,
 		PartVerify:    d.Verify != nil,

@@ -10,6 +10,8 @@ const (
 	TagManaged     = "greenlight:managed"
 	TagRetireAfter = "greenlight:retire-after" // RFC 3339 time
 	TagVersion     = "greenlight:version"
+	// TagSlot is a candidate's place in its side (0 to fleet.size-1).
+	TagSlot = "greenlight:slot"
 	// TagCutover marks an instance whose data a release's cutover may
 	// have touched (maintenance page up, writes stopped, data volume
 	// moved away), with that release's id: written before the cutover

@@ -34,7 +34,7 @@ func scene(t *testing.T, edit func(*release.Config)) (*steptest.Env, Handler, In
 	}
 	d := e.Doc(t, "2.0.0", "v2", body, cfg)
 	e.Record(t, d)
-	d.Candidate = &release.Candidate{InstanceID: "i-0c0ffee0c0ffee000", PrivateIP: "10.0.1.77", PublicIP: "198.51.100.77",
+	d.Candidate = &release.Candidate{Instances: []release.Member{{InstanceID: "i-0c0ffee0c0ffee000", PrivateIP: "10.0.1.77", PublicIP: "198.51.100.77"}},
 		Poll: release.Poll{Ready: true}, Status: "ready"}
 	return e, Handler{D: e.Deps}, Input{Release: d, Token: token}
 }

@@ -38,17 +38,24 @@ func doc(t *testing.T, e *steptest.Env, edit func(*release.Config)) release.Doc 
 	return d
 }
 
+// noReplacing gives up on the first candidate that will not become ready
+// (fleet.replaceUnhealthy 0), for the tests of giving up.
+func noReplacing(c *release.Config) { c.Fleet.ReplaceUnhealthy = new(int) }
+
 // launched is a release whose candidate was just launched (by the test,
 // as the launch step would: tagged, in the live subnet), as the launch
 // step hands it to the first check.
 func launched(t *testing.T, opts sim.Options, readyTimeout time.Duration) (*steptest.Env, Handler, release.Doc) {
 	t.Helper()
 	e := steptest.New(t, "check-candidate", opts)
-	d := doc(t, e, func(c *release.Config) { c.Candidate.ReadyTimeout = release.Duration(readyTimeout) })
+	d := doc(t, e, func(c *release.Config) {
+		c.Candidate.ReadyTimeout = release.Duration(readyTimeout)
+		noReplacing(c)
+	})
 	id := e.Launch(t, map[string]string{release.TagApp: "shop", release.TagRelease: d.ReleaseID, release.TagRole: release.RoleCandidate,
 		release.TagManaged: release.ManagedValue})
 	now := e.Region.Now()
-	d.Candidate = &release.Candidate{InstanceID: id, ImageID: e.Fixture.AMI, LaunchedAt: now, Poll: release.Poll{WaitSeconds: int(FirstCheck / time.Second)},
+	d.Candidate = &release.Candidate{Instances: []release.Member{{InstanceID: id, SubnetID: e.Fixture.LiveSubnet, LaunchedAt: now}}, ImageID: e.Fixture.AMI, LaunchedAt: now, Poll: release.Poll{WaitSeconds: int(FirstCheck / time.Second)},
 		Status: "pending"}
 	return e, Handler{D: e.Deps}, d
 }
@@ -74,7 +81,7 @@ const initializing = "system status check initializing, instance status check in
 // ledger then has its address.
 func TestCheckWaitsUntilReady(t *testing.T) {
 	e, h, d := launched(t, sim.Options{}, 10*time.Minute)
-	id := d.Candidate.InstanceID
+	id := d.Candidate.First().InstanceID
 	steps := []struct {
 		after  time.Duration
 		status string
@@ -97,20 +104,20 @@ func TestCheckWaitsUntilReady(t *testing.T) {
 		}
 	}
 	inst := e.Instance(t, id)
-	if d.Candidate.PrivateIP != *inst.PrivateIpAddress || d.Candidate.PublicIP != *inst.PublicIpAddress {
-		t.Errorf("addresses %s / %s, EC2 says %s / %s", d.Candidate.PrivateIP, d.Candidate.PublicIP, *inst.PrivateIpAddress, *inst.PublicIpAddress)
+	if d.Candidate.First().PrivateIP != *inst.PrivateIpAddress || d.Candidate.First().PublicIP != *inst.PublicIpAddress {
+		t.Errorf("addresses %s / %s, EC2 says %s / %s", d.Candidate.First().PrivateIP, d.Candidate.First().PublicIP, *inst.PrivateIpAddress, *inst.PublicIpAddress)
 	}
 
 	c, err := at(t, e, h, &d, 170*time.Second)
 	if err != nil || !c.Ready || c.Status != "ready" || c.Checks != len(steps)+1 {
 		t.Fatalf("170 s after launch: %+v %v, want ready", c, err)
 	}
-	if c.InstanceID != id {
+	if c.First().InstanceID != id {
 		t.Errorf("the check lost the candidate: %+v", c)
 	}
 	rec := e.Get(t, d.ReleaseID)
-	if rec.CandidateAddress != c.PrivateIP || rec.Status != ledger.StatusStarting {
-		t.Errorf("ledger: address %q status %s, want %s", rec.CandidateAddress, rec.Status, c.PrivateIP)
+	if rec.CandidateAddress != c.First().PrivateIP || rec.Status != ledger.StatusStarting {
+		t.Errorf("ledger: address %q status %s, want %s", rec.CandidateAddress, rec.Status, c.First().PrivateIP)
 	}
 	if last := rec.Timeline[len(rec.Timeline)-1]; last.Step != "CheckCandidate" || last.Detail != id+" ready after 2m50s (running, status checks ok, SSM online)" {
 		t.Errorf("timeline %+v", rec.Timeline)
@@ -151,9 +158,9 @@ func TestCheckGivesUpOnAFailedCandidate(t *testing.T) {
 			if c.set == nil {
 				e.Region.ImpairNextInstance(1)
 			}
-			d := doc(t, e, nil)
+			d := doc(t, e, noReplacing)
 			id := e.Launch(t, map[string]string{release.TagApp: "shop"})
-			d.Candidate = &release.Candidate{InstanceID: id, LaunchedAt: e.Region.Now()}
+			d.Candidate = &release.Candidate{Instances: []release.Member{{InstanceID: id, LaunchedAt: e.Region.Now()}}, LaunchedAt: e.Region.Now()}
 			h := Handler{D: e.Deps}
 			if cand, err := at(t, e, h, &d, 90*time.Second); err != nil || cand.Ready {
 				t.Fatalf("while checks initialize: %+v %v, want waiting", cand, err)
@@ -256,6 +263,7 @@ func TestLaunchGivesTheCandidateAPathToSSM(t *testing.T) {
 			e := steptest.New(t, "launch", sim.Options{})
 			d := doc(t, e, func(c *release.Config) {
 				c.Candidate.ReadyTimeout = release.Duration(5 * time.Minute)
+				noReplacing(c)
 				if !public {
 					c.Candidate.PublicIP = aws.Bool(false)
 				}
@@ -275,7 +283,7 @@ func TestLaunchGivesTheCandidateAPathToSSM(t *testing.T) {
 			got, err := at(t, e, h, &d, 5*time.Minute)
 			var nr release.CandidateNotReady
 			switch {
-			case public && (err != nil || !got.Ready || got.PublicIP == ""):
+			case public && (err != nil || !got.Ready || got.First().PublicIP == ""):
 				t.Errorf("with a public IP: %+v %v, want ready", got, err)
 			case !public && (!errors.As(err, &nr) || !strings.Contains(err.Error(), "SSM agent not online; the SSM agent needs a path to Systems Manager: a public IP (candidate.publicIp), a NAT gateway")):
 				t.Errorf("without a public IP: %+v %v, want CandidateNotReady naming the network path", got, err)

@@ -43,7 +43,7 @@ func TestLaunchUnderTheConfiguredKey(t *testing.T) {
 	}
 	e.Region.Advance(e.Test, 5*time.Second)
 	var root string
-	for _, m := range e.Instance(t, c.InstanceID).BlockDeviceMappings {
+	for _, m := range e.Instance(t, c.First().InstanceID).BlockDeviceMappings {
 		root = aws.ToString(m.Ebs.VolumeId)
 	}
 	out, err := e.Region.EC2().DescribeVolumes(e.Test, &ec2.DescribeVolumesInput{VolumeIds: []string{root}})
@@ -65,7 +65,7 @@ func TestLaunchUnderTheConfiguredKey(t *testing.T) {
 func TestCheckSaysWhyTheLaunchFailed(t *testing.T) {
 	e := steptest.New(t, "launch", cmkAccount())
 	e.Region.Inject(sim.Fault{Service: sim.ServiceKMS, Operation: "CreateGrant", Caller: "launch", Code: "AccessDeniedException", Always: true})
-	d := doc(t, e, nil)
+	d := doc(t, e, noReplacing)
 	c, err := Handler{D: e.Deps}.Launch(e.Ctx, d)
 	if err != nil {
 		t.Fatalf("the launch call itself succeeds: %v", err)

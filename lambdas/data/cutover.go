@@ -69,7 +69,7 @@ func (h Handler) cutoverPass(ctx context.Context, d release.Doc, c release.Cutov
 	}
 	if done {
 		err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{Event: &ledger.Event{Step: release.StateCutover,
-			Detail: fmt.Sprintf("data on %s: volume %s (%s mode); final snapshot %s kept", d.Candidate.InstanceID, c.VolumeID, d.Config.Data.Mode, c.FinalSnapshotID)}})
+			Detail: fmt.Sprintf("data on %s: volume %s (%s mode); final snapshot %s kept", d.Candidate.First().InstanceID, c.VolumeID, d.Config.Data.Mode, c.FinalSnapshotID)}})
 		if err != nil {
 			return c, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
 		}
@@ -87,7 +87,7 @@ func (h Handler) cutoverPass(ctx context.Context, d release.Doc, c release.Cutov
 // sets aside the stale copy the previous instance may still hold instead
 // of deleting a test copy.
 func cutoverPlan(m datamove.Mover, d release.Doc, c *release.Cutover) []datamove.Action {
-	live, cand := d.Live.InstanceID, d.Candidate.InstanceID
+	live, cand := d.Live.InstanceID, d.Candidate.First().InstanceID
 	liveVol := d.Live.DataVolumeID
 	testVol := ""
 	if d.TestData != nil {

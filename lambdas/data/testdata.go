@@ -69,7 +69,7 @@ func (h Handler) TestData(ctx context.Context, d release.Doc) (release.TestData,
 func (h Handler) testDataPass(ctx context.Context, d release.Doc, td release.TestData) (release.TestData, error) {
 	td.Checks++
 	m := datamove.Mover{D: h.D, Doc: d}
-	cand := d.Candidate.InstanceID
+	cand := d.Candidate.First().InstanceID
 	liveVol := d.Live.DataVolumeID
 	actions := []datamove.Action{
 		{Name: "snapshot", Run: func(ctx context.Context, st *release.Step) (bool, error) {

@@ -62,7 +62,7 @@ func TestTestCopyDeadlineGrowsWithTheVolume(t *testing.T) {
 		cfg := e.WithData(e.Config(), release.DataRestore)
 		cfg.Data.SnapshotMaxAge = release.Duration(24 * time.Hour)
 		d := e.Doc(t, "2.0.0", "v2", body, cfg)
-		d.Candidate = &release.Candidate{InstanceID: e.Launch(t, map[string]string{release.TagApp: "shop", release.TagRelease: d.ReleaseID})}
+		d.Candidate = &release.Candidate{Instances: []release.Member{{InstanceID: e.Launch(t, map[string]string{release.TagApp: "shop", release.TagRelease: d.ReleaseID})}}}
 		td, err := Handler{D: e.Deps}.TestData(e.Ctx, d)
 		if err != nil {
 			t.Fatal(err)

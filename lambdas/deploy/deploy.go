@@ -57,7 +57,7 @@ func (h Handler) Send(ctx context.Context, d release.Doc) (release.Deploy, error
 		instance.ParamMaxSizeMiB:    {strconv.Itoa(cfg.ArtifactMaxSize)},
 		instance.ParamRegion:        {h.D.Env.Region},
 	}
-	id := d.Candidate.InstanceID
+	id := d.Candidate.First().InstanceID
 	out, err := h.D.AWS.SSM.SendCommand(ctx, &ssm.SendCommandInput{
 		DocumentName:   aws.String(h.D.Env.DeployDocument),
 		InstanceIds:    []string{id},
@@ -96,7 +96,7 @@ func (h Handler) Check(ctx context.Context, d release.Doc) (release.Deploy, erro
 func (h Handler) checkOnce(ctx context.Context, d release.Doc, dep release.Deploy) (release.Deploy, error) {
 	dep.Checks++
 	dep.WaitSeconds = int(WaitBetween / time.Second)
-	id := d.Candidate.InstanceID
+	id := d.Candidate.First().InstanceID
 	inv, err := h.D.AWS.SSM.GetCommandInvocation(ctx, &ssm.GetCommandInvocationInput{CommandId: aws.String(dep.CommandID), InstanceId: aws.String(id)})
 	deadline := dep.SentAt.Add(d.Config.HealthCheck.Timeout.D() + slack)
 	switch {

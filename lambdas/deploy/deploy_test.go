@@ -42,7 +42,7 @@ func scene(t *testing.T, opts sim.Options, edit func(*release.Config)) (*steptes
 		release.TagRole: release.RoleCandidate, release.TagRelease: d.ReleaseID})
 	launched := e.Region.Now()
 	e.Region.Advance(e.Test, 2*time.Minute) // running, SSM agent online
-	d.Candidate = &release.Candidate{InstanceID: cand, LaunchedAt: launched, Poll: release.Poll{Ready: true}, Status: "ready"}
+	d.Candidate = &release.Candidate{Instances: []release.Member{{InstanceID: cand, LaunchedAt: launched}}, LaunchedAt: launched, Poll: release.Poll{Ready: true}, Status: "ready"}
 	return e, Handler{D: e.Deps}, d
 }
 
@@ -74,7 +74,7 @@ func timeline(t *testing.T, e *steptest.Env, id string) []ledger.Event {
 // candidate, and only there.
 func TestDeploySendThenCheck(t *testing.T) {
 	e, h, d := scene(t, sim.Options{}, nil)
-	cand := d.Candidate.InstanceID
+	cand := d.Candidate.First().InstanceID
 	sent := e.Region.Now()
 	send(t, e, h, &d)
 	if d.Deploy.CommandID == "" || d.Deploy.Status != "Pending" || d.Deploy.WaitSeconds != 10 || !d.Deploy.SentAt.Equal(sent) || d.Deploy.Ready {
@@ -174,7 +174,7 @@ func TestDeployFailureNamesTheLastLine(t *testing.T) {
 			e.Region.Advance(e.Test, 30*time.Second)
 			dep, err := check(e, h, &d)
 			var df release.DeployFailed
-			if !errors.As(err, &df) || !strings.Contains(err.Error(), "deploy on "+d.Candidate.InstanceID+" "+c.want) {
+			if !errors.As(err, &df) || !strings.Contains(err.Error(), "deploy on "+d.Candidate.First().InstanceID+" "+c.want) {
 				t.Fatalf("%T %v\nwant DeployFailed saying %q", err, err, c.want)
 			}
 			if c.lastLine != "" && dep.LastLine != c.lastLine {
@@ -183,7 +183,7 @@ func TestDeployFailureNamesTheLastLine(t *testing.T) {
 			if dep.LastLine == "" || !strings.HasSuffix(err.Error(), dep.LastLine) || dep.Ready {
 				t.Errorf("deploy %+v", dep)
 			}
-			if app, _ := e.Region.App(d.Candidate.InstanceID); app.Version != "" || app.Running {
+			if app, _ := e.Region.App(d.Candidate.First().InstanceID); app.Version != "" || app.Running {
 				t.Errorf("a failed deploy left %+v on the candidate", app)
 			}
 		})

@@ -55,7 +55,7 @@ func (h Handler) Keep(ctx context.Context, d release.Doc) (release.Keep, error) 
 	if err != nil {
 		return release.Keep{}, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
 	}
-	return release.Keep{InstanceID: old, RetireAfter: retireAfter, Schedule: name}, nil
+	return release.Keep{InstanceIDs: []string{old}, RetireAfter: retireAfter, Schedule: name}, nil
 }
 
 // Record is the bookkeeping after the commit point: the new instance
@@ -66,7 +66,7 @@ func (h Handler) Keep(ctx context.Context, d release.Doc) (release.Keep, error) 
 // keeps says exactly what a person must fix.
 func (h Handler) Record(ctx context.Context, d release.Doc) (release.Record, error) {
 	now := h.D.Now().UTC()
-	old, cand := d.Live.InstanceID, d.Candidate.InstanceID
+	old, cand := d.Live.InstanceID, d.Candidate.First().InstanceID
 	var retireAfter time.Time
 	if d.Keep != nil {
 		retireAfter = d.Keep.RetireAfter

@@ -3,6 +3,8 @@ package finish
 import (
 	"errors"
 	"os"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +39,7 @@ func released(t *testing.T, step string) (*steptest.Env, Handler, release.Doc) {
 		InstanceId: aws.String(cand), AllowReassociation: aws.Bool(true)}); err != nil {
 		t.Fatal(err)
 	}
-	d.Candidate = &release.Candidate{InstanceID: cand}
+	d.Candidate = &release.Candidate{Instances: []release.Member{{InstanceID: cand}}}
 	return e, Handler{D: e.Deps}, d
 }
 
@@ -54,12 +56,12 @@ func TestKeepDatesAndSchedulesThePreviousInstance(t *testing.T) {
 		}
 		if i == 0 {
 			first = k
-		} else if k != first {
+		} else if !reflect.DeepEqual(k, first) {
 			t.Errorf("a retried keep answered %+v, want %+v", k, first)
 		}
 	}
 	want := e.Region.Now().UTC().Add(7 * 24 * time.Hour).Truncate(time.Second)
-	if first.InstanceID != e.Fixture.LiveInstance || !first.RetireAfter.Equal(want) {
+	if !slices.Equal(first.InstanceIDs, []string{e.Fixture.LiveInstance}) || !first.RetireAfter.Equal(want) {
 		t.Errorf("kept %+v, want %s until %s", first, e.Fixture.LiveInstance, want)
 	}
 	tags := steptest.Tags(e.Instance(t, e.Fixture.LiveInstance).Tags)
@@ -87,7 +89,7 @@ func TestRecordWritesEveryPart(t *testing.T) {
 			t.Fatalf("record %d: %v", i+1, err)
 		}
 	}
-	cand := d.Candidate.InstanceID
+	cand := d.Candidate.First().InstanceID
 	if tags := steptest.Tags(e.Instance(t, cand).Tags); tags[release.TagRole] != release.RoleLive || tags[release.TagRelease] != d.ReleaseID {
 		t.Errorf("the new instance's tags %v, want it live for %s", tags, d.ReleaseID)
 	}

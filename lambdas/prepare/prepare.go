@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -72,9 +74,9 @@ func (h Handler) Prepare(ctx context.Context, in Input) (release.Doc, error) {
 	}
 	h.D.Did(ctx, d.ReleaseID, "lock-acquired", "app", d.App)
 	err = h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{
-		Set: map[string]any{"status": ledger.StatusRunning, "liveInstance": d.Live.InstanceID, "version": d.Version, "trafficMode": d.Config.TrafficMode()},
-		Event: &ledger.Event{Step: release.StatePrepare, Detail: fmt.Sprintf("artifact sha256 %s verified; live instance %s (%s) behind %s",
-			d.Artifact.SHA256[:12], d.Live.InstanceID, orUnknown(d.Live.Version), d.Live.PublicIP)},
+		Set: map[string]any{"status": ledger.StatusRunning, "liveInstance": strings.Join(d.Live.IDs(), ", "), "version": d.Version, "trafficMode": d.Config.TrafficMode()},
+		Event: &ledger.Event{Step: release.StatePrepare, Detail: fmt.Sprintf("artifact sha256 %s verified; live %s %s (%s) behind %s",
+			d.Artifact.SHA256[:12], plural(len(d.Live.IDs()), "instance"), strings.Join(d.Live.IDs(), ", "), orUnknown(d.Live.Version), d.Live.PublicIP)},
 	})
 	if err != nil {
 		return d, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
@@ -83,6 +85,14 @@ func (h Handler) Prepare(ctx context.Context, in Input) (release.Doc, error) {
 		return d, step.AWS("sns:Publish", h.D.Env.Topic, err)
 	}
 	return d, nil
+}
+
+// plural is "instance" for one, "instances" for more.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return noun
+	}
+	return noun + "s"
 }
 
 func orUnknown(s string) string {
@@ -162,30 +172,41 @@ func (h Handler) resolveLive(ctx context.Context, d *release.Doc) error {
 	if err := checkSplit(cfg, split, front); err != nil {
 		return err
 	}
-	live := split.Serving().String()
+	side, err := h.healthyLive(ctx, cfg, split, front)
+	if err != nil {
+		return err
+	}
 	if err := h.checkAlarms(ctx, cfg); err != nil {
 		return err
 	}
-	out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{live}})
+	out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: side})
 	if err != nil {
-		return step.AWS("ec2:DescribeInstances", live, err)
+		return step.AWS("ec2:DescribeInstances", strings.Join(side, ", "), err)
 	}
-	if len(out.Reservations) == 0 || len(out.Reservations[0].Instances) == 0 {
-		return release.LiveNotFound{Cause: release.Causef("instance %s behind %s is not visible", live, front)}
+	byID := map[string]types.Instance{}
+	for _, r := range out.Reservations {
+		for _, i := range r.Instances {
+			byID[aws.ToString(i.InstanceId)] = i
+		}
 	}
-	inst := out.Reservations[0].Instances[0]
-	if inst.State == nil || inst.State.Name != "running" {
-		return release.LiveNotFound{Cause: release.Causef("live instance %s is %s, not running", live, stateName(inst))}
+	d.Live = release.Live{AllocationID: alloc, PublicIP: split.Front}
+	for _, id := range side {
+		inst, ok := byID[id]
+		if !ok {
+			return release.LiveNotFound{Cause: release.Causef("instance %s behind %s is not visible", id, front)}
+		}
+		if inst.State == nil || inst.State.Name != "running" {
+			return release.LiveNotFound{Cause: release.Causef("live instance %s is %s, not running", id, stateName(inst))}
+		}
+		d.Live.InstanceIDs = append(d.Live.InstanceIDs, id)
+		if sn := aws.ToString(inst.SubnetId); !slices.Contains(d.Live.SubnetIDs, sn) {
+			d.Live.SubnetIDs = append(d.Live.SubnetIDs, sn)
+		}
 	}
-	d.Live = release.Live{
-		InstanceID:   live,
-		SubnetID:     aws.ToString(inst.SubnetId),
-		AZ:           aws.ToString(inst.Placement.AvailabilityZone),
-		PrivateIP:    aws.ToString(inst.PrivateIpAddress),
-		AllocationID: alloc,
-		PublicIP:     split.Front,
-		ImageID:      aws.ToString(inst.ImageId),
-	}
+	live := side[0]
+	inst := byID[live]
+	d.Live.InstanceID, d.Live.SubnetID, d.Live.AZ = live, aws.ToString(inst.SubnetId), aws.ToString(inst.Placement.AvailabilityZone)
+	d.Live.PrivateIP, d.Live.ImageID = aws.ToString(inst.PrivateIpAddress), aws.ToString(inst.ImageId)
 	for _, t := range inst.Tags {
 		switch aws.ToString(t.Key) {
 		case release.TagVersion:
@@ -217,13 +238,41 @@ func (h Handler) resolveLive(ctx context.Context, d *release.Doc) error {
 			return release.ConfigMismatch{Cause: release.Causef("candidate.subnetId %s is in %s but the live instance and its data volume are in %s; EBS volumes attach only within their AZ", cfg.Candidate.SubnetID, az, d.Live.AZ)}
 		}
 	}
-	h.D.Did(ctx, d.ReleaseID, "live-resolved", "front", front, "instance", live, "az", d.Live.AZ, "version", d.Live.Version)
+	h.D.Did(ctx, d.ReleaseID, "live-resolved", "front", front, "instances", strings.Join(d.Live.InstanceIDs, ","), "az", d.Live.AZ, "version", d.Live.Version)
 	return nil
 }
 
-// checkSplit refuses a front that does not send all traffic to one
-// instance: nothing serves, a shift left half done, or a side of several
-// instances (fleets are not supported yet).
+// healthyLive is the live side: behind an ALB the serving group's healthy
+// targets (one that is registered but unhealthy serves no one: the
+// load balancer routes only to healthy targets), behind an Elastic IP its
+// instance. A side with no healthy instance is refused.
+func (h Handler) healthyLive(ctx context.Context, cfg release.Config, split traffic.Split, front string) ([]string, error) {
+	serving := split.Serving()
+	if !cfg.UsesALB() {
+		return serving.Instances, nil
+	}
+	health, err := h.D.Router(cfg).Health(ctx, serving)
+	if err != nil {
+		return nil, step.Traffic(err)
+	}
+	if len(health.Healthy) == 0 {
+		var why []string
+		for _, id := range slices.Sorted(maps.Keys(health.Unhealthy)) {
+			why = append(why, id+" "+health.Unhealthy[id])
+		}
+		return nil, release.LiveNotFound{Cause: release.Causef("no instance is healthy in the target group %s sends all traffic to (%s): the site is down; fix it before releasing",
+			front, strings.Join(why, "; "))}
+	}
+	healthy := slices.Sorted(slices.Values(health.Healthy))
+	if cfg.HasData() && len(healthy) > 1 {
+		return nil, release.ConfigMismatch{Cause: release.Causef("%s sends traffic to %d instances (%s), but data.mode %q moves one data volume to one instance",
+			front, len(healthy), strings.Join(healthy, ", "), cfg.Data.Mode)}
+	}
+	return healthy, nil
+}
+
+// checkSplit refuses a front that does not send all traffic to one side:
+// nothing serves, or a shift was left half done.
 func checkSplit(cfg release.Config, split traffic.Split, front string) error {
 	switch {
 	case len(split.Sides) == 0 && cfg.UsesALB():
@@ -238,8 +287,6 @@ func checkSplit(cfg release.Config, split traffic.Split, front string) error {
 		return release.ConfigMismatch{Cause: release.Causef("%s splits traffic (%s): a shift is under way or was left half done; promote or roll it back before releasing", front, strings.Join(parts, ", "))}
 	case len(split.Serving().Instances) == 0:
 		return release.LiveNotFound{Cause: release.Causef("the target group %s sends all traffic to has no registered instance", front)}
-	case len(split.Serving().Instances) > 1:
-		return release.ConfigMismatch{Cause: release.Causef("%s sends traffic to %d instances (%s): this version releases one instance per side", front, len(split.Serving().Instances), split.Serving())}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -136,12 +137,12 @@ func TestPrepareAcceptsAGoodRelease(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := release.Live{InstanceID: f.LiveInstance, SubnetID: f.LiveSubnet, AZ: f.LiveAZ, PrivateIP: f.LivePrivateIP,
+			want := release.Live{InstanceID: f.LiveInstance, InstanceIDs: []string{f.LiveInstance}, SubnetIDs: []string{f.LiveSubnet}, SubnetID: f.LiveSubnet, AZ: f.LiveAZ, PrivateIP: f.LivePrivateIP,
 				AllocationID: f.AllocationID, PublicIP: f.PublicIP, Version: "1.0.0", ImageID: f.AMI}
 			if c.dataVolume {
 				want.DataVolumeID = f.DataVolume
 			}
-			if d.Live != want {
+			if !reflect.DeepEqual(d.Live, want) {
 				t.Errorf("live side\n got %+v\nwant %+v", d.Live, want)
 			}
 			if d.Artifact.SHA256 != steptest.SHA256(s.body) || d.Artifact.Size != int64(len(s.body)) {

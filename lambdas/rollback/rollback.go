@@ -258,10 +258,12 @@ func (h Handler) observe(ctx context.Context, d release.Doc) (world, error) {
 				w.made[id] = i.State.Name
 			}
 		}
-		if c := d.Candidate; c != nil && c.InstanceID != "" && c.InstanceID != live {
-			if _, listed := w.made[c.InstanceID]; !listed {
-				if err := h.lookAgain(ctx, c, w.made); err != nil {
-					return w, err
+		if c := d.Candidate; c != nil {
+			for _, m := range c.Instances {
+				if _, listed := w.made[m.InstanceID]; !listed && m.InstanceID != "" && m.InstanceID != live {
+					if err := h.lookAgain(ctx, m, w.made); err != nil {
+						return w, err
+					}
 				}
 			}
 		}
@@ -345,7 +347,7 @@ func (h Handler) observeKept(ctx context.Context, d release.Doc, w *world) error
 // terminated over an hour ago; one launched less than an hour ago is not
 // visible yet, so the pass is retried rather than the instance left
 // running.
-func (h Handler) lookAgain(ctx context.Context, c *release.Candidate, made map[string]types.InstanceStateName) error {
+func (h Handler) lookAgain(ctx context.Context, c release.Member, made map[string]types.InstanceStateName) error {
 	out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{c.InstanceID}})
 	if step.IsNotFound(err) && h.D.Now().Sub(c.LaunchedAt) >= TerminatedVisible {
 		return nil

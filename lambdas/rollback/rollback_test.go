@@ -38,19 +38,19 @@ func TestTerminateLooksAgainAtAnInstanceNotYetVisible(t *testing.T) {
 	made := map[string]ec2types.InstanceStateName{}
 
 	r.Inject(notFound)
-	err = h.lookAgain(ctx, &release.Candidate{InstanceID: id, LaunchedAt: r.Now().Add(-time.Minute)}, made)
+	err = h.lookAgain(ctx, release.Member{InstanceID: id, LaunchedAt: r.Now().Add(-time.Minute)}, made)
 	var nv release.NotYetVisible
 	if !errors.As(err, &nv) || len(made) != 0 {
 		t.Fatalf("just launched and not visible: err=%v made=%v, want NotYetVisible", err, made)
 	}
 
 	r.Inject(notFound)
-	if err := h.lookAgain(ctx, &release.Candidate{InstanceID: id, LaunchedAt: r.Now().Add(-2 * time.Hour)}, made); err != nil || len(made) != 0 {
+	if err := h.lookAgain(ctx, release.Member{InstanceID: id, LaunchedAt: r.Now().Add(-2 * time.Hour)}, made); err != nil || len(made) != 0 {
 		t.Fatalf("launched two hours ago and not found: err=%v made=%v, want gone", err, made)
 	}
 
 	// Visible again: the pass finds it, and the rollback's plan ends it.
-	if err := h.lookAgain(ctx, &release.Candidate{InstanceID: id, LaunchedAt: r.Now().Add(-time.Minute)}, made); err != nil || made[id] != ec2types.InstanceStateNameRunning {
+	if err := h.lookAgain(ctx, release.Member{InstanceID: id, LaunchedAt: r.Now().Add(-time.Minute)}, made); err != nil || made[id] != ec2types.InstanceStateNameRunning {
 		t.Fatalf("visible: err=%v made=%v, want it listed as running", err, made)
 	}
 	if done, err := h.terminate(release.Doc{ReleaseID: releaseID}, id)(ctx, &release.Step{}); done || err != nil {

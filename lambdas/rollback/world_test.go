@@ -163,7 +163,7 @@ func TestRollbackFindsACandidateNotYetListed(t *testing.T) {
 func TestRollbackMovesTrafficBackFirst(t *testing.T) {
 	s := newScene(t, release.StateSwitchTraffic)
 	cand := s.launch(t, s.d.ReleaseID)
-	s.d.Candidate = &release.Candidate{InstanceID: cand, LaunchedAt: s.e.Region.Now().Add(-time.Minute)}
+	s.d.Candidate = &release.Candidate{Instances: []release.Member{{InstanceID: cand, LaunchedAt: s.e.Region.Now().Add(-time.Minute)}}, LaunchedAt: s.e.Region.Now().Add(-time.Minute)}
 	s.switchTo(t, cand)
 	rb := s.rollBack(t)
 	s.restored(t, rb)

@@ -21,7 +21,7 @@ type Handler struct{ D *step.Deps }
 // VPC when the stack is given subnets, else over the candidate's public
 // address).
 func (h Handler) Run(ctx context.Context, d release.Doc) (release.Report, error) {
-	c := d.Candidate
+	c := d.Candidate.First()
 	target := c.PrivateIP
 	if h.D.Env.SmokeTarget != "private" {
 		target = c.PublicIP

@@ -50,7 +50,7 @@ func scene(t *testing.T, opts sim.Options, target string, edit func(*release.Con
 		t.Fatal(err)
 	}
 	i := e.Instance(t, cand)
-	d.Candidate = &release.Candidate{InstanceID: cand, PrivateIP: aws.ToString(i.PrivateIpAddress), PublicIP: aws.ToString(i.PublicIpAddress),
+	d.Candidate = &release.Candidate{Instances: []release.Member{{InstanceID: cand, PrivateIP: aws.ToString(i.PrivateIpAddress), PublicIP: aws.ToString(i.PublicIpAddress)}},
 		Poll: release.Poll{Ready: true}, Status: "ready"}
 	return e, Handler{D: e.Deps}, d
 }
@@ -80,9 +80,9 @@ func TestSmokePasses(t *testing.T) {
 	for _, target := range []string{"private", "public"} {
 		t.Run(target, func(t *testing.T) {
 			e, h, d := scene(t, sim.Options{}, target, nil)
-			ip := d.Candidate.PrivateIP
+			ip := d.Candidate.First().PrivateIP
 			if target == "public" {
-				ip = d.Candidate.PublicIP
+				ip = d.Candidate.First().PublicIP
 			}
 			if ip == "" {
 				t.Fatalf("the candidate has no %s address", target)
@@ -141,7 +141,7 @@ func TestSmokeFailingChecks(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			e, h, d := scene(t, sim.Options{}, "private", c.edit)
 			if c.app != nil {
-				c.app(e, d.Candidate.InstanceID)
+				c.app(e, d.Candidate.First().InstanceID)
 			}
 			rep, err := h.Run(e.Ctx, d)
 			var sf release.SmokeTestFailed
@@ -173,13 +173,13 @@ func TestSmokeFailingChecks(t *testing.T) {
 // candidate passes on its private address.
 func TestSmokeNeedsAnAddressItCanReach(t *testing.T) {
 	e, h, d := scene(t, sim.Options{PrivateSubnets: true}, "public", nil)
-	if d.Candidate.PublicIP != "" {
-		t.Fatalf("a candidate in a private subnet has public IP %s", d.Candidate.PublicIP)
+	if d.Candidate.First().PublicIP != "" {
+		t.Fatalf("a candidate in a private subnet has public IP %s", d.Candidate.First().PublicIP)
 	}
 	_, err := h.Run(e.Ctx, d)
 	var sf release.SmokeTestFailed
 	if !errors.As(err, &sf) || !strings.Contains(err.Error(), "has no public address") ||
-		!strings.Contains(err.Error(), "set network.subnetIds and network.securityGroupIds") || !strings.Contains(err.Error(), d.Candidate.PrivateIP) {
+		!strings.Contains(err.Error(), "set network.subnetIds and network.securityGroupIds") || !strings.Contains(err.Error(), d.Candidate.First().PrivateIP) {
 		t.Fatalf("%v, want SmokeTestFailed naming network.subnetIds and the private address", err)
 	}
 	noAWSCalls(t, e)
@@ -187,7 +187,7 @@ func TestSmokeNeedsAnAddressItCanReach(t *testing.T) {
 	e.Deps.Env.SmokeTarget = "private"
 	e.Region.SetFunctionsInVPC([]string{"smoke"})
 	rep, err := h.Run(e.Ctx, d)
-	if err != nil || !rep.Passed || rep.Target != "http://"+d.Candidate.PrivateIP+":8080" {
+	if err != nil || !rep.Passed || rep.Target != "http://"+d.Candidate.First().PrivateIP+":8080" {
 		t.Fatalf("inside the VPC: %+v %v", rep, err)
 	}
 }

@@ -76,7 +76,7 @@ func TestHandlerTurnsACrashIntoAStepFailure(t *testing.T) {
 	d := &Deps{Log: slog.New(slog.NewJSONHandler(&logged, nil))}
 	h := Handler("crashy", d, func(context.Context, release.Doc) (release.Switch, error) {
 		var c *release.Candidate
-		return release.Switch{To: c.InstanceID}, nil
+		return release.Switch{To: c.Instances[0].InstanceID}, nil
 	})
 	_, err := h(context.Background(), release.Doc{ReleaseID: "shop-1-0-0-0000000000"})
 	var sf release.StepFailed

@@ -80,9 +80,9 @@ func (h Handler) Prepare(ctx context.Context, in Input) (release.Doc, error) {
 		return d, step.AWS("dynamodb:PutItem", "lock "+d.App, err)
 	}
 	err = led.Update(ctx, d.App, d.ReleaseID, ledger.Change{
-		Set: map[string]any{"status": ledger.StatusRunning, "version": d.Version, "liveInstance": d.Live.InstanceID, "candidateInstance": d.Candidate.InstanceID},
+		Set: map[string]any{"status": ledger.StatusRunning, "version": d.Version, "liveInstance": d.Live.InstanceID, "candidateInstance": d.Candidate.First().InstanceID},
 		Event: &ledger.Event{Step: release.StatePrepareSwitchBack, Detail: fmt.Sprintf("switching back from %s (%s) to %s (%s)",
-			d.Live.InstanceID, serving.LiveVersion, d.Candidate.InstanceID, d.Version)},
+			d.Live.InstanceID, serving.LiveVersion, d.Candidate.First().InstanceID, d.Version)},
 	})
 	if err != nil {
 		return d, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
@@ -164,8 +164,9 @@ func (h Handler) sides(ctx context.Context, d *release.Doc, serving ledger.Servi
 		}
 	}
 	d.Candidate = &release.Candidate{
-		InstanceID: serving.PreviousInstance, ImageID: aws.ToString(prev.ImageId),
-		PrivateIP: aws.ToString(prev.PrivateIpAddress), PublicIP: aws.ToString(prev.PublicIpAddress),
+		ImageID: aws.ToString(prev.ImageId),
+		Instances: []release.Member{{InstanceID: serving.PreviousInstance, SubnetID: aws.ToString(prev.SubnetId),
+			PrivateIP: aws.ToString(prev.PrivateIpAddress), PublicIP: aws.ToString(prev.PublicIpAddress), Ready: true}},
 		Poll: release.Poll{Ready: true}, Status: "kept from release " + serving.PreviousRelease,
 	}
 	return nil

@@ -2,6 +2,7 @@ package switchback
 
 import (
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -131,10 +132,10 @@ func TestSwitchBackPrepares(t *testing.T) {
 			liveInst := e.Instance(t, s.live)
 			wantLive := release.Live{InstanceID: s.live, SubnetID: f.LiveSubnet, AZ: f.LiveAZ, PrivateIP: aws.ToString(liveInst.PrivateIpAddress),
 				AllocationID: f.AllocationID, PublicIP: f.PublicIP, ImageID: f.AMI, Version: "2.0.0", PreviousRelID: liveRelease, DataVolumeID: vol}
-			if d.Live != wantLive {
+			if !reflect.DeepEqual(d.Live, wantLive) {
 				t.Errorf("live side\n got %+v\nwant %+v", d.Live, wantLive)
 			}
-			if c := d.Candidate; c == nil || c.InstanceID != s.old || c.PrivateIP != f.LivePrivateIP || !c.Ready || c.ImageID != f.AMI ||
+			if c := d.Candidate; c == nil || c.First().InstanceID != s.old || c.First().PrivateIP != f.LivePrivateIP || !c.Ready || c.ImageID != f.AMI ||
 				!strings.Contains(c.Status, keptRelease) {
 				t.Errorf("candidate %+v", d.Candidate)
 			}

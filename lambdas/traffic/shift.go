@@ -39,7 +39,7 @@ func (h Handler) Register(ctx context.Context, d release.Doc) (release.Register,
 	if err := h.D.Aborted(ctx, d); err != nil {
 		return reg, err
 	}
-	side := traffic.One(d.Candidate.InstanceID)
+	side := traffic.One(d.Candidate.First().InstanceID)
 	router := h.D.Router(d.Config)
 	var health traffic.Health
 	ready, err := h.D.Poll(ctx, step.PollBudget, func(ctx context.Context) (bool, time.Duration, error) {
@@ -156,10 +156,10 @@ func (h Handler) Shift(ctx context.Context, d release.Doc) (release.Shift, error
 		return s, nil
 	}
 	cur.Outcome = "passed"
-	detail := fmt.Sprintf("%d %% of the traffic on %s for %s: %d rounds green", cur.Weight, d.Candidate.InstanceID, bake, cur.Checks)
+	detail := fmt.Sprintf("%d %% of the traffic on %s for %s: %d rounds green", cur.Weight, d.Candidate.First().InstanceID, bake, cur.Checks)
 	if s.Step == last {
 		s.Ready = true
-		detail = fmt.Sprintf("%s serves all of %s's traffic through %s: verified for %s", d.Candidate.InstanceID, d.App, d.Live.PublicIP, bake)
+		detail = fmt.Sprintf("%s serves all of %s's traffic through %s: verified for %s", d.Candidate.First().InstanceID, d.App, d.Live.PublicIP, bake)
 	}
 	if err := led.Update(ctx, d.App, d.ReleaseID, ledger.Change{Event: &ledger.Event{Step: release.StateShiftTraffic, Detail: detail}}); err != nil {
 		return s, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
@@ -221,7 +221,7 @@ func (h Handler) setWeights(ctx context.Context, d release.Doc, s *release.Shift
 			return err
 		}
 	}
-	mv, err := h.D.Router(d.Config).Shift(ctx, traffic.One(d.Candidate.InstanceID), st.Weight)
+	mv, err := h.D.Router(d.Config).Shift(ctx, traffic.One(d.Candidate.First().InstanceID), st.Weight)
 	if errors.Is(err, traffic.ErrUnsupported) {
 		return release.ShiftFailed{Cause: release.Cause(err.Error())}
 	}
@@ -229,7 +229,7 @@ func (h Handler) setWeights(ctx context.Context, d release.Doc, s *release.Shift
 		return step.Traffic(err)
 	}
 	if mv.Changed {
-		h.D.Did(ctx, d.ReleaseID, "shift", "weight", st.Weight, "to", d.Candidate.InstanceID, "front", mv.Detail, "first", first)
+		h.D.Did(ctx, d.ReleaseID, "shift", "weight", st.Weight, "to", d.Candidate.First().InstanceID, "front", mv.Detail, "first", first)
 	}
 	if !first {
 		if mv.Changed {
@@ -239,7 +239,7 @@ func (h Handler) setWeights(ctx context.Context, d release.Doc, s *release.Shift
 	}
 	st.StartedAt = h.D.Now().UTC()
 	return h.switched(ctx, d, release.StateShiftTraffic,
-		fmt.Sprintf("%d %% of the traffic to %s through %s", st.Weight, d.Candidate.InstanceID, d.Live.PublicIP),
+		fmt.Sprintf("%d %% of the traffic to %s through %s", st.Weight, d.Candidate.First().InstanceID, d.Live.PublicIP),
 		map[string]any{"traffic": ledger.Traffic{Weight: st.Weight, Step: s.Step + 1, Steps: len(s.Steps)}})
 }
 
@@ -273,7 +273,7 @@ func (h Handler) trafficArrivedThroughLB(ctx context.Context, d release.Doc, s *
 	}
 	if !arrived {
 		if since := h.D.Now().Sub(s.Steps[0].StartedAt); since > settleTimeout {
-			return false, release.ShiftFailed{Cause: release.Causef("%s still shows the maintenance page %s after all traffic was sent to %s", split.Front, settleTimeout, d.Candidate.InstanceID)}
+			return false, release.ShiftFailed{Cause: release.Causef("%s still shows the maintenance page %s after all traffic was sent to %s", split.Front, settleTimeout, d.Candidate.First().InstanceID)}
 		}
 		s.WaitSeconds = 1
 		return false, nil

@@ -57,7 +57,7 @@ func newALBReleaseIn(t *testing.T, opts sim.Options, edit func(*release.Config))
 	if err := host.StartApp(); err != nil {
 		t.Fatal(err)
 	}
-	d.Candidate = &release.Candidate{InstanceID: cand}
+	d.Candidate = &release.Candidate{Instances: []release.Member{{InstanceID: cand}}}
 	return albRelease{e: e, d: d, h: Handler{D: e.Deps}}
 }
 
@@ -217,7 +217,7 @@ func TestShiftRestoresWeightsChangedOutside(t *testing.T) {
 // release with TargetUnhealthy, naming what to check.
 func TestRegisterRefusesAnUnhealthyTarget(t *testing.T) {
 	r := newALBRelease(t, nil)
-	r.e.Region.Host(r.d.Candidate.InstanceID).StopApp()
+	r.e.Region.Host(r.d.Candidate.First().InstanceID).StopApp()
 	var err error
 	for i := 0; i < 10 && err == nil; i++ {
 		var reg release.Register
@@ -241,7 +241,7 @@ func errorsAs[T error](err error, target *T) bool { return errors.As(err, target
 func TestShiftProbesThroughTheManagedRule(t *testing.T) {
 	r := newALBReleaseIn(t, sim.Options{ALB: true, ALBRule: true}, func(c *release.Config) { c.Traffic.Steps = []int{100} })
 	r.register(t)
-	r.e.Region.Host(r.d.Candidate.InstanceID).SetFailing(true)
+	r.e.Region.Host(r.d.Candidate.First().InstanceID).SetFailing(true)
 	if _, err := r.pass(t); err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ type Handler struct{ D *step.Deps }
 // then); a retried switch finds the address already moved and changes
 // nothing.
 func (h Handler) Switch(ctx context.Context, d release.Doc) (release.Switch, error) {
-	to := d.Candidate.InstanceID
+	to := d.Candidate.First().InstanceID
 	if err := h.switching(ctx, d); err != nil {
 		return release.Switch{}, err
 	}
@@ -45,7 +45,7 @@ func (h Handler) Switch(ctx context.Context, d release.Doc) (release.Switch, err
 // candidate: from then on users may write to the candidate's data, so a
 // rollback must bring that data back whatever the front shows by then.
 func (h Handler) switching(ctx context.Context, d release.Doc) error {
-	err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{Set: map[string]any{"switchingTo": d.Candidate.InstanceID}})
+	err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{Set: map[string]any{"switchingTo": d.Candidate.First().InstanceID}})
 	if err != nil {
 		return step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
 	}

@@ -24,7 +24,7 @@ func TestSwitchWritesItsIntentFirst(t *testing.T) {
 	e.Record(t, d)
 	cand := e.Launch(t, map[string]string{release.TagApp: d.App, release.TagRelease: d.ReleaseID})
 	e.Region.Advance(e.Test, time.Minute)
-	d.Candidate = &release.Candidate{InstanceID: cand}
+	d.Candidate = &release.Candidate{Instances: []release.Member{{InstanceID: cand}}}
 	h := Handler{D: e.Deps}
 
 	e.Region.Inject(sim.Fault{Service: sim.ServiceEC2, Operation: "AssociateAddress", Code: "UnauthorizedOperation"})
