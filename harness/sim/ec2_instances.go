@@ -167,6 +167,16 @@ func (r *Region) runInstances(in *ec2.RunInstancesInput, caller string) (*ec2.Ru
 	if err != nil {
 		return nil, err
 	}
+	if r.noCapacity[sn.az] {
+		var others []string
+		for _, s := range r.subnets {
+			if s.az != sn.az && !r.noCapacity[s.az] {
+				others = append(others, s.az)
+			}
+		}
+		return nil, apiErrorf(ServiceEC2, "InsufficientInstanceCapacity", "We currently do not have sufficient %s capacity in the Availability Zone you requested (%s). Our system will be working on provisioning additional capacity. You can currently get %s capacity by not specifying an Availability Zone in your request or choosing %s.",
+			in.InstanceType, sn.az, in.InstanceType, strings.Join(others, ", "))
+	}
 	instTags, err := tagsFor(in.TagSpecifications, ec2types.ResourceTypeInstance,
 		ec2types.ResourceTypeInstance, ec2types.ResourceTypeVolume, ec2types.ResourceTypeNetworkInterface, ec2types.ResourceTypeSpotInstancesRequest)
 	if err != nil {

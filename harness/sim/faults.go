@@ -181,6 +181,24 @@ func (r *Region) ImpairNextInstance(n int) {
 	r.impairNext += n
 }
 
+// NoCapacityIn makes RunInstances in zone az fail, as EC2 does when it has
+// no On-Demand capacity for the type there: InsufficientInstanceCapacity,
+// naming the zone and suggesting others ("Troubleshoot instance launch
+// issues", Amazon EC2 User Guide:
+// /AWSEC2/latest/UserGuide/troubleshooting-launch.html#troubleshooting-launch-capacity;
+// the code is in "Error codes for the Amazon EC2 API":
+// /AWSEC2/latest/APIReference/errors-overview.html). No instance is
+// launched, so nothing is recorded for the client token. on false
+// gives the zone its capacity back.
+func (r *Region) NoCapacityIn(az string, on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.noCapacity == nil {
+		r.noCapacity = map[string]bool{}
+	}
+	r.noCapacity[az] = on
+}
+
 // ImpairInstance makes an existing instance fail its status check from
 // now on, as an OS that hangs would; the app stops answering too.
 func (r *Region) ImpairInstance(id string) error {

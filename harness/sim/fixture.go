@@ -27,7 +27,10 @@ type Fixture struct {
 	AMI          string // the golden image
 	AMIParameter string // the SSM parameter holding AMI
 
-	LiveInstance  string
+	LiveInstance string
+	// LiveInstances is the live side: LiveInstance first, then the
+	// others of Options.LiveFleet.
+	LiveInstances []string
 	LiveAZ        string
 	LiveSubnet    string
 	LivePrivateIP string
@@ -71,7 +74,8 @@ func (r *Region) buildFixture() error {
 
 	r.vpcID, r.cidr = r.hexID("vpc"), "10.0.0.0/16"
 	f.VPCID = r.vpcID
-	for n, letter := range []string{"a", "b"} {
+	zones := min(max(o.Zones, 2), 6)
+	for n, letter := range []string{"a", "b", "c", "d", "e", "f"}[:zones] {
 		prefix := netip.MustParsePrefix(fmt.Sprintf("10.0.%d.0/24", n+1))
 		sn := &subnet{
 			id: r.hexID("subnet"), az: o.Region + letter, azID: fmt.Sprintf("%s-az%d", regionShort(o.Region), n+1),
@@ -158,11 +162,48 @@ func (r *Region) buildFixture() error {
 			reason: fixtureAlarmReason, updated: start.Add(-time.Hour), transitioned: start.Add(-time.Hour)}
 	}
 
+	f.LiveInstances = []string{live.id}
+	for n := 1; n < o.LiveFleet; n++ {
+		f.LiveInstances = append(f.LiveInstances, r.addLive(live, r.subnets[n%len(r.subnets)], golden.id))
+	}
+
 	r.topics[o.TopicARN] = true
 	r.machines[o.StateMachineARN] = true
 	r.groups[o.ScheduleGroup] = start
 	r.fix = f
 	return nil
+}
+
+// addLive adds an instance like first to the live side, in subnet sn, and
+// registers it wherever first is registered.
+func (r *Region) addLive(first *instance, sn *subnet, rootSnapshot string) string {
+	i := &instance{
+		id: r.hexID("i"), reservationID: r.hexID("r"), imageID: first.imageID, instanceType: first.instanceType,
+		subnetID: sn.id, az: sn.az, privateIP: r.privateIP(sn), autoPublicIP: first.autoPublicIP, privatePath: sn.privatePath,
+		tags: first.tags.clone(), metadata: first.metadata, rootDevice: first.rootDevice, devices: map[string]string{},
+		state: stateRunning, stateAt: first.stateAt, launchTime: first.launchTime, runningSince: first.runningSince, visibleAt: first.visibleAt,
+		agentSeen: true, app: first.app,
+	}
+	if i.autoPublicIP {
+		i.publicIP = r.publicIP(false)
+	}
+	r.instances[i.id] = i
+	r.instanceOrder = append(r.instanceOrder, i.id)
+	root := r.newVolume(volumeSpec{az: i.az, volumeType: "gp3", snapshotID: rootSnapshot, size: 8})
+	root.state, root.createdAt, root.availableAt = volInUse, first.launchTime, time.Time{}
+	root.att = &attachment{instanceID: i.id, device: i.rootDevice, state: attAttached, at: first.launchTime, deleteOnTermination: true}
+	i.devices[i.rootDevice] = root.id
+	for _, tg := range r.targetGroups {
+		for _, t := range tg.targets {
+			if t.instanceID == first.id {
+				c := *t
+				c.instanceID = i.id
+				tg.targets = append(tg.targets, &c)
+				break
+			}
+		}
+	}
+	return i.id
 }
 
 // regionShort abbreviates a region for AZ ids: eu-west-1 → euw1.

@@ -105,6 +105,15 @@ type Options struct {
 	// 10, host header "<app>.example.com") forwarding to blue as well.
 	ALB     bool
 	ALBRule bool
+	// Zones is how many Availability Zones (one subnet each) the VPC
+	// spans: 2 when 0, at most 6.
+	Zones int
+	// LiveFleet is how many instances serve the live version: 1 when 0.
+	// The others are made after the rest of the fixture (so a fixture of
+	// one keeps its ids), spread across the zones, and with ALB
+	// registered healthy in the blue group; the Elastic IP stays on the
+	// first.
+	LiveFleet int
 	// Alarms names CloudWatch metric alarms that exist from the start, in
 	// state OK.
 	Alarms []string
@@ -207,6 +216,9 @@ type Region struct {
 	intercept     Interceptor
 	commandFaults []*CommandFault
 	impairNext    int
+	// noCapacity are the zones where RunInstances fails with
+	// InsufficientInstanceCapacity (NoCapacityIn).
+	noCapacity map[string]bool
 
 	servers  map[string]*appServer
 	s3       *S3
