@@ -319,6 +319,29 @@ func TestTrafficProblems(t *testing.T) {
 			return albEdit(t, `"`+greenARN+`"`, `"`+strings.Replace(greenARN, "eu-west-1", "eu-central-1", 1)+`"`)
 		}, []string{"traffic.alb.targetGroupArns[1]: the target group is in eu-central-1 but the listener is in eu-west-1"}},
 
+		// Fleets.
+		{"a fleet behind an Elastic IP", func(t *testing.T) []byte { return edit(t, `"app": "shop",`, `"app": "shop", "fleet": {"size": 3},`) },
+			[]string{"fleet.size: 3 instances, but an Elastic IP serves one instance"}},
+		{"a fleet with a data volume", func(t *testing.T) []byte {
+			return withDataMode(albEdit(t, `"region": "eu-west-1",`, `"region": "eu-west-1", "fleet": {"size": 3},`), DataMove)
+		}, []string{`fleet.size: 3 instances, but a data volume attaches to one instance (data.mode "move")`,
+			`traffic.steps: a data volume serves one instance: with data.mode "move", traffic.steps must be [100]`}},
+		{"fleet subnets and a candidate subnet", func(t *testing.T) []byte {
+			b := albEdit(t, `"region": "eu-west-1",`, `"region": "eu-west-1", "fleet": {"size": 2, "subnetIds": ["subnet-0a1b2c3d"]},`)
+			return []byte(strings.Replace(string(b), `"candidate": {`, `"candidate": {"subnetId": "subnet-0d3c2b1a",`, 1))
+		}, []string{"fleet.subnetIds: is set together with candidate.subnetId"}},
+		{"a fleet too large", func(t *testing.T) []byte {
+			return albEdit(t, `"region": "eu-west-1",`, `"region": "eu-west-1", "fleet": {"size": 21},`)
+		},
+			[]string{"fleet.size: 21 is above the maximum 20"}},
+		{"a fleet of none", func(t *testing.T) []byte {
+			return albEdit(t, `"region": "eu-west-1",`, `"region": "eu-west-1", "fleet": {"size": 0},`)
+		},
+			[]string{"fleet.size: 0 is below the minimum 1"}},
+		{"negative replacements", func(t *testing.T) []byte {
+			return albEdit(t, `"region": "eu-west-1",`, `"region": "eu-west-1", "fleet": {"replaceUnhealthy": -1},`)
+		}, []string{"fleet.replaceUnhealthy: -1 is below the minimum 0"}},
+
 		// Durations, alarms, error rate.
 		{"step bake too short", func(t *testing.T) []byte { return albEdit(t, `"stepBake": "5m"`, `"stepBake": "10s"`) },
 			[]string{"traffic.stepBake: 10s is outside the allowed range"}},
@@ -375,5 +398,24 @@ func TestTrafficProblems(t *testing.T) {
 				t.Errorf("problems:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 			}
 		})
+	}
+}
+
+// TestFleetDefaults: a side is one instance and one replacement is allowed
+// unless the config says otherwise; 0 replacements is a setting of its own.
+func TestFleetDefaults(t *testing.T) {
+	c, err := ParseConfig(albExample(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.FleetSize() != 1 || c.ReplaceUnhealthy() != DefaultReplaceUnhealthy {
+		t.Errorf("defaults: size %d, replaceUnhealthy %d", c.FleetSize(), c.ReplaceUnhealthy())
+	}
+	c, err = ParseConfig(albEdit(t, `"region": "eu-west-1",`, `"region": "eu-west-1", "fleet": {"size": 3, "replaceUnhealthy": 0},`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.FleetSize() != 3 || c.ReplaceUnhealthy() != 0 {
+		t.Errorf("set: size %d, replaceUnhealthy %d, want 3 and 0", c.FleetSize(), c.ReplaceUnhealthy())
 	}
 }
