@@ -108,7 +108,7 @@ func noAWSCallNA(why string) map[string]string {
 var matrix = []matrixRow{
 	{state: release.StatePrepare, route: routeForward, transient: release.Released, hard: release.RolledBack, hardTail: rolledBack},
 	{state: release.StateLaunchCandidate, route: routeForward, transient: release.Released, hard: release.RolledBack, hardTail: rolledBack,
-		notApplicable: notFoundNA("it reads the AMI parameter and image, which exist long before, and creates the instance (RunInstances)")},
+		notApplicable: notFoundNA("it reads the AMI parameter and image, which exist long before, lists the release's candidates by tag (filters never answer NotFound) and creates the instances (RunInstances)")},
 	{state: release.StateCheckCandidate, route: routeForward, transient: release.Released, hard: release.RolledBack, hardTail: rolledBack},
 	{state: release.StateDeployRelease, route: routeForward, transient: release.Released, hard: release.RolledBack, hardTail: rolledBack,
 		notApplicable: notFoundNA("its only AWS call is SendCommand to a candidate CheckCandidate already saw online in SSM")},

@@ -126,7 +126,7 @@ func (f *Fault) apply(ctx context.Context, e *Env, inv Invocation, invoke func(c
 	switch f.Kind {
 	case FaultThrottle:
 		left := 3
-		e.Region.Intercept(func(service, op, caller string) (string, string) {
+		e.Region.Intercept(func(service, op, caller string, _ bool) (string, string) {
 			if caller != inv.Function || left == 0 {
 				return "", ""
 			}
@@ -140,7 +140,7 @@ func (f *Fault) apply(ctx context.Context, e *Env, inv Invocation, invoke func(c
 		fired := false
 		nth := max(f.Call, 1)
 		seen := 0
-		e.Region.Intercept(func(service, op, caller string) (string, string) {
+		e.Region.Intercept(func(service, op, caller string, named bool) (string, string) {
 			if fired || caller != inv.Function {
 				return "", ""
 			}
@@ -155,7 +155,7 @@ func (f *Fault) apply(ctx context.Context, e *Env, inv Invocation, invoke func(c
 				}
 				return "AccessDeniedException", msg
 			}
-			if code, ok := notFoundCodes[op]; ok && (service == sim.ServiceEC2 || service == sim.ServiceSSM) {
+			if code, ok := notFoundCodes[op]; ok && named && (service == sim.ServiceEC2 || service == sim.ServiceSSM) {
 				fired = true
 				return code, ""
 			}

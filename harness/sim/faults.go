@@ -105,9 +105,14 @@ func (r *Region) ClearFaults() {
 // Interceptor decides, just before a call runs, whether it fails: a
 // non-empty code fails it with that AWS error (and message, or the one AWS
 // sends with the code). The local engine uses it to fail the first call a
-// chosen step makes, whichever service that is. It runs with the region
-// locked and must not call back into it.
-type Interceptor func(service, operation, caller string) (code, message string)
+// chosen step makes, whichever service that is. named says whether the
+// call names resources by id: a "not visible yet" error comes only from a
+// call that does ("If you specify an instance ID that is not valid, an
+// error is returned"; a call with only filters answers with what matches,
+// DescribeInstances, Amazon EC2 API Reference:
+// /AWSEC2/latest/APIReference/API_DescribeInstances.html). It runs with
+// the region locked and must not call back into it.
+type Interceptor func(service, operation, caller string, named bool) (code, message string)
 
 // Intercept installs f (nil removes it). Interceptor faults come before
 // injected ones.
@@ -122,9 +127,9 @@ func ThrottleCode(service string) string { return throttleCode[service] }
 
 // injected returns the error an injected fault answers this call with,
 // or nil. Called with r.mu held.
-func (r *Region) injected(service, op, caller string) error {
+func (r *Region) injected(service, op, caller string, named bool) error {
 	if r.intercept != nil {
-		if code, msg := r.intercept(service, op, caller); code != "" {
+		if code, msg := r.intercept(service, op, caller, named); code != "" {
 			if msg == "" {
 				msg = defaultMessages[code]
 			}

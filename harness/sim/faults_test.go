@@ -164,7 +164,7 @@ func TestRecordingAndInventory(t *testing.T) {
 func TestInterceptorFailsChosenCalls(t *testing.T) {
 	r := NewTest(t, Options{})
 	var seen []string
-	r.Intercept(func(service, op, caller string) (string, string) {
+	r.Intercept(func(service, op, caller string, _ bool) (string, string) {
 		seen = append(seen, service+":"+op+":"+caller)
 		if caller == "launch" {
 			return ThrottleCode(service), ""

@@ -27,7 +27,7 @@ func (r *Region) observe(service string) func(*middleware.Stack) error {
 			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
 				op, caller := awsmiddleware.GetOperationName(ctx), CallerFrom(ctx)
 				r.mu.Lock()
-				err := r.injected(service, op, caller)
+				err := r.injected(service, op, caller, true)
 				if err == nil {
 					err = r.noRoute(service, caller)
 				}

@@ -448,7 +448,7 @@ func call[T any](ctx context.Context, r *Region, service, op string, in any, fn 
 	var out *T
 	err := ctx.Err()
 	if err == nil {
-		err = r.injected(service, op, caller)
+		err = r.injected(service, op, caller, len(tags) > 0)
 	}
 	if err == nil {
 		err = r.noRoute(service, caller)
