@@ -90,39 +90,32 @@ var specs = map[string]spec{
 		},
 	},
 	registry.Launch: {
-		Env: []string{step.VarTable},
-		Allow: func(s *Stack) []awsiam.PolicyStatement {
-			st := []awsiam.PolicyStatement{
-				allow([]string{"ec2:DescribeImages"}, jsii.String("*")),
-				// RunInstances touches many resource types; the instance and
-				// its volumes must be created carrying the management tag.
-				allowIf([]string{"ec2:RunInstances"}, map[string]any{
-					"StringEquals": map[string]any{"aws:RequestTag/" + release.TagManaged: release.ManagedValue, "aws:RequestTag/" + release.TagApp: s.Config.App},
-				}, s.ec2ARN("instance/*"), s.ec2ARN("volume/*")),
-				allow([]string{"ec2:RunInstances"}, s.ec2ARN("subnet/*"), s.ec2ARN("security-group/*"), s.ec2ARN("network-interface/*"),
-					s.ec2ARN("key-pair/*"), jsii.String("arn:"+*awscdk.Aws_PARTITION()+":ec2:"+*awscdk.Aws_REGION()+"::image/*")),
-				allowIf([]string{"ec2:CreateTags"}, map[string]any{"StringEquals": map[string]any{"ec2:CreateAction": "RunInstances"}},
-					s.ec2ARN("instance/*"), s.ec2ARN("volume/*")),
-				s.passInstanceRole(),
-				s.ledgerAccess("dynamodb:UpdateItem"),
-			}
-			if p := s.Config.Candidate.AMIParameter; p != "" {
-				st = append(st, allow([]string{"ssm:GetParameter"}, jsii.String("arn:"+*awscdk.Aws_PARTITION()+":ssm:"+*awscdk.Aws_REGION()+":"+*awscdk.Aws_ACCOUNT_ID()+":parameter"+p)))
-			}
-			return st
-		},
+		Env:       []string{step.VarTable},
+		Allow:     func(s *Stack) []awsiam.PolicyStatement { return s.launch(true) },
 		EBSKey:    always,
-		Wildcards: "ec2:DescribeImages supports no resource-level permissions; RunInstances is allowed on any subnet, security group, network interface, key pair and image of the account because the golden AMI and network come from the config, while the instance and volumes it creates must carry the management tag; iam:PassRole names the candidate's role at the root or under any path (the config gives its name, not its path)",
+		Wildcards: launchWhy,
 	},
 	registry.CheckCandidate: {
 		Env: []string{step.VarTable},
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
-			return []awsiam.PolicyStatement{
+			st := []awsiam.PolicyStatement{
 				allow([]string{"ec2:DescribeInstanceStatus", "ec2:DescribeInstances", "ssm:DescribeInstanceInformation"}, jsii.String("*")),
 				s.ledgerAccess("dynamodb:GetItem", "dynamodb:UpdateItem"),
 			}
+			if s.Config.ReplaceUnhealthy() > 0 {
+				// A candidate that will not become ready is terminated (only
+				// this app's candidates) and its slot launched again.
+				st = append(st, allowIf([]string{"ec2:TerminateInstances"}, map[string]any{"StringEquals": map[string]any{
+					"aws:ResourceTag/" + release.TagManaged: release.ManagedValue,
+					"aws:ResourceTag/" + release.TagApp:     s.Config.App,
+					"aws:ResourceTag/" + release.TagRole:    release.RoleCandidate,
+				}}, s.ec2ARN("instance/*")))
+				st = append(st, s.launch(false)...)
+			}
+			return st
 		},
-		Wildcards: describeWhy,
+		EBSKey:    func(c release.Config) bool { return c.ReplaceUnhealthy() > 0 },
+		Wildcards: describeWhy + "; with fleet.replaceUnhealthy, " + launchWhy,
 	},
 	registry.TestData: {
 		Timeout: polling,
@@ -439,6 +432,35 @@ func (s *Stack) ebsKeyUse() []awsiam.PolicyStatement {
 
 // managedResource is the condition every destructive EC2 action carries:
 // the resource is greenlight's, for this app.
+// launchWhy is why launching needs wildcards.
+const launchWhy = "ec2:DescribeImages and DescribeInstances support no resource-level permissions; RunInstances is allowed on any subnet, security group, network interface, key pair and image of the account because the golden AMI and network come from the config, while the instance and volumes it creates must carry the management tag; iam:PassRole names the candidate's role at the root or under any path (the config gives its name, not its path)"
+
+// launch is what launching a candidate needs: the launch step's, and the
+// candidate check's when it replaces one. Only the launch resolves the
+// golden AMI's parameter: a replacement uses the image its side has.
+func (s *Stack) launch(resolveAMI bool) []awsiam.PolicyStatement {
+	st := []awsiam.PolicyStatement{
+		// The side's instances already launched are found by tag, so a
+		// retried launch does not launch a slot twice.
+		allow([]string{"ec2:DescribeImages", "ec2:DescribeInstances"}, jsii.String("*")),
+		// RunInstances touches many resource types; the instance and
+		// its volumes must be created carrying the management tag.
+		allowIf([]string{"ec2:RunInstances"}, map[string]any{
+			"StringEquals": map[string]any{"aws:RequestTag/" + release.TagManaged: release.ManagedValue, "aws:RequestTag/" + release.TagApp: s.Config.App},
+		}, s.ec2ARN("instance/*"), s.ec2ARN("volume/*")),
+		allow([]string{"ec2:RunInstances"}, s.ec2ARN("subnet/*"), s.ec2ARN("security-group/*"), s.ec2ARN("network-interface/*"),
+			s.ec2ARN("key-pair/*"), jsii.String("arn:"+*awscdk.Aws_PARTITION()+":ec2:"+*awscdk.Aws_REGION()+"::image/*")),
+		allowIf([]string{"ec2:CreateTags"}, map[string]any{"StringEquals": map[string]any{"ec2:CreateAction": "RunInstances"}},
+			s.ec2ARN("instance/*"), s.ec2ARN("volume/*")),
+		s.passInstanceRole(),
+		s.ledgerAccess("dynamodb:UpdateItem"),
+	}
+	if p := s.Config.Candidate.AMIParameter; p != "" && resolveAMI {
+		st = append(st, allow([]string{"ssm:GetParameter"}, jsii.String("arn:"+*awscdk.Aws_PARTITION()+":ssm:"+*awscdk.Aws_REGION()+":"+*awscdk.Aws_ACCOUNT_ID()+":parameter"+p)))
+	}
+	return st
+}
+
 func managedResource(s *Stack) map[string]any {
 	return map[string]any{"StringEquals": map[string]any{
 		"aws:ResourceTag/" + release.TagManaged: release.ManagedValue,

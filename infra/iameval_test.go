@@ -848,3 +848,81 @@ func evaluateCalls(t *testing.T, tpl map[string]any, calls []sim.Call) []string 
 	}
 	return ev.run(t)
 }
+
+// TestCandidateCheckTerminatesOnlyCandidates: the candidate check may
+// terminate a candidate of this app that will not become ready, never the
+// live instance or a kept one, which carry the same management tags. It
+// judges the synthesized stack's own TerminateInstances statement.
+func TestCandidateCheckTerminatesOnlyCandidates(t *testing.T) {
+	tc, err := localrun.FindToolchain()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := release.LoadConfig(filepath.Join(tc.Root, "greenlight.example.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := localrun.Synthesize(tc, cfg, filepath.Join(tc.Root, "build", "bootstrap.zip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var terminate []any
+	for _, st := range roleStatements(st.Template, registry.CheckCandidate) {
+		if a := fmt.Sprint(st.(map[string]any)["Action"]); strings.Contains(a, "ec2:TerminateInstances") {
+			terminate = append(terminate, st)
+		}
+	}
+	if len(terminate) != 1 {
+		t.Fatalf("the candidate check has %d statements allowing TerminateInstances, want 1", len(terminate))
+	}
+	tpl := map[string]any{"Resources": map[string]any{
+		"CheckFunction": map[string]any{"Type": "AWS::Lambda::Function", "Properties": map[string]any{
+			"Handler": registry.CheckCandidate, "Role": map[string]any{"Fn::GetAtt": []any{"CheckRole", "Arn"}}}},
+		"CheckRole": map[string]any{"Type": "AWS::IAM::Role", "Properties": map[string]any{}},
+		"CheckPolicy": map[string]any{"Type": "AWS::IAM::Policy", "Properties": map[string]any{
+			"Roles":          []any{map[string]any{"Ref": "CheckRole"}},
+			"PolicyDocument": map[string]any{"Version": "2012-10-17", "Statement": terminate},
+		}},
+	}}
+	tagged := func(id, role string) sim.Call {
+		return sim.Call{Caller: registry.CheckCandidate, Service: sim.ServiceEC2, Operation: "TerminateInstances",
+			Input: &ec2.TerminateInstancesInput{InstanceIds: []string{id}},
+			Tags:  map[string]map[string]string{id: {release.TagManaged: release.ManagedValue, release.TagApp: cfg.App, release.TagRole: role}}}
+	}
+	got := evaluateCalls(t, tpl, []sim.Call{
+		tagged("i-0aaa", release.RoleCandidate), tagged("i-0bbb", release.RoleLive), tagged("i-0ccc", release.RolePrevious),
+	})
+	denied := strings.Join(got, "\n")
+	if strings.Contains(denied, "i-0aaa") || !strings.Contains(denied, "i-0bbb") || !strings.Contains(denied, release.TagRole) {
+		t.Errorf("denials:\n%s\nwant the live and kept instances refused for their role, the candidate allowed", denied)
+	}
+}
+
+// roleStatements are the statements of the policies on a handler's role.
+func roleStatements(tpl map[string]any, handler string) []any {
+	res, _ := tpl["Resources"].(map[string]any)
+	role := ""
+	for _, r := range res {
+		r, _ := r.(map[string]any)
+		props, _ := r["Properties"].(map[string]any)
+		if r["Type"] == "AWS::Lambda::Function" && props["Handler"] == handler {
+			getAtt, _ := props["Role"].(map[string]any)["Fn::GetAtt"].([]any)
+			role = fmt.Sprint(getAtt[0])
+		}
+	}
+	var out []any
+	for _, r := range res {
+		r, _ := r.(map[string]any)
+		props, _ := r["Properties"].(map[string]any)
+		if r["Type"] != "AWS::IAM::Policy" {
+			continue
+		}
+		roles, _ := props["Roles"].([]any)
+		if len(roles) == 0 || fmt.Sprint(roles[0].(map[string]any)["Ref"]) != role {
+			continue
+		}
+		list, _ := props["PolicyDocument"].(map[string]any)["Statement"].([]any)
+		out = append(out, list...)
+	}
+	return out
+}

@@ -91,7 +91,9 @@ func TestEBSKeyGrants(t *testing.T) {
 			if len(s.Findings) > 0 {
 				t.Fatalf("cdk-nag: %v", s.Findings)
 			}
-			users := []string{registry.Launch, registry.TestData, registry.Cutover, registry.Rollback}
+			// The candidate check launches a replacement for a candidate
+			// that never becomes ready (fleet.replaceUnhealthy, default 1).
+			users := []string{registry.Launch, registry.CheckCandidate, registry.TestData, registry.Cutover, registry.Rollback}
 			for _, e := range registry.For(props.Config) {
 				h := e.Name
 				sts := kmsStatements(t, s, h)
