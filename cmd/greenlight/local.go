@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +33,7 @@ type localFlags struct {
 	failCall   int
 	dataMode   string
 	traffic    string
+	fleet      int
 	expect     string
 	listStates bool
 	json       bool
@@ -54,7 +56,9 @@ Traffic: --traffic alb puts the simulated region's Application Load
 Balancer in front of the app and points traffic.alb at it; the users then
 make one request a simulated second through its DNS name, as a few
 sessions each keeping its cookies, and the summary counts them by outcome
-and by the version that answered.
+and by the version that answered. --fleet N (with --traffic alb) makes
+each side N instances: the region spans three zones, the live side starts
+with N instances and the release launches N candidates across them.
 
 Faults: --fail-at STATE arms a fault for that Task state's next
 invocation. --fault error fails one of its AWS calls (the first, or the
@@ -65,7 +69,9 @@ timeout are transient and must be survived.
 
 It exits 0 when the release ends as expected: Released, or RolledBack when
 the approval is refused or a hard fault is injected before the commit
-point (after it, at RecordRelease, the release stands) (see --expect).`,
+point (after it, at RecordRelease, the release stands; a candidate impaired
+at LaunchCandidate or CheckCandidate is replaced while
+fleet.replaceUnhealthy allows) (see --expect).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runLocal(cmd, f) },
 	}
@@ -81,6 +87,7 @@ point (after it, at RecordRelease, the release stands) (see --expect).`,
 	fl.IntVar(&f.failCall, "fail-call", 0, "with --fault error: fail the K-th AWS call of that invocation instead of the first (implies --fault error)")
 	fl.StringVar(&f.dataMode, "data-mode", "", "override data.mode: none, restore or move")
 	fl.StringVar(&f.traffic, "traffic", "", "override traffic.mode: elasticIp (users reach the app through the Elastic IP) or alb (through the simulated load balancer); default the config's")
+	fl.IntVar(&f.fleet, "fleet", 0, "override fleet.size: instances per side, 1–20 (more than 1 needs --traffic alb); default the config's")
 	fl.StringVar(&f.expect, "expect", "", "the terminal status that counts as success (default: Released, or RolledBack for a refused approval or a hard fault)")
 	fl.BoolVar(&f.listStates, "list-states", false, "print the Task states --fail-at accepts, one per line, and exit; every fault kind applies to each, impaired and command-failed only where they say, alarm only with --traffic alb")
 	fl.BoolVar(&f.json, "json", false, "print one JSON summary on stdout instead of progress")
@@ -119,6 +126,14 @@ func runLocal(cmd *cobra.Command, f localFlags) error {
 	default:
 		return withCode(exitUsage, fmt.Errorf("--traffic %q is not one of %s, %s", f.traffic, release.TrafficElasticIP, release.TrafficALB))
 	}
+	if f.fleet != 0 {
+		if f.fleet < 1 || f.fleet > 20 {
+			return withCode(exitUsage, fmt.Errorf("--fleet %d is not between 1 and 20", f.fleet))
+		}
+		if mode := cmp.Or(f.traffic, cfg.TrafficMode()); f.fleet > 1 && mode != release.TrafficALB {
+			return withCode(exitUsage, fmt.Errorf("--fleet %d needs --traffic alb: an Elastic IP serves one instance", f.fleet))
+		}
+	}
 	body, version, err := localArtifact(f, cfg.App)
 	if err != nil {
 		return withCode(exitUsage, err)
@@ -154,7 +169,11 @@ func runLocal(cmd *cobra.Command, f localFlags) error {
 		if traffic == "" {
 			traffic = cfg.TrafficMode()
 		}
-		fmt.Fprintf(errOut, "greenlight local: %s %s from %s, data mode %s, traffic %s, approval %s\n", cfg.App, version, describeArtifact(f.artifact), cfg.Data.Mode, traffic, f.approve)
+		fleet := ""
+		if n := max(f.fleet, cfg.FleetSize()); f.fleet > 1 || (f.fleet == 0 && n > 1) {
+			fleet = fmt.Sprintf(", fleet of %d", n)
+		}
+		fmt.Fprintf(errOut, "greenlight local: %s %s from %s, data mode %s, traffic %s%s, approval %s\n", cfg.App, version, describeArtifact(f.artifact), cfg.Data.Mode, traffic, fleet, f.approve)
 		fmt.Fprintf(errOut, "  starting the simulated region, dynalite and the stack (config %s)...\n", cfgPath)
 	}
 	var unpublish func()
@@ -163,6 +182,7 @@ func runLocal(cmd *cobra.Command, f localFlags) error {
 		Asset:   localAsset(tc),
 		Approve: f.approve,
 		Traffic: f.traffic,
+		Fleet:   f.fleet,
 		Fault:   fault,
 		Log:     logOut,
 		OnEvent: progress.event,
@@ -219,7 +239,7 @@ func runLocal(cmd *cobra.Command, f localFlags) error {
 	res := d.res
 	expect := f.expect
 	if expect == "" {
-		expect = localrun.Expected(f.approve, fault)
+		expect = localrun.Expected(f.approve, fault, env.Config)
 	}
 	if f.json {
 		b, err := res.JSON()
@@ -359,7 +379,11 @@ func summarize(w io.Writer, r *localrun.Result) {
 	if !r.LiveServing {
 		serving = "NOT ANSWERING"
 	}
-	fmt.Fprintf(w, "  live:         %s serving %s (%s)\n", r.LiveInstanceID, r.LiveVersion, serving)
+	live := r.LiveInstanceID
+	if len(r.LiveInstanceIDs) > 1 {
+		live = fmt.Sprintf("%d instances (%s)", len(r.LiveInstanceIDs), strings.Join(r.LiveInstanceIDs, ", "))
+	}
+	fmt.Fprintf(w, "  live:         %s serving %s (%s)\n", live, r.LiveVersion, serving)
 	if len(r.TrafficSteps) > 0 {
 		fmt.Fprintf(w, "  traffic:      %s", trafficSteps(r.TrafficSteps))
 		if r.Weights != nil {

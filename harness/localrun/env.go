@@ -49,6 +49,10 @@ type Options struct {
 	// release.TrafficALB; "" keeps it. In alb mode the simulated region
 	// has the load balancer, and the users reach the app through it.
 	Traffic string
+	// Fleet, when above 0, overrides Config's fleet.size: the simulated
+	// region then spans three zones and the live side has that many
+	// instances behind the load balancer (alb mode only).
+	Fleet int
 	// Asset is build/bootstrap.zip (the functions' code, for synthesis);
 	// empty synthesizes with a placeholder (see Synthesize).
 	Asset string
@@ -163,6 +167,13 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.Fleet > 0 {
+		cfg.Fleet.Size = opts.Fleet
+	}
+	zones := 0
+	if cfg.FleetSize() > 1 {
+		zones = 3
+	}
 	if e.Dynamo, err = sim.StartDynamo(ctx); err != nil {
 		return nil, fmt.Errorf("start dynalite: %w", err)
 	}
@@ -197,6 +208,8 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		ALB:            cfg.UsesALB(),
 		ALBRule:        cfg.UsesALB() && cfg.Traffic.ALB != nil && cfg.Traffic.ALB.RuleARN != "",
 		Alarms:         alarms,
+		Zones:          zones,
+		LiveFleet:      cfg.FleetSize(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start the simulated region: %w", err)
@@ -305,6 +318,7 @@ func pointAtRegion(c release.Config, f sim.Fixture, alarms []string) release.Con
 	c.Candidate.AMI = ""
 	c.Candidate.AMIParameter = f.AMIParameter
 	c.Candidate.SubnetID = ""
+	c.Fleet.SubnetIDs = nil // the live side's, spread across the region's zones
 	if !c.UsesALB() {
 		c.Live.ElasticIPAllocationID = f.AllocationID
 		return c

@@ -39,6 +39,9 @@ type Result struct {
 	AWSAPICallsByOperation map[string]int `json:"awsApiCallsByOperation"`
 	ModelSeconds           ModelSeconds   `json:"modelSeconds"`
 	LiveInstanceID         string         `json:"liveInstanceId"`
+	// LiveInstanceIDs are every instance the front serves from at the
+	// end: the Elastic IP's one, or the heaviest target group's.
+	LiveInstanceIDs []string `json:"liveInstanceIds"`
 	// LiveServing: the live instance runs and the app answers its health
 	// check through the front users reach (the Elastic IP, or the load
 	// balancer in alb mode).
@@ -109,7 +112,7 @@ func (e *Env) Follow(ctx context.Context, started start.Result, wall time.Time) 
 	if started.Status == start.Duplicate {
 		return &Result{Status: release.Duplicate, ReleaseID: started.ReleaseID, Execution: started.Execution,
 			StatesEntered: []string{}, AWSAPICallsByOperation: map[string]int{}, LeakedResources: []sim.Resource{},
-			LiveInstanceID: e.live(), LiveServing: e.liveServing(), LiveVersion: e.liveVersion(), ALBRequests: e.ALBRequests(), WallSeconds: time.Since(wall).Seconds()}, nil
+			LiveInstanceID: e.live(), LiveInstanceIDs: e.liveSide(), LiveServing: e.liveServing(), LiveVersion: e.liveVersion(), ALBRequests: e.ALBRequests(), WallSeconds: time.Since(wall).Seconds()}, nil
 	}
 	ex, err := e.Wait(ctx, started.ReleaseID)
 	if err != nil {
@@ -158,6 +161,7 @@ func (e *Env) summarize(started start.Result, ex *Execution, wall time.Time) *Re
 	}
 	res.ALBRequests = e.ALBRequests()
 	res.LiveInstanceID, res.LiveVersion = e.live(), e.liveVersion()
+	res.LiveInstanceIDs = e.liveSide()
 	res.LiveServing = e.liveServing()
 	res.LeakedResources = e.leaks(started.ReleaseID)
 	return res
@@ -221,6 +225,17 @@ func (e *Env) live() string {
 		return ""
 	}
 	return e.Region.TrafficTarget(e.Fixture.AllocationID)
+}
+
+// liveSide is every instance the front sends users to now.
+func (e *Env) liveSide() []string {
+	if e.Config.UsesALB() {
+		return e.Region.ALBServing(e.albARN())
+	}
+	if id := e.Region.TrafficTarget(e.Fixture.AllocationID); id != "" {
+		return []string{id}
+	}
+	return []string{}
 }
 
 // Live is the instance the front sends users to now (the Elastic IP's; the
@@ -347,12 +362,16 @@ func (r *Result) JSON() ([]byte, error) { return json.MarshalIndent(r, "", "  ")
 
 // Expected is the status a run should end in: Released, unless the
 // approval is refused or a hard fault is injected before the commit point
-// (the bookkeeping after it never moves traffic back).
-func Expected(approve string, f *Fault) string {
+// (the bookkeeping after it never moves traffic back). A candidate
+// impaired while it becomes ready is replaced when fleet.replaceUnhealthy
+// allows, and the release goes on.
+func Expected(approve string, f *Fault, c release.Config) string {
 	if approve == ApproveReject || approve == ApproveTimeout {
 		return release.RolledBack
 	}
-	if f != nil && !Transient(f.Kind) && !AfterCommit(f.State) {
+	replaced := f != nil && f.Kind == FaultImpaired && c.ReplaceUnhealthy() > 0 &&
+		(f.State == release.StateLaunchCandidate || f.State == release.StateCheckCandidate)
+	if f != nil && !Transient(f.Kind) && !AfterCommit(f.State) && !replaced {
 		return release.RolledBack
 	}
 	return release.Released

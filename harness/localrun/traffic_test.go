@@ -227,3 +227,25 @@ func TestAlarmFault(t *testing.T) {
 		t.Error("the alarm fault must be listed and hard")
 	}
 }
+
+// TestExpectedReplacesAnImpairedCandidate: an impaired candidate is a hard
+// fault only when no replacement is allowed, or when it strikes after the
+// candidate was ready.
+func TestExpectedReplacesAnImpairedCandidate(t *testing.T) {
+	zero := 0
+	for _, c := range []struct {
+		state   string
+		replace *int
+		want    string
+	}{
+		{release.StateCheckCandidate, nil, release.Released},
+		{release.StateLaunchCandidate, nil, release.Released},
+		{release.StateCheckCandidate, &zero, release.RolledBack},
+		{release.StateDeployRelease, nil, release.RolledBack},
+	} {
+		cfg := release.Config{Fleet: release.FleetConfig{ReplaceUnhealthy: c.replace}}
+		if got := Expected(ApproveAuto, &Fault{State: c.state, Kind: FaultImpaired}, cfg); got != c.want {
+			t.Errorf("impaired at %s, replaceUnhealthy %v: %s, want %s", c.state, c.replace, got, c.want)
+		}
+	}
+}
