@@ -33,6 +33,11 @@ const (
 	BudgetPollingOverhead = 0.05 // share of the modelled lead time
 	BudgetWindowOverFloor = 1.3  // maintenance window ÷ its physical floor, each data mode
 	BudgetMoveWindow      = 30.0 // modelled seconds, data mode move, either traffic mode
+	// A fleet's release against the same release of one instance
+	// (alb/none): no state per instance, and every check over the whole
+	// side in one pass.
+	BudgetFleetTransitions = 5    // state transitions more or fewer, any fleet size
+	BudgetFleetLeadTime    = 0.15 // share of lead time more or less, fleet of 10
 )
 
 // transitionBudget is a happy path's budget of state transitions.
@@ -50,7 +55,7 @@ func transitionBudget(r Row) int {
 // (happy/<data mode>) or the load balancer (alb/<data mode>): the rows
 // the budgets apply to.
 func happy(r Row) bool {
-	return strings.HasPrefix(r.Scenario, "happy/") || strings.HasPrefix(r.Scenario, "alb/")
+	return strings.HasPrefix(r.Scenario, "happy/") || strings.HasPrefix(r.Scenario, "alb/") || strings.HasPrefix(r.Scenario, "fleet/")
 }
 
 func main() {
@@ -104,7 +109,8 @@ func run(w io.Writer, configPath, asset, binary, bootstrap, emulator, out string
 			"usdPerLambdaRequest": USDPerLambdaRequest, "usdPerArmGbSecond": USDPerArmGBSecond},
 		"budgets": map[string]any{"happyPathTransitions": BudgetTransitions, "happyPathTransitionsWithData": BudgetTransitionsWithData,
 			"albHappyPathTransitions": BudgetTransitionsALB, "pollingOverheadShare": BudgetPollingOverhead,
-			"maintenanceWindowOverFloor": BudgetWindowOverFloor, "moveMaintenanceWindowSeconds": BudgetMoveWindow},
+			"maintenanceWindowOverFloor": BudgetWindowOverFloor, "moveMaintenanceWindowSeconds": BudgetMoveWindow,
+			"fleetTransitionsDelta": BudgetFleetTransitions, "fleetOf10LeadTimeShare": BudgetFleetLeadTime},
 		"overBudget": over,
 		"rows":       rows,
 	}); err != nil {
@@ -266,7 +272,32 @@ func printReleases(w io.Writer, rows []Row) []string {
 				r.Scenario, r.MaintenanceWindowSeconds, BudgetMoveWindow)
 		}
 	}
+	if one, ok := rowNamed(rows, "alb/"+release.DataNone); ok {
+		for _, r := range rows {
+			if !strings.HasPrefix(r.Scenario, "fleet/") {
+				continue
+			}
+			d := r.StateTransitions - one.StateTransitions
+			check(d >= -BudgetFleetTransitions && d <= BudgetFleetTransitions, "%s: %d state transitions, %+d against a fleet of one (budget ±%d)",
+				r.Scenario, r.StateTransitions, d, BudgetFleetTransitions)
+			if r.Fleet >= 10 && one.LeadTimeSeconds > 0 {
+				share := r.LeadTimeSeconds/one.LeadTimeSeconds - 1
+				check(share >= -BudgetFleetLeadTime && share <= BudgetFleetLeadTime, "%s: lead time %.1f s, %+.1f %% against a fleet of one (budget ±%.0f %%)",
+					r.Scenario, r.LeadTimeSeconds, 100*share, 100*BudgetFleetLeadTime)
+			}
+		}
+	}
 	return over
+}
+
+// rowNamed finds a scenario's row.
+func rowNamed(rows []Row, name string) (Row, bool) {
+	for _, r := range rows {
+		if r.Scenario == name {
+			return r, true
+		}
+	}
+	return Row{}, false
 }
 
 // stepsString is a shift's steps as the table shows them: the weights of

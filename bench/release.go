@@ -21,8 +21,15 @@ type scenario struct {
 	Name    string
 	Data    string
 	Traffic string // release.TrafficElasticIP or release.TrafficALB
-	Fault   *localrun.Fault
+	// Fleet is fleet.size behind the load balancer (0: the config's).
+	Fleet int
+	Fault *localrun.Fault
 }
+
+// fleets are the sizes the fleet scenarios release, behind the load
+// balancer without data: alb/none is the fleet of one they are read
+// against.
+var fleets = []int{3, 10}
 
 // faults are the injected faults the benchmark runs, one per kind, each at
 // a state it applies to.
@@ -55,6 +62,9 @@ func scenarios() []scenario {
 		out = append(out, scenario{Name: "alb/" + mode, Data: mode, Traffic: release.TrafficALB})
 	}
 	out = append(out, scenario{Name: albAlarm.Kind + "@" + albAlarm.State, Data: release.DataNone, Traffic: release.TrafficALB, Fault: &albAlarm})
+	for _, n := range fleets {
+		out = append(out, scenario{Name: fmt.Sprintf("fleet/%d", n), Data: release.DataNone, Traffic: release.TrafficALB, Fleet: n})
+	}
 	return out
 }
 
@@ -63,6 +73,7 @@ type Row struct {
 	Scenario string `json:"scenario"`
 	DataMode string `json:"dataMode"`
 	Traffic  string `json:"traffic"`
+	Fleet    int    `json:"fleet"`
 	Fault    string `json:"fault,omitempty"`
 	Outcome  string `json:"outcome"`
 	// TrafficSteps and Weights, behind a load balancer: the steps as the
@@ -111,11 +122,14 @@ type WindowPart struct {
 func runReleases(ctx context.Context, cfg release.Config, asset string, progress func(string)) ([]Row, map[string]float64, error) {
 	all := scenarios()
 	rows := make([]Row, len(all))
-	type setup struct{ traffic, data string }
+	type setup struct {
+		traffic, data string
+		fleet         int
+	}
 	bySetup := map[setup][]int{}
 	var setups []setup
 	for i, s := range all {
-		k := setup{s.Traffic, s.Data}
+		k := setup{s.Traffic, s.Data, s.Fleet}
 		if _, ok := bySetup[k]; !ok {
 			setups = append(setups, k)
 		}
@@ -127,8 +141,8 @@ func runReleases(ctx context.Context, cfg release.Config, asset string, progress
 		c := cfg
 		c.Data.Mode = k.data
 		counter := &invocationCounter{counts: map[string]int{}}
-		progress(fmt.Sprintf("starting a local environment (traffic %s, data mode %s)", k.traffic, k.data))
-		env, err := localrun.Start(ctx, localrun.Options{Config: c, Traffic: k.traffic, Asset: asset, AfterInvoke: counter.after})
+		progress(fmt.Sprintf("starting a local environment (traffic %s, data mode %s, fleet %d)", k.traffic, k.data, max(k.fleet, 1)))
+		env, err := localrun.Start(ctx, localrun.Options{Config: c, Traffic: k.traffic, Fleet: k.fleet, Asset: asset, AfterInvoke: counter.after})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -197,7 +211,7 @@ func measure(ctx context.Context, env *localrun.Env, s scenario, version string,
 		}
 	}
 	row := Row{
-		Scenario: s.Name, DataMode: s.Data, Traffic: env.Config.TrafficMode(), Outcome: res.Status, Weights: res.Weights,
+		Scenario: s.Name, DataMode: s.Data, Traffic: env.Config.TrafficMode(), Fleet: env.Config.FleetSize(), Outcome: res.Status, Weights: res.Weights,
 		StateTransitions:         res.StateTransitions,
 		AWSAPICalls:              len(calls),
 		AWSAPICallsByOperation:   map[string]int{},
