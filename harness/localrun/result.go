@@ -230,7 +230,10 @@ func (e *Env) live() string {
 // liveSide is every instance the front sends users to now.
 func (e *Env) liveSide() []string {
 	if e.Config.UsesALB() {
-		return e.Region.ALBServing(e.albARN())
+		if ids := e.Region.ALBServing(e.albARN()); len(ids) > 0 {
+			return ids
+		}
+		return []string{}
 	}
 	if id := e.Region.TrafficTarget(e.Fixture.AllocationID); id != "" {
 		return []string{id}
