@@ -202,21 +202,48 @@ type Cutover struct {
 	Status string `json:"status,omitempty"`
 }
 
-// Deploy tracks the deploy command on the candidate.
+// Deploy tracks the deploy command on the candidate: one command sent to
+// every instance of the side. Status and LastLine sum the side up (a
+// failed instance's, when one failed); Instances has each one's.
 type Deploy struct {
 	CommandID string    `json:"commandId"`
 	SentAt    time.Time `json:"sentAt"`
 	Poll
 	Status   string `json:"status,omitempty"`
 	LastLine string `json:"lastLine,omitempty"`
+	// Instances are the command's invocations, in the candidate's slot
+	// order.
+	Instances []DeployOutcome `json:"instances,omitempty"`
 }
 
-// Report is the smoke test report.
+// DeployOutcome is the deploy command's invocation on one instance:
+// its status as SSM reports it and, once it ended, the script's exit code
+// and last line.
+type DeployOutcome struct {
+	InstanceID string `json:"instanceId"`
+	Status     string `json:"status,omitempty"`
+	ExitCode   int    `json:"exitCode,omitempty"`
+	LastLine   string `json:"lastLine,omitempty"`
+}
+
+// Report is the smoke test report. For a candidate fleet, Instances are
+// each instance's report; Target then names the side, Passed is every
+// instance's, and Checks is empty.
 type Report struct {
-	Target string        `json:"target"`
-	Passed bool          `json:"passed"`
-	Checks []CheckResult `json:"checks"`
-	At     time.Time     `json:"at"`
+	Target    string           `json:"target"`
+	Passed    bool             `json:"passed"`
+	Checks    []CheckResult    `json:"checks"`
+	At        time.Time        `json:"at"`
+	Instances []InstanceReport `json:"instances,omitempty"`
+}
+
+// InstanceReport is one candidate's smoke tests within a fleet's report.
+type InstanceReport struct {
+	InstanceID string        `json:"instanceId"`
+	AZ         string        `json:"az,omitempty"`
+	Target     string        `json:"target"`
+	Passed     bool          `json:"passed"`
+	Checks     []CheckResult `json:"checks"`
 }
 
 // CheckResult is one HTTP check.
