@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/greenlight/greenlight/harness/sim"
@@ -248,5 +250,168 @@ func TestDeployCheckRetriesThrottling(t *testing.T) {
 	e.Region.Advance(e.Test, time.Minute)
 	if dep, err := check(e, h, &d); err != nil || !dep.Ready {
 		t.Fatalf("after the throttling: %+v %v", dep, err)
+	}
+}
+
+// fleetScene is a release of three candidates behind the load balancer,
+// one in each of three zones, running and online in SSM.
+func fleetScene(t *testing.T) (*steptest.Env, Handler, release.Doc) {
+	t.Helper()
+	e := steptest.New(t, "deploy", sim.Options{ALB: true, Zones: 3})
+	f := e.Fixture
+	body, err := artifact.Sample("shop", "2.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vid := e.Upload(t, e.Key("2.0.0"), body, "")
+	cfg := e.Config()
+	cfg.Live.ElasticIPAllocationID = ""
+	cfg.Traffic = release.TrafficConfig{Mode: release.TrafficALB,
+		ALB: &release.ALBConfig{ListenerARN: f.ListenerARN, TargetGroupARNs: f.TargetGroupARNs[:]}}
+	cfg.Fleet = release.FleetConfig{Size: 3, SubnetIDs: f.Subnets}
+	d := e.Doc(t, "2.0.0", vid, body, cfg)
+	e.Record(t, d)
+	launched := e.Region.Now()
+	d.Candidate = &release.Candidate{LaunchedAt: launched, Poll: release.Poll{Ready: true}, Status: "ready"}
+	for slot, subnet := range f.Subnets {
+		id := e.LaunchIn(t, subnet, map[string]string{release.TagApp: "shop", release.TagManaged: release.ManagedValue,
+			release.TagRole: release.RoleCandidate, release.TagRelease: d.ReleaseID})
+		d.Candidate.Instances = append(d.Candidate.Instances, release.Member{Slot: slot, InstanceID: id, SubnetID: subnet, AZ: f.AZs[slot], LaunchedAt: launched, Ready: true})
+	}
+	e.Region.Advance(e.Test, 2*time.Minute) // running, SSM agents online
+	return e, Handler{D: e.Deps}, d
+}
+
+// events counts the timeline's events of one state.
+func events(t *testing.T, e *steptest.Env, id, state string) []ledger.Event {
+	t.Helper()
+	var out []ledger.Event
+	for _, ev := range timeline(t, e, id) {
+		if ev.Step == state {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// TestDeployFleet: one command reaches the three candidates at once, with
+// no error allowed and all of them at a time; the check follows every
+// invocation and is ready once all three installed, recording each with
+// its zone. A check repeated after it recorded (its answer lost) adds no
+// second event.
+func TestDeployFleet(t *testing.T) {
+	e, h, d := fleetScene(t)
+	ids := d.Candidate.IDs()
+	send(t, e, h, &d)
+	cmds := e.Region.Commands()
+	if len(cmds) != 1 || !slices.Equal(cmds[0].InstanceIDs, ids) {
+		t.Fatalf("commands %+v, want one to %v", cmds, ids)
+	}
+	in := e.Region.CallsTo(sim.ServiceSSM, "SendCommand")[0].Input.(*ssm.SendCommandInput)
+	if aws.ToString(in.MaxErrors) != "0" || aws.ToString(in.MaxConcurrency) != "100%" {
+		t.Errorf("MaxErrors %q MaxConcurrency %q, want 0 and 100%%", aws.ToString(in.MaxErrors), aws.ToString(in.MaxConcurrency))
+	}
+	if len(d.Deploy.Instances) != 3 || d.Deploy.Instances[2].InstanceID != ids[2] || d.Deploy.Instances[2].Status != "Pending" {
+		t.Errorf("sent: %+v", d.Deploy.Instances)
+	}
+	before := d
+	dep, err := check(e, h, &d)
+	if err != nil || !dep.Ready || dep.Status != "Success" {
+		t.Fatalf("check: %+v %v", dep, err)
+	}
+	for i, o := range dep.Instances {
+		if o.InstanceID != ids[i] || o.Status != "Success" || !strings.Contains(o.LastLine, "healthy on :8080/healthz") {
+			t.Errorf("instance %d: %+v", i, o)
+		}
+		if app, err := e.Region.App(ids[i]); err != nil || app.Version != "2.0.0" || !app.Running {
+			t.Errorf("%s runs %+v %v", ids[i], app, err)
+		}
+	}
+	installed := events(t, e, d.ReleaseID, "CheckDeploy")
+	if len(installed) != 1 || !strings.HasPrefix(installed[0].Detail, "2.0.0 installed on 3 candidates: ") {
+		t.Fatalf("CheckDeploy events %+v", installed)
+	}
+	for i, id := range ids {
+		if !strings.Contains(installed[0].Detail, id+" ("+e.Fixture.AZs[i]+"): ") {
+			t.Errorf("the event %q lacks %s in %s", installed[0].Detail, id, e.Fixture.AZs[i])
+		}
+	}
+	again, err := h.Check(e.Ctx, before)
+	if err != nil || !again.Ready {
+		t.Fatalf("repeated check: %+v %v", again, err)
+	}
+	if n := len(events(t, e, d.ReleaseID, "CheckDeploy")); n != 1 {
+		t.Errorf("%d CheckDeploy events after a repeated check, want 1", n)
+	}
+}
+
+// TestDeployFleetOneFails: one candidate's failed install fails the deploy
+// with DeployFailed naming that instance and its last line, and only it.
+func TestDeployFleetOneFails(t *testing.T) {
+	e, h, d := fleetScene(t)
+	ids := d.Candidate.IDs()
+	bad := ids[1]
+	e.Region.FailCommands(sim.CommandFault{Document: "deploy", InstanceID: bad, Outcome: sim.Outcome{ResponseCode: 3,
+		Stdout: "downloading shop 2.0.0\nno space left on device\n"}})
+	send(t, e, h, &d)
+	e.Region.Advance(e.Test, 30*time.Second)
+	dep, err := check(e, h, &d)
+	var df release.DeployFailed
+	if !errors.As(err, &df) || !strings.Contains(err.Error(), "deploy failed on 1 of 3 candidates: "+bad+" failed (exit 3): no space left on device") {
+		t.Fatalf("%T %v, want DeployFailed naming %s", err, err, bad)
+	}
+	for _, good := range []string{ids[0], ids[2]} {
+		if strings.Contains(err.Error(), good) {
+			t.Errorf("the error names %s, which did not fail: %v", good, err)
+		}
+	}
+	if dep.Ready || dep.Status != "Failed" || dep.LastLine != "no space left on device" || dep.Instances[1].Status != "Failed" || dep.Instances[1].ExitCode != 3 {
+		t.Errorf("deploy %+v", dep)
+	}
+	if n := len(events(t, e, d.ReleaseID, "CheckDeploy")); n != 0 {
+		t.Errorf("%d CheckDeploy events for a failed deploy", n)
+	}
+}
+
+// TestDeployFleetThrottledMidPass: a look throttled after the pass has
+// read some of the side's invocations is Throttled; the retried check,
+// from the document as it was, reads them all and records the install
+// once.
+func TestDeployFleetThrottledMidPass(t *testing.T) {
+	e, h, d := fleetScene(t)
+	send(t, e, h, &d)
+	e.Region.Advance(e.Test, 30*time.Second) // all three ended
+	e.Region.Inject(sim.Fault{Service: sim.ServiceSSM, Operation: "GetCommandInvocation", Code: "ThrottlingException", Nth: 3})
+	if _, err := h.Check(e.Ctx, d); release.ErrorName(err) != "Throttled" {
+		t.Fatalf("%T %v, want Throttled", err, err)
+	}
+	if n := len(e.Region.CallsTo(sim.ServiceSSM, "GetCommandInvocation")); n != 3 {
+		t.Errorf("%d looks before the throttled one failed the pass, want 3 (two read, the third throttled)", n)
+	}
+	dep, err := check(e, h, &d)
+	if err != nil || !dep.Ready {
+		t.Fatalf("retried: %+v %v", dep, err)
+	}
+	if n := len(events(t, e, d.ReleaseID, "CheckDeploy")); n != 1 {
+		t.Errorf("%d CheckDeploy events, want 1", n)
+	}
+}
+
+// TestDeployFleetGivesUpOnAHungInstance: one candidate whose command
+// still runs past the deadline fails the deploy, naming it and its state;
+// the others, done long before, are not named.
+func TestDeployFleetGivesUpOnAHungInstance(t *testing.T) {
+	e, h, d := fleetScene(t)
+	hung := d.Candidate.IDs()[2]
+	e.Region.FailCommands(sim.CommandFault{Document: "deploy", InstanceID: hung, Outcome: sim.Outcome{Status: ssmtypes.CommandInvocationStatusSuccess, Duration: 3 * time.Hour}})
+	send(t, e, h, &d)
+	e.Region.AdvanceTo(e.Test, d.Deploy.SentAt.Add(d.Config.HealthCheck.Timeout.D()+slack-time.Second))
+	_, err := check(e, h, &d)
+	var df release.DeployFailed
+	if !errors.As(err, &df) || !strings.Contains(err.Error(), "deploy on 1 of 3 candidates still running 12m1s after it was sent: "+hung+" InProgress") {
+		t.Fatalf("%v, want DeployFailed naming %s", err, hung)
+	}
+	if d.Deploy.Instances[0].Status != "Success" || d.Deploy.Instances[1].Status != "Success" {
+		t.Errorf("instances %+v", d.Deploy.Instances)
 	}
 }
