@@ -207,3 +207,113 @@ func TestSmokeReachesOnlyWhatItsNetworkAllows(t *testing.T) {
 		t.Errorf("public address from inside the VPC: %v, want no answer", err)
 	}
 }
+
+// fleetScene is a release of three candidates behind the load balancer,
+// one in each of three zones, each running version 2.0.0 and healthy.
+func fleetScene(t *testing.T, target string) (*steptest.Env, Handler, release.Doc) {
+	t.Helper()
+	opts := sim.Options{ALB: true, Zones: 3, FunctionsInVPC: []string{}}
+	if target == "private" {
+		opts.FunctionsInVPC = []string{"smoke"}
+	}
+	e := steptest.New(t, "smoke", opts)
+	e.Deps.Env.SmokeTarget = target
+	f := e.Fixture
+	body, err := artifact.Sample("shop", "2.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.Config()
+	cfg.SmokeTests[1].BodyContains = "2.0.0"
+	cfg.Live.ElasticIPAllocationID = ""
+	cfg.Traffic = release.TrafficConfig{Mode: release.TrafficALB,
+		ALB: &release.ALBConfig{ListenerARN: f.ListenerARN, TargetGroupARNs: f.TargetGroupARNs[:]}}
+	cfg.Fleet = release.FleetConfig{Size: 3, SubnetIDs: f.Subnets}
+	d := e.Doc(t, "2.0.0", "v2", body, cfg)
+	e.Record(t, d)
+	var ids []string
+	for _, subnet := range f.Subnets {
+		ids = append(ids, e.LaunchIn(t, subnet, map[string]string{release.TagApp: "shop", release.TagRole: release.RoleCandidate, release.TagRelease: d.ReleaseID}))
+	}
+	e.Region.Advance(e.Test, 3*time.Minute)
+	d.Candidate = &release.Candidate{Poll: release.Poll{Ready: true}, Status: "ready"}
+	for slot, id := range ids {
+		host := e.Region.Host(id)
+		host.SetHealthCheck(8080, "/healthz")
+		host.Install("2.0.0", d.ReleaseID, 5)
+		if err := host.StartApp(); err != nil {
+			t.Fatal(err)
+		}
+		i := e.Instance(t, id)
+		d.Candidate.Instances = append(d.Candidate.Instances, release.Member{Slot: slot, InstanceID: id, SubnetID: f.Subnets[slot], AZ: f.AZs[slot],
+			PrivateIP: aws.ToString(i.PrivateIpAddress), PublicIP: aws.ToString(i.PublicIpAddress), Ready: true})
+	}
+	return e, Handler{D: e.Deps}, d
+}
+
+// TestSmokeFleetPasses: every candidate is checked on its own address,
+// and the report has each instance's checks.
+func TestSmokeFleetPasses(t *testing.T) {
+	for _, target := range []string{"private", "public"} {
+		t.Run(target, func(t *testing.T) {
+			e, h, d := fleetScene(t, target)
+			rep, err := h.Run(e.Ctx, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rep.Passed || rep.Target != "3 candidates" || len(rep.Checks) != 0 || len(rep.Instances) != 3 {
+				t.Fatalf("report %+v", rep)
+			}
+			for i, ir := range rep.Instances {
+				m := d.Candidate.Instances[i]
+				ip := m.PrivateIP
+				if target == "public" {
+					ip = m.PublicIP
+				}
+				if ir.InstanceID != m.InstanceID || ir.AZ != m.AZ || ir.Target != "http://"+ip+":8080" || !ir.Passed || names(release.Report{Checks: ir.Checks}) != "health,home page,version" {
+					t.Errorf("instance %d: %+v", i, ir)
+				}
+			}
+			noAWSCalls(t, e)
+		})
+	}
+}
+
+// TestSmokeFleetOneFails: one candidate failing its checks fails the step,
+// naming that instance, its zone and its failed checks, and no other.
+func TestSmokeFleetOneFails(t *testing.T) {
+	e, h, d := fleetScene(t, "private")
+	bad := d.Candidate.Instances[2]
+	e.Region.Host(bad.InstanceID).SetFailing(true)
+	rep, err := h.Run(e.Ctx, d)
+	var sf release.SmokeTestFailed
+	if !errors.As(err, &sf) {
+		t.Fatalf("%T %v, want SmokeTestFailed", err, err)
+	}
+	for _, w := range []string{"smoke tests failed on 1 of 3 candidates: " + bad.InstanceID + " (" + bad.AZ + "): ", "against http://" + bad.PrivateIP + ":8080", "home page: status 500, want 200"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q lacks %q", err, w)
+		}
+	}
+	for _, good := range d.Candidate.Instances[:2] {
+		if strings.Contains(err.Error(), good.InstanceID) {
+			t.Errorf("the error names %s, which passed: %v", good.InstanceID, err)
+		}
+	}
+	if rep.Passed || len(rep.Instances) != 3 || !rep.Instances[0].Passed || !rep.Instances[1].Passed || rep.Instances[2].Passed {
+		t.Errorf("report %+v", rep)
+	}
+}
+
+// TestSmokeFleetNeedsAddressesItCanReach: outside the VPC, candidates
+// without a public address fail the step before any check, named.
+func TestSmokeFleetNeedsAddressesItCanReach(t *testing.T) {
+	e, h, d := fleetScene(t, "public")
+	d.Candidate.Instances[1].PublicIP = ""
+	_, err := h.Run(e.Ctx, d)
+	var sf release.SmokeTestFailed
+	if !errors.As(err, &sf) || !strings.Contains(err.Error(), "1 of 3 candidates have no public address") ||
+		!strings.Contains(err.Error(), d.Candidate.Instances[1].InstanceID+" (private "+d.Candidate.Instances[1].PrivateIP+")") {
+		t.Fatalf("%v, want SmokeTestFailed naming the instance without a public address", err)
+	}
+}
