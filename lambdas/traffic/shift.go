@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -28,18 +29,23 @@ const (
 	RegisterTimeout = 5 * time.Minute
 )
 
-// Register registers the candidate behind the load balancer and waits,
-// within its invocation, until the load balancer reports it healthy. A
-// retried or repeated pass finds it registered and only looks.
+// Register registers the candidate side (every instance) behind the load
+// balancer and waits, within its invocation, until the load balancer
+// reports all of them healthy. A retried or repeated pass finds them
+// registered and only looks, and records the side healthy only once.
 func (h Handler) Register(ctx context.Context, d release.Doc) (release.Register, error) {
 	reg := release.Register{Since: h.D.Now().UTC()}
 	if d.Register != nil {
 		reg = *d.Register
 	}
-	if err := h.D.Aborted(ctx, d); err != nil {
+	rec, err := h.D.Ledger().Get(ctx, d.App, d.ReleaseID)
+	if err != nil && !errors.Is(err, ledger.ErrNotFound) {
+		return reg, step.AWS("dynamodb:GetItem", d.ReleaseID, err)
+	}
+	if err := step.AbortedBy(rec.AbortRequested); err != nil {
 		return reg, err
 	}
-	side := traffic.One(d.Candidate.First().InstanceID)
+	side := candidateSide(d)
 	router := h.D.Router(d.Config)
 	var health traffic.Health
 	ready, err := h.D.Poll(ctx, step.PollBudget, func(ctx context.Context) (bool, time.Duration, error) {
@@ -47,13 +53,19 @@ func (h Handler) Register(ctx context.Context, d release.Doc) (release.Register,
 		if health, err = router.Register(ctx, side); err != nil {
 			return false, 0, err
 		}
-		for id, why := range health.Unhealthy {
-			if strings.HasPrefix(why, "unhealthy") {
-				return false, 0, release.TargetUnhealthy{Cause: release.Causef(
-					"the load balancer finds %s unhealthy in target group %s (%s): check that the target group's health check (port, path, expected code) matches the app's and that the instance's security group lets the load balancer reach it",
-					id, health.Group, why)}
+		var unhealthy []string
+		for _, id := range side.Instances {
+			if why := health.Unhealthy[id]; strings.HasPrefix(why, "unhealthy") {
+				unhealthy = append(unhealthy, fmt.Sprintf("%s (%s)", id, why))
 			}
 		}
+		if len(unhealthy) > 0 {
+			return false, 0, release.TargetUnhealthy{Cause: release.Causef(
+				"the load balancer finds %s unhealthy in target group %s: check that the target group's health check (port, path, expected code) matches the app's and that the instance's security group lets the load balancer reach it",
+				strings.Join(unhealthy, ", "), health.Group)}
+		}
+		// Ready only when every instance of the side is healthy: Health
+		// lists each one not healthy (initial, not registered) as unhealthy.
 		return health.Ready(), registerPoll, nil
 	})
 	reg.Checks++
@@ -71,14 +83,21 @@ func (h Handler) Register(ctx context.Context, d release.Doc) (release.Register,
 	if !ready {
 		if h.D.Now().Sub(reg.Since) > RegisterTimeout {
 			return reg, release.TargetUnhealthy{Cause: release.Causef("%s is not healthy in target group %s %s after it was registered (%s)",
-				side, reg.Group, RegisterTimeout, describe(reg.Unhealthy))}
+				sideName(d), reg.Group, RegisterTimeout, describe(reg.Unhealthy))}
 		}
 		reg.WaitSeconds = int(registerPoll / time.Second)
 		return reg, nil
 	}
 	reg.Ready = true
+	detail := fmt.Sprintf("%s registered in target group %s and healthy", side, reg.Group)
+	if len(side.Instances) > 1 {
+		detail = fmt.Sprintf("%d candidates (%s) registered in target group %s and all healthy", len(side.Instances), strings.Join(side.Instances, ", "), reg.Group)
+	}
+	if recorded(rec.Timeline, release.StateRegisterCandidate, detail) {
+		return reg, nil
+	}
 	err = h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{
-		Event: &ledger.Event{Step: release.StateRegisterCandidate, Detail: fmt.Sprintf("%s registered in target group %s and healthy", side, reg.Group)},
+		Event: &ledger.Event{Step: release.StateRegisterCandidate, Detail: detail},
 	})
 	if err != nil {
 		return reg, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
@@ -86,11 +105,36 @@ func (h Handler) Register(ctx context.Context, d release.Doc) (release.Register,
 	return reg, nil
 }
 
+// candidateSide is every instance of the candidate: behind a load
+// balancer the whole side is registered and shifted to at once.
+func candidateSide(d release.Doc) traffic.Side {
+	return traffic.Side{Instances: d.Candidate.IDs()}
+}
+
+// sideName words the candidate side: its instance, or how many.
+func sideName(d release.Doc) string {
+	if ids := d.Candidate.IDs(); len(ids) != 1 {
+		return fmt.Sprintf("the %d candidates", len(ids))
+	}
+	return d.Candidate.First().InstanceID
+}
+
+// recorded reports an event already in the timeline.
+func recorded(timeline []ledger.Event, state, detail string) bool {
+	for _, e := range timeline {
+		if e.Step == state && e.Detail == detail {
+			return true
+		}
+	}
+	return false
+}
+
 func describe(m map[string]string) string {
 	var parts []string
 	for id, why := range m {
 		parts = append(parts, id+" "+why)
 	}
+	sort.Strings(parts)
 	return strings.Join(parts, ", ")
 }
 
@@ -156,10 +200,10 @@ func (h Handler) Shift(ctx context.Context, d release.Doc) (release.Shift, error
 		return s, nil
 	}
 	cur.Outcome = "passed"
-	detail := fmt.Sprintf("%d %% of the traffic on %s for %s: %d rounds green", cur.Weight, d.Candidate.First().InstanceID, bake, cur.Checks)
+	detail := fmt.Sprintf("%d %% of the traffic on %s for %s: %d rounds green", cur.Weight, sideName(d), bake, cur.Checks)
 	if s.Step == last {
 		s.Ready = true
-		detail = fmt.Sprintf("%s serves all of %s's traffic through %s: verified for %s", d.Candidate.First().InstanceID, d.App, d.Live.PublicIP, bake)
+		detail = fmt.Sprintf("%s serves all of %s's traffic through %s: verified for %s", sideName(d), d.App, d.Live.PublicIP, bake)
 	}
 	if err := led.Update(ctx, d.App, d.ReleaseID, ledger.Change{Event: &ledger.Event{Step: release.StateShiftTraffic, Detail: detail}}); err != nil {
 		return s, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
@@ -221,7 +265,7 @@ func (h Handler) setWeights(ctx context.Context, d release.Doc, s *release.Shift
 			return err
 		}
 	}
-	mv, err := h.D.Router(d.Config).Shift(ctx, traffic.One(d.Candidate.First().InstanceID), st.Weight)
+	mv, err := h.D.Router(d.Config).Shift(ctx, candidateSide(d), st.Weight)
 	if errors.Is(err, traffic.ErrUnsupported) {
 		return release.ShiftFailed{Cause: release.Cause(err.Error())}
 	}
@@ -229,7 +273,7 @@ func (h Handler) setWeights(ctx context.Context, d release.Doc, s *release.Shift
 		return step.Traffic(err)
 	}
 	if mv.Changed {
-		h.D.Did(ctx, d.ReleaseID, "shift", "weight", st.Weight, "to", d.Candidate.First().InstanceID, "front", mv.Detail, "first", first)
+		h.D.Did(ctx, d.ReleaseID, "shift", "weight", st.Weight, "to", candidateSide(d).String(), "front", mv.Detail, "first", first)
 	}
 	if !first {
 		if mv.Changed {
@@ -239,7 +283,7 @@ func (h Handler) setWeights(ctx context.Context, d release.Doc, s *release.Shift
 	}
 	st.StartedAt = h.D.Now().UTC()
 	return h.switched(ctx, d, release.StateShiftTraffic,
-		fmt.Sprintf("%d %% of the traffic to %s through %s", st.Weight, d.Candidate.First().InstanceID, d.Live.PublicIP),
+		fmt.Sprintf("%d %% of the traffic to %s through %s", st.Weight, sideName(d), d.Live.PublicIP),
 		map[string]any{"traffic": ledger.Traffic{Weight: st.Weight, Step: s.Step + 1, Steps: len(s.Steps)}})
 }
 
@@ -273,7 +317,7 @@ func (h Handler) trafficArrivedThroughLB(ctx context.Context, d release.Doc, s *
 	}
 	if !arrived {
 		if since := h.D.Now().Sub(s.Steps[0].StartedAt); since > settleTimeout {
-			return false, release.ShiftFailed{Cause: release.Causef("%s still shows the maintenance page %s after all traffic was sent to %s", split.Front, settleTimeout, d.Candidate.First().InstanceID)}
+			return false, release.ShiftFailed{Cause: release.Causef("%s still shows the maintenance page %s after all traffic was sent to %s", split.Front, settleTimeout, sideName(d))}
 		}
 		s.WaitSeconds = 1
 		return false, nil

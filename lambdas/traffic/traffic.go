@@ -25,6 +25,11 @@ type Handler struct{ D *step.Deps }
 // nothing.
 func (h Handler) Switch(ctx context.Context, d release.Doc) (release.Switch, error) {
 	to := d.Candidate.First().InstanceID
+	if n := len(d.Candidate.IDs()); n > 1 {
+		// The config refuses a fleet behind an Elastic IP; moving the
+		// address to one instance would strand the others.
+		return release.Switch{}, release.StepFailed{Cause: release.Causef("an Elastic IP serves one instance, the candidate side has %d", n)}
+	}
 	if err := h.switching(ctx, d); err != nil {
 		return release.Switch{}, err
 	}
@@ -45,7 +50,8 @@ func (h Handler) Switch(ctx context.Context, d release.Doc) (release.Switch, err
 // candidate: from then on users may write to the candidate's data, so a
 // rollback must bring that data back whatever the front shows by then.
 func (h Handler) switching(ctx context.Context, d release.Doc) error {
-	err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{Set: map[string]any{"switchingTo": d.Candidate.First().InstanceID}})
+	// The whole side: the rollback only asks whether it is set.
+	err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{Set: map[string]any{"switchingTo": candidateSide(d).String()}})
 	if err != nil {
 		return step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
 	}
