@@ -181,7 +181,7 @@ func Started(d release.Doc, region string) Message {
 	b.line("greenlight started releasing %s %s.", d.App, d.Version)
 	b.line("")
 	header(&b, d)
-	b.field("Live instance", d.Live.InstanceID)
+	liveIDsField(&b, d.Live)
 	b.field("Live version", d.Live.Version)
 	b.field("Data mode", d.Config.Data.Mode)
 	b.line("")
@@ -193,12 +193,26 @@ func Started(d release.Doc, region string) Message {
 }
 
 // AwaitingApproval asks for a decision with everything needed to make it.
+// A candidate fleet is listed instance by instance, with its smoke tests
+// summed up per instance.
 func AwaitingApproval(d release.Doc, report *release.Report, expires time.Time, region string) Message {
 	var b body
-	b.line("%s %s is installed on a candidate instance and waits for your approval.", d.App, d.Version)
+	fleet := d.Candidate != nil && len(d.Candidate.Instances) > 1
+	if fleet {
+		b.line("%s %s is installed on %d candidate instances and waits for your approval.", d.App, d.Version, len(d.Candidate.Instances))
+	} else {
+		b.line("%s %s is installed on a candidate instance and waits for your approval.", d.App, d.Version)
+	}
 	b.line("")
 	header(&b, d)
-	if d.Candidate != nil {
+	switch {
+	case fleet:
+		candidateFleet(&b, d.Candidate.Instances)
+		first := d.Candidate.First()
+		if ip := firstNonEmpty(first.PublicIP, first.PrivateIP); ip != "" {
+			b.field("Try it", fmt.Sprintf("http://%s:%d%s", ip, d.Config.HealthCheck.Port, d.Config.HealthCheck.Path))
+		}
+	case d.Candidate != nil:
 		b.field("Candidate", d.Candidate.First().InstanceID)
 		addr := d.Candidate.First().PrivateIP
 		if d.Candidate.First().PublicIP != "" {
@@ -209,43 +223,151 @@ func AwaitingApproval(d release.Doc, report *release.Report, expires time.Time, 
 			b.field("Try it", fmt.Sprintf("http://%s:%d%s", ip, d.Config.HealthCheck.Port, d.Config.HealthCheck.Path))
 		}
 	}
-	b.field("Live instance", d.Live.InstanceID+" ("+firstNonEmpty(d.Live.Version, "version unknown")+")")
+	liveField(&b, d.Live, firstNonEmpty(d.Live.Version, "version unknown"))
 	b.field("Public address", d.Live.PublicIP)
 	b.field("Decide before", stamp(expires))
 	b.line("")
 	switch {
+	case report != nil && len(report.Instances) > 0:
+		fleetSmoke(&b, report)
 	case report == nil || len(report.Checks) == 0:
 		b.line("Smoke tests: none configured.")
 	default:
 		b.line("Smoke tests against %s:", report.Target)
-		for _, c := range report.Checks {
-			mark, got := "PASS", fmt.Sprintf("HTTP %d in %d ms", c.Status, c.LatencyMS)
-			if !c.Passed {
-				mark = "FAIL"
-			}
-			if c.Status == 0 {
-				got = "no response"
-			}
-			b.line("  %s  %-24s %s", mark, c.Name, got)
-			if c.Problem != "" {
-				b.para("        ", c.Problem)
-			}
-		}
+		checks(&b, "  ", report.Checks)
 	}
 	b.line("")
-	if d.Config.UsesALB() {
+	switch {
+	case d.Config.UsesALB() && fleet:
+		b.line("To release it (shifts traffic to the candidates through the load balancer, %s %%):", steps(d.Config.TrafficSteps()))
+	case d.Config.UsesALB():
 		b.line("To release it (shifts traffic to the candidate through the load balancer, %s %%):", steps(d.Config.TrafficSteps()))
-	} else {
+	default:
 		b.line("To release it (moves the Elastic IP to the candidate):")
 	}
 	b.line("  greenlight approve %s", d.ReleaseID)
-	b.line("To stop it (terminates the candidate, nothing changes for users):")
+	if fleet {
+		b.line("To stop it (terminates the candidates, nothing changes for users):")
+	} else {
+		b.line("To stop it (terminates the candidate, nothing changes for users):")
+	}
 	b.line("  greenlight reject %s --reason \"...\"", d.ReleaseID)
 	b.line("")
 	b.line("No answer by the deadline counts as a rejection.")
 	b.line("")
 	b.link("Execution in the Step Functions console:", ConsoleURL(region, d.Execution))
 	return Message{Kind: "approval", Subject: fmt.Sprintf("[greenlight] %s %s: approval needed", d.App, d.Version), Body: b.text()}
+}
+
+// checks lists a report's checks, each at indent, a failed one's problem
+// under it.
+func checks(b *body, indent string, list []release.CheckResult) {
+	for _, c := range list {
+		mark, got := "PASS", fmt.Sprintf("HTTP %d in %d ms", c.Status, c.LatencyMS)
+		if !c.Passed {
+			mark = "FAIL"
+		}
+		if c.Status == 0 {
+			got = "no response"
+		}
+		b.line("%s%s  %-24s %s", indent, mark, c.Name, got)
+		if c.Problem != "" {
+			b.para(indent+"      ", c.Problem)
+		}
+	}
+}
+
+// candidateFleet lists a fleet's candidates, one a line: id, zone and
+// address.
+func candidateFleet(b *body, side []release.Member) {
+	b.field("Candidates", fmt.Sprintf("%d instances", len(side)))
+	indent := strings.Repeat(" ", len(fmt.Sprintf("  %-19s ", "x:")))
+	for _, m := range side {
+		addr := m.PrivateIP
+		if m.PublicIP != "" {
+			addr = m.PublicIP + " (private " + m.PrivateIP + ")"
+		}
+		b.line("%s%s", indent, strings.Join(nonEmpty(m.InstanceID, m.AZ, addr), "  "))
+	}
+}
+
+// fleetSmoke sums a fleet's smoke tests up: a line for each instance,
+// and under it the checks it failed.
+func fleetSmoke(b *body, r *release.Report) {
+	failed := 0
+	for _, ir := range r.Instances {
+		if !ir.Passed {
+			failed++
+		}
+	}
+	verdict := "all passed"
+	if failed > 0 {
+		verdict = fmt.Sprintf("%d of %d failed", failed, len(r.Instances))
+	}
+	b.line("Smoke tests on %d candidates, %s:", len(r.Instances), verdict)
+	for _, ir := range r.Instances {
+		passed := 0
+		for _, c := range ir.Checks {
+			if c.Passed {
+				passed++
+			}
+		}
+		mark := "PASS"
+		if !ir.Passed {
+			mark = "FAIL"
+		}
+		b.line("  %s  %s", mark, strings.Join(nonEmpty(ir.InstanceID, ir.AZ, ir.Target, fmt.Sprintf("%d of %d checks passed", passed, len(ir.Checks))), "  "))
+		var bad []release.CheckResult
+		for _, c := range ir.Checks {
+			if !c.Passed {
+				bad = append(bad, c)
+			}
+		}
+		checks(b, "        ", bad)
+	}
+}
+
+// liveField is the live side: its instance, or a fleet's instances.
+func liveField(b *body, l release.Live, version string) {
+	if ids := l.IDs(); len(ids) > 1 {
+		b.field("Live instances", fmt.Sprintf("%s (%s)", strings.Join(ids, ", "), version))
+		return
+	}
+	b.field("Live instance", l.InstanceID+" ("+version+")")
+}
+
+// liveIDsField is the live side's instance, or a fleet's instances.
+func liveIDsField(b *body, l release.Live) {
+	if ids := l.IDs(); len(ids) > 1 {
+		b.field("Live instances", strings.Join(ids, ", "))
+		return
+	}
+	b.field("Live instance", l.InstanceID)
+}
+
+// candidateField names the candidate side: its instance, or a fleet's
+// instances, with a note.
+func candidateField(b *body, singular, plural string, c *release.Candidate, note string) {
+	ids := c.IDs()
+	value := strings.Join(ids, ", ")
+	if note != "" {
+		value += " (" + note + ")"
+	}
+	if len(ids) > 1 {
+		b.field(plural, value)
+		return
+	}
+	b.field(singular, value)
+}
+
+func nonEmpty(vs ...string) []string {
+	var out []string
+	for _, v := range vs {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // Released reports success.
@@ -259,7 +381,7 @@ func Released(d release.Doc, previous string, retireAfter time.Time, leadTime, m
 	b.line("")
 	header(&b, d)
 	if d.Candidate != nil {
-		b.field("Live instance", d.Candidate.First().InstanceID)
+		candidateField(&b, "Live instance", "Live instances", d.Candidate, "")
 	}
 	b.field("Public address", d.Live.PublicIP)
 	if previous != "" {
@@ -296,6 +418,9 @@ func RolledBack(d release.Doc, reason string, undone []string, trafficBack bool)
 		b.line("The release of %s %s failed and was rolled back.", d.App, version(d))
 	}
 	switch {
+	case trafficBack && d.Config.UsesALB() && len(d.Live.IDs()) > 1:
+		b.line("Traffic had moved to the candidates; the load balancer sends all of it to the %d live", len(d.Live.IDs()))
+		b.line("instances again.")
 	case trafficBack && d.Config.UsesALB():
 		b.line("Traffic had moved to the candidate; the load balancer sends all of it to %s again.", d.Live.InstanceID)
 	case trafficBack:
@@ -305,9 +430,9 @@ func RolledBack(d release.Doc, reason string, undone []string, trafficBack bool)
 	}
 	b.line("")
 	header(&b, d)
-	b.field("Live instance", d.Live.InstanceID)
+	liveIDsField(&b, d.Live)
 	if d.Candidate != nil && !d.IsRollback() {
-		b.field("Candidate", d.Candidate.First().InstanceID+" (terminated)")
+		candidateField(&b, "Candidate", "Candidates", d.Candidate, "terminated")
 	}
 	b.field("Reason", reason)
 	if len(undone) > 0 {
@@ -340,9 +465,9 @@ func RollbackFailed(d release.Doc, reason string, left []string) Message {
 	b.line("A person must look now.")
 	b.line("")
 	header(&b, d)
-	b.field("Live instance", d.Live.InstanceID)
+	liveIDsField(&b, d.Live)
 	if d.Candidate != nil {
-		b.field("Candidate", d.Candidate.First().InstanceID)
+		candidateField(&b, "Candidate", "Candidates", d.Candidate, "")
 	}
 	if d.Live.AllocationID != "" {
 		b.field("Elastic IP", strings.TrimSpace(d.Live.AllocationID+" "+d.Live.PublicIP))
@@ -405,9 +530,13 @@ func NotRecorded(d release.Doc, problem string) Message {
 	b.line("")
 	header(&b, d)
 	if d.Candidate != nil {
-		b.field("Live instance", d.Candidate.First().InstanceID)
+		candidateField(&b, "Live instance", "Live instances", d.Candidate, "")
 	}
-	b.field("Previous instance", d.Live.InstanceID)
+	if ids := d.Live.IDs(); len(ids) > 1 {
+		b.field("Previous instances", strings.Join(ids, ", "))
+	} else {
+		b.field("Previous instance", d.Live.InstanceID)
+	}
 	b.line("")
 	b.line("Not recorded:")
 	b.para("  ", problem)
@@ -526,7 +655,7 @@ func RollbackStarted(d release.Doc, by, reason, region string) Message {
 	b.field("Reason", reason)
 	b.field("From", d.Live.InstanceID+" ("+firstNonEmpty(d.Live.Version, "current version")+")")
 	if d.Candidate != nil {
-		b.field("To", d.Candidate.First().InstanceID+" ("+d.Version+")")
+		candidateField(&b, "To", "To", d.Candidate, d.Version)
 	}
 	if d.Config.HasData() {
 		b.field("Data", "moves back under a maintenance page ("+d.Config.Data.Mode+" mode)")

@@ -53,6 +53,34 @@ func albDoc() release.Doc {
 	return d
 }
 
+// fleetDoc is albDoc with sides of three: the live fleet and three
+// candidates, one per zone.
+func fleetDoc() release.Doc {
+	d := albDoc()
+	d.Config.Fleet = release.FleetConfig{Size: 3}
+	d.Live.InstanceIDs = []string{"i-0live000000000001", "i-0live000000000003", "i-0live000000000005"}
+	d.Candidate = &release.Candidate{Instances: []release.Member{
+		{Slot: 0, InstanceID: "i-0cand000000000002", AZ: "eu-west-1a", PrivateIP: "10.0.1.20"},
+		{Slot: 1, InstanceID: "i-0cand000000000004", AZ: "eu-west-1b", PrivateIP: "10.0.2.40"},
+		{Slot: 2, InstanceID: "i-0cand000000000006", AZ: "eu-west-1c", PrivateIP: "10.0.3.60"},
+	}}
+	return d
+}
+
+// fleetReport is a fleet's smoke tests: two candidates pass, the third
+// fails one check.
+func fleetReport() *release.Report {
+	pass := func(id, az, ip string) release.InstanceReport {
+		return release.InstanceReport{InstanceID: id, AZ: az, Target: "http://" + ip + ":8080", Passed: true, Checks: []release.CheckResult{
+			{Name: "health", Status: 200, LatencyMS: 3, Passed: true}, {Name: "home page", Status: 200, LatencyMS: 40, Passed: true}}}
+	}
+	bad := pass("i-0cand000000000006", "eu-west-1c", "10.0.3.60")
+	bad.Passed = false
+	bad.Checks[1] = release.CheckResult{Name: "home page", Status: 500, LatencyMS: 12, Problem: "status 500, want 200"}
+	return &release.Report{Target: "3 candidates", Passed: false, At: at, Instances: []release.InstanceReport{
+		pass("i-0cand000000000002", "eu-west-1a", "10.0.1.20"), pass("i-0cand000000000004", "eu-west-1b", "10.0.2.40"), bad}}
+}
+
 func report() *release.Report {
 	return &release.Report{Target: "10.0.1.20", Passed: false, At: at, Checks: []release.CheckResult{
 		{Name: "home page", Status: 200, LatencyMS: 42, Passed: true},
@@ -119,6 +147,32 @@ func TestMessages(t *testing.T) {
 				"aws elbv2 describe-listeners --region eu-west-1 --listener-arns \\\n    arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/shop/50dc6c495c0c9188/f2f7dc8efc522ab2\n",
 				"aws elbv2 describe-target-health --region eu-west-1 --target-group-arn \\\n    arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/shop-green/2453ed029918f21f\n"},
 			absent: []string{"describe-addresses"},
+		}},
+		{"approval-fleet", AwaitingApproval(fleetDoc(), fleetReport(), expires, "eu-west-1"), want{
+			kind: "approval", subject: "[greenlight] shop 1.4.0: approval needed",
+			contains: []string{"installed on 3 candidate instances", "Candidates:         3 instances\n",
+				"i-0cand000000000004  eu-west-1b  10.0.2.40\n", "Live instances:     i-0live000000000001, i-0live000000000003, i-0live000000000005 (1.3.2)",
+				"Smoke tests on 3 candidates, 1 of 3 failed:", "PASS  i-0cand000000000002  eu-west-1a  http://10.0.1.20:8080  2 of 2 checks passed",
+				"FAIL  i-0cand000000000006  eu-west-1c  http://10.0.3.60:8080  1 of 2 checks passed\n        FAIL  home page                HTTP 500 in 12 ms\n",
+				"status 500, want 200", "terminates the candidates"},
+			absent: []string{"Candidate address", "PASS  health"},
+		}},
+		{"released-fleet", Released(approved(fleetDoc()), "", retire, 9*time.Minute, 0), want{
+			kind: "released", subject: "[greenlight] shop 1.4.0 released",
+			contains: []string{"Live instances:     i-0cand000000000002, i-0cand000000000004, i-0cand000000000006\n"},
+		}},
+		{"rolled-back-fleet", RolledBack(withFailure(fleetDoc(), "ShiftFailed", "alarm"), "ShiftFailed: alarm in ALARM: shop-5xx", nil, true), want{
+			kind: "rolled-back", subject: "[greenlight] shop 1.4.0 rolled back",
+			contains: []string{"sends all of it to the 3 live\ninstances again", "Live instances:     i-0live000000000001, i-0live000000000003, i-0live000000000005",
+				"Candidates:         i-0cand000000000002, i-0cand000000000004, i-0cand000000000006 (terminated)"},
+		}},
+		{"rollback-failed-fleet", RollbackFailed(withFailure(fleetDoc(), "ShiftFailed", ""), "ShiftFailed: alarm", nil), want{
+			kind: "rollback-failed", subject: "[greenlight] URGENT shop 1.4.0: rollback failed", urgent: true,
+			contains: []string{"Candidates:         i-0cand000000000002, i-0cand000000000004, i-0cand000000000006\n"},
+		}},
+		{"started-fleet", Started(fleetDoc(), "eu-west-1"), want{
+			kind: "started", subject: "[greenlight] shop 1.4.0: release started",
+			contains: []string{"Live instances:     i-0live000000000001, i-0live000000000003, i-0live000000000005\n"},
 		}},
 		{"approval-no-checks", AwaitingApproval(doc(), nil, expires, "eu-west-1"), want{
 			kind: "approval", subject: "[greenlight] shop 1.4.0: approval needed",
