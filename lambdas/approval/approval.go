@@ -7,6 +7,7 @@ package approval
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/greenlight/greenlight/internal/ledger"
@@ -62,13 +63,34 @@ func (h Handler) Open(ctx context.Context, in Input) (struct{}, error) {
 	return struct{}{}, nil
 }
 
-// smokeSummary words a smoke-test report in one line.
+// smokeSummary words a smoke-test report in one line; a fleet's names
+// the candidates that failed.
 func smokeSummary(r release.Report) string {
-	passed := 0
-	for _, c := range r.Checks {
+	if len(r.Instances) == 0 {
+		passed, total := countPassed(r.Checks)
+		return fmt.Sprintf("smoke tests: %d of %d checks passed against %s", passed, total, r.Target)
+	}
+	var checks, passedChecks int
+	var failed []string
+	for _, ir := range r.Instances {
+		p, n := countPassed(ir.Checks)
+		passedChecks, checks = passedChecks+p, checks+n
+		if !ir.Passed {
+			failed = append(failed, ir.InstanceID)
+		}
+	}
+	s := fmt.Sprintf("smoke tests: %d of %d candidates passed (%d of %d checks)", len(r.Instances)-len(failed), len(r.Instances), passedChecks, checks)
+	if len(failed) > 0 {
+		s += ", failed on " + strings.Join(failed, ", ")
+	}
+	return s
+}
+
+func countPassed(checks []release.CheckResult) (passed, total int) {
+	for _, c := range checks {
 		if c.Passed {
 			passed++
 		}
 	}
-	return fmt.Sprintf("smoke tests: %d of %d checks passed against %s", passed, len(r.Checks), r.Target)
+	return passed, len(checks)
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/greenlight/greenlight/harness/sim"
 	"github.com/greenlight/greenlight/internal/artifact"
 	"github.com/greenlight/greenlight/internal/ledger"
@@ -175,4 +177,74 @@ func TestApprovalFailureKeepsTheTokenSecret(t *testing.T) {
 		t.Errorf("%d approval messages", n)
 	}
 	noToken(t, e)
+}
+
+// TestApprovalFleet: for a fleet of three candidates, one per zone, the
+// timeline's line sums the smoke tests up per candidate, the ledger keeps
+// each instance's report, and the message lists every candidate.
+func TestApprovalFleet(t *testing.T) {
+	e := steptest.New(t, "approval", sim.Options{ALB: true, Zones: 3})
+	f := e.Fixture
+	body, err := artifact.Sample("shop", "2.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.Config()
+	cfg.Live.ElasticIPAllocationID = ""
+	cfg.Traffic = release.TrafficConfig{Mode: release.TrafficALB,
+		ALB: &release.ALBConfig{ListenerARN: f.ListenerARN, TargetGroupARNs: f.TargetGroupARNs[:]}}
+	cfg.Fleet = release.FleetConfig{Size: 3, SubnetIDs: f.Subnets}
+	d := e.Doc(t, "2.0.0", "v2", body, cfg)
+	e.Record(t, d)
+	d.Candidate = &release.Candidate{Poll: release.Poll{Ready: true}, Status: "ready"}
+	rep := &release.Report{Target: "3 candidates", Passed: true, At: e.Region.Now()}
+	var ids []string
+	for _, subnet := range f.Subnets {
+		ids = append(ids, e.LaunchIn(t, subnet, map[string]string{release.TagApp: "shop", release.TagRole: release.RoleCandidate, release.TagRelease: d.ReleaseID}))
+	}
+	e.Region.Advance(e.Test, time.Minute)
+	for slot, subnet := range f.Subnets {
+		id := ids[slot]
+		ip := aws.ToString(e.Instance(t, id).PrivateIpAddress)
+		d.Candidate.Instances = append(d.Candidate.Instances, release.Member{Slot: slot, InstanceID: id, SubnetID: subnet, AZ: f.AZs[slot], PrivateIP: ip})
+		rep.Instances = append(rep.Instances, release.InstanceReport{InstanceID: id, AZ: f.AZs[slot], Target: "http://" + ip + ":8080", Passed: true,
+			Checks: []release.CheckResult{{Name: "health", Status: 200, LatencyMS: 4, Passed: true}, {Name: "home page", Status: 200, LatencyMS: 9, Passed: true}}})
+	}
+	d.Smoke = rep
+	h := Handler{D: e.Deps}
+	if err := open(e, h, Input{Release: d, Token: token}); err != nil {
+		t.Fatal(err)
+	}
+	rec := e.Get(t, d.ReleaseID)
+	if last := rec.Timeline[len(rec.Timeline)-1]; !strings.Contains(last.Detail, "smoke tests: 3 of 3 candidates passed (6 of 6 checks)") {
+		t.Errorf("timeline %+v", last)
+	}
+	if rec.Smoke == nil || len(rec.Smoke.Instances) != 3 || rec.Smoke.Instances[1].InstanceID != d.Candidate.Instances[1].InstanceID || len(rec.Smoke.Instances[1].Checks) != 2 {
+		t.Errorf("ledger smoke report %+v, want each instance's", rec.Smoke)
+	}
+	msgs := e.Messages("approval")
+	if len(msgs) != 1 {
+		t.Fatalf("approval notifications: %+v", e.Messages(""))
+	}
+	for _, m := range d.Candidate.Instances {
+		if !strings.Contains(msgs[0].Body, m.InstanceID+"  "+m.AZ+"  "+m.PrivateIP) || !strings.Contains(msgs[0].Body, "PASS  "+m.InstanceID+"  "+m.AZ) {
+			t.Errorf("the message lacks %s in %s:\n%s", m.InstanceID, m.AZ, msgs[0].Body)
+		}
+	}
+	if !strings.Contains(msgs[0].Body, "Smoke tests on 3 candidates, all passed:") {
+		t.Errorf("message:\n%s", msgs[0].Body)
+	}
+	noToken(t, e)
+}
+
+// TestSmokeSummaryNamesFailedCandidates: a fleet's failed candidates are
+// named in the timeline's line.
+func TestSmokeSummaryNamesFailedCandidates(t *testing.T) {
+	r := release.Report{Instances: []release.InstanceReport{
+		{InstanceID: "i-a", Passed: true, Checks: []release.CheckResult{{Passed: true}}},
+		{InstanceID: "i-b", Checks: []release.CheckResult{{Passed: false}}},
+	}}
+	if got, want := smokeSummary(r), "smoke tests: 1 of 2 candidates passed (1 of 2 checks), failed on i-b"; got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
 }
