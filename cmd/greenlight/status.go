@@ -204,19 +204,14 @@ func renderStatus(w io.Writer, v statusView) {
 			verdict = "FAILED"
 		}
 		fmt.Fprintf(w, "Smoke tests against %s: %s\n", rep.Target, verdict)
-		for _, c := range rep.Checks {
-			mark, got := "PASS", fmt.Sprintf("HTTP %d  %5d ms", c.Status, c.LatencyMS)
-			if !c.Passed {
-				mark = "FAIL"
+		printChecks(w, "  ", rep.Checks)
+		for _, in := range rep.Instances {
+			verdict := "passed"
+			if !in.Passed {
+				verdict = "FAILED"
 			}
-			if c.Status == 0 {
-				got = "no response"
-			}
-			fmt.Fprintf(w, "  %s  %-24s %s", mark, c.Name, got)
-			if c.Problem != "" {
-				fmt.Fprintf(w, "  %s", c.Problem)
-			}
-			fmt.Fprintln(w)
+			fmt.Fprintf(w, "  %s (%s) at %s: %s\n", in.InstanceID, dash(in.AZ), in.Target, verdict)
+			printChecks(w, "    ", in.Checks)
 		}
 	}
 
@@ -378,4 +373,22 @@ func executionEnded(ctx context.Context, b *backend, arn string) (string, string
 		why = " (" + release.Failure{Error: e, Cause: aws.ToString(out.Cause)}.Reason() + ")"
 	}
 	return string(out.Status), why
+}
+
+// printChecks prints smoke checks one a line, PASS or FAIL first.
+func printChecks(w io.Writer, indent string, checks []release.CheckResult) {
+	for _, c := range checks {
+		mark, got := "PASS", fmt.Sprintf("HTTP %d  %5d ms", c.Status, c.LatencyMS)
+		if !c.Passed {
+			mark = "FAIL"
+		}
+		if c.Status == 0 {
+			got = "no response"
+		}
+		fmt.Fprintf(w, "%s%s  %-24s %s", indent, mark, c.Name, got)
+		if c.Problem != "" {
+			fmt.Fprintf(w, "  %s", c.Problem)
+		}
+		fmt.Fprintln(w)
+	}
 }

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"strings"
+
+	"github.com/greenlight/greenlight/internal/release"
 	"testing"
 	"time"
 
@@ -53,6 +56,23 @@ func TestWording(t *testing.T) {
 	} {
 		if got := outcome(c.r); got != c.want {
 			t.Errorf("outcome(%+v) = %s, want %s", c.r, got, c.want)
+		}
+	}
+}
+
+// TestStatusShowsEachCandidatesSmokeTests: a fleet's report is printed per
+// instance, the failing one marked.
+func TestStatusShowsEachCandidatesSmokeTests(t *testing.T) {
+	rep := &release.Report{Target: "2 candidates", Instances: []release.InstanceReport{
+		{InstanceID: "i-0aaa", AZ: "eu-west-1a", Target: "10.0.1.5:8080", Passed: true, Checks: []release.CheckResult{{Name: "home page", Status: 200, Passed: true}}},
+		{InstanceID: "i-0bbb", AZ: "eu-west-1b", Target: "10.0.2.5:8080", Checks: []release.CheckResult{{Name: "home page", Status: 500, Problem: "status 500, want 200"}}},
+	}}
+	var b strings.Builder
+	renderStatus(&b, statusView{Now: time.Now(), Release: releaseView{Status: ledger.StatusAwaitingApproval, Smoke: rep, Timeline: []eventView{}}})
+	for _, want := range []string{"Smoke tests against 2 candidates: FAILED", "  i-0aaa (eu-west-1a) at 10.0.1.5:8080: passed", "    PASS  home page",
+		"  i-0bbb (eu-west-1b) at 10.0.2.5:8080: FAILED", "    FAIL  home page                HTTP 500      0 ms  status 500, want 200"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, b.String())
 		}
 	}
 }

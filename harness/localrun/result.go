@@ -334,16 +334,17 @@ func (e *Env) liveVersion() string {
 }
 
 // leaks lists what the release created and should no longer exist:
-// anything but the live instance and the volumes it uses (after success
-// the candidate itself, after a rollback the data volume the old instance
+// anything but the live side and the volumes it uses (after success
+// the candidates themselves, after a rollback the data volume the old instance
 // got back), and snapshots, which are kept as backups.
 func (e *Env) leaks(releaseID string) []sim.Resource {
 	keep := map[string]bool{}
-	{
-		live := e.live()
-		keep[live] = true
+	if live := e.liveSide(); len(live) > 0 {
+		for _, id := range live {
+			keep[id] = true
+		}
 		ctx := sim.WithCaller(context.Background(), "localrun")
-		out, err := e.Region.EC2().DescribeVolumes(ctx, &ec2.DescribeVolumesInput{Filters: []ec2types.Filter{{Name: aws.String("attachment.instance-id"), Values: []string{live}}}})
+		out, err := e.Region.EC2().DescribeVolumes(ctx, &ec2.DescribeVolumesInput{Filters: []ec2types.Filter{{Name: aws.String("attachment.instance-id"), Values: live}}})
 		if err == nil {
 			for _, v := range out.Volumes {
 				keep[aws.ToString(v.VolumeId)] = true
