@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -160,17 +161,79 @@ type Event struct {
 	Detail string    `dynamodbav:"detail"`
 }
 
-// Serving is the app's current serving state.
+// Serving is the app's current serving state. A side may be a fleet:
+// LiveInstances and PreviousInstances list it, and LiveInstance and
+// PreviousInstance name its first instance for readers older than fleets.
+// Read the sides through LiveIDs and PreviousIDs: a record written before
+// fleets has the singular fields only.
 type Serving struct {
-	App              string    `dynamodbav:"app"`
-	LiveInstance     string    `dynamodbav:"liveInstance"`
-	LiveRelease      string    `dynamodbav:"liveRelease"`
-	LiveVersion      string    `dynamodbav:"liveVersion"`
-	PreviousInstance string    `dynamodbav:"previousInstance,omitempty"`
-	PreviousRelease  string    `dynamodbav:"previousRelease,omitempty"`
-	PreviousVersion  string    `dynamodbav:"previousVersion,omitempty"`
-	RetireAfter      time.Time `dynamodbav:"retireAfter,omitempty"`
-	Updated          time.Time `dynamodbav:"updated"`
+	App               string    `dynamodbav:"app"`
+	LiveInstance      string    `dynamodbav:"liveInstance"`
+	LiveInstances     []string  `dynamodbav:"liveInstances,omitempty"`
+	LiveRelease       string    `dynamodbav:"liveRelease"`
+	LiveVersion       string    `dynamodbav:"liveVersion"`
+	PreviousInstance  string    `dynamodbav:"previousInstance,omitempty"`
+	PreviousInstances []string  `dynamodbav:"previousInstances,omitempty"`
+	PreviousRelease   string    `dynamodbav:"previousRelease,omitempty"`
+	PreviousVersion   string    `dynamodbav:"previousVersion,omitempty"`
+	RetireAfter       time.Time `dynamodbav:"retireAfter,omitempty"`
+	Updated           time.Time `dynamodbav:"updated"`
+}
+
+// LiveIDs are the instances serving now.
+func (s Serving) LiveIDs() []string { return side(s.LiveInstances, s.LiveInstance) }
+
+// PreviousIDs are the instances kept for rollback, none when nothing is
+// kept.
+func (s Serving) PreviousIDs() []string { return side(s.PreviousInstances, s.PreviousInstance) }
+
+// SetLive records the serving side, its first instance in the singular
+// field too.
+func (s *Serving) SetLive(ids []string) {
+	s.LiveInstances = slices.Clone(ids)
+	s.LiveInstance = first(ids)
+}
+
+// SetPrevious records the kept side (none: nil), its first instance in
+// the singular field too. With nothing kept, what described the kept side
+// (release, version, retirement date) goes as well.
+func (s *Serving) SetPrevious(ids []string) {
+	s.PreviousInstances = slices.Clone(ids)
+	s.PreviousInstance = first(ids)
+	if len(ids) == 0 {
+		s.PreviousInstances, s.PreviousRelease, s.PreviousVersion, s.RetireAfter = nil, "", "", time.Time{}
+	}
+}
+
+// ForgetPrevious takes instances that are gone off the kept side and
+// reports whether any was on it. The retirement date stays while part of
+// the side remains: a side that lost instances is no longer one to switch
+// back to, and the date (now past) says so.
+func (s *Serving) ForgetPrevious(gone []string) bool {
+	kept := s.PreviousIDs()
+	left := slices.DeleteFunc(slices.Clone(kept), func(id string) bool { return slices.Contains(gone, id) })
+	if len(left) == len(kept) {
+		return false
+	}
+	s.SetPrevious(left)
+	return true
+}
+
+func side(ids []string, single string) []string {
+	if len(ids) > 0 {
+		return ids
+	}
+	if single == "" {
+		return nil
+	}
+	return []string{single}
+}
+
+func first(ids []string) string {
+	if len(ids) == 0 {
+		return ""
+	}
+	return ids[0]
 }
 
 // Lock is the per-app release lock.

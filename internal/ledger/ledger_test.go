@@ -152,3 +152,47 @@ func TestServing(t *testing.T) {
 		t.Fatalf("serving %+v %v %v", got, ok, err)
 	}
 }
+
+// TestServingFleet: a fleet's sides are kept whole, their first instance
+// in the singular fields for older readers; a record written before
+// fleets reads as a side of one; forgetting the kept side's instances one
+// by one clears what described it only once none is left.
+func TestServingFleet(t *testing.T) {
+	l, _ := newLedger(t)
+	ctx := context.Background()
+	due := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
+	s := Serving{App: "shop", LiveRelease: "rel-2", PreviousRelease: "rel-1", PreviousVersion: "1.0.0", RetireAfter: due}
+	s.SetLive([]string{"i-n1", "i-n2", "i-n3"})
+	s.SetPrevious([]string{"i-o1", "i-o2", "i-o3"})
+	if err := l.SetServing(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := l.Serving(ctx, "shop")
+	if err != nil || got.LiveInstance != "i-n1" || got.PreviousInstance != "i-o1" ||
+		strings.Join(got.LiveIDs(), ",") != "i-n1,i-n2,i-n3" || strings.Join(got.PreviousIDs(), ",") != "i-o1,i-o2,i-o3" {
+		t.Fatalf("serving %+v %v", got, err)
+	}
+	if !got.ForgetPrevious([]string{"i-o1", "i-x"}) || got.PreviousInstance != "i-o2" || strings.Join(got.PreviousIDs(), ",") != "i-o2,i-o3" ||
+		got.PreviousRelease != "rel-1" || !got.RetireAfter.Equal(due) {
+		t.Errorf("after forgetting one: %+v", got)
+	}
+	if got.ForgetPrevious([]string{"i-x"}) {
+		t.Error("forgetting an instance not kept changed the record")
+	}
+	if !got.ForgetPrevious([]string{"i-o2", "i-o3"}) || got.PreviousIDs() != nil || got.PreviousInstance != "" || got.PreviousRelease != "" ||
+		got.PreviousVersion != "" || !got.RetireAfter.IsZero() {
+		t.Errorf("after forgetting all: %+v", got)
+	}
+
+	old := Serving{App: "blog", LiveInstance: "i-new", PreviousInstance: "i-old"}
+	if err := l.SetServing(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err = l.Serving(ctx, "blog")
+	if err != nil || strings.Join(got.LiveIDs(), ",") != "i-new" || strings.Join(got.PreviousIDs(), ",") != "i-old" {
+		t.Errorf("a record from before fleets: live %v previous %v (%v)", got.LiveIDs(), got.PreviousIDs(), err)
+	}
+	if none := (Serving{}); none.LiveIDs() != nil || none.PreviousIDs() != nil {
+		t.Errorf("an empty record has sides %v, %v", none.LiveIDs(), none.PreviousIDs())
+	}
+}
