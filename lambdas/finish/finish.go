@@ -33,40 +33,45 @@ func MaintenanceWindow(d release.Doc) time.Duration {
 // Handler keeps and records.
 type Handler struct{ D *step.Deps }
 
-// Keep tags the instance serving now as the one kept for rollback, with
-// its retirement date, and schedules its retirement. It runs before the
-// switch: the instance still serves, and the retire function refuses an
-// instance that holds the Elastic IP or that the ledger records as live,
-// so a date set early never retires a serving instance; a rollback takes
-// the date off again.
+// Keep tags the side serving now (every live instance) as the one kept
+// for rollback, with its retirement date, and schedules its retirement:
+// one schedule for the whole side. It runs before the switch: the side
+// still serves, and the retire function refuses an instance that holds
+// the Elastic IP, is registered in a target group or that the ledger
+// records as live, so a date set early never retires a serving instance;
+// a rollback takes the date off again.
 func (h Handler) Keep(ctx context.Context, d release.Doc) (release.Keep, error) {
-	old := d.Live.InstanceID
+	old := d.Live.IDs()
+	if len(old) == 0 {
+		return release.Keep{}, release.LiveNotFound{Cause: release.Causef("the release's document names no live instance to keep")}
+	}
 	retireAfter := h.D.Now().UTC().Add(time.Duration(d.Config.RetentionDays) * 24 * time.Hour).Truncate(time.Second)
 	if err := retirement.Keep(ctx, h.D, d.App, d.Live.PreviousRelID, old, retireAfter); err != nil {
 		return release.Keep{}, err
 	}
-	name, err := retirement.Schedule(ctx, h.D, retirement.Request{App: d.App, InstanceID: old, ReleaseID: d.ReleaseID}, retireAfter)
+	name, err := retirement.Schedule(ctx, h.D, retirement.NewRequest(d.App, d.ReleaseID, old), retireAfter)
 	if err != nil {
 		return release.Keep{}, err
 	}
 	err = h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{
-		Event: &ledger.Event{Step: release.StateKeepPrevious, Detail: fmt.Sprintf("%s will be kept for rollback until %s", old, retireAfter.Format(time.RFC3339))},
+		Event: &ledger.Event{Step: release.StateKeepPrevious, Detail: fmt.Sprintf("%s will be kept for rollback until %s", strings.Join(old, ", "), retireAfter.Format(time.RFC3339))},
 	})
 	if err != nil {
 		return release.Keep{}, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
 	}
-	return release.Keep{InstanceIDs: []string{old}, RetireAfter: retireAfter, Schedule: name}, nil
+	return release.Keep{InstanceIDs: old, RetireAfter: retireAfter, Schedule: name}, nil
 }
 
-// Record is the bookkeeping after the commit point: the new instance
-// tagged live, its own retirement (a switch back revives a kept instance)
-// cancelled, the serving record, the release's status, the notification
+// Record is the bookkeeping after the commit point: the new side (every
+// candidate instance) tagged live, its own retirement (a switch back
+// revives a kept side) cancelled, the serving record, the release's status, the notification
 // and the lock. Each part is tried whatever happens to the others; the
 // error names every part that failed, so that the warning the workflow
 // keeps says exactly what a person must fix.
 func (h Handler) Record(ctx context.Context, d release.Doc) (release.Record, error) {
 	now := h.D.Now().UTC()
-	old, cand := d.Live.InstanceID, d.Candidate.First().InstanceID
+	old, cands := d.Live.IDs(), d.Candidate.IDs()
+	cand, previous := strings.Join(cands, ", "), strings.Join(old, ", ")
 	var retireAfter time.Time
 	if d.Keep != nil {
 		retireAfter = d.Keep.RetireAfter
@@ -78,7 +83,7 @@ func (h Handler) Record(ctx context.Context, d release.Doc) (release.Record, err
 	led := h.D.Ledger()
 	lead := now.Sub(d.StartedAt)
 	window := MaintenanceWindow(d)
-	set := map[string]any{"status": ledger.StatusReleased, "endedAt": now, "liveInstance": cand, "leadTimeSeconds": lead.Seconds()}
+	set := map[string]any{"status": ledger.StatusReleased, "endedAt": now, "liveInstance": d.Candidate.First().InstanceID, "leadTimeSeconds": lead.Seconds()}
 	if window > 0 {
 		set["maintenanceWindowSeconds"] = window.Seconds()
 	}
@@ -88,12 +93,17 @@ func (h Handler) Record(ctx context.Context, d release.Doc) (release.Record, err
 			failed = append(failed, part{what, err})
 		}
 	}
-	try("the live instance's tags (greenlight:role=live on "+cand+")", retirement.MarkLive(ctx, h.D, d.App, liveRelease, d.Version, cand))
-	try("the cancellation of "+cand+"'s retirement schedule", retirement.Unschedule(ctx, h.D, d.App, cand))
-	try("the serving record (what greenlight rollback switches back to)", wrap("dynamodb:PutItem", "serving "+d.App, led.SetServing(ctx, ledger.Serving{
-		App: d.App, LiveInstance: cand, LiveRelease: liveRelease, LiveVersion: d.Version,
-		PreviousInstance: old, PreviousRelease: d.Live.PreviousRelID, PreviousVersion: d.Live.Version, RetireAfter: retireAfter,
-	})))
+	tags := "the live instance's tags"
+	if len(cands) > 1 {
+		tags = "the live instances' tags"
+	}
+	try(tags+" (greenlight:role=live on "+cand+")", retirement.MarkLive(ctx, h.D, d.App, liveRelease, d.Version, cands))
+	try("the cancellation of the retirement schedule of "+cand, retirement.Unschedule(ctx, h.D, d.App, cands...))
+	serving := ledger.Serving{App: d.App, LiveRelease: liveRelease, LiveVersion: d.Version,
+		PreviousRelease: d.Live.PreviousRelID, PreviousVersion: d.Live.Version, RetireAfter: retireAfter}
+	serving.SetLive(cands)
+	serving.SetPrevious(old)
+	try("the serving record (what greenlight rollback switches back to)", wrap("dynamodb:PutItem", "serving "+d.App, led.SetServing(ctx, serving)))
 	// The notification goes first, once: a retried step (a part below
 	// failed transiently) finds it sent in the ledger and does not tell
 	// the operators twice. Sent but not marked (the status write failed)
@@ -105,14 +115,14 @@ func (h Handler) Record(ctx context.Context, d release.Doc) (release.Record, err
 		h.D.Log.WarnContext(ctx, "record: the release's record could not be read; notifying", "release", d.ReleaseID, "error", err)
 	}
 	if rec.NotifiedAt.IsZero() {
-		err := h.D.Publisher().Publish(ctx, notify.Released(d, old, retireAfter, lead, window))
+		err := h.D.Publisher().Publish(ctx, notify.Released(d, previous, retireAfter, lead, window))
 		try("the notification", wrap("sns:Publish", h.D.Env.Topic, err))
 		if err == nil {
 			set["notifiedAt"] = now
 		}
 	}
 	event := &ledger.Event{At: now, Step: release.Released, Detail: fmt.Sprintf("%s live on %s; %s kept until %s (greenlight rollback)",
-		d.Version, cand, old, retireAfter.Format(time.RFC3339))}
+		d.Version, cand, previous, retireAfter.Format(time.RFC3339))}
 	if rec.Status == ledger.StatusReleased {
 		event = nil // a retry: the timeline says it once
 	}
@@ -121,7 +131,7 @@ func (h Handler) Record(ctx context.Context, d release.Doc) (release.Record, err
 	if len(failed) > 0 {
 		return release.Record{}, notRecorded(failed)
 	}
-	h.D.Did(ctx, d.ReleaseID, "released", "live", cand, "previous", old, "retireAfter", retireAfter.Format(time.RFC3339))
+	h.D.Did(ctx, d.ReleaseID, "released", "live", cand, "previous", previous, "retireAfter", retireAfter.Format(time.RFC3339))
 	return release.Record{At: now}, nil
 }
 

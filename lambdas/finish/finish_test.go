@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"encoding/json"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
@@ -16,6 +18,7 @@ import (
 	"github.com/greenlight/greenlight/harness/sim"
 	"github.com/greenlight/greenlight/internal/ledger"
 	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/internal/retirement"
 	"github.com/greenlight/greenlight/lambdas/internal/steptest"
 )
 
@@ -171,5 +174,137 @@ func TestRecordNotifiesOnce(t *testing.T) {
 	}
 	if holder := e.Lock(t); holder != "" {
 		t.Errorf("the lock is held by %s after the retry", holder)
+	}
+}
+
+// fleetReleased is released for a fleet of three behind the ALB: the
+// fixture's three live instances, one in each zone, and three candidates
+// launched across the zones for the release.
+func fleetReleased(t *testing.T, step string) (*steptest.Env, Handler, release.Doc) {
+	t.Helper()
+	e := steptest.New(t, step, sim.Options{ALB: true, Zones: 3, LiveFleet: 3})
+	f := e.Fixture
+	cfg := e.Config()
+	cfg.Live.ElasticIPAllocationID = ""
+	cfg.Traffic = release.TrafficConfig{Mode: release.TrafficALB, ALB: &release.ALBConfig{ListenerARN: f.ListenerARN, TargetGroupARNs: f.TargetGroupARNs[:]}}
+	cfg.Fleet = release.FleetConfig{Size: 3}
+	body := []byte("release 2.0.0")
+	d := e.Doc(t, "2.0.0", e.Upload(t, e.Key("2.0.0"), body, ""), body, cfg)
+	d.Live.InstanceIDs, d.Live.AllocationID, d.Live.PublicIP = f.LiveInstances, "", f.LoadBalancerDNS
+	e.Record(t, d)
+	if err := e.Ledger.Acquire(e.Test, d.App, d.ReleaseID); err != nil {
+		t.Fatal(err)
+	}
+	d.Candidate = &release.Candidate{}
+	for slot, subnet := range f.Subnets {
+		id := e.LaunchIn(t, subnet, map[string]string{release.TagApp: d.App, release.TagRelease: d.ReleaseID, release.TagRole: release.RoleCandidate})
+		d.Candidate.Instances = append(d.Candidate.Instances, release.Member{Slot: slot, InstanceID: id, SubnetID: subnet})
+	}
+	e.Region.Advance(e.Test, time.Minute)
+	return e, Handler{D: e.Deps}, d
+}
+
+// TestKeepAFleet: the whole live side is kept, each instance dated, with
+// one schedule for the side whose payload names all of it (and its first
+// instance, for a retire function older than fleets). A keep retried
+// after it had tagged (the schedule throttled) makes no second schedule.
+func TestKeepAFleet(t *testing.T) {
+	e, h, d := fleetReleased(t, "keep-previous")
+	f := e.Fixture
+	schedulesBefore := len(e.Resources(sim.KindSchedule))
+	e.Region.Inject(sim.Fault{Service: sim.ServiceScheduler, Operation: "CreateSchedule", Code: "ThrottlingException", Times: 4})
+	if _, err := h.Keep(e.Ctx, d); err == nil {
+		t.Fatal("keep succeeded although its schedule was throttled")
+	}
+	if tags := steptest.Tags(e.Instance(t, f.LiveInstances[2]).Tags); tags[release.TagRetireAfter] == "" {
+		t.Fatalf("the failed keep did not tag before failing (the scene needs it): %v", tags)
+	}
+	e.Region.ClearFaults()
+	k, err := h.Keep(e.Ctx, d)
+	if err != nil {
+		t.Fatalf("the retried keep: %v", err)
+	}
+	want := e.Region.Now().UTC().Add(7 * 24 * time.Hour).Truncate(time.Second)
+	if !slices.Equal(k.InstanceIDs, f.LiveInstances) {
+		t.Errorf("kept %v, want the whole live side %v", k.InstanceIDs, f.LiveInstances)
+	}
+	for _, id := range f.LiveInstances {
+		tags := steptest.Tags(e.Instance(t, id).Tags)
+		if tags[release.TagRole] != release.RolePrevious || tags[release.TagRetireAfter] == "" || tags[release.TagApp] != f.App {
+			t.Errorf("%s tagged %v, want it kept", id, tags)
+		}
+	}
+	if n := len(e.Resources(sim.KindSchedule)) - schedulesBefore; n != 1 {
+		t.Fatalf("%d schedules made, want one for the side", n)
+	}
+	s, err := e.Region.Scheduler().GetSchedule(e.Test, &scheduler.GetScheduleInput{Name: aws.String(k.Schedule), GroupName: aws.String(f.ScheduleGroup)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req retirement.Request
+	if err := json.Unmarshal([]byte(aws.ToString(s.Target.Input)), &req); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(req.IDs(), f.LiveInstances) || req.InstanceID != f.LiveInstance || req.App != f.App || req.ReleaseID != d.ReleaseID {
+		t.Errorf("schedule payload %+v, want the side %v, first %s", req, f.LiveInstances, f.LiveInstance)
+	}
+	if k.Schedule != retirement.ScheduleName(f.App, f.LiveInstance) || !k.RetireAfter.Equal(want) {
+		t.Errorf("keep %+v, want the schedule named after %s, due %s", k, f.LiveInstance, want)
+	}
+}
+
+// TestRecordAFleet: every candidate becomes live (tagged, its retirement
+// cancelled: a switch back revives a side that was kept), and the serving
+// record holds both sides whole, their first instances in the fields
+// older readers use. A record retried after its serving record was
+// throttled writes it once more and tells the operators once.
+func TestRecordAFleet(t *testing.T) {
+	e, h, d := fleetReleased(t, "record-release")
+	f := e.Fixture
+	k, err := h.Keep(e.Ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Keep = &k
+	cands := d.Candidate.IDs()
+	// As if the candidates were a side kept before, brought back.
+	due := e.Region.Now().Add(24 * time.Hour)
+	if err := retirement.Keep(e.Test, e.Deps, f.App, "", cands, due); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := retirement.Schedule(e.Test, e.Deps, retirement.NewRequest(f.App, "", cands), due); err != nil {
+		t.Fatal(err)
+	}
+	e.Region.Inject(sim.Fault{Service: sim.ServiceDynamoDB, Operation: "PutItem", Code: sim.ThrottleCode(sim.ServiceDynamoDB)})
+	var th release.Throttled
+	if _, err := h.Record(e.Ctx, d); !errors.As(err, &th) || !strings.Contains(err.Error(), "the serving record") {
+		t.Fatalf("first try: %v, want Throttled naming the serving record", err)
+	}
+	if _, err := h.Record(e.Ctx, d); err != nil {
+		t.Fatalf("the retry: %v", err)
+	}
+	for _, id := range cands {
+		tags := steptest.Tags(e.Instance(t, id).Tags)
+		if tags[release.TagRole] != release.RoleLive || tags[release.TagRelease] != d.ReleaseID || tags[release.TagRetireAfter] != "" {
+			t.Errorf("candidate %s tagged %v, want it live without a retirement date", id, tags)
+		}
+	}
+	_, err = e.Region.Scheduler().GetSchedule(e.Test, &scheduler.GetScheduleInput{Name: aws.String(retirement.ScheduleName(f.App, cands[0])), GroupName: aws.String(f.ScheduleGroup)})
+	if err == nil {
+		t.Error("the candidates' retirement schedule is still there")
+	}
+	s, ok, err := e.Ledger.Serving(e.Test, d.App)
+	if err != nil || !ok {
+		t.Fatalf("serving: ok=%v err=%v", ok, err)
+	}
+	if !slices.Equal(s.LiveIDs(), cands) || s.LiveInstance != cands[0] || !slices.Equal(s.PreviousIDs(), f.LiveInstances) ||
+		s.PreviousInstance != f.LiveInstance || !s.RetireAfter.Equal(k.RetireAfter) || s.PreviousVersion != f.Version {
+		t.Errorf("serving %+v, want live %v and previous %v", s, cands, f.LiveInstances)
+	}
+	if n := len(e.Messages("released")); n != 1 {
+		t.Errorf("%d released notifications, want 1", n)
+	}
+	if rec := e.Get(t, d.ReleaseID); rec.Status != ledger.StatusReleased || rec.LiveInstance != cands[0] {
+		t.Errorf("ledger %s live %s", rec.Status, rec.LiveInstance)
 	}
 }

@@ -80,7 +80,7 @@ func released(t *testing.T, e *steptest.Env, due time.Time) string {
 		InstanceId: aws.String(live), AllowReassociation: aws.Bool(true)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := retirement.Keep(e.Test, e.Deps, f.App, "", f.LiveInstance, due); err != nil {
+	if err := retirement.Keep(e.Test, e.Deps, f.App, "", []string{f.LiveInstance}, due); err != nil {
 		t.Fatal(err)
 	}
 	serve(t, e, live, f.LiveInstance, due)

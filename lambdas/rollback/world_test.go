@@ -188,7 +188,7 @@ func TestRollbackUnkeepsTheLiveInstance(t *testing.T) {
 	s := newScene(t, release.StateKeepPrevious)
 	e, f := s.e, s.e.Fixture
 	due := e.Region.Now().Add(7 * 24 * time.Hour)
-	if err := retirement.Keep(e.Test, e.Deps, f.App, "", f.LiveInstance, due); err != nil {
+	if err := retirement.Keep(e.Test, e.Deps, f.App, "", []string{f.LiveInstance}, due); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := retirement.Schedule(e.Test, e.Deps, retirement.Request{App: f.App, InstanceID: f.LiveInstance, ReleaseID: s.d.ReleaseID}, due); err != nil {
