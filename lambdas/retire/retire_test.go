@@ -13,12 +13,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
 	"github.com/greenlight/greenlight/events"
 	"github.com/greenlight/greenlight/harness/sim"
 	"github.com/greenlight/greenlight/internal/ledger"
 	"github.com/greenlight/greenlight/internal/release"
 	"github.com/greenlight/greenlight/internal/retirement"
+	"github.com/greenlight/greenlight/internal/traffic"
 	"github.com/greenlight/greenlight/lambdas/internal/steptest"
 )
 
@@ -666,5 +669,174 @@ func TestRetireInputs(t *testing.T) {
 	}
 	if st := e.State(t, e.Fixture.LiveInstance); st != "running" {
 		t.Errorf("live instance %s", st)
+	}
+}
+
+// fleetKept sets the scene a fleet release leaves behind the ALB: three
+// new instances live in the green group at full weight, the fixture's
+// three (one per zone) kept in blue at weight 0, dated due, recorded as
+// the previous side. It returns the live side.
+func fleetKept(t *testing.T, e *steptest.Env, due time.Time) []string {
+	t.Helper()
+	f := e.Fixture
+	e.Deps.Env.Front = traffic.Front{ListenerARN: f.ListenerARN, TargetGroupARNs: f.TargetGroupARNs}
+	router := traffic.For(e.Region.Clients(), e.Deps.Env.Front)
+	var live []string
+	for _, subnet := range f.Subnets {
+		live = append(live, e.LaunchIn(t, subnet, map[string]string{release.TagApp: f.App, release.TagManaged: release.ManagedValue,
+			release.TagRole: release.RoleLive, release.TagRelease: newRelease, release.TagVersion: "2.0.0"}))
+	}
+	e.Region.Advance(e.Test, time.Minute)
+	for _, id := range live {
+		host := e.Region.Host(id)
+		host.Install("2.0.0", newRelease, 0)
+		host.SetHealthCheck(f.AppPort, f.HealthPath)
+		if err := host.StartApp(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	side := traffic.Side{Instances: live}
+	for i := 0; ; i++ {
+		h, err := router.Register(e.Test, side)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Ready() {
+			break
+		}
+		if i == 40 {
+			t.Fatalf("the new side never became healthy: %+v", h)
+		}
+		e.Region.Advance(e.Test, 15*time.Second)
+	}
+	if _, err := router.Shift(e.Test, side, 100); err != nil {
+		t.Fatal(err)
+	}
+	if err := retirement.Keep(e.Test, e.Deps, f.App, "", f.LiveInstances, due); err != nil {
+		t.Fatal(err)
+	}
+	s := ledger.Serving{App: f.App, LiveRelease: newRelease, LiveVersion: "2.0.0", PreviousVersion: "1.0.0", RetireAfter: due}
+	s.SetLive(live)
+	s.SetPrevious(f.LiveInstances)
+	if err := e.Ledger.SetServing(e.Test, s); err != nil {
+		t.Fatal(err)
+	}
+	return live
+}
+
+// TestScheduleRetiresAKeptFleet: the side's one schedule retires its
+// three instances together: deregistered from blue at once and drained
+// side by side (one deregistration delay, not three), then terminated. A
+// termination that fails does not stop the others, which are recorded
+// and announced; the schedule's retry finishes the side and the serving
+// record forgets it whole.
+func TestScheduleRetiresAKeptFleet(t *testing.T) {
+	e, h := newEnv(t, sim.Options{ALB: true, Zones: 3, LiveFleet: 3})
+	f := e.Fixture
+	due := e.Region.Now().Add(7 * day).Truncate(time.Second)
+	live := fleetKept(t, e, due)
+	kept := f.LiveInstances
+	b, err := json.Marshal(retirement.NewRequest(f.App, newRelease, kept))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in Input
+	if err := json.Unmarshal(b, &in); err != nil {
+		t.Fatal(err)
+	}
+
+	e.Region.AdvanceTo(e.Test, due)
+	e.Region.Inject(sim.Fault{Service: sim.ServiceEC2, Operation: "TerminateInstances", Caller: "retire", Code: "InternalError", Nth: 2})
+	start := e.Region.Now()
+	res, err := h.Retire(e.Ctx, in)
+	if err == nil || !strings.Contains(err.Error(), kept[1]) {
+		t.Fatalf("first attempt: %v, want the second termination's failure", err)
+	}
+	if took := e.Region.Now().Sub(start); took > 2*300*time.Second {
+		t.Errorf("draining took %s: the side drained one instance after another", took)
+	}
+	if want := []string{kept[0], kept[2]}; !slices.Equal(res.Retired, want) {
+		t.Fatalf("first attempt retired %v, want %v", res.Retired, want)
+	}
+	if s := serving(t, e); !slices.Equal(s.PreviousIDs(), kept[1:2]) || s.PreviousInstance != kept[1] || s.RetireAfter.IsZero() {
+		t.Errorf("after the first attempt the serving record keeps %+v, want %s, still dated", s, kept[1])
+	}
+	if msgs := e.Messages("retired"); len(msgs) != 1 || !strings.Contains(msgs[0].Subject, kept[0]) || !strings.Contains(msgs[0].Subject, kept[2]) {
+		t.Errorf("after the first attempt: notifications %+v", msgs)
+	}
+	var dereg, term []time.Time
+	for _, c := range e.Region.Calls() {
+		if c.Caller == "retire" && c.Code == "" && c.Operation == "DeregisterTargets" {
+			dereg = append(dereg, c.At)
+		}
+		if c.Caller == "retire" && c.Operation == "TerminateInstances" {
+			term = append(term, c.At)
+		}
+	}
+	if len(dereg) == 0 || len(term) == 0 || term[0].Before(dereg[len(dereg)-1].Add(time.Minute)) {
+		t.Errorf("deregistrations at %v, terminations at %v: want every instance drained before the first termination", dereg, term)
+	}
+
+	res, err = h.Retire(e.Ctx, in)
+	if err != nil {
+		t.Fatalf("the schedule's retry: %v", err)
+	}
+	if !slices.Equal(res.Retired, kept[1:2]) || len(res.Refused) != 0 || len(res.Draining) != 0 {
+		t.Fatalf("the retry: %+v, want %s retired", res, kept[1])
+	}
+	for _, id := range kept {
+		if st := e.State(t, id); st != "shutting-down" && st != "terminated" {
+			t.Errorf("kept %s is %s", id, st)
+		}
+	}
+	for _, id := range live {
+		if st := e.State(t, id); st != "running" {
+			t.Errorf("live %s is %s", id, st)
+		}
+	}
+	s := serving(t, e)
+	if s.PreviousIDs() != nil || s.PreviousVersion != "" || !s.RetireAfter.IsZero() || !slices.Equal(s.LiveIDs(), live) {
+		t.Errorf("serving record %+v, want the live side only", s)
+	}
+	if msgs := e.Messages("retired"); len(msgs) != 2 || !strings.Contains(msgs[1].Subject, kept[1]) {
+		t.Errorf("notifications %+v, want the rest of the side announced once", msgs)
+	}
+	if n := terminations(e); n != 3 {
+		t.Errorf("%d terminations, want 3", n)
+	}
+	if got := e.Region.ALBServing(f.ListenerARN); len(got) == 0 {
+		t.Error("the ALB serves nothing")
+	}
+}
+
+// TestRetireRefusesTheServingPartOfAFleet: a kept side of which one
+// instance was registered again in the serving group (someone's hand) is
+// retired but for that one, which is refused, named and left running.
+func TestRetireRefusesTheServingPartOfAFleet(t *testing.T) {
+	e, h := newEnv(t, sim.Options{ALB: true, Zones: 3, LiveFleet: 3})
+	f := e.Fixture
+	due := e.Region.Now().Add(time.Hour)
+	fleetKept(t, e, due)
+	kept := f.LiveInstances
+	if _, err := e.Region.ELB().RegisterTargets(e.Test, &elb.RegisterTargetsInput{TargetGroupArn: aws.String(f.TargetGroupARNs[1]),
+		Targets: []elbtypes.TargetDescription{{Id: aws.String(kept[2]), Port: aws.Int32(int32(f.AppPort))}}}); err != nil {
+		t.Fatal(err)
+	}
+	e.Region.Advance(e.Test, 2*time.Hour)
+	res, err := h.Retire(e.Ctx, sweep(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Retired, kept[:2]) || len(res.Refused) != 1 || res.Refused[0].InstanceID != kept[2] {
+		t.Fatalf("sweep %+v, want %v retired and %s refused", res, kept[:2], kept[2])
+	}
+	if st := e.State(t, kept[2]); st != "running" {
+		t.Errorf("the serving instance is %s", st)
+	}
+	if s := serving(t, e); !slices.Equal(s.PreviousIDs(), kept[2:]) {
+		t.Errorf("serving record keeps %v, want %v", s.PreviousIDs(), kept[2:])
+	}
+	if msgs := e.Messages("retire-refused"); len(msgs) != 1 || !strings.Contains(msgs[0].Subject, kept[2]) {
+		t.Errorf("refusals %+v", msgs)
 	}
 }
