@@ -1,5 +1,5 @@
 // Package switchback prepares `greenlight rollback`: a switch back to the
-// instance kept from the previous release. It is a release whose candidate
+// side (one instance, or a fleet) kept from the previous release. It is a release whose candidate
 // already exists: the rest of the workflow (data moved under maintenance,
 // Elastic IP, bake, keep the other instance, compensation on failure) is
 // the release's own.
@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -39,9 +41,9 @@ type Input struct {
 // Handler prepares switch-backs.
 type Handler struct{ D *step.Deps }
 
-// Prepare checks there is a previous instance to go back to, takes the
-// lock and builds the document: the live side is the instance serving
-// now, the candidate the one kept from before.
+// Prepare checks there is a whole previous side to go back to, takes the
+// lock and builds the document: the live side is every instance serving
+// now, the candidate every instance kept from before.
 func (h Handler) Prepare(ctx context.Context, in Input) (release.Doc, error) {
 	cfg, err := release.ParseConfig([]byte(in.Config))
 	if err != nil {
@@ -60,13 +62,13 @@ func (h Handler) Prepare(ctx context.Context, in Input) (release.Doc, error) {
 		return d, step.AWS("dynamodb:GetItem", "serving "+d.App, err)
 	}
 	switch {
-	case !ok || serving.PreviousInstance == "":
+	case !ok || len(serving.PreviousIDs()) == 0:
 		return d, release.NothingToRollBack{Cause: release.Causef("no previous instance of %s is kept: nothing to switch back to", d.App)}
 	case !serving.RetireAfter.IsZero() && now.After(serving.RetireAfter):
-		return d, release.NothingToRollBack{Cause: release.Causef("the previous instance %s was due for retirement at %s", serving.PreviousInstance, serving.RetireAfter.Format(time.RFC3339))}
+		return d, release.NothingToRollBack{Cause: release.Causef("the previous instance %s was due for retirement at %s", strings.Join(serving.PreviousIDs(), ", "), serving.RetireAfter.Format(time.RFC3339))}
 	case in.Request.ToRelease != "" && in.Request.ToRelease != serving.PreviousRelease:
 		return d, release.NothingToRollBack{Cause: release.Causef("the kept instance %s runs release %s (%s), not %s; only the previous release can be switched back to",
-			serving.PreviousInstance, serving.PreviousRelease, serving.PreviousVersion, in.Request.ToRelease)}
+			strings.Join(serving.PreviousIDs(), ", "), serving.PreviousRelease, serving.PreviousVersion, in.Request.ToRelease)}
 	}
 	d.Version, d.RestoresRelease = serving.PreviousVersion, serving.PreviousRelease
 	if err := h.sides(ctx, &d, serving); err != nil {
@@ -82,7 +84,7 @@ func (h Handler) Prepare(ctx context.Context, in Input) (release.Doc, error) {
 	err = led.Update(ctx, d.App, d.ReleaseID, ledger.Change{
 		Set: map[string]any{"status": ledger.StatusRunning, "version": d.Version, "liveInstance": d.Live.InstanceID, "candidateInstance": d.Candidate.First().InstanceID},
 		Event: &ledger.Event{Step: release.StatePrepareSwitchBack, Detail: fmt.Sprintf("switching back from %s (%s) to %s (%s)",
-			d.Live.InstanceID, serving.LiveVersion, d.Candidate.First().InstanceID, d.Version)},
+			strings.Join(d.Live.IDs(), ", "), serving.LiveVersion, strings.Join(d.Candidate.IDs(), ", "), d.Version)},
 	})
 	if err != nil {
 		return d, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
@@ -100,9 +102,12 @@ func reasonSuffix(r string) string {
 	return ": " + r
 }
 
-// sides describes the instance serving now (the router must send all
-// traffic to it: the Elastic IP on it) and the kept one (it must be running
-// and greenlight's).
+// sides describes the side serving now (the router must send all
+// traffic to it: the Elastic IP on it, or its target group at full
+// weight) and the kept side, which must be whole: every instance running
+// and greenlight's, and behind an ALB every one healthy in its target
+// group. A side that lost an instance is refused rather than switched
+// back to short.
 func (h Handler) sides(ctx context.Context, d *release.Doc, serving ledger.Serving) error {
 	cfg := d.Config
 	alloc := cfg.Live.ElasticIPAllocationID
@@ -111,47 +116,75 @@ func (h Handler) sides(ctx context.Context, d *release.Doc, serving ledger.Servi
 	if err != nil {
 		return step.Traffic(err)
 	}
-	if split.Weight(serving.LiveInstance) != 100 {
+	liveIDs, keptIDs := serving.LiveIDs(), serving.PreviousIDs()
+	for _, id := range liveIDs {
+		if split.Weight(id) == 100 {
+			continue
+		}
 		if cfg.UsesALB() {
 			return release.ConfigMismatch{Cause: release.Causef("the load balancer %s sends %d %% of the traffic to %s, which the ledger records as live: a shift is under way or someone changed the weights; check before rolling back",
-				split.Front, split.Weight(serving.LiveInstance), serving.LiveInstance)}
+				split.Front, split.Weight(id), id)}
 		}
-		return release.ConfigMismatch{Cause: release.Causef("Elastic IP %s is on %q but the ledger records %s as live: someone moved it; check before rolling back", alloc, split.Serving().String(), serving.LiveInstance)}
+		return release.ConfigMismatch{Cause: release.Causef("Elastic IP %s is on %q but the ledger records %s as live: someone moved it; check before rolling back", alloc, split.Serving().String(), id)}
 	}
-	out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{serving.LiveInstance, serving.PreviousInstance}})
+	byID, err := h.describe(ctx, append(slices.Clone(liveIDs), keptIDs...))
 	if err != nil {
-		return step.AWS("ec2:DescribeInstances", serving.LiveInstance+", "+serving.PreviousInstance, err)
+		return err
 	}
-	byID := map[string]types.Instance{}
-	for _, r := range out.Reservations {
-		for _, i := range r.Instances {
-			byID[aws.ToString(i.InstanceId)] = i
+	for _, id := range liveIDs {
+		if _, ok := byID[id]; !ok {
+			return release.LiveNotFound{Cause: release.Causef("live instance %s is not visible", id)}
 		}
 	}
-	live, ok := byID[serving.LiveInstance]
-	if !ok {
-		return release.LiveNotFound{Cause: release.Causef("live instance %s is not visible", serving.LiveInstance)}
+	var down []string
+	for _, id := range keptIDs {
+		i, ok := byID[id]
+		switch {
+		case !ok || i.State == nil:
+			down = append(down, id+" is gone")
+		case i.State.Name != types.InstanceStateNameRunning:
+			down = append(down, fmt.Sprintf("%s is %s", id, i.State.Name))
+		}
 	}
-	prev, ok := byID[serving.PreviousInstance]
-	if !ok || prev.State == nil || prev.State.Name != types.InstanceStateNameRunning {
-		return release.NothingToRollBack{Cause: release.Causef("the previous instance %s is not running", serving.PreviousInstance)}
+	if len(down) > 0 {
+		if len(keptIDs) == 1 {
+			return release.NothingToRollBack{Cause: release.Causef("the previous instance %s is not running (%s)", keptIDs[0], strings.Join(down, "; "))}
+		}
+		return release.NothingToRollBack{Cause: release.Causef("%d of the %d kept instances are not running (%s): a switch back needs the whole kept side; nothing was changed",
+			len(down), len(keptIDs), strings.Join(down, "; "))}
 	}
 	if cfg.UsesALB() {
-		// The kept side must still be registered and healthy: flipping the
-		// weights to it is the whole rollback.
-		health, err := router.Health(ctx, traffic.One(serving.PreviousInstance))
+		// The kept side must still be registered and healthy, all of it:
+		// flipping the weights to it is the whole rollback.
+		health, err := router.Health(ctx, traffic.Side{Instances: keptIDs})
 		if err != nil {
 			return step.Traffic(err)
 		}
 		if !health.Ready() {
-			return release.NothingToRollBack{Cause: release.Causef("the previous instance %s is not healthy behind the load balancer (%s): it cannot take the traffic back",
-				serving.PreviousInstance, health.Unhealthy[serving.PreviousInstance])}
+			var sick []string
+			for _, id := range keptIDs {
+				if why, bad := health.Unhealthy[id]; bad {
+					sick = append(sick, id+": "+why)
+				}
+			}
+			if len(keptIDs) == 1 {
+				return release.NothingToRollBack{Cause: release.Causef("the previous instance %s is not healthy behind the load balancer (%s): it cannot take the traffic back",
+					keptIDs[0], health.Unhealthy[keptIDs[0]])}
+			}
+			return release.NothingToRollBack{Cause: release.Causef("%d of the %d kept instances are not healthy behind the load balancer (%s): the kept side cannot take the traffic back; nothing was changed",
+				len(sick), len(keptIDs), strings.Join(sick, "; "))}
 		}
 	}
+	live := byID[liveIDs[0]]
 	d.Live = release.Live{
-		InstanceID: serving.LiveInstance, SubnetID: aws.ToString(live.SubnetId), AZ: aws.ToString(live.Placement.AvailabilityZone),
+		InstanceID: liveIDs[0], InstanceIDs: liveIDs, SubnetID: aws.ToString(live.SubnetId), AZ: aws.ToString(live.Placement.AvailabilityZone),
 		PrivateIP: aws.ToString(live.PrivateIpAddress), AllocationID: alloc, PublicIP: split.Front,
 		ImageID: aws.ToString(live.ImageId), Version: serving.LiveVersion, PreviousRelID: serving.LiveRelease,
+	}
+	for _, id := range liveIDs {
+		if sn := aws.ToString(byID[id].SubnetId); !slices.Contains(d.Live.SubnetIDs, sn) {
+			d.Live.SubnetIDs = append(d.Live.SubnetIDs, sn)
+		}
 	}
 	if cfg.HasData() {
 		for _, bdm := range live.BlockDeviceMappings {
@@ -160,14 +193,33 @@ func (h Handler) sides(ctx context.Context, d *release.Doc, serving ledger.Servi
 			}
 		}
 		if d.Live.DataVolumeID == "" {
-			return release.ConfigMismatch{Cause: release.Causef("live instance %s has no data volume at %s", serving.LiveInstance, cfg.Data.Device)}
+			return release.ConfigMismatch{Cause: release.Causef("live instance %s has no data volume at %s", liveIDs[0], cfg.Data.Device)}
 		}
 	}
-	d.Candidate = &release.Candidate{
-		ImageID: aws.ToString(prev.ImageId),
-		Instances: []release.Member{{InstanceID: serving.PreviousInstance, SubnetID: aws.ToString(prev.SubnetId),
-			PrivateIP: aws.ToString(prev.PrivateIpAddress), PublicIP: aws.ToString(prev.PublicIpAddress), Ready: true}},
-		Poll: release.Poll{Ready: true}, Status: "kept from release " + serving.PreviousRelease,
+	c := &release.Candidate{ImageID: aws.ToString(byID[keptIDs[0]].ImageId), Poll: release.Poll{Ready: true}, Status: "kept from release " + serving.PreviousRelease}
+	for slot, id := range keptIDs {
+		i := byID[id]
+		c.Instances = append(c.Instances, release.Member{Slot: slot, InstanceID: id, SubnetID: aws.ToString(i.SubnetId), AZ: aws.ToString(i.Placement.AvailabilityZone),
+			PrivateIP: aws.ToString(i.PrivateIpAddress), PublicIP: aws.ToString(i.PublicIpAddress), LaunchedAt: aws.ToTime(i.LaunchTime), Ready: true})
 	}
+	d.Candidate = c
 	return nil
+}
+
+// describe lists the instances by id, with an instance-id filter: with
+// InstanceIds, "If you specify an instance ID that is not valid, an error
+// is returned" (DescribeInstances, Amazon EC2 API Reference), and a kept
+// instance long gone must be named, not fail the call.
+func (h Handler) describe(ctx context.Context, ids []string) (map[string]types.Instance, error) {
+	out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{{Name: aws.String("instance-id"), Values: ids}}})
+	if err != nil {
+		return nil, step.AWS("ec2:DescribeInstances", strings.Join(ids, ", "), err)
+	}
+	byID := map[string]types.Instance{}
+	for _, r := range out.Reservations {
+		for _, i := range r.Instances {
+			byID[aws.ToString(i.InstanceId)] = i
+		}
+	}
+	return byID, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/greenlight/greenlight/harness/sim"
 	"github.com/greenlight/greenlight/internal/ledger"
 	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/internal/traffic"
 	"github.com/greenlight/greenlight/lambdas/internal/steptest"
 )
 
@@ -130,7 +131,7 @@ func TestSwitchBackPrepares(t *testing.T) {
 				t.Errorf("document %+v", d)
 			}
 			liveInst := e.Instance(t, s.live)
-			wantLive := release.Live{InstanceID: s.live, SubnetID: f.LiveSubnet, AZ: f.LiveAZ, PrivateIP: aws.ToString(liveInst.PrivateIpAddress),
+			wantLive := release.Live{InstanceID: s.live, InstanceIDs: []string{s.live}, SubnetIDs: []string{f.LiveSubnet}, SubnetID: f.LiveSubnet, AZ: f.LiveAZ, PrivateIP: aws.ToString(liveInst.PrivateIpAddress),
 				AllocationID: f.AllocationID, PublicIP: f.PublicIP, ImageID: f.AMI, Version: "2.0.0", PreviousRelID: liveRelease, DataVolumeID: vol}
 			if !reflect.DeepEqual(d.Live, wantLive) {
 				t.Errorf("live side\n got %+v\nwant %+v", d.Live, wantLive)
@@ -265,6 +266,134 @@ func TestSwitchBackRefuses(t *testing.T) {
 				if got, _, _ := e.Ledger.Serving(e.Test, "shop"); got.LiveInstance != s.serving.LiveInstance || got.PreviousInstance != s.serving.PreviousInstance {
 					t.Errorf("serving record changed: %+v", got)
 				}
+			}
+		})
+	}
+}
+
+// fleetScene is the state a fleet release leaves behind the ALB: the
+// fixture's three instances (one per zone) live in blue at full weight,
+// three instances of 1.0.0 kept in green at weight 0, registered and
+// healthy, recorded as the previous side.
+func fleetScene(t *testing.T) (*scene, []string) {
+	t.Helper()
+	e := steptest.New(t, "switchback", sim.Options{ALB: true, Zones: 3, LiveFleet: 3})
+	f := e.Fixture
+	cfg := e.Config()
+	cfg.Live.ElasticIPAllocationID = ""
+	cfg.Traffic = release.TrafficConfig{Mode: release.TrafficALB, ALB: &release.ALBConfig{ListenerARN: f.ListenerARN, TargetGroupARNs: f.TargetGroupARNs[:]}}
+	cfg.Fleet = release.FleetConfig{Size: 3}
+	s := &scene{e: e, h: Handler{D: e.Deps}, cfg: cfg, live: f.LiveInstance}
+	var kept []string
+	for _, subnet := range f.Subnets {
+		kept = append(kept, e.LaunchIn(t, subnet, map[string]string{release.TagApp: "shop", release.TagManaged: release.ManagedValue,
+			release.TagRole: release.RolePrevious, release.TagRelease: keptRelease, release.TagVersion: "1.0.0"}))
+	}
+	e.Region.Advance(e.Test, time.Minute)
+	for _, id := range kept {
+		host := e.Region.Host(id)
+		host.Install("1.0.0", keptRelease, 0)
+		host.SetHealthCheck(f.AppPort, f.HealthPath)
+		if err := host.StartApp(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	router := e.Deps.Router(steptest.Parsed(t, cfg))
+	for i := 0; ; i++ {
+		h, err := router.Register(e.Test, traffic.Side{Instances: kept})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Ready() {
+			break
+		}
+		if i == 40 {
+			t.Fatalf("the kept side never became healthy: %+v", h)
+		}
+		e.Region.Advance(e.Test, 15*time.Second)
+	}
+	s.serving = ledger.Serving{App: "shop", LiveRelease: liveRelease, LiveVersion: "2.0.0",
+		PreviousRelease: keptRelease, PreviousVersion: "1.0.0", RetireAfter: e.Region.Now().Add(7 * 24 * time.Hour)}
+	s.serving.SetLive(f.LiveInstances)
+	s.serving.SetPrevious(kept)
+	s.in = Input{Request: Request{ReleaseID: name, App: "shop", RequestedBy: "alice@example.com", Reason: "checkout is broken"},
+		Execution: steptest.ExecutionARN(f.StateMachineARN, name), Name: name, StartedAt: e.Region.Now().Format(time.RFC3339)}
+	return s, kept
+}
+
+// TestSwitchBackToAFleet: with the whole kept fleet running and healthy
+// in its target group, the document's candidate is every kept instance
+// (in the order kept, each in its own zone) and its live side every
+// instance serving now. Nothing moves yet.
+func TestSwitchBackToAFleet(t *testing.T) {
+	s, kept := fleetScene(t)
+	e, f := s.e, s.e.Fixture
+	s.ready(t, true)
+	before := e.Inventory()
+	d, err := s.h.Prepare(e.Ctx, s.in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(d.Candidate.IDs(), kept) || !d.Candidate.Ready {
+		t.Errorf("candidate %v, want the kept fleet %v", d.Candidate.IDs(), kept)
+	}
+	for i, m := range d.Candidate.Instances {
+		if m.Slot != i || m.SubnetID != f.Subnets[i] || m.AZ != f.AZs[i] || m.PrivateIP == "" || !m.Ready {
+			t.Errorf("member %d: %+v", i, m)
+		}
+	}
+	if !slices.Equal(d.Live.IDs(), f.LiveInstances) || d.Live.InstanceID != f.LiveInstance || len(d.Live.SubnetIDs) != 3 || d.Live.PublicIP != f.LoadBalancerDNS {
+		t.Errorf("live %+v, want the live fleet %v", d.Live, f.LiveInstances)
+	}
+	if rec := e.Get(t, name); rec.Status != ledger.StatusRunning || rec.CandidateInstance != kept[0] || !strings.Contains(rec.Timeline[1].Detail, kept[2]) {
+		t.Errorf("ledger record %+v", rec)
+	}
+	if after := e.Inventory(); !slices.Equal(after, before) {
+		t.Errorf("AWS changed:\nbefore %v\nafter  %v", before, after)
+	}
+}
+
+// TestSwitchBackRefusesABrokenFleet: a kept fleet with one instance gone
+// or unhealthy is no side to switch back to: refused, naming the
+// instance and why, with nothing taken or changed.
+func TestSwitchBackRefusesABrokenFleet(t *testing.T) {
+	cases := []struct {
+		name  string
+		spoil func(t *testing.T, e *steptest.Env, id string)
+		text  string
+	}{
+		{"one terminated", func(t *testing.T, e *steptest.Env, id string) {
+			if _, err := e.Region.EC2().TerminateInstances(e.Test, &ec2.TerminateInstancesInput{InstanceIds: []string{id}}); err != nil {
+				t.Fatal(err)
+			}
+			e.Region.Advance(e.Test, time.Minute)
+		}, "is terminated"},
+		{"one unhealthy", func(t *testing.T, e *steptest.Env, id string) {
+			e.Region.Host(id).StopApp()
+			e.Region.Advance(e.Test, 2*time.Minute)
+		}, "unhealthy"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, kept := fleetScene(t)
+			e := s.e
+			c.spoil(t, e, kept[1])
+			s.ready(t, true)
+			before := e.Inventory()
+			_, err := s.h.Prepare(e.Ctx, s.in)
+			if release.ErrorName(err) != "NothingToRollBack" || !strings.Contains(err.Error(), kept[1]) || !strings.Contains(err.Error(), c.text) ||
+				strings.Contains(err.Error(), kept[0]) || strings.Contains(err.Error(), kept[2]) {
+				t.Fatalf("%v, want NothingToRollBack naming %s (%s) and only it", err, kept[1], c.text)
+			}
+			t.Logf("refused: %v", err)
+			if holder := e.Lock(t); holder != "" {
+				t.Errorf("lock held by %q", holder)
+			}
+			if msgs := e.Messages(""); len(msgs) != 0 {
+				t.Errorf("notified: %+v", msgs)
+			}
+			if after := e.Inventory(); !slices.Equal(after, before) {
+				t.Errorf("AWS changed:\nbefore %v\nafter  %v", before, after)
 			}
 		})
 	}
