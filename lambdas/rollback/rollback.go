@@ -8,9 +8,11 @@
 //     Elastic IP is on), and the ledger's switch intent, written before
 //     the address moved;
 //   - every instance and volume tagged with this release;
-//   - the live instance's own tags: the cutover's intent
+//   - the live side's own tags: the cutover's intent
 //     (release.TagCutover, written before the maintenance page went up)
-//     and the retirement date KeepPrevious gave it.
+//     and the retirement date KeepPrevious gave each live instance;
+//   - behind an ALB, which instances of the side kept from the release
+//     before are registered nowhere (the candidates displaced them).
 //
 // From that it builds the plan that takes the world back to "the live
 // instance serves, with the newest data, and nothing this release made
@@ -203,8 +205,11 @@ type world struct {
 	// split is where traffic goes now: all of it to the instance the
 	// Elastic IP is on, or nowhere.
 	split traffic.Split
-	// liveTags are the live instance's tags.
+	// liveTags are the (first) live instance's tags.
 	liveTags map[string]string
+	// liveKept are the live instances KeepPrevious dated (the whole live
+	// side: a fleet is kept as one).
+	liveKept []string
 	// made are the instances this release launched that still exist
 	// (any state but terminated), by id.
 	made map[string]types.InstanceStateName
@@ -216,11 +221,12 @@ type world struct {
 	// switched: the switch wrote its intent, so users may have written
 	// to the candidate's data.
 	switched bool
-	// keptOut is, behind an ALB, the instance kept from the release before
-	// (still running) when it is registered in neither target group: the
-	// candidate took its place in the idle group, and it goes back there
-	// for an instant `greenlight rollback`.
-	keptOut string
+	// keptOut are, behind an ALB, the instances kept from the release
+	// before (still running) that are registered in neither target group:
+	// the candidates took their place in the idle group. keptSide is that
+	// whole kept side (every instance of it still running), which goes
+	// back there together for an instant `greenlight rollback`.
+	keptOut, keptSide []string
 }
 
 func (h Handler) observe(ctx context.Context, d release.Doc) (world, error) {
@@ -233,16 +239,24 @@ func (h Handler) observe(ctx context.Context, d release.Doc) (world, error) {
 		}
 		w.split = sp
 	}
+	lives := d.Live.IDs()
 	if live != "" {
-		out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{live}})
+		insts, err := h.describe(ctx, lives)
 		if err != nil {
-			return w, step.AWS("ec2:DescribeInstances", live, err)
+			return w, err
 		}
-		for _, i := range instancesOf(out) {
-			for _, t := range i.Tags {
-				w.liveTags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+		for _, i := range insts {
+			id := aws.ToString(i.InstanceId)
+			if id == live {
+				for _, t := range i.Tags {
+					w.liveTags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+				}
+			}
+			if tagOf(i.Tags, release.TagRetireAfter) != "" || tagOf(i.Tags, release.TagRole) == release.RolePrevious {
+				w.liveKept = append(w.liveKept, id)
 			}
 		}
+		sort.Strings(w.liveKept)
 	}
 	// A switch back launches nothing: its candidate is the kept instance.
 	if !d.IsRollback() {
@@ -254,13 +268,13 @@ func (h Handler) observe(ctx context.Context, d release.Doc) (world, error) {
 			return w, step.AWS("ec2:DescribeInstances", "instances of "+d.ReleaseID, err)
 		}
 		for _, i := range instancesOf(out) {
-			if id := aws.ToString(i.InstanceId); id != live {
+			if id := aws.ToString(i.InstanceId); !slices.Contains(lives, id) {
 				w.made[id] = i.State.Name
 			}
 		}
 		if c := d.Candidate; c != nil {
 			for _, m := range c.Instances {
-				if _, listed := w.made[m.InstanceID]; !listed && m.InstanceID != "" && m.InstanceID != live {
+				if _, listed := w.made[m.InstanceID]; !listed && m.InstanceID != "" && !slices.Contains(lives, m.InstanceID) {
 					if err := h.lookAgain(ctx, m, w.made); err != nil {
 						return w, err
 					}
@@ -310,36 +324,61 @@ func (h Handler) observe(ctx context.Context, d release.Doc) (world, error) {
 	return w, nil
 }
 
-// observeKept finds the instance kept from the release before, if it runs
-// and is registered nowhere (the ledger's serving record names it).
+// observeKept finds the side kept from the release before (the ledger's
+// serving record names it), if the serving record still describes this
+// release's live side: the instances of it still running, and those
+// registered in neither target group. AWS says which are out, one
+// instance at a time, whatever the document believes.
 func (h Handler) observeKept(ctx context.Context, d release.Doc, w *world) error {
 	serving, ok, err := h.D.Ledger().Serving(ctx, d.App)
 	if err != nil {
 		return step.AWS("dynamodb:GetItem", "serving "+d.App, err)
 	}
-	kept := serving.PreviousInstance
-	if !ok || kept == "" || kept == d.Live.InstanceID || serving.LiveInstance != d.Live.InstanceID {
+	lives := d.Live.IDs()
+	if !ok || !slices.Contains(serving.LiveIDs(), d.Live.InstanceID) {
 		return nil
 	}
-	out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{kept}})
-	if step.IsNotFound(err) {
+	kept := slices.DeleteFunc(slices.Clone(serving.PreviousIDs()), func(id string) bool { return slices.Contains(lives, id) })
+	if len(kept) == 0 {
 		return nil
 	}
+	insts, err := h.describe(ctx, kept)
 	if err != nil {
-		return step.AWS("ec2:DescribeInstances", kept, err)
+		return err
 	}
-	insts := instancesOf(out)
-	if len(insts) == 0 || insts[0].State.Name != types.InstanceStateNameRunning {
-		return nil
+	var running, out []string
+	for _, i := range insts {
+		if i.State == nil || i.State.Name != types.InstanceStateNameRunning {
+			continue
+		}
+		id := aws.ToString(i.InstanceId)
+		running = append(running, id)
+		health, err := h.router(d).Health(ctx, traffic.One(id))
+		if err != nil {
+			return step.Traffic(err)
+		}
+		if health.Group == "" {
+			out = append(out, id)
+		}
 	}
-	health, err := h.router(d).Health(ctx, traffic.One(kept))
-	if err != nil {
-		return step.Traffic(err)
-	}
-	if health.Group == "" {
-		w.keptOut = kept
+	if len(out) > 0 {
+		sort.Strings(running)
+		sort.Strings(out)
+		w.keptOut, w.keptSide = out, running
 	}
 	return nil
+}
+
+// describe lists instances by id, with an instance-id filter: with
+// InstanceIds, "If you specify an instance ID that is not valid, an error
+// is returned" (DescribeInstances, Amazon EC2 API Reference), and one
+// instance gone for long must not hide the others.
+func (h Handler) describe(ctx context.Context, ids []string) ([]types.Instance, error) {
+	out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{{Name: aws.String("instance-id"), Values: ids}}})
+	if err != nil {
+		return nil, step.AWS("ec2:DescribeInstances", strings.Join(ids, ", "), err)
+	}
+	return instancesOf(out), nil
 }
 
 // lookAgain finds the candidate the release document names but the tag
@@ -452,13 +491,13 @@ func (h Handler) plan(d release.Doc, w world) []datamove.Action {
 		plan = append(plan, datamove.Action{Name: "delete " + id, After: append([]string{home}, terminations...), Run: h.deleteVolume(m, id),
 			What: "volume " + id + " deleted"})
 	}
-	if w.keptOut != "" {
-		plan = append(plan, datamove.Action{Name: "re-register kept", After: []string{actTrafficBack}, Run: h.reregister(d, w.keptOut),
-			What: fmt.Sprintf("%s, kept from the release before, registered again at weight 0 for greenlight rollback", w.keptOut)})
+	if len(w.keptOut) > 0 {
+		plan = append(plan, datamove.Action{Name: "re-register kept", After: []string{actTrafficBack}, Run: h.reregister(d, w.keptSide),
+			What: fmt.Sprintf("%s, kept from the release before, registered again at weight 0 for greenlight rollback", strings.Join(w.keptSide, ", "))})
 	}
-	if live != "" && (w.liveTags[release.TagRetireAfter] != "" || w.liveTags[release.TagRole] == release.RolePrevious) {
-		plan = append(plan, datamove.Action{Name: actUnkeep, Run: h.unkeep(d),
-			What: live + " is live again: its retirement date and schedule removed"})
+	if live != "" && len(w.liveKept) > 0 {
+		plan = append(plan, datamove.Action{Name: actUnkeep, Run: h.unkeep(d, w.liveKept),
+			What: strings.Join(w.liveKept, ", ") + " live again: retirement date and schedule removed"})
 	}
 	if cutover {
 		plan = append(plan, datamove.Action{Name: actClearCutover, After: []string{actMaintenance, actTrafficBack}, Run: h.untag(live, release.TagCutover),
@@ -542,15 +581,16 @@ func hasFront(d release.Doc) bool {
 	return d.Live.InstanceID != "" && (d.Live.AllocationID != "" || d.Config.UsesALB())
 }
 
-// reregister puts the kept instance back in the idle target group (the
-// candidate, deregistered meanwhile, leaves it); done once registered.
-func (h Handler) reregister(d release.Doc, id string) datamove.Run {
+// reregister puts the kept side back in the idle target group, as a
+// whole (the candidates, deregistered meanwhile, leave it); done once
+// registered.
+func (h Handler) reregister(d release.Doc, ids []string) datamove.Run {
 	return func(ctx context.Context, st *release.Step) (bool, error) {
-		health, err := h.router(d).Register(ctx, traffic.One(id))
+		health, err := h.router(d).Register(ctx, traffic.Side{Instances: ids})
 		if err != nil {
 			return false, step.Traffic(err)
 		}
-		h.D.Did(ctx, d.ReleaseID, "elasticloadbalancing:RegisterTargets", "instance", id, "group", health.Group, "undo", true)
+		h.D.Did(ctx, d.ReleaseID, "elasticloadbalancing:RegisterTargets", "instances", strings.Join(ids, ","), "group", health.Group, "undo", true)
 		return true, nil
 	}
 }
@@ -638,21 +678,22 @@ func (h Handler) deleteVolume(m datamove.Mover, id string) datamove.Run {
 	}
 }
 
-// unkeep takes back what KeepPrevious did to the live instance: it serves
-// again, so it carries no retirement date and has no schedule.
-func (h Handler) unkeep(d release.Doc) datamove.Run {
+// unkeep takes back what KeepPrevious did to the live side: it serves
+// again, so none of it carries a retirement date and the side has no
+// schedule (named after its first instance; each one's is tried).
+func (h Handler) unkeep(d release.Doc, ids []string) datamove.Run {
 	return func(ctx context.Context, st *release.Step) (bool, error) {
-		id := d.Live.InstanceID
-		if _, err := h.D.AWS.EC2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{id}, Tags: []types.Tag{
+		what := strings.Join(ids, ", ")
+		if _, err := h.D.AWS.EC2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: ids, Tags: []types.Tag{
 			{Key: aws.String(release.TagApp), Value: aws.String(d.App)},
 			{Key: aws.String(release.TagRole), Value: aws.String(release.RoleLive)},
 		}}); err != nil {
-			return false, step.AWS("ec2:CreateTags", id, err)
+			return false, step.AWS("ec2:CreateTags", what, err)
 		}
-		if _, err := h.D.AWS.EC2.DeleteTags(ctx, &ec2.DeleteTagsInput{Resources: []string{id}, Tags: []types.Tag{{Key: aws.String(release.TagRetireAfter)}}}); err != nil {
-			return false, step.AWS("ec2:DeleteTags", id, err)
+		if _, err := h.D.AWS.EC2.DeleteTags(ctx, &ec2.DeleteTagsInput{Resources: ids, Tags: []types.Tag{{Key: aws.String(release.TagRetireAfter)}}}); err != nil {
+			return false, step.AWS("ec2:DeleteTags", what, err)
 		}
-		if err := retirement.Unschedule(ctx, h.D, d.App, id); err != nil {
+		if err := retirement.Unschedule(ctx, h.D, d.App, append([]string{d.Live.InstanceID}, ids...)...); err != nil {
 			return false, err
 		}
 		return true, nil
