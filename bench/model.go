@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 
 	"github.com/greenlight/greenlight/harness/sim"
@@ -61,7 +62,7 @@ func waits(calls []sim.Call, commands []sim.Command, lat sim.Latencies, bake tim
 	add := func(c sim.Call, d time.Duration, what string) {
 		out = append(out, span{c.At, c.At.Add(d), what})
 	}
-	launched, baked := false, false
+	launched, baked := map[string]bool{}, false
 	cmd := 0
 	for i, c := range calls {
 		if c.Code != "" || !isStep(c.Caller) {
@@ -69,12 +70,17 @@ func waits(calls []sim.Call, commands []sim.Command, lat sim.Latencies, bake tim
 		}
 		switch c.Service + ":" + c.Operation {
 		case "EC2:RunInstances":
-			// One candidate per release: a retried launch carries the same
-			// ClientToken and EC2 answers with the first launch.
-			if launched {
+			// Each candidate (a fleet's, a replacement) has its own client
+			// token; a retried launch carries the same one and EC2 answers
+			// with the first launch.
+			token := ""
+			if in, ok := c.Input.(*ec2.RunInstancesInput); ok {
+				token = aws.ToString(in.ClientToken)
+			}
+			if launched[token] {
 				continue
 			}
-			launched = true
+			launched[token] = true
 			add(c, lat.RunInstancesCall+lat.PendingToRunning+max(lat.StatusChecksOK, lat.SSMOnline), "candidate launched, running, status checks passed, online in SSM")
 		case "EC2:StartInstances":
 			add(c, lat.PendingToRunning+lat.SSMOnline, "instance running and online in SSM")

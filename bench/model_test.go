@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 
 	"github.com/greenlight/greenlight/harness/localrun"
@@ -89,6 +90,24 @@ func TestWaitsFollowTheLatencyTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkSpans(t, ws, append(want, span{From: at(500), To: at(507)}, span{From: at(520), To: at(531)}))
+}
+
+// TestWaitsForEachCandidate: each candidate's launch has its own client
+// token, so a fleet's launches and a replacement launched later are each
+// waited on; a retry with a token already seen is not.
+func TestWaitsForEachCandidate(t *testing.T) {
+	run := func(caller string, s float64, token string) sim.Call {
+		return sim.Call{Caller: caller, Service: sim.ServiceEC2, Operation: "RunInstances", At: at(s), Input: &ec2.RunInstancesInput{ClientToken: aws.String(token)}}
+	}
+	calls := []sim.Call{
+		run(registry.Launch, 0, "r-0-0"), run(registry.Launch, 1, "r-1-0"), run(registry.Launch, 3, "r-1-0"),
+		run(registry.CheckCandidate, 170, "r-0-1"),
+	}
+	ws, err := waits(calls, nil, figures, 5*time.Minute, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSpans(t, ws, []span{{From: at(0), To: at(43)}, {From: at(1), To: at(44)}, {From: at(170), To: at(213)}})
 }
 
 // TestWaitsBehindALB: the registration waits for its first health check
