@@ -189,10 +189,7 @@ func TestApprovalFleet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := e.Config()
-	cfg.Live.ElasticIPAllocationID = ""
-	cfg.Traffic = release.TrafficConfig{Mode: release.TrafficALB,
-		ALB: &release.ALBConfig{ListenerARN: f.ListenerARN, TargetGroupARNs: f.TargetGroupARNs[:]}}
+	cfg := e.BehindALB(e.Config())
 	cfg.Fleet = release.FleetConfig{Size: 3, SubnetIDs: f.Subnets}
 	d := e.Doc(t, "2.0.0", "v2", body, cfg)
 	e.Record(t, d)

@@ -22,9 +22,7 @@ import (
 func fleetDoc(t *testing.T, e *steptest.Env, replaceUnhealthy int) release.Doc {
 	t.Helper()
 	return doc(t, e, func(c *release.Config) {
-		c.Live.ElasticIPAllocationID = ""
-		c.Traffic = release.TrafficConfig{Mode: release.TrafficALB,
-			ALB: &release.ALBConfig{ListenerARN: e.Fixture.ListenerARN, TargetGroupARNs: e.Fixture.TargetGroupARNs[:]}}
+		*c = e.BehindALB(*c)
 		c.Fleet.Size = 3
 		c.Fleet.SubnetIDs = e.Fixture.Subnets
 		if replaceUnhealthy >= 0 {

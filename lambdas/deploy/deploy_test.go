@@ -264,10 +264,7 @@ func fleetScene(t *testing.T) (*steptest.Env, Handler, release.Doc) {
 		t.Fatal(err)
 	}
 	vid := e.Upload(t, e.Key("2.0.0"), body, "")
-	cfg := e.Config()
-	cfg.Live.ElasticIPAllocationID = ""
-	cfg.Traffic = release.TrafficConfig{Mode: release.TrafficALB,
-		ALB: &release.ALBConfig{ListenerARN: f.ListenerARN, TargetGroupARNs: f.TargetGroupARNs[:]}}
+	cfg := e.BehindALB(e.Config())
 	cfg.Fleet = release.FleetConfig{Size: 3, SubnetIDs: f.Subnets}
 	d := e.Doc(t, "2.0.0", vid, body, cfg)
 	e.Record(t, d)

@@ -182,19 +182,8 @@ func TestRecordNotifiesOnce(t *testing.T) {
 // launched across the zones for the release.
 func fleetReleased(t *testing.T, step string) (*steptest.Env, Handler, release.Doc) {
 	t.Helper()
-	e := steptest.New(t, step, sim.Options{ALB: true, Zones: 3, LiveFleet: 3})
+	e, d := steptest.FleetRelease(t, step)
 	f := e.Fixture
-	cfg := e.Config()
-	cfg.Live.ElasticIPAllocationID = ""
-	cfg.Traffic = release.TrafficConfig{Mode: release.TrafficALB, ALB: &release.ALBConfig{ListenerARN: f.ListenerARN, TargetGroupARNs: f.TargetGroupARNs[:]}}
-	cfg.Fleet = release.FleetConfig{Size: 3}
-	body := []byte("release 2.0.0")
-	d := e.Doc(t, "2.0.0", e.Upload(t, e.Key("2.0.0"), body, ""), body, cfg)
-	d.Live.InstanceIDs, d.Live.AllocationID, d.Live.PublicIP = f.LiveInstances, "", f.LoadBalancerDNS
-	e.Record(t, d)
-	if err := e.Ledger.Acquire(e.Test, d.App, d.ReleaseID); err != nil {
-		t.Fatal(err)
-	}
 	d.Candidate = &release.Candidate{}
 	for slot, subnet := range f.Subnets {
 		id := e.LaunchIn(t, subnet, map[string]string{release.TagApp: d.App, release.TagRelease: d.ReleaseID, release.TagRole: release.RoleCandidate})

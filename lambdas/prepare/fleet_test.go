@@ -17,11 +17,8 @@ import (
 func fleetScene(t *testing.T, edit func(*steptest.Env, *release.Config)) *scene {
 	t.Helper()
 	s := newScene(t, sim.Options{ALB: true, Zones: 3, LiveFleet: 3, DataVolume: true})
-	f := s.e.Fixture
-	s.cfg.Live.ElasticIPAllocationID = ""
+	s.cfg = s.e.BehindALB(s.cfg)
 	s.cfg.Region = "eu-west-1"
-	s.cfg.Traffic = release.TrafficConfig{Mode: release.TrafficALB,
-		ALB: &release.ALBConfig{ListenerARN: f.ListenerARN, TargetGroupARNs: f.TargetGroupARNs[:]}}
 	s.cfg.Fleet.Size = 3
 	if edit != nil {
 		edit(s.e, &s.cfg)

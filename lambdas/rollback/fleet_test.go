@@ -28,19 +28,8 @@ const keptRelease = "shop-1-0-0-9876543210"
 // candidates: the third is found by its tag.
 func fleetScene(t *testing.T) (s *scene, cands, kept []string) {
 	t.Helper()
-	e := steptest.New(t, "rollback", sim.Options{ALB: true, Zones: 3, LiveFleet: 3})
+	e, d := steptest.FleetRelease(t, "rollback")
 	f := e.Fixture
-	cfg := e.Config()
-	cfg.Live.ElasticIPAllocationID = ""
-	cfg.Traffic = release.TrafficConfig{Mode: release.TrafficALB, ALB: &release.ALBConfig{ListenerARN: f.ListenerARN, TargetGroupARNs: f.TargetGroupARNs[:]}}
-	cfg.Fleet = release.FleetConfig{Size: 3}
-	body := []byte("release 2.0.0")
-	d := e.Doc(t, "2.0.0", e.Upload(t, e.Key("2.0.0"), body, ""), body, cfg)
-	d.Live.InstanceIDs, d.Live.AllocationID, d.Live.PublicIP = f.LiveInstances, "", f.LoadBalancerDNS
-	e.Record(t, d)
-	if err := e.Ledger.Acquire(e.Test, d.App, d.ReleaseID); err != nil {
-		t.Fatal(err)
-	}
 	d.Failure = &release.Failure{Error: "AWSError", Cause: `{"errorMessage":"` + release.StateShiftTraffic + ` failed after acting"}`}
 	s = &scene{e: e, h: Handler{D: e.Deps}, d: d}
 

@@ -225,9 +225,7 @@ func fleetScene(t *testing.T, target string) (*steptest.Env, Handler, release.Do
 	}
 	cfg := e.Config()
 	cfg.SmokeTests[1].BodyContains = "2.0.0"
-	cfg.Live.ElasticIPAllocationID = ""
-	cfg.Traffic = release.TrafficConfig{Mode: release.TrafficALB,
-		ALB: &release.ALBConfig{ListenerARN: f.ListenerARN, TargetGroupARNs: f.TargetGroupARNs[:]}}
+	cfg = e.BehindALB(cfg)
 	cfg.Fleet = release.FleetConfig{Size: 3, SubnetIDs: f.Subnets}
 	d := e.Doc(t, "2.0.0", "v2", body, cfg)
 	e.Record(t, d)

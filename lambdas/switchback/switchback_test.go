@@ -279,9 +279,7 @@ func fleetScene(t *testing.T) (*scene, []string) {
 	t.Helper()
 	e := steptest.New(t, "switchback", sim.Options{ALB: true, Zones: 3, LiveFleet: 3})
 	f := e.Fixture
-	cfg := e.Config()
-	cfg.Live.ElasticIPAllocationID = ""
-	cfg.Traffic = release.TrafficConfig{Mode: release.TrafficALB, ALB: &release.ALBConfig{ListenerARN: f.ListenerARN, TargetGroupARNs: f.TargetGroupARNs[:]}}
+	cfg := e.BehindALB(e.Config())
 	cfg.Fleet = release.FleetConfig{Size: 3}
 	s := &scene{e: e, h: Handler{D: e.Deps}, cfg: cfg, live: f.LiveInstance}
 	var kept []string

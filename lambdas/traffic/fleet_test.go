@@ -23,10 +23,7 @@ func newFleetRelease(t *testing.T) albRelease {
 	t.Helper()
 	e := steptest.New(t, "shift-traffic", sim.Options{ALB: true, Zones: 3, LiveFleet: 3})
 	f := e.Fixture
-	cfg := e.Config()
-	cfg.Live.ElasticIPAllocationID = ""
-	cfg.Traffic = release.TrafficConfig{Mode: release.TrafficALB,
-		ALB: &release.ALBConfig{ListenerARN: f.ListenerARN, TargetGroupARNs: f.TargetGroupARNs[:]}}
+	cfg := e.BehindALB(e.Config())
 	cfg.Fleet = release.FleetConfig{Size: 3, SubnetIDs: f.Subnets}
 	body := []byte("release 2.0.0")
 	d := e.Doc(t, "2.0.0", e.Upload(t, e.Key("2.0.0"), body, ""), body, steptest.Parsed(t, cfg))

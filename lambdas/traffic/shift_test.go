@@ -35,10 +35,7 @@ func newALBReleaseIn(t *testing.T, opts sim.Options, edit func(*release.Config))
 	t.Helper()
 	e := steptest.New(t, "shift-traffic", opts)
 	f := e.Fixture
-	cfg := e.Config()
-	cfg.Live.ElasticIPAllocationID = ""
-	cfg.Traffic = release.TrafficConfig{Mode: release.TrafficALB,
-		ALB: &release.ALBConfig{ListenerARN: f.ListenerARN, TargetGroupARNs: f.TargetGroupARNs[:]}}
+	cfg := e.BehindALB(e.Config())
 	if opts.ALBRule {
 		cfg.Traffic.ALB.RuleARN = f.RuleARN
 	}

@@ -208,6 +208,34 @@ func (e *Env) WithData(c release.Config, mode string) release.Config {
 	return c
 }
 
+// BehindALB is c releasing behind the fixture's load balancer (made with
+// sim.Options.ALB): its listener and target groups, no Elastic IP.
+func (e *Env) BehindALB(c release.Config) release.Config {
+	c.Live.ElasticIPAllocationID = ""
+	c.Traffic = release.TrafficConfig{Mode: release.TrafficALB,
+		ALB: &release.ALBConfig{ListenerARN: e.Fixture.ListenerARN, TargetGroupARNs: e.Fixture.TargetGroupARNs[:]}}
+	return c
+}
+
+// FleetRelease is a release of a side of three behind the load balancer:
+// the region spans three zones, with a live fleet of three in blue, and
+// the document, recorded with the lock held, names that live side.
+func FleetRelease(tb testing.TB, step string) (*Env, release.Doc) {
+	tb.Helper()
+	e := New(tb, step, sim.Options{ALB: true, Zones: 3, LiveFleet: 3})
+	f := e.Fixture
+	cfg := e.BehindALB(e.Config())
+	cfg.Fleet = release.FleetConfig{Size: 3}
+	body := []byte("release 2.0.0")
+	d := e.Doc(tb, "2.0.0", e.Upload(tb, e.Key("2.0.0"), body, ""), body, cfg)
+	d.Live.InstanceIDs, d.Live.AllocationID, d.Live.PublicIP = f.LiveInstances, "", f.LoadBalancerDNS
+	e.Record(tb, d)
+	if err := e.Ledger.Acquire(e.Test, d.App, d.ReleaseID); err != nil {
+		tb.Fatal(err)
+	}
+	return e, d
+}
+
 // ConfigJSON is c as the stack passes it to a step: JSON text, checked to
 // be a config ParseConfig accepts.
 func ConfigJSON(tb testing.TB, c release.Config) string {
