@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 
 	"github.com/greenlight/greenlight/harness/sim"
@@ -144,5 +146,28 @@ func TestRollbackOfAFleet(t *testing.T) {
 	}
 	if throttled != 1 {
 		t.Errorf("%d throttled terminations, want the one injected", throttled)
+	}
+}
+
+// TestRollbackFindsTheLiveGroupWithoutItsFirstInstance: the first instance
+// of the live fleet left its group during the release (replaced by hand);
+// the traffic still goes back to the group the rest of the fleet is in.
+func TestRollbackFindsTheLiveGroupWithoutItsFirstInstance(t *testing.T) {
+	s, _, _ := fleetScene(t)
+	e, f := s.e, s.e.Fixture
+	_, err := e.Region.ELB().DeregisterTargets(e.Test, &elb.DeregisterTargetsInput{TargetGroupArn: aws.String(f.TargetGroupARNs[0]),
+		Targets: []elbtypes.TargetDescription{{Id: aws.String(f.LiveInstances[0])}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rb := s.rollBack(t); rb.Outcome != release.RolledBack {
+		t.Fatalf("outcome %q (left %v, errors %v)", rb.Outcome, rb.Left, rb.Errors)
+	}
+	sp, err := e.Deps.Router(s.d.Config).Split(e.Test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := sp.Weight(f.LiveInstances[1]); w != 100 {
+		t.Errorf("the live fleet gets %d %%, want 100 (split %+v)", w, sp)
 	}
 }

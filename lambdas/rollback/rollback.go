@@ -461,7 +461,7 @@ func (h Handler) plan(d release.Doc, w world) []datamove.Action {
 	if live != "" && hasFront(d) && w.split.Weight(live) != 100 {
 		what := fmt.Sprintf("Elastic IP %s moved back to %s", d.Live.AllocationID, live)
 		if d.Config.UsesALB() {
-			what = fmt.Sprintf("all traffic through %s back to %s", d.Live.PublicIP, live)
+			what = fmt.Sprintf("all traffic through %s back to %s", d.Live.PublicIP, strings.Join(d.Live.IDs(), ", "))
 		}
 		plan = append(plan, datamove.Action{Name: actTrafficBack, After: []string{home}, Run: h.trafficBack(d), What: what})
 	}
@@ -615,12 +615,21 @@ func (h Handler) deregister(d release.Doc, id string) datamove.Run {
 // Elastic IP to it), if it does not have it.
 func (h Handler) trafficBack(d release.Doc) datamove.Run {
 	return func(ctx context.Context, st *release.Step) (bool, error) {
-		mv, err := h.router(d).Shift(ctx, traffic.One(d.Live.InstanceID), 100)
+		// Behind an ALB the live side's group is the one any of its
+		// instances is still registered in: one of a fleet gone (replaced
+		// by hand, terminated) must not keep users on the candidates.
+		var mv traffic.Move
+		var err error
+		for _, id := range d.Live.IDs() {
+			if mv, err = h.router(d).Shift(ctx, traffic.One(id), 100); !errors.Is(err, traffic.ErrUnsupported) {
+				break
+			}
+		}
 		if err != nil {
 			return false, step.AWS("switch traffic back", d.Live.PublicIP, err)
 		}
 		if mv.Changed {
-			h.D.Did(ctx, d.ReleaseID, "traffic back", "front", d.Live.PublicIP, "to", d.Live.InstanceID, "detail", mv.Detail, "undo", true)
+			h.D.Did(ctx, d.ReleaseID, "traffic back", "front", d.Live.PublicIP, "to", strings.Join(d.Live.IDs(), ","), "detail", mv.Detail, "undo", true)
 		}
 		return true, nil
 	}
