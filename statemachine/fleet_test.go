@@ -3,6 +3,7 @@ package statemachine_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -130,6 +131,43 @@ func TestFleetReplacesAnImpairedCandidate(t *testing.T) {
 	}
 	if live := slices.Sorted(slices.Values(res.LiveInstanceIDs)); !slices.Equal(live, slices.Sorted(slices.Values(env.Fixture.LiveInstances))) {
 		t.Errorf("live %v, want the original fleet %v", live, env.Fixture.LiveInstances)
+	}
+	if len(res.LeakedResources) > 0 {
+		t.Errorf("leaked: %+v", res.LeakedResources)
+	}
+}
+
+// TestFleetLaunchesWhereThereIsCapacity: the live instance's zone has no
+// capacity while the candidates launch; the one meant for it launches in
+// another zone and the release goes on. One instance behind an Elastic IP
+// has no other subnet: the release rolls back, naming the fix.
+func TestFleetLaunchesWhereThereIsCapacity(t *testing.T) {
+	noCapacity := &localrun.Fault{State: release.StateLaunchCandidate, Kind: localrun.FaultNoCapacity}
+	env := localrun.NewTestEnv(t, localrun.Options{Fleet: 3, Fault: noCapacity}, withALB(100))
+	res, err := env.Release(ctxT(t), "1.1.0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != release.Released {
+		t.Fatalf("status %s: %s %s", res.Status, res.Error, res.Cause)
+	}
+	cands := running(t, env, res.ReleaseID)
+	for id, az := range cands {
+		if az == env.Fixture.LiveAZ {
+			t.Errorf("candidate %s launched in %s, which had no capacity", id, az)
+		}
+	}
+	if len(cands) != 3 {
+		t.Errorf("candidates %v, want 3", cands)
+	}
+
+	env = localrun.NewTestEnv(t, localrun.Options{Fault: noCapacity}, nil)
+	res, err = env.Release(ctxT(t), "1.1.0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != release.RolledBack || !strings.Contains(res.Cause, "fleet.subnetIds") {
+		t.Fatalf("one instance: %s %s, want RolledBack naming fleet.subnetIds", res.Status, res.Cause)
 	}
 	if len(res.LeakedResources) > 0 {
 		t.Errorf("leaked: %+v", res.LeakedResources)

@@ -71,7 +71,8 @@ It exits 0 when the release ends as expected: Released, or RolledBack when
 the approval is refused or a hard fault is injected before the commit
 point (after it, at RecordRelease, the release stands; a candidate impaired
 at LaunchCandidate or CheckCandidate is replaced while
-fleet.replaceUnhealthy allows) (see --expect).`,
+fleet.replaceUnhealthy allows; with --fault no-capacity at LaunchCandidate
+a fleet launches in the zones that have capacity) (see --expect).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runLocal(cmd, f) },
 	}
@@ -89,7 +90,7 @@ fleet.replaceUnhealthy allows) (see --expect).`,
 	fl.StringVar(&f.traffic, "traffic", "", "override traffic.mode: elasticIp (users reach the app through the Elastic IP) or alb (through the simulated load balancer); default the config's")
 	fl.IntVar(&f.fleet, "fleet", 0, "override fleet.size: instances per side, 1–20 (more than 1 needs --traffic alb); default the config's")
 	fl.StringVar(&f.expect, "expect", "", "the terminal status that counts as success (default: Released, or RolledBack for a refused approval or a hard fault)")
-	fl.BoolVar(&f.listStates, "list-states", false, "print the Task states --fail-at accepts, one per line, and exit; every fault kind applies to each, impaired and command-failed only where they say, alarm only with --traffic alb")
+	fl.BoolVar(&f.listStates, "list-states", false, "print the Task states --fail-at accepts, one per line, and exit; every fault kind applies to each, impaired, command-failed and no-capacity only where they say, alarm only with --traffic alb")
 	fl.BoolVar(&f.json, "json", false, "print one JSON summary on stdout instead of progress")
 	fl.StringVar(&f.logFile, "log", "", "write the handlers' JSON log lines to this file")
 	return cmd

@@ -45,10 +45,15 @@ const (
 	// is invoked, so a step that reads the alarms sees it (alb mode
 	// only). It stays in ALARM. Hard: the release rolls back.
 	FaultAlarm = "alarm"
+	// FaultNoCapacity: while LaunchCandidate runs, EC2 has no capacity in
+	// the live instance's zone (InsufficientInstanceCapacity), so its
+	// candidates launch in the next launch subnet; with no other subnet
+	// (one instance behind an Elastic IP) the release rolls back.
+	FaultNoCapacity = "no-capacity"
 )
 
 // FaultKinds lists the kinds, for flags and errors.
-var FaultKinds = []string{FaultThrottle, FaultError, FaultErrorAfter, FaultNotFound, FaultImpaired, FaultCommandFailed, FaultTimeout, FaultAlarm}
+var FaultKinds = []string{FaultThrottle, FaultError, FaultErrorAfter, FaultNotFound, FaultImpaired, FaultCommandFailed, FaultTimeout, FaultAlarm, FaultNoCapacity}
 
 // Transient reports whether a fault kind is one the release must survive.
 func Transient(kind string) bool {
@@ -79,6 +84,10 @@ func (f Fault) Check(m *Machine, cfg release.Config) error {
 	case FaultImpaired:
 		if f.State != release.StateLaunchCandidate && f.State != release.StateCheckCandidate {
 			return fmt.Errorf("--fault impaired applies to %s or %s, which wait for the candidate's status checks", release.StateLaunchCandidate, release.StateCheckCandidate)
+		}
+	case FaultNoCapacity:
+		if f.State != release.StateLaunchCandidate {
+			return fmt.Errorf("--fault no-capacity applies to %s, which launches the candidates", release.StateLaunchCandidate)
 		}
 	case FaultCommandFailed:
 		if !commandStates[f.State] {
@@ -197,6 +206,10 @@ func (f *Fault) apply(ctx context.Context, e *Env, inv Invocation, invoke func(c
 		// The function does its work; the answer is lost to the timeout.
 		_, _ = invoke(ctx)
 		return nil, &TimedOut{After: 30 * time.Second}
+	case FaultNoCapacity:
+		e.Region.NoCapacityIn(e.Fixture.LiveAZ, true)
+		defer e.Region.NoCapacityIn(e.Fixture.LiveAZ, false)
+		return invoke(ctx)
 	case FaultAlarm:
 		name := e.Config.Traffic.Alarms[0]
 		if err := e.Region.SetAlarm(name, cwtypes.StateValueAlarm, "Threshold Crossed: injected by greenlight local --fault alarm"); err != nil {

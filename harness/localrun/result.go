@@ -368,14 +368,16 @@ func (r *Result) JSON() ([]byte, error) { return json.MarshalIndent(r, "", "  ")
 // approval is refused or a hard fault is injected before the commit point
 // (the bookkeeping after it never moves traffic back). A candidate
 // impaired while it becomes ready is replaced when fleet.replaceUnhealthy
-// allows, and the release goes on.
+// allows, and one a zone has no capacity for launches in another zone of
+// a fleet's, and the release goes on.
 func Expected(approve string, f *Fault, c release.Config) string {
 	if approve == ApproveReject || approve == ApproveTimeout {
 		return release.RolledBack
 	}
 	replaced := f != nil && f.Kind == FaultImpaired && c.ReplaceUnhealthy() > 0 &&
 		(f.State == release.StateLaunchCandidate || f.State == release.StateCheckCandidate)
-	if f != nil && !Transient(f.Kind) && !AfterCommit(f.State) && !replaced {
+	moved := f != nil && f.Kind == FaultNoCapacity && c.FleetSize() > 1
+	if f != nil && !Transient(f.Kind) && !AfterCommit(f.State) && !replaced && !moved {
 		return release.RolledBack
 	}
 	return release.Released

@@ -248,4 +248,13 @@ func TestExpectedReplacesAnImpairedCandidate(t *testing.T) {
 			t.Errorf("impaired at %s, replaceUnhealthy %v: %s, want %s", c.state, c.replace, got, c.want)
 		}
 	}
+	// A zone without capacity: a fleet launches in the others; one
+	// instance has no other subnet.
+	noCapacity := &Fault{State: release.StateLaunchCandidate, Kind: FaultNoCapacity}
+	if got := Expected(ApproveAuto, noCapacity, release.Config{Fleet: release.FleetConfig{Size: 3}}); got != release.Released {
+		t.Errorf("no capacity for a fleet: %s, want Released", got)
+	}
+	if got := Expected(ApproveAuto, noCapacity, release.Config{}); got != release.RolledBack {
+		t.Errorf("no capacity for one instance: %s, want RolledBack", got)
+	}
 }
