@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -51,15 +52,16 @@ no kept instance to go back to.`,
 			if err != nil {
 				return ledgerError(b, err)
 			}
-			if !ok || serving.PreviousInstance == "" {
+			live, kept := strings.Join(serving.LiveIDs(), ", "), strings.Join(serving.PreviousIDs(), ", ")
+			if !ok || kept == "" {
 				return withCode(exitPending, fmt.Errorf("no previous instance of %s is kept: there is nothing to roll back to", b.App))
 			}
 			now := b.Now(ctx)
 			if !serving.RetireAfter.IsZero() && now.After(serving.RetireAfter) {
-				return withCode(exitPending, fmt.Errorf("the previous instance %s was due for retirement at %s: it can no longer be switched back to", serving.PreviousInstance, serving.RetireAfter.Format(time.RFC3339)))
+				return withCode(exitPending, fmt.Errorf("the previous side %s was due for retirement at %s: it can no longer be switched back to", kept, serving.RetireAfter.Format(time.RFC3339)))
 			}
 			if to != "" && to != serving.PreviousRelease {
-				return withCode(exitPending, fmt.Errorf("the kept instance %s runs %s (%s), not %s: only the previous release can be switched back to", serving.PreviousInstance, serving.PreviousRelease, serving.PreviousVersion, to))
+				return withCode(exitPending, fmt.Errorf("the kept side %s runs %s (%s), not %s: only the previous release can be switched back to", kept, serving.PreviousRelease, serving.PreviousVersion, to))
 			}
 			who, err := b.Who(ctx)
 			if err != nil {
@@ -77,15 +79,16 @@ no kept instance to go back to.`,
 				return awsError("start the rollback of "+b.App, "states:StartExecution", err, nil)
 			}
 			view := map[string]any{"rollbackId": name, "app": b.App, "execution": aws.ToString(started.ExecutionArn),
-				"from":   map[string]string{"instance": serving.LiveInstance, "version": serving.LiveVersion, "release": serving.LiveRelease},
-				"to":     map[string]string{"instance": serving.PreviousInstance, "version": serving.PreviousVersion, "release": serving.PreviousRelease},
+				"from": map[string]any{"instance": serving.LiveInstance, "instances": serving.LiveIDs(), "version": serving.LiveVersion, "release": serving.LiveRelease},
+				"to": map[string]any{"instance": serving.PreviousInstance, "instances": serving.PreviousIDs(), "version": serving.PreviousVersion,
+					"release": serving.PreviousRelease},
 				"follow": "greenlight status " + name + b.Hint + " --watch"}
 			text := out
 			if f.json {
 				text = errOut
 			}
 			fmt.Fprintf(text, "rollback %s started: %s goes back from %s (%s) to %s (%s)\n", name, b.App,
-				serving.LiveInstance, orNone(serving.LiveVersion), serving.PreviousInstance, orNone(serving.PreviousVersion))
+				live, orNone(serving.LiveVersion), kept, orNone(serving.PreviousVersion))
 			if !wait {
 				fmt.Fprintf(text, "follow it:\n  %s\n", view["follow"])
 				if f.json {

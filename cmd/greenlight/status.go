@@ -187,13 +187,13 @@ func renderStatus(w io.Writer, v statusView) {
 	if s := v.Serving; s != nil {
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "Serving %s now:\n", r.App)
-		fmt.Fprintf(w, "  live       %s (%s, release %s)\n", s.LiveInstance, dash(s.LiveVersion), dash(s.LiveRelease))
-		if s.PreviousInstance != "" {
+		fmt.Fprintf(w, "  live       %s (%s, release %s)\n", strings.Join(s.LiveInstances, ", "), dash(s.LiveVersion), dash(s.LiveRelease))
+		if len(s.PreviousInstances) > 0 {
 			kept := ""
 			if s.RetireAfter != nil {
 				kept = ", kept for rollback until " + stamp(*s.RetireAfter)
 			}
-			fmt.Fprintf(w, "  previous   %s (%s%s)\n", s.PreviousInstance, dash(s.PreviousVersion), kept)
+			fmt.Fprintf(w, "  previous   %s (%s%s)\n", strings.Join(s.PreviousInstances, ", "), dash(s.PreviousVersion), kept)
 		}
 	}
 

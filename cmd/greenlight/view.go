@@ -74,14 +74,18 @@ type eventView struct {
 // servingView is the app's serving state: what is live and what is kept
 // for rollback.
 type servingView struct {
-	LiveInstance     string     `json:"liveInstance"`
-	LiveRelease      string     `json:"liveRelease,omitempty"`
-	LiveVersion      string     `json:"liveVersion,omitempty"`
-	PreviousInstance string     `json:"previousInstance,omitempty"`
-	PreviousRelease  string     `json:"previousRelease,omitempty"`
-	PreviousVersion  string     `json:"previousVersion,omitempty"`
-	RetireAfter      *time.Time `json:"retireAfter,omitempty"`
-	Updated          time.Time  `json:"updated"`
+	LiveInstance string `json:"liveInstance"`
+	// LiveInstances and PreviousInstances are the whole sides (a fleet);
+	// the singular fields name their first instance.
+	LiveInstances     []string   `json:"liveInstances"`
+	PreviousInstances []string   `json:"previousInstances,omitempty"`
+	LiveRelease       string     `json:"liveRelease,omitempty"`
+	LiveVersion       string     `json:"liveVersion,omitempty"`
+	PreviousInstance  string     `json:"previousInstance,omitempty"`
+	PreviousRelease   string     `json:"previousRelease,omitempty"`
+	PreviousVersion   string     `json:"previousVersion,omitempty"`
+	RetireAfter       *time.Time `json:"retireAfter,omitempty"`
+	Updated           time.Time  `json:"updated"`
 }
 
 // statusView is what `greenlight status` prints.
@@ -144,7 +148,7 @@ func viewOf(b *backend, r ledger.Record, now time.Time) releaseView {
 }
 
 func servingOf(s ledger.Serving) *servingView {
-	v := &servingView{LiveInstance: s.LiveInstance, LiveRelease: s.LiveRelease, LiveVersion: s.LiveVersion,
+	v := &servingView{LiveInstance: s.LiveInstance, LiveInstances: s.LiveIDs(), PreviousInstances: s.PreviousIDs(), LiveRelease: s.LiveRelease, LiveVersion: s.LiveVersion,
 		PreviousInstance: s.PreviousInstance, PreviousRelease: s.PreviousRelease, PreviousVersion: s.PreviousVersion, Updated: s.Updated}
 	if !s.RetireAfter.IsZero() {
 		t := s.RetireAfter

@@ -76,3 +76,28 @@ func TestStatusShowsEachCandidatesSmokeTests(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusShowsWholeSides: the serving state names every instance of a
+// fleet's live and kept sides, and a record written before fleets its one
+// instance.
+func TestStatusShowsWholeSides(t *testing.T) {
+	s := ledger.Serving{LiveVersion: "2.0.0", PreviousVersion: "1.0.0"}
+	s.SetLive([]string{"i-0a", "i-0b", "i-0c"})
+	s.SetPrevious([]string{"i-0d", "i-0e", "i-0f"})
+	old := ledger.Serving{LiveInstance: "i-01", LiveVersion: "2.0.0"}
+	for _, c := range []struct {
+		s    ledger.Serving
+		want []string
+	}{
+		{s, []string{"  live       i-0a, i-0b, i-0c (2.0.0", "  previous   i-0d, i-0e, i-0f (1.0.0"}},
+		{old, []string{"  live       i-01 (2.0.0"}},
+	} {
+		var b strings.Builder
+		renderStatus(&b, statusView{Now: time.Now(), Release: releaseView{Status: ledger.StatusReleased, Timeline: []eventView{}}, Serving: servingOf(c.s)})
+		for _, want := range c.want {
+			if !strings.Contains(b.String(), want) {
+				t.Errorf("status lacks %q:\n%s", want, b.String())
+			}
+		}
+	}
+}
