@@ -161,6 +161,17 @@ type Event struct {
 	Detail string    `dynamodbav:"detail"`
 }
 
+// Recorded reports whether the timeline already has this event (a step
+// retried after it wrote one does not write it twice).
+func (r Record) Recorded(step, detail string) bool {
+	for _, e := range r.Timeline {
+		if e.Step == step && e.Detail == detail {
+			return true
+		}
+	}
+	return false
+}
+
 // Serving is the app's current serving state. A side may be a fleet:
 // LiveInstances and PreviousInstances list it, and LiveInstance and
 // PreviousInstance name its first instance for readers older than fleets.
@@ -181,11 +192,13 @@ type Serving struct {
 }
 
 // LiveIDs are the instances serving now.
-func (s Serving) LiveIDs() []string { return side(s.LiveInstances, s.LiveInstance) }
+func (s Serving) LiveIDs() []string { return release.SideOf(s.LiveInstances, s.LiveInstance) }
 
 // PreviousIDs are the instances kept for rollback, none when nothing is
 // kept.
-func (s Serving) PreviousIDs() []string { return side(s.PreviousInstances, s.PreviousInstance) }
+func (s Serving) PreviousIDs() []string {
+	return release.SideOf(s.PreviousInstances, s.PreviousInstance)
+}
 
 // SetLive records the serving side, its first instance in the singular
 // field too.
@@ -217,16 +230,6 @@ func (s *Serving) ForgetPrevious(gone []string) bool {
 	}
 	s.SetPrevious(left)
 	return true
-}
-
-func side(ids []string, single string) []string {
-	if len(ids) > 0 {
-		return ids
-	}
-	if single == "" {
-		return nil
-	}
-	return []string{single}
 }
 
 func first(ids []string) string {

@@ -98,14 +98,19 @@ type Live struct {
 
 // IDs are the live side's instances: InstanceIDs, or the one InstanceID
 // of a document written before fleets.
-func (l Live) IDs() []string {
-	if len(l.InstanceIDs) > 0 {
-		return l.InstanceIDs
+func (l Live) IDs() []string { return SideOf(l.InstanceIDs, l.InstanceID) }
+
+// SideOf is a side's instances as a record names them: ids, or, in a
+// record written before fleets, its one instance (none when that is
+// empty too).
+func SideOf(ids []string, one string) []string {
+	if len(ids) > 0 {
+		return ids
 	}
-	if l.InstanceID == "" {
+	if one == "" {
 		return nil
 	}
-	return []string{l.InstanceID}
+	return []string{one}
 }
 
 // Candidate is the side being prepared to take over: one instance, or

@@ -46,15 +46,7 @@ func NewRequest(app, releaseID string, instanceIDs []string) Request {
 
 // IDs are the instances the request retires: InstanceIDs, or the one
 // InstanceID of a schedule made before fleets.
-func (r Request) IDs() []string {
-	if len(r.InstanceIDs) > 0 {
-		return r.InstanceIDs
-	}
-	if r.InstanceID == "" {
-		return nil
-	}
-	return []string{r.InstanceID}
-}
+func (r Request) IDs() []string { return release.SideOf(r.InstanceIDs, r.InstanceID) }
 
 func tag(k, v string) types.Tag { return types.Tag{Key: aws.String(k), Value: aws.String(v)} }
 

@@ -234,21 +234,19 @@ func (h Handler) launched(ctx context.Context, d release.Doc) (map[int]release.M
 		return nil, step.AWS("ec2:DescribeInstances", "candidates of "+d.ReleaseID, err)
 	}
 	have := map[int]release.Member{}
-	for _, r := range out.Reservations {
-		for _, i := range r.Instances {
-			slot, err := strconv.Atoi(tagOf(i.Tags, release.TagSlot))
-			if err != nil {
-				slot = 0 // launched before slots were tagged: the only candidate
-			}
-			m := release.Member{Slot: slot, InstanceID: aws.ToString(i.InstanceId), SubnetID: aws.ToString(i.SubnetId),
-				PrivateIP: aws.ToString(i.PrivateIpAddress), PublicIP: aws.ToString(i.PublicIpAddress), LaunchedAt: aws.ToTime(i.LaunchTime), Status: "pending"}
-			if i.Placement != nil {
-				m.AZ = aws.ToString(i.Placement.AvailabilityZone)
-			}
-			m.Try = tryOf(d.ReleaseID, slot, aws.ToString(i.ClientToken))
-			if old, ok := have[slot]; !ok || m.LaunchedAt.After(old.LaunchedAt) {
-				have[slot] = m
-			}
+	for _, i := range step.Instances(out) {
+		slot, err := strconv.Atoi(tagOf(i.Tags, release.TagSlot))
+		if err != nil {
+			slot = 0 // launched before slots were tagged: the only candidate
+		}
+		m := release.Member{Slot: slot, InstanceID: aws.ToString(i.InstanceId), SubnetID: aws.ToString(i.SubnetId),
+			PrivateIP: aws.ToString(i.PrivateIpAddress), PublicIP: aws.ToString(i.PublicIpAddress), LaunchedAt: aws.ToTime(i.LaunchTime), Status: "pending"}
+		if i.Placement != nil {
+			m.AZ = aws.ToString(i.Placement.AvailabilityZone)
+		}
+		m.Try = tryOf(d.ReleaseID, slot, aws.ToString(i.ClientToken))
+		if old, ok := have[slot]; !ok || m.LaunchedAt.After(old.LaunchedAt) {
+			have[slot] = m
 		}
 	}
 	return have, nil
@@ -567,10 +565,8 @@ func (h Handler) addresses(ctx context.Context, ids []string) (map[string][2]str
 	if err != nil {
 		return nil, step.AWS("ec2:DescribeInstances", strings.Join(ids, ", "), err)
 	}
-	for _, r := range out.Reservations {
-		for _, i := range r.Instances {
-			addrs[aws.ToString(i.InstanceId)] = [2]string{aws.ToString(i.PrivateIpAddress), aws.ToString(i.PublicIpAddress)}
-		}
+	for _, i := range step.Instances(out) {
+		addrs[aws.ToString(i.InstanceId)] = [2]string{aws.ToString(i.PrivateIpAddress), aws.ToString(i.PublicIpAddress)}
 	}
 	return addrs, nil
 }

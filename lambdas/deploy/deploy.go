@@ -4,7 +4,6 @@ package deploy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -102,18 +101,12 @@ const pending = string(ssmtypes.CommandInvocationStatusPending)
 // budget is spent). A check repeated after it recorded the install (its
 // answer lost) finds the event in the ledger and does not add it again.
 func (h Handler) Check(ctx context.Context, d release.Doc) (release.Deploy, error) {
-	rec, err := h.D.Ledger().Get(ctx, d.App, d.ReleaseID)
-	switch {
-	case errors.Is(err, ledger.ErrNotFound):
-	case err != nil:
-		return *d.Deploy, step.AWS("dynamodb:GetItem", d.ReleaseID, err)
-	default:
-		if err := step.AbortedBy(rec.AbortRequested); err != nil {
-			return *d.Deploy, err
-		}
+	rec, err := h.D.Current(ctx, d)
+	if err != nil {
+		return *d.Deploy, err
 	}
 	return step.PollPasses(ctx, h.D, *d.Deploy, func(ctx context.Context, dep release.Deploy) (release.Deploy, bool, time.Duration, error) {
-		dep, err := h.checkOnce(ctx, d, dep, rec.Timeline)
+		dep, err := h.checkOnce(ctx, d, dep, rec)
 		return dep, dep.Ready, CheckEvery, err
 	})
 }
@@ -121,7 +114,7 @@ func (h Handler) Check(ctx context.Context, d release.Doc) (release.Deploy, erro
 // checkOnce reads, once, the invocation on every instance whose command
 // has not ended yet. The deploy fails as soon as one has failed (the
 // side is then not the release); it is ready when all succeeded.
-func (h Handler) checkOnce(ctx context.Context, d release.Doc, dep release.Deploy, timeline []ledger.Event) (release.Deploy, error) {
+func (h Handler) checkOnce(ctx context.Context, d release.Doc, dep release.Deploy, rec ledger.Record) (release.Deploy, error) {
 	dep.Checks++
 	dep.WaitSeconds = int(WaitBetween / time.Second)
 	dep.Instances = outcomes(d.Candidate.IDs(), dep.Instances)
@@ -157,7 +150,7 @@ func (h Handler) checkOnce(ctx context.Context, d release.Doc, dep release.Deplo
 	case len(waiting) == 0:
 		dep.Ready = true
 		detail := installed(d, dep.Instances)
-		if recorded(timeline, release.StateCheckDeploy, detail) {
+		if rec.Recorded(release.StateCheckDeploy, detail) {
 			return dep, nil
 		}
 		err := h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{
@@ -273,14 +266,4 @@ func installed(d release.Doc, all []release.DeployOutcome) string {
 		each = append(each, name+": "+o.LastLine)
 	}
 	return fmt.Sprintf("%s installed on %d candidates: %s", d.Version, len(all), strings.Join(each, "; "))
-}
-
-// recorded reports an event already in the timeline.
-func recorded(timeline []ledger.Event, state, detail string) bool {
-	for _, e := range timeline {
-		if e.Step == state && e.Detail == detail {
-			return true
-		}
-	}
-	return false
 }

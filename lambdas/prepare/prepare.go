@@ -183,12 +183,7 @@ func (h Handler) resolveLive(ctx context.Context, d *release.Doc) error {
 	if err != nil {
 		return step.AWS("ec2:DescribeInstances", strings.Join(side, ", "), err)
 	}
-	byID := map[string]types.Instance{}
-	for _, r := range out.Reservations {
-		for _, i := range r.Instances {
-			byID[aws.ToString(i.InstanceId)] = i
-		}
-	}
+	byID := step.ByID(step.Instances(out))
 	d.Live = release.Live{AllocationID: alloc, PublicIP: split.Front}
 	for _, id := range side {
 		inst, ok := byID[id]

@@ -86,7 +86,7 @@ func (h Handler) Retire(ctx context.Context, in Input) (Result, error) {
 	if sweep {
 		listed, err = h.kept(ctx)
 	} else {
-		listed, err = h.describe(ctx, ids)
+		listed, err = h.D.DescribeByID(ctx, ids)
 	}
 	if err != nil {
 		return res, err
@@ -193,29 +193,7 @@ func (h Handler) kept(ctx context.Context) ([]types.Instance, error) {
 	if err != nil {
 		return nil, step.AWS("ec2:DescribeInstances", "kept instances of "+h.D.Env.App, err)
 	}
-	var all []types.Instance
-	for _, r := range out.Reservations {
-		all = append(all, r.Instances...)
-	}
-	return all, nil
-}
-
-// describe lists a schedule's instances, with an instance-id filter: with
-// InstanceIds, "If you specify an instance ID that is not valid, an error
-// is returned" (DescribeInstances, Amazon EC2 API Reference), and one
-// instance of a side long gone must not hide the others.
-func (h Handler) describe(ctx context.Context, ids []string) ([]types.Instance, error) {
-	out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{
-		{Name: aws.String("instance-id"), Values: ids},
-	}})
-	if err != nil {
-		return nil, step.AWS("ec2:DescribeInstances", strings.Join(ids, ", "), err)
-	}
-	var all []types.Instance
-	for _, r := range out.Reservations {
-		all = append(all, r.Instances...)
-	}
-	return all, nil
+	return step.Instances(out), nil
 }
 
 // markDataVolumes dates greenlight's data volumes on an instance about to

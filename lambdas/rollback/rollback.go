@@ -241,7 +241,7 @@ func (h Handler) observe(ctx context.Context, d release.Doc) (world, error) {
 	}
 	lives := d.Live.IDs()
 	if live != "" {
-		insts, err := h.describe(ctx, lives)
+		insts, err := h.D.DescribeByID(ctx, lives)
 		if err != nil {
 			return w, err
 		}
@@ -267,7 +267,7 @@ func (h Handler) observe(ctx context.Context, d release.Doc) (world, error) {
 		if err != nil {
 			return w, step.AWS("ec2:DescribeInstances", "instances of "+d.ReleaseID, err)
 		}
-		for _, i := range instancesOf(out) {
+		for _, i := range step.Instances(out) {
 			if id := aws.ToString(i.InstanceId); !slices.Contains(lives, id) {
 				w.made[id] = i.State.Name
 			}
@@ -342,7 +342,7 @@ func (h Handler) observeKept(ctx context.Context, d release.Doc, w *world) error
 	if len(kept) == 0 {
 		return nil
 	}
-	insts, err := h.describe(ctx, kept)
+	insts, err := h.D.DescribeByID(ctx, kept)
 	if err != nil {
 		return err
 	}
@@ -369,18 +369,6 @@ func (h Handler) observeKept(ctx context.Context, d release.Doc, w *world) error
 	return nil
 }
 
-// describe lists instances by id, with an instance-id filter: with
-// InstanceIds, "If you specify an instance ID that is not valid, an error
-// is returned" (DescribeInstances, Amazon EC2 API Reference), and one
-// instance gone for long must not hide the others.
-func (h Handler) describe(ctx context.Context, ids []string) ([]types.Instance, error) {
-	out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{{Name: aws.String("instance-id"), Values: ids}}})
-	if err != nil {
-		return nil, step.AWS("ec2:DescribeInstances", strings.Join(ids, ", "), err)
-	}
-	return instancesOf(out), nil
-}
-
 // lookAgain finds the candidate the release document names but the tag
 // search did not list. NotFound means "gone" only for an instance
 // terminated over an hour ago; one launched less than an hour ago is not
@@ -394,20 +382,12 @@ func (h Handler) lookAgain(ctx context.Context, c release.Member, made map[strin
 	if err != nil {
 		return step.AWS("ec2:DescribeInstances", c.InstanceID, err)
 	}
-	for _, i := range instancesOf(out) {
+	for _, i := range step.Instances(out) {
 		if i.State.Name != types.InstanceStateNameTerminated {
 			made[c.InstanceID] = i.State.Name
 		}
 	}
 	return nil
-}
-
-func instancesOf(out *ec2.DescribeInstancesOutput) []types.Instance {
-	var all []types.Instance
-	for _, r := range out.Reservations {
-		all = append(all, r.Instances...)
-	}
-	return all
 }
 
 // Action names of the rollback's plan.
@@ -644,7 +624,7 @@ func (h Handler) terminate(d release.Doc, id string) datamove.Run {
 		if err != nil {
 			return false, step.AWS("ec2:DescribeInstances", id, err)
 		}
-		insts := instancesOf(out)
+		insts := step.Instances(out)
 		if len(insts) == 0 {
 			return false, release.NotYetVisible{Cause: release.Causef("ec2:DescribeInstances %s: not listed", id)}
 		}

@@ -274,14 +274,22 @@ func (d *Deps) Router(cfg release.Config) traffic.Router {
 // release (greenlight abort): the running steps see the abort through the
 // ledger, and the state machine rolls the release back. Nil otherwise.
 func (d *Deps) Aborted(ctx context.Context, doc release.Doc) error {
+	_, err := d.Current(ctx, doc)
+	return err
+}
+
+// Current is the release's ledger record (empty when it has none), read
+// once for a step that also needs its timeline; it fails with Aborted as
+// Aborted does.
+func (d *Deps) Current(ctx context.Context, doc release.Doc) (ledger.Record, error) {
 	rec, err := d.Ledger().Get(ctx, doc.App, doc.ReleaseID)
 	if errors.Is(err, ledger.ErrNotFound) {
-		return nil
+		return ledger.Record{}, nil
 	}
 	if err != nil {
-		return AWS("dynamodb:GetItem", doc.ReleaseID, err)
+		return ledger.Record{}, AWS("dynamodb:GetItem", doc.ReleaseID, err)
 	}
-	return AbortedBy(rec.AbortRequested)
+	return rec, AbortedBy(rec.AbortRequested)
 }
 
 // AbortedBy is the Aborted error of an abort request, nil for none.

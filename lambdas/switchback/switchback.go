@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/greenlight/greenlight/internal/ledger"
@@ -127,10 +126,11 @@ func (h Handler) sides(ctx context.Context, d *release.Doc, serving ledger.Servi
 		}
 		return release.ConfigMismatch{Cause: release.Causef("Elastic IP %s is on %q but the ledger records %s as live: someone moved it; check before rolling back", alloc, split.Serving().String(), id)}
 	}
-	byID, err := h.describe(ctx, append(slices.Clone(liveIDs), keptIDs...))
+	insts, err := h.D.DescribeByID(ctx, append(slices.Clone(liveIDs), keptIDs...))
 	if err != nil {
 		return err
 	}
+	byID := step.ByID(insts)
 	for _, id := range liveIDs {
 		if _, ok := byID[id]; !ok {
 			return release.LiveNotFound{Cause: release.Causef("live instance %s is not visible", id)}
@@ -204,22 +204,4 @@ func (h Handler) sides(ctx context.Context, d *release.Doc, serving ledger.Servi
 	}
 	d.Candidate = c
 	return nil
-}
-
-// describe lists the instances by id, with an instance-id filter: with
-// InstanceIds, "If you specify an instance ID that is not valid, an error
-// is returned" (DescribeInstances, Amazon EC2 API Reference), and a kept
-// instance long gone must be named, not fail the call.
-func (h Handler) describe(ctx context.Context, ids []string) (map[string]types.Instance, error) {
-	out, err := h.D.AWS.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{{Name: aws.String("instance-id"), Values: ids}}})
-	if err != nil {
-		return nil, step.AWS("ec2:DescribeInstances", strings.Join(ids, ", "), err)
-	}
-	byID := map[string]types.Instance{}
-	for _, r := range out.Reservations {
-		for _, i := range r.Instances {
-			byID[aws.ToString(i.InstanceId)] = i
-		}
-	}
-	return byID, nil
 }

@@ -38,11 +38,8 @@ func (h Handler) Register(ctx context.Context, d release.Doc) (release.Register,
 	if d.Register != nil {
 		reg = *d.Register
 	}
-	rec, err := h.D.Ledger().Get(ctx, d.App, d.ReleaseID)
-	if err != nil && !errors.Is(err, ledger.ErrNotFound) {
-		return reg, step.AWS("dynamodb:GetItem", d.ReleaseID, err)
-	}
-	if err := step.AbortedBy(rec.AbortRequested); err != nil {
+	rec, err := h.D.Current(ctx, d)
+	if err != nil {
 		return reg, err
 	}
 	side := candidateSide(d)
@@ -93,7 +90,7 @@ func (h Handler) Register(ctx context.Context, d release.Doc) (release.Register,
 	if len(side.Instances) > 1 {
 		detail = fmt.Sprintf("%d candidates (%s) registered in target group %s and all healthy", len(side.Instances), strings.Join(side.Instances, ", "), reg.Group)
 	}
-	if recorded(rec.Timeline, release.StateRegisterCandidate, detail) {
+	if rec.Recorded(release.StateRegisterCandidate, detail) {
 		return reg, nil
 	}
 	err = h.D.Ledger().Update(ctx, d.App, d.ReleaseID, ledger.Change{
@@ -117,16 +114,6 @@ func sideName(d release.Doc) string {
 		return fmt.Sprintf("the %d candidates", len(ids))
 	}
 	return d.Candidate.First().InstanceID
-}
-
-// recorded reports an event already in the timeline.
-func recorded(timeline []ledger.Event, state, detail string) bool {
-	for _, e := range timeline {
-		if e.Step == state && e.Detail == detail {
-			return true
-		}
-	}
-	return false
 }
 
 func describe(m map[string]string) string {
