@@ -181,7 +181,7 @@ func Started(d release.Doc, region string) Message {
 	b.line("greenlight started releasing %s %s.", d.App, d.Version)
 	b.line("")
 	header(&b, d)
-	liveIDsField(&b, d.Live)
+	liveField(&b, d.Live, "")
 	b.field("Live version", d.Live.Version)
 	b.field("Data mode", d.Config.Data.Mode)
 	b.line("")
@@ -214,11 +214,7 @@ func AwaitingApproval(d release.Doc, report *release.Report, expires time.Time, 
 		}
 	case d.Candidate != nil:
 		b.field("Candidate", d.Candidate.First().InstanceID)
-		addr := d.Candidate.First().PrivateIP
-		if d.Candidate.First().PublicIP != "" {
-			addr = d.Candidate.First().PublicIP + " (private " + d.Candidate.First().PrivateIP + ")"
-		}
-		b.field("Candidate address", addr)
+		b.field("Candidate address", address(d.Candidate.First()))
 		if ip := firstNonEmpty(d.Candidate.First().PublicIP, d.Candidate.First().PrivateIP); ip != "" {
 			b.field("Try it", fmt.Sprintf("http://%s:%d%s", ip, d.Config.HealthCheck.Port, d.Config.HealthCheck.Path))
 		}
@@ -283,11 +279,7 @@ func candidateFleet(b *body, side []release.Member) {
 	b.field("Candidates", fmt.Sprintf("%d instances", len(side)))
 	indent := strings.Repeat(" ", len(fmt.Sprintf("  %-19s ", "x:")))
 	for _, m := range side {
-		addr := m.PrivateIP
-		if m.PublicIP != "" {
-			addr = m.PublicIP + " (private " + m.PrivateIP + ")"
-		}
-		b.line("%s%s", indent, strings.Join(nonEmpty(m.InstanceID, m.AZ, addr), "  "))
+		b.line("%s%s", indent, strings.Join(nonEmpty(m.InstanceID, m.AZ, address(m)), "  "))
 	}
 }
 
@@ -327,22 +319,26 @@ func fleetSmoke(b *body, r *release.Report) {
 	}
 }
 
-// liveField is the live side: its instance, or a fleet's instances.
+// liveField is the live side: its instance, or a fleet's instances,
+// with the version they run when one is given.
 func liveField(b *body, l release.Live, version string) {
+	label, value := "Live instance", l.InstanceID
 	if ids := l.IDs(); len(ids) > 1 {
-		b.field("Live instances", fmt.Sprintf("%s (%s)", strings.Join(ids, ", "), version))
-		return
+		label, value = "Live instances", strings.Join(ids, ", ")
 	}
-	b.field("Live instance", l.InstanceID+" ("+version+")")
+	if version != "" {
+		value += " (" + version + ")"
+	}
+	b.field(label, value)
 }
 
-// liveIDsField is the live side's instance, or a fleet's instances.
-func liveIDsField(b *body, l release.Live) {
-	if ids := l.IDs(); len(ids) > 1 {
-		b.field("Live instances", strings.Join(ids, ", "))
-		return
+// address is a candidate's address as a person would try it: public
+// first, with the private one.
+func address(m release.Member) string {
+	if m.PublicIP == "" {
+		return m.PrivateIP
 	}
-	b.field("Live instance", l.InstanceID)
+	return m.PublicIP + " (private " + m.PrivateIP + ")"
 }
 
 // candidateField names the candidate side: its instance, or a fleet's
@@ -430,7 +426,7 @@ func RolledBack(d release.Doc, reason string, undone []string, trafficBack bool)
 	}
 	b.line("")
 	header(&b, d)
-	liveIDsField(&b, d.Live)
+	liveField(&b, d.Live, "")
 	if d.Candidate != nil && !d.IsRollback() {
 		candidateField(&b, "Candidate", "Candidates", d.Candidate, "terminated")
 	}
@@ -465,7 +461,7 @@ func RollbackFailed(d release.Doc, reason string, left []string) Message {
 	b.line("A person must look now.")
 	b.line("")
 	header(&b, d)
-	liveIDsField(&b, d.Live)
+	liveField(&b, d.Live, "")
 	if d.Candidate != nil {
 		candidateField(&b, "Candidate", "Candidates", d.Candidate, "")
 	}
