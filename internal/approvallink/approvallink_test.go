@@ -1,0 +1,384 @@
+package approvallink
+
+import (
+	"errors"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+const base = "https://abc.lambda-url.eu-west-1.on.aws/"
+
+var (
+	key      = []byte("test key: 32 bytes of not-secret")
+	otherKey = []byte("another key, just as not-secret!")
+	started  = time.Date(2026, 3, 2, 10, 15, 0, 0, time.UTC)
+	// deadline has a fraction of a second, which links drop.
+	deadline = started.Add(24*time.Hour + 750*time.Millisecond)
+	before   = started.Add(time.Hour)
+)
+
+func link(action string) Link {
+	return Link{App: "shop", ReleaseID: "shop-1.4.0-0a1b2c3d4e", Action: action, Expires: deadline}
+}
+
+// query is the query of URL's link.
+func query(t *testing.T, k []byte, l Link) url.Values {
+	t.Helper()
+	u, err := url.Parse(URL(k, base, l))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Query()
+}
+
+func TestRoundTrip(t *testing.T) {
+	for _, action := range []string{Approve, Reject} {
+		l := link(action)
+		got, err := Parse(key, query(t, key, l), before)
+		if err != nil {
+			t.Fatalf("%s: %v", action, err)
+		}
+		want := l
+		want.Expires = deadline.Truncate(time.Second)
+		if got != want || got.Expires.Location() != time.UTC {
+			t.Errorf("%s: got %+v, want %+v", action, got, want)
+		}
+		if got.Expires.Equal(deadline) {
+			t.Errorf("%s: Expires kept its fraction of a second", action)
+		}
+	}
+}
+
+func TestURLShape(t *testing.T) {
+	l := link(Approve)
+	u := URL(key, base, l)
+	if !strings.HasPrefix(u, base+"?") {
+		t.Errorf("URL %q does not start with %q", u, base+"?")
+	}
+	q := query(t, key, l)
+	for name, want := range map[string]string{
+		"app": "shop", "release": "shop-1.4.0-0a1b2c3d4e", "action": "approve",
+		"exp": strconv.FormatInt(deadline.Unix(), 10), "sig": Sig(key, l),
+	} {
+		if got := q.Get(name); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	if len(q) != 5 {
+		t.Errorf("query has %d parameters, want 5: %v", len(q), q)
+	}
+	// A base with a query of its own keeps it and gains the link's.
+	u = URL(key, "http://127.0.0.1:4567/approval?x=1", l)
+	pu, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pu.Query().Get("x") != "1" || pu.Query().Get("sig") != Sig(key, l) {
+		t.Errorf("URL with a base query: %q", u)
+	}
+	if _, err := Parse(key, pu.Query(), before); err != nil {
+		t.Errorf("URL with a base query does not parse: %v", err)
+	}
+}
+
+func TestSigDependsOnEveryField(t *testing.T) {
+	l := link(Approve)
+	changed := []Link{
+		{App: "shop2", ReleaseID: l.ReleaseID, Action: l.Action, Expires: l.Expires},
+		{App: l.App, ReleaseID: l.ReleaseID + "x", Action: l.Action, Expires: l.Expires},
+		{App: l.App, ReleaseID: l.ReleaseID, Action: Reject, Expires: l.Expires},
+		{App: l.App, ReleaseID: l.ReleaseID, Action: l.Action, Expires: l.Expires.Add(time.Second)},
+	}
+	for _, c := range changed {
+		if Sig(key, c) == Sig(key, l) {
+			t.Errorf("%+v signs like %+v", c, l)
+		}
+	}
+	if Sig(otherKey, l) == Sig(key, l) {
+		t.Error("two keys give one signature")
+	}
+	// Fractions of a second are not part of a link.
+	same := l
+	same.Expires = l.Expires.Truncate(time.Second)
+	if Sig(key, same) != Sig(key, l) {
+		t.Error("the signature depends on the fraction of a second")
+	}
+}
+
+// replacements are the characters each position is changed to: every one
+// of base64url's alphabet, and a few from outside it.
+const replacements = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+/=. %\x00"
+
+func TestEveryChangedSigCharacterIsTampered(t *testing.T) {
+	l := link(Approve)
+	q := query(t, key, l)
+	sig := q.Get("sig")
+	if len(sig) != 43 {
+		t.Fatalf("sig has %d characters, want 43 (32 bytes, unpadded)", len(sig))
+	}
+	for i := range len(sig) {
+		for _, r := range replacements {
+			if byte(r) == sig[i] {
+				continue
+			}
+			bad := cloneQuery(q)
+			bad.Set("sig", sig[:i]+string(r)+sig[i+1:])
+			_, err := Parse(key, bad, before)
+			if !errors.Is(err, ErrTampered) {
+				t.Fatalf("sig[%d] changed to %q: err = %v, want ErrTampered", i, r, err)
+			}
+		}
+	}
+	// Shorter and longer signatures.
+	for _, s := range []string{sig[:42], sig + "A", sig[1:], "A" + sig} {
+		bad := cloneQuery(q)
+		bad.Set("sig", s)
+		if _, err := Parse(key, bad, before); !errors.Is(err, ErrTampered) {
+			t.Errorf("sig %q: err = %v, want ErrTampered", s, err)
+		}
+	}
+}
+
+func TestEveryChangedFieldCharacterIsRefused(t *testing.T) {
+	for _, action := range []string{Approve, Reject} {
+		q := query(t, key, link(action))
+		for _, name := range []string{"app", "release", "action", "exp"} {
+			v := q.Get(name)
+			for i := range len(v) {
+				for _, r := range replacements {
+					if byte(r) == v[i] {
+						continue
+					}
+					bad := cloneQuery(q)
+					changed := v[:i] + string(r) + v[i+1:]
+					bad.Set(name, changed)
+					_, err := Parse(key, bad, before)
+					if err == nil {
+						t.Fatalf("%s %q accepted", name, changed)
+					}
+					want := ErrTampered
+					switch {
+					case name == "action":
+						want = ErrMalformed // an unknown action
+					case name == "exp" && (r < '0' || r > '9' || (i == 0 && r == '0')):
+						want = ErrMalformed // not a canonical number
+					case (name == "app" || name == "release") && r == 0:
+						want = ErrMalformed // a control character
+					}
+					if !errors.Is(err, want) {
+						t.Fatalf("%s %q: err = %v, want %v", name, changed, err, want)
+					}
+				}
+			}
+			// Appended and dropped characters too.
+			for _, changed := range []string{v + "x", v + "0", v[1:], "0" + v} {
+				bad := cloneQuery(q)
+				bad.Set(name, changed)
+				if _, err := Parse(key, bad, before); !errors.Is(err, ErrTampered) && !errors.Is(err, ErrMalformed) {
+					t.Errorf("%s %q: err = %v, want ErrTampered or ErrMalformed", name, changed, err)
+				}
+			}
+		}
+	}
+}
+
+func TestSwappedActionIsTampered(t *testing.T) {
+	// The easiest forgery: an approve link edited into a reject link.
+	q := query(t, key, link(Approve))
+	q.Set("action", Reject)
+	if _, err := Parse(key, q, before); !errors.Is(err, ErrTampered) {
+		t.Errorf("err = %v, want ErrTampered", err)
+	}
+}
+
+func TestOtherKeyIsTampered(t *testing.T) {
+	q := query(t, otherKey, link(Approve))
+	if _, err := Parse(key, q, before); !errors.Is(err, ErrTampered) {
+		t.Errorf("err = %v, want ErrTampered", err)
+	}
+}
+
+func TestExpired(t *testing.T) {
+	l := link(Reject)
+	exp := deadline.Truncate(time.Second)
+	q := query(t, key, l)
+	if _, err := Parse(key, q, exp.Add(-time.Nanosecond)); err != nil {
+		t.Errorf("a nanosecond before the deadline: %v", err)
+	}
+	for _, now := range []time.Time{exp, exp.Add(time.Nanosecond), exp.Add(time.Hour), exp.Add(365 * 24 * time.Hour)} {
+		got, err := Parse(key, q, now)
+		if !errors.Is(err, ErrExpired) {
+			t.Errorf("at %s: err = %v, want ErrExpired", now, err)
+		}
+		if errors.Is(err, ErrTampered) || errors.Is(err, ErrMalformed) {
+			t.Errorf("at %s: %v is more than expired", now, err)
+		}
+		// The link is genuine, so the refusal page may name its release.
+		if got.ReleaseID != l.ReleaseID || got.Action != l.Action {
+			t.Errorf("at %s: link %+v, want the expired link", now, got)
+		}
+	}
+}
+
+func TestTamperedAndExpiredIsTampered(t *testing.T) {
+	q := query(t, key, link(Approve))
+	after := deadline.Add(time.Hour)
+	// Pushing the deadline back is the forgery an expired link invites.
+	q.Set("exp", strconv.FormatInt(after.Add(time.Hour).Unix(), 10))
+	if _, err := Parse(key, q, after.Add(2*time.Hour)); !errors.Is(err, ErrTampered) {
+		t.Errorf("extended deadline, read after it: err = %v, want ErrTampered", err)
+	}
+	q = query(t, key, link(Approve))
+	q.Set("release", "shop-1.3.9-ffffffffff")
+	got, err := Parse(key, q, after)
+	if !errors.Is(err, ErrTampered) {
+		t.Errorf("changed release, expired: err = %v, want ErrTampered", err)
+	}
+	if got != (Link{}) {
+		t.Errorf("a tampered link came back: %+v", got)
+	}
+}
+
+func TestMissingFields(t *testing.T) {
+	for _, name := range []string{"app", "release", "action", "exp", "sig"} {
+		for _, how := range []string{"absent", "empty"} {
+			q := query(t, key, link(Approve))
+			if how == "absent" {
+				q.Del(name)
+			} else {
+				q.Set(name, "")
+			}
+			got, err := Parse(key, q, before)
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("%s %s: err = %v, want ErrMalformed", name, how, err)
+			}
+			if !strings.Contains(err.Error(), "the "+name+" parameter") {
+				t.Errorf("%s %s: error %q does not name the field", name, how, err)
+			}
+			if got != (Link{}) {
+				t.Errorf("%s %s: link %+v, want none", name, how, got)
+			}
+		}
+	}
+	if _, err := Parse(key, nil, before); !errors.Is(err, ErrMalformed) {
+		t.Errorf("no query: err = %v, want ErrMalformed", err)
+	}
+}
+
+func TestMalformedFields(t *testing.T) {
+	exp := strconv.FormatInt(deadline.Unix(), 10)
+	for _, c := range []struct {
+		name, value, field string
+	}{
+		{"action", "APPROVE", "action"},
+		{"action", "approved", "action"},
+		{"action", "delete", "action"},
+		{"exp", "soon", "exp"},
+		{"exp", "+" + exp, "exp"},
+		{"exp", "0" + exp, "exp"},
+		{"exp", "-" + exp, "exp"},
+		{"exp", "0", "exp"},
+		{"exp", exp + ".5", "exp"},
+		{"exp", "99999999999999999999", "exp"},
+		{"app", "shop\nrelease", "app"},
+		{"release", "shop-1.4.0\r", "release"},
+	} {
+		q := query(t, key, link(Approve))
+		q.Set(c.name, c.value)
+		_, err := Parse(key, q, before)
+		if !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s %q: err = %v, want ErrMalformed", c.name, c.value, err)
+			continue
+		}
+		if !strings.Contains(err.Error(), "the "+c.field+" parameter") {
+			t.Errorf("%s %q: error %q does not name the field", c.name, c.value, err)
+		}
+	}
+}
+
+func TestRepeatedFieldIsMalformed(t *testing.T) {
+	for _, name := range []string{"app", "release", "action", "exp", "sig"} {
+		q := query(t, key, link(Approve))
+		q.Add(name, q.Get(name))
+		if _, err := Parse(key, q, before); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s twice: err = %v, want ErrMalformed", name, err)
+		}
+	}
+}
+
+func TestMalformedBeforeTampered(t *testing.T) {
+	// A bad signature and a missing field: the shape is reported first.
+	q := query(t, key, link(Approve))
+	q.Set("sig", "nonsense")
+	q.Del("release")
+	if _, err := Parse(key, q, before); !errors.Is(err, ErrMalformed) {
+		t.Errorf("err = %v, want ErrMalformed", err)
+	}
+}
+
+func TestUnknownParametersIgnored(t *testing.T) {
+	// The handler may hand Parse the POST's form merged with the query.
+	q := query(t, key, link(Reject))
+	q.Set("form", "token")
+	q.Set("reason", "the checkout is broken")
+	if _, err := Parse(key, q, before); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestEmptyKeyRefused(t *testing.T) {
+	for _, k := range [][]byte{nil, {}} {
+		// Even a link "signed" with the empty key.
+		q := query(t, k, link(Approve))
+		_, err := Parse(k, q, before)
+		if err == nil {
+			t.Fatal("an empty key verified a link")
+		}
+		if errors.Is(err, ErrTampered) || errors.Is(err, ErrMalformed) || errors.Is(err, ErrExpired) {
+			t.Errorf("err = %v, want none of the link errors", err)
+		}
+		if !strings.Contains(err.Error(), "signing key is missing") {
+			t.Errorf("err = %q, want it to say the signing key is missing", err)
+		}
+	}
+}
+
+func TestErrorsKeepSecrets(t *testing.T) {
+	l := link(Approve)
+	sig := Sig(key, l)
+	var errs []error
+	q := query(t, key, l)
+	q.Set("action", Reject)
+	_, err := Parse(key, q, before)
+	errs = append(errs, err)
+	q = query(t, key, l)
+	_, err = Parse(key, q, deadline.Add(time.Hour))
+	errs = append(errs, err)
+	q = query(t, key, l)
+	q.Set("exp", "x"+sig)
+	_, err = Parse(key, q, before)
+	errs = append(errs, err)
+	q = query(t, key, l)
+	q.Set("sig", sig[:40])
+	_, err = Parse(key, q, before)
+	errs = append(errs, err)
+	for _, err := range errs {
+		if err == nil {
+			t.Fatal("no error")
+		}
+		if strings.Contains(err.Error(), sig[:20]) || strings.Contains(err.Error(), string(key)) {
+			t.Errorf("error %q carries the signature or the key", err)
+		}
+	}
+}
+
+func cloneQuery(q url.Values) url.Values {
+	c := url.Values{}
+	for k, vs := range q {
+		c[k] = append([]string(nil), vs...)
+	}
+	return c
+}
