@@ -382,3 +382,152 @@ func cloneQuery(q url.Values) url.Values {
 	}
 	return c
 }
+
+func TestFormToken(t *testing.T) {
+	l := link(Approve)
+	tok, err := NewFormToken(key, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckFormToken(key, l, tok, tok); err != nil {
+		t.Errorf("a fresh token: %v", err)
+	}
+	// The link as Parse returns it (the deadline in whole seconds) is the same link.
+	parsed, err := Parse(key, query(t, key, l), before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckFormToken(key, parsed, tok, tok); err != nil {
+		t.Errorf("the parsed link: %v", err)
+	}
+	again, err := NewFormToken(key, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again == tok {
+		t.Error("two tokens for one link are equal: the nonce is not random")
+	}
+	nonce, _, _ := strings.Cut(tok, ".")
+	if len(nonce) != 22 {
+		t.Errorf("nonce %q has %d characters, want 22 (16 bytes)", nonce, len(nonce))
+	}
+	if strings.Contains(tok, Sig(key, l)) {
+		t.Error("the token carries the link's signature")
+	}
+	if _, err := NewFormToken(nil, l); err == nil {
+		t.Error("NewFormToken with no key")
+	}
+}
+
+func TestFormTokenRefused(t *testing.T) {
+	l := link(Reject)
+	tok, err := NewFormToken(key, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := NewFormToken(key, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	approve, err := NewFormToken(key, link(Approve))
+	if err != nil {
+		t.Fatal(err)
+	}
+	laterLink := l
+	laterLink.Expires = l.Expires.Add(time.Hour)
+	later, err := NewFormToken(key, laterLink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherRelease := l
+	otherRelease.ReleaseID = "shop-1.4.1-ffffffffff"
+	elsewhere, err := NewFormToken(key, otherRelease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, err := NewFormToken(otherKey, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce, sum, _ := strings.Cut(tok, ".")
+	flip := func(s string, i int) string {
+		c := byte('A')
+		if s[i] == 'A' {
+			c = 'B'
+		}
+		return s[:i] + string(c) + s[i+1:]
+	}
+	for _, c := range []struct{ name, cookie, field string }{
+		{"cookie differs from field", tok, other},
+		{"field differs from cookie", other, tok},
+		{"no cookie", "", tok},
+		{"no field", tok, ""},
+		{"neither", "", ""},
+		{"the other action's token", approve, approve},
+		{"another deadline's token", later, later},
+		{"another release's token", elsewhere, elsewhere},
+		{"another key's token", foreign, foreign},
+		{"nonce changed", flip(nonce, 0) + "." + sum, flip(nonce, 0) + "." + sum},
+		{"nonce's last character changed", flip(nonce, 21) + "." + sum, flip(nonce, 21) + "." + sum},
+		{"MAC changed", nonce + "." + flip(sum, 5), nonce + "." + flip(sum, 5)},
+		{"MAC only", sum, sum},
+		{"no MAC", nonce + ".", nonce + "."},
+		{"short nonce", nonce[:8] + "." + formMAC(key, l, nonce[:8]), nonce[:8] + "." + formMAC(key, l, nonce[:8])},
+		{"empty nonce", "." + formMAC(key, l, ""), "." + formMAC(key, l, "")},
+		{"the link signature", Sig(key, l), Sig(key, l)},
+	} {
+		if err := CheckFormToken(key, l, c.cookie, c.field); err == nil {
+			t.Errorf("%s: accepted", c.name)
+		} else if strings.Contains(err.Error(), sum) || strings.Contains(err.Error(), nonce) {
+			t.Errorf("%s: error %q carries the token", c.name, err)
+		}
+	}
+	if err := CheckFormToken(nil, l, tok, tok); err == nil || !strings.Contains(err.Error(), "signing key is missing") {
+		t.Errorf("no key: err = %v", err)
+	}
+}
+
+func TestCookie(t *testing.T) {
+	l := link(Approve)
+	tok, err := NewFormToken(key, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := deadline.Truncate(time.Second) // where the link ends
+	now := exp.Add(-2*time.Hour - 30*time.Second - 500*time.Millisecond)
+	for _, c := range []struct {
+		secure bool
+		want   string
+	}{
+		{true, "__Host-greenlight-form=" + tok + "; Path=/; HttpOnly; SameSite=Strict; Max-Age=7231; Secure"},
+		{false, "greenlight-form=" + tok + "; Path=/; HttpOnly; SameSite=Strict; Max-Age=7231"},
+	} {
+		got := Cookie(c.secure, tok, l, now)
+		if got != c.want {
+			t.Errorf("secure=%v:\n got %q\nwant %q", c.secure, got, c.want)
+		}
+		if !strings.HasPrefix(got, CookieName(c.secure)+"=") {
+			t.Errorf("secure=%v: %q is not named %q", c.secure, got, CookieName(c.secure))
+		}
+		if strings.Contains(strings.ToLower(got), "domain") {
+			t.Errorf("secure=%v: %q has a Domain, which __Host- forbids", c.secure, got)
+		}
+	}
+	if CookieName(true) != "__Host-greenlight-form" || CookieName(false) != "greenlight-form" {
+		t.Errorf("CookieName: %q, %q", CookieName(true), CookieName(false))
+	}
+	// The cookie outlives the page by at least a minute, even at or past the deadline.
+	for _, now := range []time.Time{exp.Add(-10 * time.Second), exp, deadline, exp.Add(time.Hour)} {
+		if got := Cookie(false, tok, l, now); !strings.HasSuffix(got, "; Max-Age=60") {
+			t.Errorf("at %s: %q, want Max-Age=60", now, got)
+		}
+	}
+	if got := Cookie(false, tok, l, exp.Add(-61*time.Second-time.Millisecond)); !strings.HasSuffix(got, "; Max-Age=62") {
+		t.Errorf("61.001s before the deadline: %q, want Max-Age=62 (rounded up)", got)
+	}
+	// A token cannot smuggle attributes into the header.
+	got := Cookie(true, "abc; Domain=evil.example; Max-Age=99999\r\nX: \"y\"\\", l, now)
+	if want := "__Host-greenlight-form=abcDomain=evil.exampleMax-Age=99999X:y; Path=/; HttpOnly; SameSite=Strict; Max-Age=7231; Secure"; got != want {
+		t.Errorf("hostile token:\n got %q\nwant %q", got, want)
+	}
+}
