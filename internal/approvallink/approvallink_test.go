@@ -3,6 +3,7 @@ package approvallink
 import (
 	"errors"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -529,5 +530,277 @@ func TestCookie(t *testing.T) {
 	got := Cookie(true, "abc; Domain=evil.example; Max-Age=99999\r\nX: \"y\"\\", l, now)
 	if want := "__Host-greenlight-form=abcDomain=evil.exampleMax-Age=99999X:y; Path=/; HttpOnly; SameSite=Strict; Max-Age=7231; Secure"; got != want {
 		t.Errorf("hostile token:\n got %q\nwant %q", got, want)
+	}
+}
+
+func confirm(t *testing.T, action string) Confirm {
+	t.Helper()
+	l := link(action)
+	l.Expires = deadline.Truncate(time.Second) // as Parse returns it
+	tok, err := NewFormToken(key, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Confirm{
+		Link: l, Version: "1.4.0", UploadedBy: "arn:aws:iam::123456789012:user/alice", StartedAt: started,
+		Candidates: []Candidate{{InstanceID: "i-0cand000000000002", Zone: "eu-west-1a", Address: "10.0.1.20:8080"}},
+		Smoke: &Smoke{Target: "http://10.0.1.20:8080", Passed: false, Checks: []Check{
+			{Name: "health", URL: "http://10.0.1.20:8080/healthz", Status: 200, LatencyMS: 3, Passed: true},
+			{Name: "home page", URL: "http://10.0.1.20:8080/", Status: 500, LatencyMS: 41, Problem: "status 500, want 200"},
+		}},
+		Now:       deadline.Truncate(time.Second).Add(-3*time.Hour - 12*time.Minute - 5*time.Second),
+		FormToken: tok,
+		PostURL:   URL(key, base, l),
+	}
+}
+
+// page takes a page function's results: page(t)(ConfirmPage(p)).
+func page(t *testing.T) func([]byte, error) string {
+	return func(b []byte, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+}
+
+var tags = regexp.MustCompile(`<[^>]*>`)
+
+// visible is the page's text with the tags (and their attributes) removed.
+func visible(html string) string { return tags.ReplaceAllString(html, " ") }
+
+func mustContain(t *testing.T, html string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(html, w) {
+			t.Errorf("page lacks %q", w)
+		}
+	}
+}
+
+func mustNotContain(t *testing.T, html string, bad ...string) {
+	t.Helper()
+	for _, b := range bad {
+		if strings.Contains(html, b) {
+			t.Errorf("page has %q", b)
+		}
+	}
+}
+
+func TestConfirmPage(t *testing.T) {
+	for _, action := range []string{Approve, Reject} {
+		t.Run(action, func(t *testing.T) {
+			p := confirm(t, action)
+			html := page(t)(ConfirmPage(p))
+			mustContain(t, html,
+				`<meta name="viewport" content="width=device-width, initial-scale=1">`,
+				`<meta name="referrer" content="no-referrer">`,
+				`<span class="brand">greenlight</span>`,
+				"<dd>shop</dd>", "<dd>1.4.0</dd>", "shop-1.4.0-0a1b2c3d4e",
+				"arn:aws:iam::123456789012:user/alice",
+				"2026-03-02 10:15 UTC", // started
+				"2026-03-03 10:15 UTC (3h 12m left)",
+				`<a href="http://10.0.1.20:8080" rel="noreferrer noopener">10.0.1.20:8080</a>`,
+				"i-0cand000000000002", "eu-west-1a",
+				">health<", ">home page<", "http://10.0.1.20:8080/healthz", ">500<", ">41<", "status 500, want 200", "✓", "✗",
+				`<form class="card" method="post" action="`,
+				`<input type="hidden" name="form" value="`+p.FormToken+`">`,
+				`id="answer"`,
+				"Nothing happens until you press the button. This link works once and expires at 2026-03-03 10:15 UTC.",
+			)
+			mustNotContain(t, html, "<script", "<link", " src=", "@import", "No smoke tests ran")
+			if n := strings.Count(html, "<form"); n != 1 {
+				t.Errorf("%d forms, want 1", n)
+			}
+			// The token is in the hidden input and nowhere else.
+			if n := strings.Count(html, p.FormToken); n != 1 {
+				t.Errorf("the form token appears %d times, want once", n)
+			}
+			// The signature is in the form's action only, never in the text.
+			sig := Sig(key, p.Link)
+			if n := strings.Count(html, sig); n != 1 {
+				t.Errorf("the signature appears %d times, want once (the form's action)", n)
+			}
+			if !strings.Contains(html, `action="`+strings.ReplaceAll(p.PostURL, "&", "&amp;")+`"`) {
+				t.Errorf("the form's action is not the link URL %q", p.PostURL)
+			}
+			mustNotContain(t, visible(html), sig, p.FormToken, string(key))
+
+			verb, other := "Approve", "Reject"
+			if action == Reject {
+				verb, other = other, verb
+			}
+			mustContain(t, html,
+				"<title>"+verb+" shop 1.4.0 — greenlight</title>",
+				`<button id="answer" type="submit" class="`+action+`">`+verb+` release</button>`)
+			mustNotContain(t, html, other+" release")
+			if action == Reject {
+				mustContain(t, html,
+					`<label for="reason">Why are you rejecting it?</label>`,
+					`<textarea id="reason" name="reason" required maxlength="500"></textarea>`)
+			} else {
+				mustNotContain(t, html, "<textarea", `name="reason"`, "Why are you rejecting it?")
+			}
+		})
+	}
+}
+
+func TestConfirmPageFleet(t *testing.T) {
+	p := confirm(t, Approve)
+	p.Candidates = []Candidate{
+		{InstanceID: "i-0cand000000000002", Zone: "eu-west-1a", Address: "10.0.1.20:8080"},
+		{InstanceID: "i-0cand000000000004", Zone: "eu-west-1b", Address: "http://10.0.2.40:8080/"},
+		{InstanceID: "i-0cand000000000006", Zone: "eu-west-1c"},
+	}
+	p.Smoke = &Smoke{Target: "3 candidates", Passed: true, Instances: []SmokeInstance{
+		{InstanceID: "i-0cand000000000002", Zone: "eu-west-1a", Target: "http://10.0.1.20:8080", Passed: true, Checks: []Check{{Name: "health a", Status: 200, LatencyMS: 3, Passed: true}}},
+		{InstanceID: "i-0cand000000000004", Zone: "eu-west-1b", Target: "http://10.0.2.40:8080", Passed: true, Checks: []Check{{Name: "health b", Status: 200, LatencyMS: 4, Passed: true}}},
+		{InstanceID: "i-0cand000000000006", Zone: "eu-west-1c", Target: "http://10.0.3.60:8080", Passed: false, Checks: []Check{{Name: "health c", LatencyMS: 5000, Problem: "timed out"}}},
+	}}
+	html := page(t)(ConfirmPage(p))
+	mustContain(t, html,
+		"Try the candidates",
+		`<a href="http://10.0.1.20:8080" rel="noreferrer noopener">`,
+		`<a href="http://10.0.2.40:8080/" rel="noreferrer noopener">`,
+		"no address · <code>i-0cand000000000006</code> in eu-west-1c",
+		"against 3 candidates",
+		"health a", "health b", "health c", "timed out", "http://10.0.3.60:8080",
+		"<code>i-0cand000000000006</code> in eu-west-1c · <span class=\"bad\">✗ failed</span>",
+		`<td class="num" data-label="Status">—</td>`, // no response
+	)
+	if n := strings.Count(html, "<table>"); n != 3 {
+		t.Errorf("%d tables, want one per instance (3)", n)
+	}
+}
+
+func TestConfirmPageDefaults(t *testing.T) {
+	p := confirm(t, Reject)
+	p.UploadedBy, p.Smoke, p.Candidates, p.PostURL = "", nil, nil, ""
+	p.StartedAt = time.Time{}
+	html := page(t)(ConfirmPage(p))
+	mustContain(t, html,
+		"unknown (the artifact carries no uploader)",
+		"No smoke tests ran.",
+		"No candidate was recorded.",
+		"<dt>Started</dt><dd>unknown</dd>",
+		// No action: the browser posts back to the link it is on.
+		`<form class="card" method="post">`)
+	mustNotContain(t, html, "<table")
+}
+
+func TestConfirmPageRefusesBrokenForms(t *testing.T) {
+	p := confirm(t, "delete")
+	if _, err := ConfirmPage(p); err == nil {
+		t.Error("an unknown action rendered")
+	}
+	p = confirm(t, Approve)
+	p.FormToken = ""
+	if _, err := ConfirmPage(p); err == nil {
+		t.Error("a page without a form token rendered")
+	}
+}
+
+func TestPagesEscape(t *testing.T) {
+	const evil = `<script>alert("x")</script>`
+	p := confirm(t, Reject)
+	p.Version = evil
+	p.UploadedBy = evil
+	p.Link.App = evil
+	p.Candidates = []Candidate{{InstanceID: evil, Zone: evil, Address: `10.0.0.1"><script>alert(1)</script>`}}
+	p.Smoke.Checks[0].Name, p.Smoke.Checks[0].Problem, p.Smoke.Checks[0].URL = evil, evil, evil
+	p.FormToken = `"><script>alert(1)</script>`
+	html := page(t)(ConfirmPage(p))
+	o := page(t)(OutcomePage(Outcome{Link: p.Link, Version: evil, By: evil, Reason: evil, Follow: evil, At: started}))
+	r := page(t)(RefusalPage(Refusal{Title: evil, Message: evil, Hint: evil}))
+	for name, h := range map[string]string{"confirm": html, "outcome": o, "refusal": r} {
+		if strings.Contains(strings.ToLower(h), "<script") {
+			t.Errorf("%s page has a live <script>", name)
+		}
+		if !strings.Contains(h, "&lt;script&gt;") {
+			t.Errorf("%s page lacks the escaped text", name)
+		}
+	}
+	mustContain(t, html, "<title>Reject &lt;script&gt;")
+}
+
+func TestOutcomePage(t *testing.T) {
+	l := link(Approve)
+	at := time.Date(2026, 3, 2, 12, 30, 0, 0, time.FixedZone("CET", 3600))
+	html := page(t)(OutcomePage(Outcome{
+		Link: l, Version: "1.4.0", Approved: true, By: "approval link from 203.0.113.7", At: at,
+		Follow: "greenlight status shop-1.4.0-0a1b2c3d4e --watch",
+	}))
+	mustContain(t, html,
+		"<title>Approved shop 1.4.0 — greenlight</title>",
+		`<h1 id="outcome" class="ok">Approved</h1>`,
+		"shop 1.4.0 was approved.",
+		"Traffic moves to the candidate, then the public endpoint is verified.",
+		"approval link from 203.0.113.7",
+		"2026-03-02 11:30 UTC",
+		"<code>greenlight status shop-1.4.0-0a1b2c3d4e --watch</code>",
+		`<meta name="viewport" content="width=device-width, initial-scale=1">`)
+	mustNotContain(t, html, "Rejected", "terminated", "<dt>Reason</dt>", "<form")
+
+	l.Action = Reject
+	html = page(t)(OutcomePage(Outcome{
+		Link: l, Version: "1.4.0", By: "approval link from 203.0.113.7", At: at,
+		Reason: "the checkout page is blank", Follow: "greenlight status shop-1.4.0-0a1b2c3d4e --watch",
+	}))
+	mustContain(t, html,
+		"<title>Rejected shop 1.4.0 — greenlight</title>",
+		`<h1 id="outcome" class="bad">Rejected</h1>`,
+		"shop 1.4.0 was rejected.",
+		"The candidate is terminated; the live side keeps serving.",
+		"<dt>Reason</dt><dd>the checkout page is blank</dd>")
+	mustNotContain(t, html, "Approved", "Traffic moves")
+
+	html = page(t)(OutcomePage(Outcome{Link: Link{ReleaseID: "r-1", Action: Reject}}))
+	mustContain(t, html, "The release was rejected.", "<dt>By</dt><dd>unknown</dd>")
+	mustNotContain(t, html, "<pre>")
+}
+
+func TestRefusalPage(t *testing.T) {
+	html := page(t)(RefusalPage(Refusal{
+		Status: 410, Title: "This link has expired",
+		Message: "The approval deadline passed at 2026-03-03 10:15 UTC. The release was stopped.",
+		Hint:    "greenlight status shop-1.4.0-0a1b2c3d4e",
+	}))
+	mustContain(t, html,
+		"<title>This link has expired — greenlight</title>",
+		`<h1 id="refusal">This link has expired</h1>`,
+		"<p>The approval deadline passed at 2026-03-03 10:15 UTC. The release was stopped.</p>",
+		"<code>greenlight status shop-1.4.0-0a1b2c3d4e</code>",
+		`<span class="brand">greenlight</span>`)
+	mustNotContain(t, visible(html), "410")
+
+	html = page(t)(RefusalPage(Refusal{Status: 400, Message: "The link is incomplete."}))
+	mustContain(t, html, `<h1 id="refusal">This link cannot be used</h1>`, "The link is incomplete.")
+	mustNotContain(t, html, "<code>", "instead")
+}
+
+func TestTimeLeft(t *testing.T) {
+	for _, c := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{3*time.Hour + 12*time.Minute, "3h 12m"},
+		{3*time.Hour + 12*time.Minute + 59*time.Second, "3h 12m"},
+		{24 * time.Hour, "24h 0m"},
+		{72*time.Hour + time.Minute, "72h 1m"},
+		{time.Hour, "1h 0m"},
+		{time.Hour - time.Nanosecond, "59m"},
+		{12*time.Minute + 30*time.Second, "12m"},
+		{time.Minute, "1m"},
+		{45 * time.Second, "45s"},
+		{59*time.Second + 999*time.Millisecond, "59s"},
+		{time.Second, "1s"},
+		{time.Millisecond, "0s"},
+		{0, "0s"},
+		{-time.Hour, "0s"},
+	} {
+		if got := TimeLeft(c.d); got != c.want {
+			t.Errorf("TimeLeft(%s) = %q, want %q", c.d, got, c.want)
+		}
 	}
 }
