@@ -804,3 +804,18 @@ func TestTimeLeft(t *testing.T) {
 		}
 	}
 }
+
+// TestKnownVectors pins the signed strings' formats to values computed
+// outside Go, so a change to either breaks every link in flight loudly.
+func TestKnownVectors(t *testing.T) {
+	k := []byte("example key, never a real one")
+	l := Link{App: "shop", ReleaseID: "shop-1.4.0-0a1b2c3d4e", Action: Reject, Expires: time.Unix(1772532900, 0)}
+	const sig = "KNJKwWcoiyjLj_7CDm2jgUOmg60q4cPv4Oj-X7EiBZ8"
+	if got := Sig(k, l); got != sig {
+		t.Errorf("Sig = %q, want %q", got, sig)
+	}
+	const token = "AAECAwQFBgcICQoLDA0ODw.N9rmKIPeobNQJqIPYDzOHUnCapNOJdv6lTF-5iEbMWc" // nonce: bytes 0..15
+	if err := CheckFormToken(k, l, token, token); err != nil {
+		t.Errorf("known token refused: %v", err)
+	}
+}
