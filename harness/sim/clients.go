@@ -12,4 +12,5 @@ var (
 	_ awsapi.SFN        = (*SFN)(nil)
 	_ awsapi.ELB        = (*ELB)(nil)
 	_ awsapi.CloudWatch = (*CloudWatch)(nil)
+	_ awsapi.Secrets    = (*Secrets)(nil)
 )

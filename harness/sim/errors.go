@@ -11,6 +11,7 @@ import (
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	schedtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
@@ -96,6 +97,10 @@ var modeled = map[string]map[string]func(string) error{
 		"ThrottlingException":                    func(m string) error { return &ddbtypes.ThrottlingException{Message: &m} },
 		"ResourceNotFoundException":              func(m string) error { return &ddbtypes.ResourceNotFoundException{Message: &m} },
 		"InternalServerError":                    func(m string) error { return &ddbtypes.InternalServerError{Message: &m} },
+	},
+	ServiceSecrets: {
+		"ResourceNotFoundException": func(m string) error { return &smtypes.ResourceNotFoundException{Message: &m} },
+		"InvalidRequestException":   func(m string) error { return &smtypes.InvalidRequestException{Message: &m} },
 	},
 	ServiceS3: {
 		"NoSuchKey":    func(m string) error { return &s3types.NoSuchKey{Message: &m} },

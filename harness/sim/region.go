@@ -209,6 +209,7 @@ type Region struct {
 	targetGroups  map[string]*targetGroup // by ARN
 	groupOrder    []string
 	alarms        map[string]*alarm
+	secrets       []*secret
 
 	calls         []Call
 	implied       []Call // KMS calls the call under way made on its caller's behalf
@@ -390,6 +391,7 @@ func (r *Region) Clients() awsapi.Clients {
 
 		ELB:        r.ELB(),
 		CloudWatch: r.CloudWatch(),
+		Secrets:    r.Secrets(),
 	}
 }
 

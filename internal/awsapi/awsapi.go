@@ -13,6 +13,7 @@ import (
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -119,6 +120,11 @@ type CloudWatch interface {
 	GetMetricData(ctx context.Context, in *cloudwatch.GetMetricDataInput, optFns ...func(*cloudwatch.Options)) (*cloudwatch.GetMetricDataOutput, error)
 }
 
+// Secrets is Secrets Manager: the approval links' signing key.
+type Secrets interface {
+	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+}
+
 // Clients bundles one client per service. A step uses the ones it needs;
 // its IAM role allows only those calls.
 type Clients struct {
@@ -132,6 +138,8 @@ type Clients struct {
 	// ELB and CloudWatch serve the ALB traffic mode only.
 	ELB        ELB
 	CloudWatch CloudWatch
+	// Secrets serves the approval links only.
+	Secrets Secrets
 }
 
 // Compile-time proof that the SDK clients satisfy the interfaces.
@@ -145,4 +153,5 @@ var (
 	_ DynamoDB   = (*dynamodb.Client)(nil)
 	_ ELB        = (*elb.Client)(nil)
 	_ CloudWatch = (*cloudwatch.Client)(nil)
+	_ Secrets    = (*secretsmanager.Client)(nil)
 )
