@@ -2,24 +2,18 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/smithy-go"
 	"github.com/spf13/cobra"
 
+	"github.com/greenlight/greenlight/internal/answer"
 	"github.com/greenlight/greenlight/internal/ledger"
 	"github.com/greenlight/greenlight/internal/release"
 )
-
-// RejectedError is the error a rejection sends to the approval task; the
-// state machine rolls the release back on it.
-const RejectedError = "Rejected"
 
 func newApprove() *cobra.Command { return newAnswer(true) }
 func newReject() *cobra.Command  { return newAnswer(false) }
@@ -203,27 +197,30 @@ func notWaiting(r ledger.Record) string {
 	return "is " + r.Status + ", before its approval"
 }
 
-// sendAnswer answers the task token the release's approval step stored.
-// The token is a credential: it goes to Step Functions and nowhere else,
-// and any error that might quote it is scrubbed.
+// sendAnswer answers the task token the release's approval step stored,
+// once the ledger has taken the answer as the one that stands (an
+// approval link may have answered first). The token is a credential: it
+// goes to Step Functions and nowhere else, and any error that might quote
+// it is scrubbed.
 func sendAnswer(ctx context.Context, b *backend, r ledger.Record, approve bool, ans answerView, now time.Time) error {
-	var err error
-	if approve {
-		out, merr := json.Marshal(release.Approval{Approved: true, By: ans.By, Reason: ans.Reason, At: ans.At})
-		if merr != nil {
-			return merr
-		}
-		_, err = b.SFN.SendTaskSuccess(ctx, &sfn.SendTaskSuccessInput{TaskToken: aws.String(r.Token), Output: aws.String(string(out))})
-	} else {
-		reason := ans.Reason
-		if reason == "" {
-			reason = "no reason given"
-		}
-		_, err = b.SFN.SendTaskFailure(ctx, &sfn.SendTaskFailureInput{TaskToken: aws.String(r.Token),
-			Error: aws.String(RejectedError), Cause: aws.String("rejected by " + ans.By + ": " + reason)})
+	claim := ledger.Answer{Approved: approve, By: ans.By, Via: ledger.AnswerViaCLI, At: ans.At, Reason: ans.Reason}
+	won, err := b.Ledger.ClaimAnswer(ctx, b.App, r.ReleaseID, r.Token, claim)
+	if err != nil {
+		return ledgerError(b, err)
 	}
+	if !won {
+		if cur, gerr := b.Ledger.Get(ctx, b.App, r.ReleaseID); gerr == nil && cur.Answer != nil {
+			return withCode(exitPending, fmt.Errorf("the approval of %s was answered already: %s", r.ReleaseID, describeAnswer(*cur.Answer)))
+		}
+		return withCode(exitPending, fmt.Errorf("%s no longer waits for approval (it moved on while you answered): greenlight status %s%s", r.ReleaseID, r.ReleaseID, b.Hint))
+	}
+	err = answer.Send(ctx, b.SFN, r.Token, release.Approval{Approved: approve, By: ans.By, Reason: ans.Reason, At: ans.At})
 	if err == nil {
 		return nil
+	}
+	// Step Functions did not take it: the ledger must not say it did.
+	if derr := b.Ledger.DropClaim(ctx, b.App, r.ReleaseID, claim); derr != nil {
+		err = errors.Join(err, fmt.Errorf("and the ledger still records the answer: %w", derr))
 	}
 	err = scrub(err, r.Token)
 	var ae smithy.APIError
@@ -248,6 +245,20 @@ func sendAnswer(ctx context.Context, b *backend, r ledger.Record, approve bool, 
 		return awsError("answer the approval of "+r.ReleaseID, action, err, nil)
 	}
 	return withCode(exitAWS, fmt.Errorf("answer the approval of %s: %s", r.ReleaseID, err.Error()))
+}
+
+// describeAnswer words a recorded answer: "approved by … via an approval
+// link from 203.0.113.7 at 2026-12-03 09:12:00 UTC".
+func describeAnswer(a ledger.Answer) string {
+	verb := "approved"
+	if !a.Approved {
+		verb = "rejected"
+	}
+	s := verb + " by " + a.By
+	if a.Via == ledger.AnswerViaLink && a.UserAgent != "" {
+		s += " (" + a.UserAgent + ")"
+	}
+	return s + " at " + stamp(a.At)
 }
 
 // scrub keeps a task token out of an error's text.

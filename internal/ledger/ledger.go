@@ -93,6 +93,12 @@ type Record struct {
 	Smoke      *release.Report `dynamodbav:"smoke,omitempty"`
 	ApprovedBy string          `dynamodbav:"approvedBy,omitempty"`
 	Reason     string          `dynamodbav:"reason,omitempty"`
+	// UploadedBy is who uploaded the artifact, from its object metadata
+	// (greenlight release sets it), or "".
+	UploadedBy string `dynamodbav:"uploadedBy,omitempty"`
+	// Answer is the approval's answer, written before it is sent to the
+	// task token: the first answer stands, whoever gave it and however.
+	Answer *Answer `dynamodbav:"answer,omitempty"`
 
 	// Token is the pending approval's task token; TokenExpires is when
 	// the approval times out. Never logged, never printed.
@@ -496,6 +502,55 @@ func (l *Ledger) ClearToken(ctx context.Context, app, releaseID, token string) e
 		ExpressionAttributeNames:  map[string]string{"#token": "token", "#expires": "tokenExpires"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":token": &types.AttributeValueMemberS{Value: token}},
 	})
+	if isConditionFailed(err) {
+		return nil
+	}
+	return err
+}
+
+// Answer is how an approval was answered.
+type Answer struct {
+	Approved bool      `dynamodbav:"approved"`
+	By       string    `dynamodbav:"by"`
+	Via      string    `dynamodbav:"via"` // AnswerViaCLI or AnswerViaLink
+	At       time.Time `dynamodbav:"at"`
+	Reason   string    `dynamodbav:"reason,omitempty"`
+	// Client and UserAgent are the address and browser an approval link
+	// was answered from.
+	Client    string `dynamodbav:"client,omitempty"`
+	UserAgent string `dynamodbav:"userAgent,omitempty"`
+}
+
+// How an approval was answered.
+const (
+	AnswerViaCLI  = "cli"
+	AnswerViaLink = "link"
+)
+
+// ClaimAnswer records a as the answer to the approval that waits on
+// token, unless it was answered already or waits on another token (a
+// condition DynamoDB checks atomically). It reports whether a stands;
+// when it does not, the record says why (Answer, Token, Status).
+func (l *Ledger) ClaimAnswer(ctx context.Context, app, releaseID, token string, a Answer) (bool, error) {
+	av, err := attributevalue.Marshal(a)
+	if err != nil {
+		return false, err
+	}
+	cond := expression.Name("token").Equal(expression.Value(token)).And(expression.AttributeNotExists(expression.Name("answer")))
+	err = l.update(ctx, app, releaseID, expression.Set(expression.Name("answer"), expression.Value(av)), cond)
+	if isConditionFailed(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// DropClaim takes back an answer Step Functions did not take (throttled,
+// unreachable), if it is still the one recorded, so that the approval can
+// be answered again.
+func (l *Ledger) DropClaim(ctx context.Context, app, releaseID string, a Answer) error {
+	cond := expression.Name("answer.at").Equal(expression.Value(a.At.UTC().Format(time.RFC3339Nano))).
+		And(expression.Name("answer.by").Equal(expression.Value(a.By)))
+	err := l.update(ctx, app, releaseID, expression.Remove(expression.Name("answer")), cond)
 	if isConditionFailed(err) {
 		return nil
 	}

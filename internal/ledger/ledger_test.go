@@ -196,3 +196,46 @@ func TestServingFleet(t *testing.T) {
 		t.Errorf("an empty record has sides %v, %v", none.LiveIDs(), none.PreviousIDs())
 	}
 }
+
+// The first answer to an approval stands, whoever gave it and however: a
+// second one (an approval link after the CLI, a second POST) is refused,
+// and an answer for a token the release no longer waits on too.
+func TestClaimAnswer(t *testing.T) {
+	l, now := newLedger(t)
+	ctx := context.Background()
+	if _, err := l.Create(ctx, Record{App: "shop", ReleaseID: "rel-a", Status: StatusRunning}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Update(ctx, "shop", "rel-a", Change{Set: map[string]any{"token": "tok-1", "status": StatusAwaitingApproval}}); err != nil {
+		t.Fatal(err)
+	}
+	link := Answer{Approved: true, By: "approval link from 203.0.113.7", Via: AnswerViaLink, At: *now, Client: "203.0.113.7", UserAgent: "Mobile Safari"}
+	if won, err := l.ClaimAnswer(ctx, "shop", "rel-a", "tok-0", link); err != nil || won {
+		t.Fatalf("a claim for another token: won=%v err=%v, want refused", won, err)
+	}
+	if won, err := l.ClaimAnswer(ctx, "shop", "rel-a", "tok-1", link); err != nil || !won {
+		t.Fatalf("the first claim: won=%v err=%v", won, err)
+	}
+	cli := Answer{Approved: false, By: "arn:aws:iam::123456789012:user/ops", Via: AnswerViaCLI, At: now.Add(time.Second)}
+	if won, err := l.ClaimAnswer(ctx, "shop", "rel-a", "tok-1", cli); err != nil || won {
+		t.Fatalf("a second claim: won=%v err=%v, want refused", won, err)
+	}
+	r, err := l.Get(ctx, "shop", "rel-a")
+	if err != nil || r.Answer == nil || *r.Answer != link {
+		t.Fatalf("the answer recorded: %+v (%v), want %+v", r.Answer, err, link)
+	}
+	// Dropping someone else's claim does nothing; dropping one's own
+	// lets the approval be answered again.
+	if err := l.DropClaim(ctx, "shop", "rel-a", cli); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := l.Get(ctx, "shop", "rel-a"); r.Answer == nil {
+		t.Fatal("dropping another answer's claim removed the standing one")
+	}
+	if err := l.DropClaim(ctx, "shop", "rel-a", link); err != nil {
+		t.Fatal(err)
+	}
+	if won, err := l.ClaimAnswer(ctx, "shop", "rel-a", "tok-1", cli); err != nil || !won {
+		t.Fatalf("a claim after the first was dropped: won=%v err=%v", won, err)
+	}
+}
