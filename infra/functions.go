@@ -33,6 +33,9 @@ type spec struct {
 	EBSKey func(release.Config) bool
 }
 
+// linksOnly are the variables set only when approval.links is on.
+var linksOnly = map[string]bool{step.VarApprovalURL: true, step.VarLinkKey: true}
+
 // polling is the timeout of the steps that poll within an invocation
 // (step.Poll): the budget and the margin it keeps.
 const polling = step.PollBudget + step.PollMargin
@@ -187,10 +190,23 @@ var specs = map[string]spec{
 		Allow:   func(s *Stack) []awsiam.PolicyStatement { return nil },
 	},
 	registry.Approval: {
-		Env: []string{step.VarTable, step.VarTopic},
+		Env: []string{step.VarTable, step.VarTopic, step.VarApprovalURL, step.VarLinkKey},
 		Allow: func(s *Stack) []awsiam.PolicyStatement {
-			return []awsiam.PolicyStatement{s.ledgerAccess("dynamodb:UpdateItem"), s.publish()}
+			out := []awsiam.PolicyStatement{s.ledgerAccess("dynamodb:UpdateItem"), s.publish()}
+			if s.LinkKey != nil {
+				out = append(out, s.readLinkKey())
+			}
+			return out
 		},
+	},
+	registry.ApprovalPage: {
+		Env: []string{step.VarTable, step.VarLinkKey},
+		Allow: func(s *Stack) []awsiam.PolicyStatement {
+			return []awsiam.PolicyStatement{s.ledgerAccess("dynamodb:GetItem", "dynamodb:UpdateItem"), s.readLinkKey(),
+				allow([]string{"states:SendTaskSuccess", "states:SendTaskFailure"}, jsii.String("*"))}
+		},
+		Wildcards: "states:SendTaskSuccess and SendTaskFailure support no resource-level permissions (Service Authorization Reference, AWS Step Functions: no resource type); " +
+			"the page answers only the task tokens it reads from this stack's ledger, for links signed with this stack's key",
 	},
 	registry.Switch: {
 		Env: []string{step.VarTable},

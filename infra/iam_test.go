@@ -49,7 +49,7 @@ import (
 var iamPrefix = map[string]string{
 	sim.ServiceEC2: "ec2", sim.ServiceSSM: "ssm", sim.ServiceScheduler: "scheduler", sim.ServiceSNS: "sns",
 	sim.ServiceSFN: "states", sim.ServiceS3: "s3", sim.ServiceDynamoDB: "dynamodb", sim.ServiceKMS: "kms",
-	sim.ServiceELB: "elasticloadbalancing", sim.ServiceCloudWatch: "cloudwatch",
+	sim.ServiceELB: "elasticloadbalancing", sim.ServiceCloudWatch: "cloudwatch", sim.ServiceSecrets: "secretsmanager",
 }
 
 // authorizedAs lists the actions IAM checks for an operation where they
@@ -297,6 +297,21 @@ func runPaths(t *testing.T) *localrun.Env {
 	}
 	if res, err := env.Follow(ctx, first, time.Now()); err != nil || res.Status != release.Released {
 		t.Fatalf("first: %+v %v", res, err)
+	}
+	// Answered from the notification's links: the approval page's calls.
+	for _, approve := range []bool{true, false} {
+		started, err := env.Start(ctx, map[bool]string{true: "2.2.0", false: "2.3.0"}[approve], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-asked
+		if status, page, err := env.AnswerByLink(ctx, started.ReleaseID, approve, "not today"); err != nil || status != 200 {
+			t.Fatalf("answer %s by its link: %d %v\n%s", started.ReleaseID, status, err, page)
+		}
+		want := map[bool]string{true: release.Released, false: release.RolledBack}[approve]
+		if res, err := env.Follow(ctx, started, time.Now()); err != nil || res.Status != want {
+			t.Fatalf("%s: %+v %v, want %s", started.ReleaseID, res, err, want)
+		}
 	}
 	if _, err := env.Deliver(ctx, env.Key("2.0.0"), vid, int64(len(body))); err != nil {
 		t.Fatal(err)

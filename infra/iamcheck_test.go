@@ -16,6 +16,7 @@ import (
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -121,6 +122,8 @@ func (w world) authorizations(c sim.Call) ([]authz, error) {
 		return w.elb(c)
 	case sim.ServiceCloudWatch:
 		return w.cloudwatch(c)
+	case sim.ServiceSecrets:
+		return w.secrets(c)
 	}
 	return nil, fmt.Errorf("no IAM mapping for service %s", c.Service)
 }
@@ -494,6 +497,23 @@ func (w world) sfn(c sim.Call) ([]authz, error) {
 	case *sfn.SendTaskSuccessInput, *sfn.SendTaskFailureInput, *sfn.SendTaskHeartbeatInput:
 		// Task tokens support no resource-level permissions.
 		return []authz{{Action: action, Resource: "*"}}, nil
+	}
+	return nil, noMapping(c)
+}
+
+// secrets maps Secrets Manager calls. Service Authorization Reference,
+// AWS Secrets Manager:
+// https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecretsmanager.html
+// GetSecretValue is authorized on the secret (resource type Secret,
+// required), by its full ARN whichever form the request named it in.
+func (w world) secrets(c sim.Call) ([]authz, error) {
+	switch in := c.Input.(type) {
+	case *secretsmanager.GetSecretValueInput:
+		id := aws.ToString(in.SecretId)
+		if !strings.HasPrefix(id, "arn:") {
+			return nil, fmt.Errorf("%s named secret %q by name: greenlight's functions name it by the ARN the stack gives them", c.Caller, id)
+		}
+		return []authz{{Action: "secretsmanager:GetSecretValue", Resource: id}}, nil
 	}
 	return nil, noMapping(c)
 }

@@ -398,6 +398,7 @@ func newResolver(o observed, w world) (*resolver, error) {
 		step.VarStateMachine: o.local.StateMachine, step.VarSchedulerRole: o.local.SchedulerRole,
 		step.VarRetireFunction: o.local.RetireFunction, step.VarDeployDocument: o.local.DeployDocument,
 		step.VarMaintenanceDocument: o.local.MaintenanceDocument, step.VarDataDocument: o.local.DataDocument,
+		step.VarLinkKey: o.local.LinkKey, step.VarApprovalURL: o.local.ApprovalURL,
 	}
 	for id, res := range r.res {
 		if res["Type"] != "AWS::Lambda::Function" {

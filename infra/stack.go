@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -56,6 +57,10 @@ type Stack struct {
 	SchedulerRole awsiam.Role
 	ScheduleGroup string
 	Documents     Documents
+	// LinkKey and ApprovalURL serve the approval links; nil when
+	// approval.links is off.
+	LinkKey     awssecretsmanager.Secret
+	ApprovalURL awslambda.FunctionUrl
 }
 
 // Documents names the SSM documents the steps run on instances.
@@ -102,6 +107,7 @@ func NewStack(scope constructs.Construct, props Props) *Stack {
 		fmt.Sprintf("greenlight: switch %s back to the instance kept from the previous release (greenlight rollback)", c.App))
 	s.schedules()
 	s.trigger()
+	s.approvalLinks()
 	var publishers []awsiam.IPrincipal
 	for _, e := range registry.All() {
 		if _, ok := s.Functions[e.Name]; ok {
@@ -147,8 +153,15 @@ func (s *Stack) wire(name string) (publishes bool) {
 		step.VarFront:               jsii.String(s.frontJSON()),
 	}
 	values[step.VarStateMachine] = s.StateMachine.StateMachineArn()
+	if s.LinkKey != nil {
+		values[step.VarApprovalURL] = s.ApprovalURL.Url()
+		values[step.VarLinkKey] = s.LinkKey.SecretArn()
+	}
 	for _, v := range sp.Env {
 		val, ok := values[v]
+		if !ok && linksOnly[v] {
+			continue // approval.links is off
+		}
 		if !ok {
 			panic(fmt.Sprintf("infra: no value for %s of %s", v, name))
 		}

@@ -124,6 +124,8 @@ type backend struct {
 	who     func(ctx context.Context) (string, error)
 	clock   func(ctx context.Context) (time.Time, error)
 	deliver func(ctx context.Context, key, versionID string, size int64) (release.StartResult, error)
+	// links, on the local engine, are a waiting release's approval links.
+	links func(ctx context.Context, releaseID string) (linksView, error)
 }
 
 // Who names the person answering an approval: the caller's ARN on AWS.
@@ -410,6 +412,11 @@ func localBackend(ep localenv.Endpoints) *backend {
 		deliver: func(ctx context.Context, key, versionID string, size int64) (release.StartResult, error) {
 			var out release.StartResult
 			err := host.post(ctx, "/greenlight/deliver", map[string]any{"key": key, "versionId": versionID, "size": size}, &out)
+			return out, err
+		},
+		links: func(ctx context.Context, releaseID string) (linksView, error) {
+			var out linksView
+			err := host.post(ctx, "/greenlight/approval-links", map[string]string{"release": releaseID}, &out)
 			return out, err
 		},
 	}

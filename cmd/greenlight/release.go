@@ -145,6 +145,11 @@ func runRelease(cmd *cobra.Command, f targetFlags, path, version string, wait bo
 		ContentType:   aws.String("application/gzip"),
 		Metadata:      map[string]string{release.MetadataSHA256: sum.SHA256},
 	}
+	// Who uploaded it, for the approval page; an identity STS cannot
+	// tell leaves it out rather than stop the upload.
+	if who, err := b.Who(ctx); err == nil && who != "" {
+		put.Metadata[release.MetadataUploadedBy] = who
+	}
 	if !b.Local {
 		// S3 verifies the body against it and keeps it with the object.
 		put.ChecksumSHA256 = aws.String(base64.StdEncoding.EncodeToString(raw))

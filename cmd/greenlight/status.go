@@ -113,6 +113,12 @@ func statusOf(ctx context.Context, b *backend, r ledger.Record) (statusView, err
 	if ok {
 		v.Serving = servingOf(s)
 	}
+	if b.links != nil && pending(r, now) {
+		// Links off, or the answer on its way: status shows none.
+		if l, err := b.links(ctx, r.ReleaseID); err == nil {
+			v.ApprovalLinks = &l
+		}
+	}
 	return v, nil
 }
 
@@ -235,6 +241,10 @@ func renderStatus(w io.Writer, v statusView) {
 	if a := r.Approval; a != nil && a.Pending {
 		fmt.Fprintln(w)
 		approvalHelp(w, a, v.Now)
+		if l := v.ApprovalLinks; l != nil {
+			fmt.Fprintln(w, "Or open a link (a confirm page; nothing happens until you press its button):")
+			fmt.Fprintf(w, "  approve: %s\n  reject:  %s\n", l.Approve, l.Reject)
+		}
 	}
 }
 

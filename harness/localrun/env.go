@@ -3,6 +3,7 @@ package localrun
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -18,14 +19,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/greenlight/greenlight/events"
 	"github.com/greenlight/greenlight/harness/sim"
 	"github.com/greenlight/greenlight/instance"
+	"github.com/greenlight/greenlight/internal/answer"
+	"github.com/greenlight/greenlight/internal/approvallink"
+	"github.com/greenlight/greenlight/internal/ledger"
+	"github.com/greenlight/greenlight/internal/notify"
 	"github.com/greenlight/greenlight/internal/release"
 	"github.com/greenlight/greenlight/internal/traffic"
+	"github.com/greenlight/greenlight/lambdas/approvalpage"
 	"github.com/greenlight/greenlight/lambdas/prepare"
 	"github.com/greenlight/greenlight/lambdas/registry"
 	"github.com/greenlight/greenlight/lambdas/start"
@@ -247,9 +252,14 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	if logOut == nil {
 		logOut = io.Discard
 	}
+	env := e.env()
+	if cfg.ApprovalLinks() {
+		// The stack's Secrets Manager secret, generated at deployment.
+		env.LinkKey = e.Region.PutSecret("ApprovalLinkKey-"+e.Config.App, rand.Text()+rand.Text())
+	}
 	e.Deps = &step.Deps{
 		AWS:  e.Region.Clients(),
-		Env:  e.env(),
+		Env:  env,
 		Now:  e.Region.Now,
 		HTTP: e.Region.HTTPClient(),
 		Log:  slog.New(slog.NewJSONHandler(logOut, nil)),
@@ -274,8 +284,16 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	e.host.Deliver = func(ctx context.Context, key, versionID string, size int64) (any, error) {
 		return e.Deliver(ctx, key, versionID, size)
 	}
+	if cfg.ApprovalLinks() {
+		// The approval page's function URL, on the host's loopback.
+		e.host.Page = approvalpage.Handler{D: e.Deps, Insecure: true}.Serve
+		e.host.Links = func(ctx context.Context, releaseID string) (any, error) { return e.ApprovalLinks(ctx, releaseID) }
+	}
 	if err := e.host.Start(); err != nil {
 		return nil, err
+	}
+	if cfg.ApprovalLinks() {
+		e.Deps.Env.ApprovalURL = e.host.URL() + ApprovalPath
 	}
 	if e.engine, err = tc.Start(e.ctx, e.host.URL()); err != nil {
 		return nil, err
@@ -508,6 +526,29 @@ func (e *Env) SetApprove(policy string) {
 // function's record holds only its own calls.
 const Approver = "local-approver"
 
+// ApprovalLinks are the approve and reject links of a release that waits
+// for approval, signed as the approval step signed the notification's.
+func (e *Env) ApprovalLinks(ctx context.Context, releaseID string) (notify.Links, error) {
+	if e.Deps.Env.ApprovalURL == "" {
+		return notify.Links{}, errors.New("approval links are off (approval.links in the config)")
+	}
+	rec, err := e.Deps.Ledger().Get(ctx, e.Config.App, releaseID)
+	if err != nil {
+		return notify.Links{}, err
+	}
+	if rec.Status != ledger.StatusAwaitingApproval || rec.Token == "" || rec.Answer != nil {
+		return notify.Links{}, fmt.Errorf("%s does not wait for approval (it is %s)", releaseID, rec.Status)
+	}
+	key, err := e.Deps.LinkKey(sim.WithCaller(ctx, Approver))
+	if err != nil {
+		return notify.Links{}, err
+	}
+	link := func(action string) string {
+		return approvallink.URL(key, e.Deps.Env.ApprovalURL, approvallink.Link{App: rec.App, ReleaseID: releaseID, Action: action, Expires: rec.TokenExpires})
+	}
+	return notify.Links{Approve: link(approvallink.Approve), Reject: link(approvallink.Reject)}, nil
+}
+
 // answerApproval applies the approval policy once the approval step has
 // stored its token and notified.
 func (e *Env) answerApproval(ctx context.Context, inv Invocation) {
@@ -519,10 +560,9 @@ func (e *Env) answerApproval(ctx context.Context, inv Invocation) {
 		e.mu.Unlock()
 		switch policy {
 		case ApproveAuto:
-			out, _ := json.Marshal(release.Approval{Approved: true, By: "local auto-approval (--approve auto)", At: e.Region.Now()})
-			_, err = e.Region.SFN().SendTaskSuccess(ctx, &sfn.SendTaskSuccessInput{TaskToken: aws.String(token), Output: aws.String(string(out))})
+			err = answer.Send(ctx, e.Region.SFN(), token, release.Approval{Approved: true, By: "local auto-approval (--approve auto)", At: e.Region.Now()})
 		case ApproveReject:
-			_, err = e.Region.SFN().SendTaskFailure(ctx, &sfn.SendTaskFailureInput{TaskToken: aws.String(token), Error: aws.String("Rejected"), Cause: aws.String("rejected by greenlight local --approve reject")})
+			err = answer.Send(ctx, e.Region.SFN(), token, release.Approval{By: "greenlight local --approve reject", At: e.Region.Now()})
 		case ApprovePrompt:
 			e.tokens.WaitForHuman(token)
 			if e.opts.OnApproval != nil {

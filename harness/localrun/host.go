@@ -2,6 +2,7 @@ package localrun
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,12 +14,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/greenlight/greenlight/harness/sim"
 	"github.com/greenlight/greenlight/internal/awsapi"
 	"github.com/greenlight/greenlight/internal/release"
+	"github.com/greenlight/greenlight/lambdas/registry"
 )
 
 // Job is one execution the runner is asked to run.
@@ -72,6 +76,14 @@ type Host struct {
 	// Created event of an artifact `greenlight release --local` uploaded,
 	// which on AWS EventBridge delivers.
 	Deliver func(ctx context.Context, key, versionID string, size int64) (any, error)
+	// Page, when set, serves ApprovalPath as the approval page's function
+	// URL does: any method, the request turned into the function URL's
+	// event and its response back (see servePage).
+	Page func(ctx context.Context, req events.LambdaFunctionURLRequest) (events.LambdaFunctionURLResponse, error)
+	// Links, when set, serves POST /greenlight/approval-links: the approve
+	// and reject links of a release that waits, for `greenlight status
+	// --local`.
+	Links func(ctx context.Context, releaseID string) (any, error)
 
 	handlers  map[string]lambda.Handler
 	scheduler *Scheduler
@@ -135,6 +147,10 @@ func (h *Host) AddJob(j *Job) {
 }
 
 func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == ApprovalPath && h.Page != nil {
+		h.servePage(w, r)
+		return
+	}
 	if r.Method != http.MethodPost {
 		http.Error(w, "POST only", http.StatusMethodNotAllowed)
 		return
@@ -166,6 +182,20 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		out, err := h.Deliver(r.Context(), req.Key, req.VersionID, req.Size)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		h.reply(w, out)
+	case path == "/greenlight/approval-links" && h.Links != nil:
+		var req struct {
+			Release string `json:"release"`
+		}
+		if err := json.Unmarshal(body, &req); err != nil || req.Release == "" {
+			http.Error(w, "want {release}", http.StatusBadRequest)
+			return
+		}
+		out, err := h.Links(r.Context(), req.Release)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
 			return
 		}
 		h.reply(w, out)
@@ -212,6 +242,85 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.Error(w, "no such endpoint "+path, http.StatusNotFound)
 	}
+}
+
+// ApprovalPath is where the host serves the approval page.
+const ApprovalPath = "/approval"
+
+// servePage hands a request to the approval page as a function URL
+// would. "Invoking Lambda function URLs", request and response payloads
+// (/lambda/latest/dg/urls-invocation.html): header names lowercased,
+// cookies in their own array, the query raw and parsed, the caller's
+// address and user agent in requestContext.http; the response's cookies
+// become Set-Cookie headers. A body whose content type is not text comes
+// base64-encoded (isBase64Encoded), as a form post does: the page must
+// decode it (LeanerCloud/CUDly#1483 met this on AWS).
+func (h *Host) servePage(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	req := events.LambdaFunctionURLRequest{
+		Version: "2.0", RawPath: r.URL.Path, RawQueryString: r.URL.RawQuery,
+		Headers: map[string]string{}, QueryStringParameters: map[string]string{},
+		RequestContext: events.LambdaFunctionURLRequestContext{
+			HTTP: events.LambdaFunctionURLRequestContextHTTPDescription{Method: r.Method, Path: r.URL.Path, Protocol: r.Proto,
+				SourceIP: hostOf(r.RemoteAddr), UserAgent: r.UserAgent()},
+			TimeEpoch: h.scheduler.Now().UnixMilli(),
+		},
+	}
+	for k, v := range r.Header {
+		if strings.EqualFold(k, "Cookie") {
+			for _, line := range v {
+				for _, c := range strings.Split(line, ";") {
+					req.Cookies = append(req.Cookies, strings.TrimSpace(c))
+				}
+			}
+			continue
+		}
+		req.Headers[strings.ToLower(k)] = strings.Join(v, ",")
+	}
+	for k, v := range r.URL.Query() {
+		req.QueryStringParameters[k] = strings.Join(v, ",")
+	}
+	if len(body) > 0 {
+		ct := r.Header.Get("Content-Type")
+		if strings.HasPrefix(ct, "text/") || strings.HasPrefix(ct, "application/json") {
+			req.Body = string(body)
+		} else {
+			req.Body, req.IsBase64Encoded = base64.StdEncoding.EncodeToString(body), true
+		}
+	}
+	resp, err := h.Page(sim.WithCaller(r.Context(), PageCaller), req)
+	if err != nil {
+		// Lambda answers a failed invocation behind a function URL with
+		// 502 and no detail.
+		h.log.Error("approval page", "error", err)
+		http.Error(w, "Internal Server Error", http.StatusBadGateway)
+		return
+	}
+	for k, v := range resp.Headers {
+		w.Header().Set(k, v)
+	}
+	for _, c := range resp.Cookies {
+		w.Header().Add("Set-Cookie", c)
+	}
+	w.WriteHeader(resp.StatusCode)
+	if r.Method != http.MethodHead {
+		_, _ = io.WriteString(w, resp.Body)
+	}
+}
+
+// PageCaller is the caller the region records the approval page's calls
+// under: its function's handler name.
+const PageCaller = registry.ApprovalPage
+
+func hostOf(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
 }
 
 func (h *Host) reply(w http.ResponseWriter, v any) {

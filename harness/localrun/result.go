@@ -89,22 +89,29 @@ type ModelSeconds struct {
 // version.
 func (e *Env) Release(ctx context.Context, version string, body []byte) (*Result, error) {
 	wall := time.Now()
+	res, err := e.Start(ctx, version, body)
+	if err != nil {
+		return nil, err
+	}
+	return e.Follow(ctx, res, wall)
+}
+
+// Start uploads an artifact and delivers its upload event: the release
+// starts and runs on while the caller goes on (Follow waits for its end).
+// An empty artifact means the sample release of version.
+func (e *Env) Start(ctx context.Context, version string, body []byte) (start.Result, error) {
 	if body == nil {
 		var err error
 		if body, err = artifact.Sample(e.Config.App, version); err != nil {
-			return nil, err
+			return start.Result{}, err
 		}
 	}
 	key := e.Key(version)
 	vid, err := e.Upload(ctx, key, body)
 	if err != nil {
-		return nil, err
+		return start.Result{}, err
 	}
-	res, err := e.Deliver(ctx, key, vid, int64(len(body)))
-	if err != nil {
-		return nil, err
-	}
-	return e.Follow(ctx, res, wall)
+	return e.Deliver(ctx, key, vid, int64(len(body)))
 }
 
 // Follow waits for a started release to end and summarizes it.

@@ -192,10 +192,17 @@ func Started(d release.Doc, region string) Message {
 	return Message{Kind: "started", Subject: fmt.Sprintf("[greenlight] %s %s: release started", d.App, d.Version), Body: b.text()}
 }
 
+// Links are an approval's signed approve and reject links
+// (approval.links in the config).
+type Links struct {
+	Approve string `json:"approve"`
+	Reject  string `json:"reject"`
+}
+
 // AwaitingApproval asks for a decision with everything needed to make it.
 // A candidate fleet is listed instance by instance, with its smoke tests
 // summed up per instance.
-func AwaitingApproval(d release.Doc, report *release.Report, expires time.Time, region string) Message {
+func AwaitingApproval(d release.Doc, report *release.Report, expires time.Time, region string, links *Links) Message {
 	var b body
 	fleet := d.Candidate != nil && len(d.Candidate.Instances) > 1
 	if fleet {
@@ -233,6 +240,13 @@ func AwaitingApproval(d release.Doc, report *release.Report, expires time.Time, 
 		checks(&b, "  ", report.Checks)
 	}
 	b.line("")
+	if links != nil {
+		b.para("", "Answer from here: each link opens a page showing this release; nothing happens until you press its button. Each link works once, until the deadline.")
+		b.link("Approve:", links.Approve)
+		b.link("Reject:", links.Reject)
+		b.line("")
+		b.line("Or from a terminal with AWS credentials:")
+	}
 	switch {
 	case d.Config.UsesALB() && fleet:
 		b.line("To release it (shifts traffic to the candidates through the load balancer, %s %%):", steps(d.Config.TrafficSteps()))

@@ -123,15 +123,15 @@ func TestMessages(t *testing.T) {
 			contains: []string{"shop-1.4.0-0a1b2c3d4e", "1.4.0", "i-0live000000000001", "1.3.2", "s3://greenlight-shop-releases/releases/shop-1.4.0.tar.gz",
 				"greenlight status shop-1.4.0-0a1b2c3d4e --watch", console},
 		}},
-		{"approval", AwaitingApproval(doc(), report(), expires, "eu-west-1"), want{
+		{"approval", AwaitingApproval(doc(), report(), expires, "eu-west-1", testLinks), want{
 			kind: "approval", subject: "[greenlight] shop 1.4.0: approval needed",
 			contains: []string{"shop-1.4.0-0a1b2c3d4e", "i-0cand000000000002", "10.0.1.20", "http://10.0.1.20:8080/healthz", "i-0live000000000001 (1.3.2)",
 				"Tue, 03 Mar 2026 10:15:00 UTC", "PASS  home page", "HTTP 200 in 42 ms", "FAIL  version", "no response", "connection refused",
 				"greenlight approve shop-1.4.0-0a1b2c3d4e\n", `greenlight reject shop-1.4.0-0a1b2c3d4e --reason "..."`,
-				"counts as a rejection", console},
+				"counts as a rejection", console, testLinks.Approve, testLinks.Reject, "nothing happens until you press"},
 			absent: []string{"HTTP 0"},
 		}},
-		{"approval-alb", AwaitingApproval(albDoc(), report(), expires, "eu-west-1"), want{
+		{"approval-alb", AwaitingApproval(albDoc(), report(), expires, "eu-west-1", nil), want{
 			kind: "approval", subject: "[greenlight] shop 1.4.0: approval needed",
 			contains: []string{"shifts traffic to the candidate through the load balancer, 5, 25, 50, 100 %", "greenlight approve shop-1.4.0-0a1b2c3d4e"},
 			absent:   []string{"Elastic IP"},
@@ -148,7 +148,7 @@ func TestMessages(t *testing.T) {
 				"aws elbv2 describe-target-health --region eu-west-1 --target-group-arn \\\n    arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/shop-green/2453ed029918f21f\n"},
 			absent: []string{"describe-addresses"},
 		}},
-		{"approval-fleet", AwaitingApproval(fleetDoc(), fleetReport(), expires, "eu-west-1"), want{
+		{"approval-fleet", AwaitingApproval(fleetDoc(), fleetReport(), expires, "eu-west-1", nil), want{
 			kind: "approval", subject: "[greenlight] shop 1.4.0: approval needed",
 			contains: []string{"installed on 3 candidate instances", "Candidates:         3 instances\n",
 				"i-0cand000000000004  eu-west-1b  10.0.2.40\n", "Live instances:     i-0live000000000001, i-0live000000000003, i-0live000000000005 (1.3.2)",
@@ -174,7 +174,7 @@ func TestMessages(t *testing.T) {
 			kind: "started", subject: "[greenlight] shop 1.4.0: release started",
 			contains: []string{"Live instances:     i-0live000000000001, i-0live000000000003, i-0live000000000005\n"},
 		}},
-		{"approval-no-checks", AwaitingApproval(doc(), nil, expires, "eu-west-1"), want{
+		{"approval-no-checks", AwaitingApproval(doc(), nil, expires, "eu-west-1", nil), want{
 			kind: "approval", subject: "[greenlight] shop 1.4.0: approval needed",
 			contains: []string{"Smoke tests: none configured.", "greenlight approve shop-1.4.0-0a1b2c3d4e"},
 		}},
@@ -376,4 +376,10 @@ func TestPublishCarriesKindAndUrgency(t *testing.T) {
 	if aws.ToString(f.in.Message) != m.Body {
 		t.Error("the body was changed")
 	}
+}
+
+// testLinks are approval links as the approval step signs them.
+var testLinks = &Links{
+	Approve: "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws/?action=approve&app=shop&exp=1767261600&release=r-20261126-0900&sig=Zm9vYmFy",
+	Reject:  "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws/?action=reject&app=shop&exp=1767261600&release=r-20261126-0900&sig=YmFyYmF6",
 }

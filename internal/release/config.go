@@ -30,6 +30,7 @@ type Config struct {
 	HealthCheck     HealthCheck   `json:"healthCheck"`
 	SmokeTests      []SmokeTest   `json:"smokeTests,omitempty"`
 	ApprovalTimeout Duration      `json:"approvalTimeout"`
+	Approval        Approvals     `json:"approval,omitzero"`
 	BakeTime        Duration      `json:"bakeTime"`
 	RetentionDays   int           `json:"retentionDays"`
 	KeepReleases    int           `json:"keepReleases"`
@@ -64,6 +65,17 @@ type Launch struct {
 	// one. Set false where the subnet has such a path.
 	PublicIP *bool `json:"publicIp,omitempty"`
 }
+
+// Approvals says how an approval may be answered besides the CLI.
+type Approvals struct {
+	// Links puts signed approve and reject links in the approval
+	// notification (default true).
+	Links *bool `json:"links,omitempty"`
+}
+
+// ApprovalLinks reports whether approval notifications carry links (and
+// the stack serves them).
+func (c Config) ApprovalLinks() bool { return c.Approval.Links == nil || *c.Approval.Links }
 
 // WantsPublicIP reports whether candidates launch with a public IP.
 func (l Launch) WantsPublicIP() bool { return l.PublicIP == nil || *l.PublicIP }

@@ -74,6 +74,9 @@ type Artifact struct {
 	VersionID string `json:"versionId,omitempty"`
 	SHA256    string `json:"sha256"`
 	Size      int64  `json:"size"`
+	// UploadedBy is who uploaded it, from its metadata; "" when it was
+	// uploaded by other means than greenlight release.
+	UploadedBy string `json:"uploadedBy,omitempty"`
 }
 
 // Live is the serving side when the release started. Behind an ALB it
@@ -441,6 +444,10 @@ func RollbackName(app string, t time.Time) string {
 // the artifact's SHA-256 (hex); the prepare step checks the download
 // against it.
 const MetadataSHA256 = "sha256"
+
+// MetadataUploadedBy is the S3 user metadata key `greenlight release` sets
+// to the uploader (the caller's ARN); the approval page shows it.
+const MetadataUploadedBy = "uploaded-by"
 
 // SwitchBackRequest is the input of the switch-back workflow, as
 // `greenlight rollback` starts it.

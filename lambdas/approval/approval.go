@@ -1,6 +1,7 @@
 // Package approval opens the manual approval: it stores the task token in
-// the ledger (where `greenlight approve|reject` finds it) and notifies the
-// operators with everything they need to decide. The state machine then
+// the ledger (where `greenlight approve|reject` and the approval page find
+// it) and notifies the operators with everything they need to decide, and
+// signed links to answer from the notification (approval.links). The state machine then
 // waits on the token until an answer or the approval timeout.
 package approval
 
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/greenlight/greenlight/internal/approvallink"
 	"github.com/greenlight/greenlight/internal/ledger"
 	"github.com/greenlight/greenlight/internal/notify"
 	"github.com/greenlight/greenlight/internal/release"
@@ -40,6 +42,9 @@ func (h Handler) Open(ctx context.Context, in Input) (struct{}, error) {
 	}
 	expires := h.D.Now().Add(d.Config.ApprovalTimeout.D()).UTC()
 	set := map[string]any{"status": ledger.StatusAwaitingApproval, "token": in.Token, "tokenExpires": expires}
+	if d.Artifact.UploadedBy != "" {
+		set["uploadedBy"] = d.Artifact.UploadedBy
+	}
 	detail := "waiting for approval until " + expires.Format(time.RFC3339) + ": greenlight approve " + d.ReleaseID
 	if d.Smoke != nil {
 		// The smoke-test function may sit in the VPC with no path to the
@@ -54,13 +59,36 @@ func (h Handler) Open(ctx context.Context, in Input) (struct{}, error) {
 	if err != nil {
 		return struct{}{}, step.AWS("dynamodb:UpdateItem", d.ReleaseID, err)
 	}
-	msg := notify.AwaitingApproval(d, d.Smoke, expires, h.D.Env.Region)
+	links, err := h.links(ctx, d, expires)
+	if err != nil {
+		return struct{}{}, err
+	}
+	msg := notify.AwaitingApproval(d, d.Smoke, expires, h.D.Env.Region, links)
 	if err := h.D.Publisher().Publish(ctx, msg); err != nil {
 		return struct{}{}, step.AWS("sns:Publish", h.D.Env.Topic, err)
 	}
 	// The token is a credential: it is stored, never logged.
 	h.D.Did(ctx, d.ReleaseID, "approval-requested", "expires", expires.Format(time.RFC3339))
 	return struct{}{}, nil
+}
+
+// links signs the approve and reject links the notification carries,
+// valid until the approval's deadline; none when approval.links is off.
+func (h Handler) links(ctx context.Context, d release.Doc, expires time.Time) (*notify.Links, error) {
+	if !d.Config.ApprovalLinks() {
+		return nil, nil
+	}
+	if h.D.Env.ApprovalURL == "" {
+		return nil, release.StepFailed{Cause: "approval.links is on but the function has no " + step.VarApprovalURL + ": redeploy the stack (make deploy) with this config"}
+	}
+	key, err := h.D.LinkKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	link := func(action string) string {
+		return approvallink.URL(key, h.D.Env.ApprovalURL, approvallink.Link{App: d.App, ReleaseID: d.ReleaseID, Action: action, Expires: expires})
+	}
+	return &notify.Links{Approve: link(approvallink.Approve), Reject: link(approvallink.Reject)}, nil
 }
 
 // smokeSummary words a smoke-test report in one line; a fleet's names

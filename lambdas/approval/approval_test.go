@@ -2,6 +2,7 @@ package approval
 
 import (
 	"errors"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/greenlight/greenlight/harness/sim"
+	"github.com/greenlight/greenlight/internal/approvallink"
 	"github.com/greenlight/greenlight/internal/artifact"
 	"github.com/greenlight/greenlight/internal/ledger"
 	"github.com/greenlight/greenlight/internal/release"
@@ -243,5 +245,78 @@ func TestSmokeSummaryNamesFailedCandidates(t *testing.T) {
 	}}
 	if got, want := smokeSummary(r), "smoke tests: 1 of 2 candidates passed (1 of 2 checks), failed on i-b"; got != want {
 		t.Errorf("%q, want %q", got, want)
+	}
+}
+
+// TestApprovalSignsLinks: the notification carries an approve and a
+// reject link to the approval page, each signed with the stack's key for
+// this release until the deadline, so that the page accepts them; the
+// key itself is in neither the log nor the message.
+func TestApprovalSignsLinks(t *testing.T) {
+	e, h, in := scene(t, nil)
+	if err := open(e, h, in); err != nil {
+		t.Fatal(err)
+	}
+	msgs := e.Messages("approval")
+	if len(msgs) != 1 {
+		t.Fatalf("%d approval messages, want 1", len(msgs))
+	}
+	rec := e.Get(t, in.Release.ReleaseID)
+	for _, action := range []string{approvallink.Approve, approvallink.Reject} {
+		var found string
+		for _, line := range strings.Split(msgs[0].Body, "\n") {
+			if l := strings.TrimSpace(line); strings.HasPrefix(l, steptest.ApprovalURL) && strings.Contains(l, "action="+action) {
+				found = l
+			}
+		}
+		if found == "" {
+			t.Fatalf("no %s link in the notification:\n%s", action, msgs[0].Body)
+		}
+		u, err := url.Parse(found)
+		if err != nil {
+			t.Fatal(err)
+		}
+		link, err := approvallink.Parse([]byte(steptest.LinkKey), u.Query(), e.Region.Now())
+		if err != nil || link.ReleaseID != in.Release.ReleaseID || link.App != in.Release.App || link.Action != action ||
+			!link.Expires.Equal(rec.TokenExpires.Truncate(time.Second)) {
+			t.Errorf("%s link %s: %+v, %v; want this release's, expiring with the approval at %s", action, found, link, err, rec.TokenExpires)
+		}
+	}
+	if strings.Contains(e.Logs(), steptest.LinkKey) || strings.Contains(msgs[0].Body, steptest.LinkKey) {
+		t.Error("the signing key is in the log or the notification")
+	}
+	noToken(t, e)
+}
+
+// TestApprovalWithoutLinks: approval.links false sends the commands only,
+// and never reads the signing key.
+func TestApprovalWithoutLinks(t *testing.T) {
+	off := false
+	e, h, in := scene(t, func(c *release.Config) { c.Approval.Links = &off })
+	if err := open(e, h, in); err != nil {
+		t.Fatal(err)
+	}
+	if body := e.Messages("approval")[0].Body; strings.Contains(body, steptest.ApprovalURL) || !strings.Contains(body, "greenlight approve") {
+		t.Errorf("approval.links false, the notification:\n%s", body)
+	}
+	for _, c := range e.Region.Calls() {
+		if c.Service == sim.ServiceSecrets {
+			t.Errorf("approval.links false read the signing key: %s %s", c.Service, c.Operation)
+		}
+	}
+}
+
+// TestApprovalLinkKeyUnreadable: a key the function cannot read fails the
+// step as the AWS error it is, naming the secret, before anything is sent.
+func TestApprovalLinkKeyUnreadable(t *testing.T) {
+	e, h, in := scene(t, nil)
+	e.Region.DeleteSecret(e.Deps.Env.LinkKey)
+	err := open(e, h, in)
+	var ae release.AWSError
+	if !errors.As(err, &ae) || !strings.Contains(err.Error(), e.Deps.Env.LinkKey) || !strings.Contains(err.Error(), "secretsmanager:GetSecretValue") {
+		t.Fatalf("a deleted key: %v, want an AWSError naming the secret", err)
+	}
+	if n := len(e.Messages("approval")); n != 0 {
+		t.Errorf("%d approval messages sent without links", n)
 	}
 }

@@ -144,6 +144,7 @@ func (h Handler) checkArtifact(ctx context.Context, d *release.Doc) error {
 		return release.ArtifactInvalid{Cause: release.Causef("s3://%s/%s: its VERSION file says %q but the key says %q", a.Bucket, a.Key, sum.Version, d.Version)}
 	}
 	a.SHA256, a.Size = sum.SHA256, sum.CompressedSize
+	a.UploadedBy = obj.Metadata[release.MetadataUploadedBy]
 	h.D.Did(ctx, d.ReleaseID, "s3:GetObject", "artifact", "s3://"+a.Bucket+"/"+a.Key, "sha256", sum.SHA256, "files", sum.Files)
 	return nil
 }

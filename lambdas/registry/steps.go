@@ -3,6 +3,7 @@ package registry
 import (
 	"github.com/greenlight/greenlight/internal/release"
 	"github.com/greenlight/greenlight/lambdas/approval"
+	"github.com/greenlight/greenlight/lambdas/approvalpage"
 	"github.com/greenlight/greenlight/lambdas/candidate"
 	"github.com/greenlight/greenlight/lambdas/data"
 	"github.com/greenlight/greenlight/lambdas/deploy"
@@ -32,6 +33,7 @@ const (
 	CheckDeploy    = "check-deploy"
 	Smoke          = "smoke"
 	Approval       = "approval"
+	ApprovalPage   = "approval-page"
 	Switch         = "switch"
 	Verify         = "verify"
 	Register       = "register"
@@ -78,6 +80,9 @@ func init() {
 	})
 	add(Approval, "greenlight: ask for approval and keep the task token", func(d *step.Deps) func(ctxT, approval.Input) (struct{}, error) {
 		return approval.Handler{D: d}.Open
+	})
+	addFor(release.Config.ApprovalLinks, ApprovalPage, "greenlight: the approval links' confirm page (a public function URL; GET shows, only its form answers)", func(d *step.Deps) func(ctxT, urlReqT) (urlRespT, error) {
+		return approvalpage.Handler{D: d}.Serve
 	})
 	addFor(elasticIP, Switch, "greenlight: move the Elastic IP to the candidate", func(d *step.Deps) func(ctxT, docT) (switchT, error) {
 		return requiring(traffic.Handler{D: d}.Switch, release.PartConfig, release.PartLive, release.PartCandidate)

@@ -12,6 +12,8 @@ import (
 type (
 	ctxT      = context.Context
 	evT       = events.EventBridgeEvent
+	urlReqT   = events.LambdaFunctionURLRequest
+	urlRespT  = events.LambdaFunctionURLResponse
 	docT      = release.Doc
 	candT     = release.Candidate
 	testDataT = release.TestData

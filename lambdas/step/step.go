@@ -16,8 +16,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go"
 
 	"github.com/greenlight/greenlight/internal/awsapi"
@@ -62,8 +64,13 @@ type Env struct {
 	RetentionDays int
 	// Front is how users reach the app, for the steps that get no release
 	// document (the retire function).
-	Front  traffic.Front
-	Region string
+	Front traffic.Front
+	// ApprovalURL is where approval links point (the approval page's
+	// function URL) and LinkKey the secret holding their signing key;
+	// both empty when approval.links is off.
+	ApprovalURL string
+	LinkKey     string
+	Region      string
 }
 
 // Environment variable names, shared by the stack that sets them and
@@ -84,7 +91,9 @@ const (
 	VarSmokeTarget         = "GREENLIGHT_SMOKE_TARGET"
 	VarRetentionDays       = "GREENLIGHT_RETENTION_DAYS"
 	VarFront               = "GREENLIGHT_FRONT" // traffic.Front as JSON
-	VarRegion              = "AWS_REGION"       // set by Lambda itself
+	VarApprovalURL         = "GREENLIGHT_APPROVAL_URL"
+	VarLinkKey             = "GREENLIGHT_APPROVAL_LINK_KEY_ARN"
+	VarRegion              = "AWS_REGION" // set by Lambda itself
 )
 
 // EnvFrom reads the environment through get (os.Getenv in Lambda).
@@ -105,6 +114,8 @@ func EnvFrom(get func(string) string) Env {
 		SmokeTarget:         get(VarSmokeTarget),
 		RetentionDays:       atoi(get(VarRetentionDays)),
 		Front:               frontOf(get(VarFront)),
+		ApprovalURL:         get(VarApprovalURL),
+		LinkKey:             get(VarLinkKey),
 		Region:              get(VarRegion),
 	}
 }
@@ -329,3 +340,25 @@ func (d *Deps) ExecutionARN(releaseID string) string {
 	}
 	return strings.Replace(d.Env.StateMachine, ":stateMachine:", ":execution:", 1) + ":" + releaseID
 }
+
+// LinkKey reads the approval links' signing key from Secrets Manager. It
+// is a credential: never logged, never returned in an error.
+func (d *Deps) LinkKey(ctx context.Context) ([]byte, error) {
+	if d.Env.LinkKey == "" {
+		return nil, release.StepFailed{Cause: "approval links are on but the function has no " + VarLinkKey + ": redeploy the stack (make deploy)"}
+	}
+	out, err := d.AWS.Secrets.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(d.Env.LinkKey)})
+	if err != nil {
+		return nil, AWS("secretsmanager:GetSecretValue", d.Env.LinkKey, err)
+	}
+	key := aws.ToString(out.SecretString)
+	if len(key) < minLinkKey {
+		return nil, release.StepFailed{Cause: release.Causef("the approval links' signing key in %s has %d characters, fewer than %d: put a longer random value in the secret", d.Env.LinkKey, len(key), minLinkKey)}
+	}
+	return []byte(key), nil
+}
+
+// minLinkKey is the shortest signing key accepted: RFC 2104 advises an
+// HMAC key no shorter than the hash's output (32 bytes for SHA-256); the
+// stack generates 64 characters.
+const minLinkKey = 32

@@ -102,6 +102,13 @@ type Env struct {
 	opts sim.Options
 }
 
+// ApprovalURL and LinkKey are the approval page's function URL and the
+// links' signing key in every test's stack.
+const (
+	ApprovalURL = "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws/"
+	LinkKey     = "test-signing-key-0123456789abcdefghijklmnopqrstuvwxyz"
+)
+
 // New builds an Env whose handler calls are recorded as step's.
 func New(tb testing.TB, stepName string, opts sim.Options) *Env {
 	tb.Helper()
@@ -127,6 +134,8 @@ func New(tb testing.TB, stepName string, opts sim.Options) *Env {
 			DataDocument:        instance.DocumentName(f.App, instance.Data),
 			SmokeTarget:         "private",
 			RetentionDays:       release.DefaultRetentionDays,
+			ApprovalURL:         ApprovalURL,
+			LinkKey:             r.PutSecret("ApprovalLinkKey-"+f.App, LinkKey),
 			Region:              "eu-west-1",
 		},
 		Now:  r.Now,
