@@ -43,8 +43,9 @@ $(NODE_STAMP): package.json package-lock.json
 node: $(NODE_STAMP) ## install the pinned Node toolchain (node_modules/)
 
 # Debian tools the tests run: zip for the asset, shellcheck for instance/,
-# nginx for the maintenance-page test (command:package pairs).
-DEBIAN_TOOLS := zip:zip shellcheck:shellcheck nginx:nginx-light
+# nginx for the maintenance-page test, chromium for the approval page's
+# browser test (command:package pairs).
+DEBIAN_TOOLS := zip:zip shellcheck:shellcheck nginx:nginx-light chromium:chromium
 tools:
 	@missing=""; for pair in $(DEBIAN_TOOLS); do \
 		command -v "$${pair%%:*}" >/dev/null || [ -x "/usr/sbin/$${pair%%:*}" ] || missing="$$missing $${pair#*:}"; \

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -350,14 +351,36 @@ func TestOperatorOnTheLocalEngine(t *testing.T) {
 		contains(t, "status", r.stdout, id+"  AwaitingApproval", "version    2.0.0",
 			"Approval pending until", "greenlight approve "+id+" --local\n", "greenlight reject "+id+` --local --reason "..."`,
 			"Smoke tests against", "PASS  home page", "candidate  i-", "Timeline (UTC):", "LaunchCandidate", "smoke tests: 3 of 3 checks passed",
-			"live       "+env.Fixture.LiveInstance)
+			"live       "+env.Fixture.LiveInstance, "Or open a link", "approve: http://127.0.0.1:")
+
+		// The notification's links, as status shows them locally: opening
+		// one (as a mail scanner would) shows who uploaded the release and
+		// answers nothing.
+		v := o.status(id)
+		if v.ApprovalLinks == nil || !strings.Contains(v.ApprovalLinks.Approve, "action=approve") || !strings.Contains(v.ApprovalLinks.Reject, "action=reject") {
+			t.Fatalf("status --json approvalLinks: %+v", v.ApprovalLinks)
+		}
+		if code, page := get(t, v.ApprovalLinks.Approve); code != http.StatusOK || !strings.Contains(page, "tester (local)") || !strings.Contains(page, "2.0.0") {
+			t.Errorf("GET the approve link: %d\n%s", code, page)
+		}
+		if v = o.status(id); v.Release.Status != ledger.StatusAwaitingApproval || v.Release.Answer != nil {
+			t.Fatalf("a GET of the link changed the release: %s %+v", v.Release.Status, v.Release.Answer)
+		}
+		links := *v.ApprovalLinks
 
 		r = o.expect(0, "approve", "--local", "--reason", "looks good")
 		contains(t, "approve", r.stdout, "approved "+id+" (shop 2.0.0) as tester (local): looks good", "greenlight status "+id+" --local --watch")
 
-		v := o.awaitEnd(id)
+		// The CLI's answer stands: the links now say so.
+		if code, page := get(t, links.Reject); code != http.StatusConflict || !strings.Contains(page, "approved by tester (local)") {
+			t.Errorf("the reject link after the CLI approved: %d\n%s", code, page)
+		}
+		v = o.awaitEnd(id)
 		if v.Release.Status != ledger.StatusReleased || v.Release.ApprovedBy != "tester (local)" {
 			t.Fatalf("ended %s approved by %q: %+v", v.Release.Status, v.Release.ApprovedBy, v.Release)
+		}
+		if a := v.Release.Answer; a == nil || a.Via != ledger.AnswerViaCLI || !a.Approved || v.ApprovalLinks != nil {
+			t.Errorf("the answer recorded %+v, links still shown %+v", a, v.ApprovalLinks)
 		}
 		if v.Serving == nil || v.Serving.LiveVersion != "2.0.0" || v.Serving.PreviousInstance != env.Fixture.LiveInstance || v.Serving.RetireAfter == nil {
 			t.Errorf("serving state %+v", v.Serving)
@@ -588,4 +611,19 @@ func TestOperatorOnTheLocalEngine(t *testing.T) {
 			}
 		}
 	}
+}
+
+// get fetches a page as a mail scanner would: no cookies, no form.
+func get(t *testing.T, link string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
 }

@@ -178,7 +178,8 @@ func runLocal(cmd *cobra.Command, f localFlags) error {
 		fmt.Fprintf(errOut, "  starting the simulated region, dynalite and the stack (config %s)...\n", cfgPath)
 	}
 	var unpublish func()
-	env, err := localrun.Start(ctx, localrun.Options{
+	var env *localrun.Env
+	env, err = localrun.Start(ctx, localrun.Options{
 		Config:  cfg,
 		Asset:   localAsset(tc),
 		Approve: f.approve,
@@ -188,7 +189,11 @@ func runLocal(cmd *cobra.Command, f localFlags) error {
 		Log:     logOut,
 		OnEvent: progress.event,
 		OnApproval: func(id string) {
-			fmt.Fprintf(errOut, "\n  approval pending for %s. In another terminal run\n      greenlight approve --local %s\n  or  greenlight reject --local %s --reason \"...\"\n\n", id, id, id)
+			fmt.Fprintf(errOut, "\n  approval pending for %s. In another terminal run\n      greenlight approve --local %s\n  or  greenlight reject --local %s --reason \"...\"\n", id, id, id)
+			if links, err := env.ApprovalLinks(ctx, id); err == nil {
+				fmt.Fprintf(errOut, "  or open the notification's links in a browser:\n      approve: %s\n      reject:  %s\n", links.Approve, links.Reject)
+			}
+			fmt.Fprintln(errOut)
 		},
 	})
 	if err != nil {

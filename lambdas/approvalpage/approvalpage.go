@@ -223,7 +223,13 @@ func candidates(rec ledger.Record) []approvallink.Candidate {
 	if rec.CandidateInstance == "" {
 		return nil
 	}
-	return []approvallink.Candidate{{InstanceID: rec.CandidateInstance, Address: rec.CandidateAddress}}
+	// The address the smoke tests reached (with the app's port), else
+	// the candidate's.
+	addr := rec.CandidateAddress
+	if rec.Smoke != nil && rec.Smoke.Target != "" {
+		addr = rec.Smoke.Target
+	}
+	return []approvallink.Candidate{{InstanceID: rec.CandidateInstance, Address: addr}}
 }
 
 // smoke is the ledger's smoke report as the page shows it.
