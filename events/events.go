@@ -23,6 +23,10 @@ const (
 	// ExecutionStatusFile is a release execution stopped by hand, as
 	// EventBridge delivers it to the watch function.
 	ExecutionStatusFile = "execution-status-change.json"
+	// ApprovalPageFile is a GET of an approval link as the function URL
+	// hands it to the approval page (its signature is not a real one:
+	// the page answers "not valid").
+	ApprovalPageFile = "approval-page-get.json"
 )
 
 // Sample returns a sample event file's bytes.

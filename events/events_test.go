@@ -9,7 +9,7 @@ import (
 )
 
 func TestSamplesAreValidJSON(t *testing.T) {
-	for _, name := range []string{ObjectCreatedFile, RetireScheduleFile, DailySweepFile, ExecutionStatusFile} {
+	for _, name := range []string{ObjectCreatedFile, RetireScheduleFile, DailySweepFile, ExecutionStatusFile, ApprovalPageFile} {
 		b, err := Sample(name)
 		if err != nil {
 			t.Fatal(err)
@@ -65,5 +65,19 @@ func TestExecutionStatusChangeDecodesAsEventBridgeEvent(t *testing.T) {
 	}
 	if ev.Source != "aws.states" || ev.DetailType != "Step Functions Execution Status Change" || d.ExecutionArn != arn || d.Name != "shop-2-0-0-0123456789" || d.Status != "TIMED_OUT" {
 		t.Errorf("event %+v detail %+v", ev, d)
+	}
+}
+
+func TestApprovalPageSampleDecodesAsAFunctionURLRequest(t *testing.T) {
+	b, err := Sample(ApprovalPageFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req lambdaevents.LambdaFunctionURLRequest
+	if err := json.Unmarshal(b, &req); err != nil {
+		t.Fatal(err)
+	}
+	if req.RequestContext.HTTP.Method != "GET" || req.RequestContext.HTTP.SourceIP == "" || req.QueryStringParameters["release"] == "" || req.RawQueryString == "" {
+		t.Errorf("request %+v", req)
 	}
 }
