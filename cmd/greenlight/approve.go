@@ -210,7 +210,7 @@ func sendAnswer(ctx context.Context, b *backend, r ledger.Record, approve bool, 
 	}
 	if !won {
 		if cur, gerr := b.Ledger.Get(ctx, b.App, r.ReleaseID); gerr == nil && cur.Answer != nil {
-			return withCode(exitPending, fmt.Errorf("the approval of %s was answered already: %s", r.ReleaseID, describeAnswer(*cur.Answer)))
+			return withCode(exitPending, fmt.Errorf("the approval of %s was answered already: %s", r.ReleaseID, cur.Answer.String()))
 		}
 		return withCode(exitPending, fmt.Errorf("%s no longer waits for approval (it moved on while you answered): greenlight status %s%s", r.ReleaseID, r.ReleaseID, b.Hint))
 	}
@@ -245,20 +245,6 @@ func sendAnswer(ctx context.Context, b *backend, r ledger.Record, approve bool, 
 		return awsError("answer the approval of "+r.ReleaseID, action, err, nil)
 	}
 	return withCode(exitAWS, fmt.Errorf("answer the approval of %s: %s", r.ReleaseID, err.Error()))
-}
-
-// describeAnswer words a recorded answer: "approved by … via an approval
-// link from 203.0.113.7 at 2026-12-03 09:12:00 UTC".
-func describeAnswer(a ledger.Answer) string {
-	verb := "approved"
-	if !a.Approved {
-		verb = "rejected"
-	}
-	s := verb + " by " + a.By
-	if a.Via == ledger.AnswerViaLink && a.UserAgent != "" {
-		s += " (" + a.UserAgent + ")"
-	}
-	return s + " at " + stamp(a.At)
 }
 
 // scrub keeps a task token out of an error's text.

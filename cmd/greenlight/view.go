@@ -18,30 +18,30 @@ import (
 // releaseView is a release as the commands show it, text or JSON. It is
 // built from the ledger record and never carries the task token.
 type releaseView struct {
-	App                      string            `json:"app"`
-	ReleaseID                string            `json:"releaseId"`
-	Version                  string            `json:"version"`
-	Kind                     string            `json:"kind,omitempty"`
-	Status                   string            `json:"status"`
-	Ended                    bool              `json:"ended"`
-	StartedAt                time.Time         `json:"startedAt"`
-	EndedAt                  *time.Time        `json:"endedAt,omitempty"`
-	Artifact                 string            `json:"artifact,omitempty"`
-	Execution                string            `json:"execution,omitempty"`
-	Console                  string            `json:"console,omitempty"`
-	LiveInstance             string            `json:"liveInstance,omitempty"`
-	CandidateInstance        string            `json:"candidateInstance,omitempty"`
-	CandidateAddress         string            `json:"candidateAddress,omitempty"`
-	LeadTimeSeconds          float64           `json:"leadTimeSeconds,omitempty"`
-	MaintenanceWindowSeconds float64           `json:"maintenanceWindowSeconds,omitempty"`
-	ApprovedBy               string            `json:"approvedBy,omitempty"`
-	Reason                   string            `json:"reason,omitempty"`
-	Failure                  string            `json:"failure,omitempty"`
-	Left                     []string          `json:"left,omitempty"`
-	Duplicates               int               `json:"duplicates,omitempty"`
-	Smoke                    *release.Report   `json:"smoke,omitempty"`
-	Approval                 *approvalView     `json:"approval,omitempty"`
-	Answer                   *answerRecordView `json:"answer,omitempty"`
+	App                      string          `json:"app"`
+	ReleaseID                string          `json:"releaseId"`
+	Version                  string          `json:"version"`
+	Kind                     string          `json:"kind,omitempty"`
+	Status                   string          `json:"status"`
+	Ended                    bool            `json:"ended"`
+	StartedAt                time.Time       `json:"startedAt"`
+	EndedAt                  *time.Time      `json:"endedAt,omitempty"`
+	Artifact                 string          `json:"artifact,omitempty"`
+	Execution                string          `json:"execution,omitempty"`
+	Console                  string          `json:"console,omitempty"`
+	LiveInstance             string          `json:"liveInstance,omitempty"`
+	CandidateInstance        string          `json:"candidateInstance,omitempty"`
+	CandidateAddress         string          `json:"candidateAddress,omitempty"`
+	LeadTimeSeconds          float64         `json:"leadTimeSeconds,omitempty"`
+	MaintenanceWindowSeconds float64         `json:"maintenanceWindowSeconds,omitempty"`
+	ApprovedBy               string          `json:"approvedBy,omitempty"`
+	Reason                   string          `json:"reason,omitempty"`
+	Failure                  string          `json:"failure,omitempty"`
+	Left                     []string        `json:"left,omitempty"`
+	Duplicates               int             `json:"duplicates,omitempty"`
+	Smoke                    *release.Report `json:"smoke,omitempty"`
+	Approval                 *approvalView   `json:"approval,omitempty"`
+	Answer                   *ledger.Answer  `json:"answer,omitempty"`
 	// Traffic, behind an ALB, is the traffic step under way or last
 	// reached: the candidate's share and the live side's.
 	Traffic  *trafficView `json:"traffic,omitempty"`
@@ -105,18 +105,6 @@ type linksView struct {
 	Reject  string `json:"reject"`
 }
 
-// answerRecordView is how an approval was answered, as the ledger
-// recorded it.
-type answerRecordView struct {
-	Approved  bool      `json:"approved"`
-	By        string    `json:"by"`
-	Via       string    `json:"via"` // cli or link
-	At        time.Time `json:"at"`
-	Reason    string    `json:"reason,omitempty"`
-	Client    string    `json:"client,omitempty"`
-	UserAgent string    `json:"userAgent,omitempty"`
-}
-
 // approvalState tells whether a record waits for an answer now: it holds
 // a token whose deadline has not passed.
 func approvalState(r ledger.Record, now time.Time) (pending, expired bool) {
@@ -138,9 +126,7 @@ func viewOf(b *backend, r ledger.Record, now time.Time) releaseView {
 		ApprovedBy: r.ApprovedBy, Reason: r.Reason, Failure: r.Failure, Left: r.Left, Duplicates: r.Duplicates,
 		Smoke: r.Smoke, Timeline: []eventView{},
 	}
-	if a := r.Answer; a != nil {
-		v.Answer = &answerRecordView{Approved: a.Approved, By: a.By, Via: a.Via, At: a.At, Reason: a.Reason, Client: a.Client, UserAgent: a.UserAgent}
-	}
+	v.Answer = r.Answer
 	if !r.EndedAt.IsZero() {
 		t := r.EndedAt
 		v.EndedAt = &t

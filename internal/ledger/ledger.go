@@ -508,17 +508,32 @@ func (l *Ledger) ClearToken(ctx context.Context, app, releaseID, token string) e
 	return err
 }
 
-// Answer is how an approval was answered.
+// Answer is how an approval was answered. The CLI shows it as it is
+// (status --json).
 type Answer struct {
-	Approved bool      `dynamodbav:"approved"`
-	By       string    `dynamodbav:"by"`
-	Via      string    `dynamodbav:"via"` // AnswerViaCLI or AnswerViaLink
-	At       time.Time `dynamodbav:"at"`
-	Reason   string    `dynamodbav:"reason,omitempty"`
+	Approved bool      `dynamodbav:"approved" json:"approved"`
+	By       string    `dynamodbav:"by" json:"by"`
+	Via      string    `dynamodbav:"via" json:"via"` // AnswerViaCLI or AnswerViaLink
+	At       time.Time `dynamodbav:"at" json:"at"`
+	Reason   string    `dynamodbav:"reason,omitempty" json:"reason,omitempty"`
 	// Client and UserAgent are the address and browser an approval link
 	// was answered from.
-	Client    string `dynamodbav:"client,omitempty"`
-	UserAgent string `dynamodbav:"userAgent,omitempty"`
+	Client    string `dynamodbav:"client,omitempty" json:"client,omitempty"`
+	UserAgent string `dynamodbav:"userAgent,omitempty" json:"userAgent,omitempty"`
+}
+
+// String words the answer for a refusal: "approved by … (browser) at
+// 2026-12-03 09:12:00 UTC".
+func (a Answer) String() string {
+	verb := "approved"
+	if !a.Approved {
+		verb = "rejected"
+	}
+	s := verb + " by " + a.By
+	if a.Via == AnswerViaLink && a.UserAgent != "" {
+		s += " (" + a.UserAgent + ")"
+	}
+	return s + " at " + a.At.UTC().Format("2006-01-02 15:04:05 UTC")
 }
 
 // How an approval was answered.

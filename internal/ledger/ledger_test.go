@@ -239,3 +239,18 @@ func TestClaimAnswer(t *testing.T) {
 		t.Fatalf("a claim after the first was dropped: won=%v err=%v", won, err)
 	}
 }
+
+func TestAnswerString(t *testing.T) {
+	at := time.Date(2026, 12, 3, 9, 12, 0, 0, time.UTC)
+	for _, c := range []struct {
+		a    Answer
+		want string
+	}{
+		{Answer{Approved: true, By: "approval link from 203.0.113.7", Via: AnswerViaLink, UserAgent: "Mobile Safari", At: at}, "approved by approval link from 203.0.113.7 (Mobile Safari) at 2026-12-03 09:12:00 UTC"},
+		{Answer{By: "arn:aws:iam::123456789012:user/ops", Via: AnswerViaCLI, UserAgent: "ignored", At: at}, "rejected by arn:aws:iam::123456789012:user/ops at 2026-12-03 09:12:00 UTC"},
+	} {
+		if got := c.a.String(); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.a, got, c.want)
+		}
+	}
+}

@@ -93,7 +93,7 @@ func (h Handler) Serve(ctx context.Context, req events.LambdaFunctionURLRequest)
 func notOpen(rec ledger.Record) (approvallink.Refusal, bool) {
 	if a := rec.Answer; a != nil {
 		return approvallink.Refusal{Status: http.StatusConflict, Title: "Already answered",
-			Message: fmt.Sprintf("The approval of %s %s was %s.", rec.App, rec.Version, describe(*a)),
+			Message: fmt.Sprintf("The approval of %s %s was %s.", rec.App, rec.Version, a.String()),
 			Hint:    "greenlight status " + rec.ReleaseID}, true
 	}
 	if rec.Status != ledger.StatusAwaitingApproval || rec.Token == "" {
@@ -194,19 +194,6 @@ func (h Handler) answer(ctx context.Context, req events.LambdaFunctionURLRequest
 	}
 	return page(http.StatusOK, approvallink.OutcomePage, approvallink.Outcome{Link: link, Version: rec.Version, Approved: approve,
 		By: claim.By, Reason: reason, At: now, Follow: "greenlight status " + rec.ReleaseID + " --watch"}, nil)
-}
-
-// describe words a recorded answer: "approved by … at …".
-func describe(a ledger.Answer) string {
-	verb := "approved"
-	if !a.Approved {
-		verb = "rejected"
-	}
-	s := verb + " by " + a.By
-	if a.Via == ledger.AnswerViaLink && a.UserAgent != "" {
-		s += " (" + a.UserAgent + ")"
-	}
-	return s + " at " + stamp(a.At)
 }
 
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
