@@ -829,7 +829,7 @@ func synthesize(t *testing.T, o observed, cfg release.Config) observed {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := localrun.Synthesize(tc, cfg, filepath.Join(tc.Root, "build", "bootstrap.zip"))
+	st, err := localrun.Synthesize(tc, cfg, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -863,7 +863,7 @@ func TestCandidateCheckTerminatesOnlyCandidates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := localrun.Synthesize(tc, cfg, filepath.Join(tc.Root, "build", "bootstrap.zip"))
+	st, err := localrun.Synthesize(tc, cfg, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package infra
 
 import (
+	"archive/zip"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -115,6 +116,29 @@ func findings(dir, stack string) ([]string, error) {
 
 // DefaultAsset is where `make build` leaves the zipped bootstrap.
 const DefaultAsset = "build/bootstrap.zip"
+
+// PlaceholderAsset writes, under dir, a zip that stands in for the Lambda
+// asset where only the template's shape matters (the local engine, the
+// tests): it holds a bootstrap that only says what it is, never deployed.
+func PlaceholderAsset(dir string) (string, error) {
+	path := filepath.Join(dir, "placeholder-bootstrap.zip")
+	f, err := os.Create(path)
+	if err != nil {
+		return "", err
+	}
+	zw := zip.NewWriter(f)
+	w, err := zw.Create("bootstrap")
+	if err == nil {
+		_, err = w.Write([]byte("#!/bin/sh\necho 'greenlight: a placeholder, not a Lambda bootstrap: run make build' >&2\nexit 1\n"))
+	}
+	if cerr := zw.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return path, err
+}
 
 // EnvFor pins the stack's region when the config names one; the account
 // and, otherwise, the region come from the deploying credentials.

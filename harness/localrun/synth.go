@@ -1,11 +1,9 @@
 package localrun
 
 import (
-	"archive/zip"
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 
@@ -54,7 +52,7 @@ func Synthesize(tc Toolchain, cfg release.Config, asset string) (*Stack, error) 
 			return nil, err
 		}
 		defer os.RemoveAll(placeholder)
-		if asset, err = placeholderAsset(placeholder); err != nil {
+		if asset, err = infra.PlaceholderAsset(placeholder); err != nil {
 			return nil, err
 		}
 	} else if _, err := os.Stat(asset); err != nil {
@@ -142,27 +140,4 @@ func UsePinnedNode(tc Toolchain) {
 	os.Setenv("JSII_NODE", tc.Node())
 	os.Setenv("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 	jsii.Close()
-}
-
-// placeholderAsset writes, under dir, a zip that stands in for the Lambda
-// asset in a local synthesis: it holds a bootstrap that only says what it
-// is, never deployed.
-func placeholderAsset(dir string) (string, error) {
-	path := filepath.Join(dir, "placeholder-bootstrap.zip")
-	f, err := os.Create(path)
-	if err != nil {
-		return "", err
-	}
-	zw := zip.NewWriter(f)
-	w, err := zw.Create("bootstrap")
-	if err == nil {
-		_, err = w.Write([]byte("#!/bin/sh\necho 'greenlight: a local-engine placeholder, not a Lambda bootstrap: run make build' >&2\nexit 1\n"))
-	}
-	if cerr := zw.Close(); err == nil {
-		err = cerr
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return path, err
 }
