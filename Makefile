@@ -95,11 +95,7 @@ $(LOCAL_BIN):
 # The tests synthesize with a placeholder asset (the template's shape is
 # what they check), so a first `make test` does not cross-compile the
 # Lambda binary for arm64; `make build`, `make deploy` and `make bench` do.
-# go vet compiles first; then staticcheck and the tests, which find the
-# compiled packages in the build cache, run side by side (on a cold cache
-# that saves minutes on 2 cores; either failing fails the target).
-test: node tools lint-files vet ## run every test
-	@$(MAKE) --no-print-directory -j2 staticcheck go-test
+test: node tools lint go-test ## run every test
 
 go-test:
 	@echo "test: every package; the statemachine package (scenarios and the fault matrix, several hundred releases) takes about 3 minutes"

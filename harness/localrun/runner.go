@@ -248,7 +248,9 @@ func (g *Engine) Run(ctx context.Context, execution string, onEvent func(Event))
 
 // Close lets the executions under way end, then stops the runner.
 func (g *Engine) Close() error {
-	if err := g.stdin.Close(); err != nil {
+	// Wait closes the pipe once the runner has exited (the environment's
+	// context ending kills it): already closed is done, not an error.
+	if err := g.stdin.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
 		return err
 	}
 	select {
