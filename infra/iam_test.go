@@ -46,11 +46,7 @@ import (
 // It fails on drift in either direction.
 
 // iamPrefix is each simulated service's IAM action prefix.
-var iamPrefix = map[string]string{
-	sim.ServiceEC2: "ec2", sim.ServiceSSM: "ssm", sim.ServiceScheduler: "scheduler", sim.ServiceSNS: "sns",
-	sim.ServiceSFN: "states", sim.ServiceS3: "s3", sim.ServiceDynamoDB: "dynamodb", sim.ServiceKMS: "kms",
-	sim.ServiceELB: "elasticloadbalancing", sim.ServiceCloudWatch: "cloudwatch", sim.ServiceSecrets: "secretsmanager",
-}
+var iamPrefix = sim.IAMPrefix
 
 // authorizedAs lists the actions IAM checks for an operation where they
 // are more than "prefix:Operation", and why the code's calls need them.

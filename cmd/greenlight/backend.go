@@ -184,7 +184,7 @@ func (f *targetFlags) open(ctx context.Context) (*backend, error) {
 	if stack == "" {
 		stack = cfg.StackName
 	}
-	found, err := discover(ctx, newStackAPI(awsCfg), stack, awsCfg.Region)
+	found, err := findStack(ctx, newStackAPI(awsCfg), stack, awsCfg.Region)
 	if err != nil {
 		return nil, err
 	}
@@ -263,8 +263,8 @@ type stackResources struct {
 	App, Bucket, Table, Topic, StateMachine, RollbackStateMachine string
 }
 
-// discover reads the stack's outputs, so nobody types an ARN.
-func discover(ctx context.Context, api stackAPI, stack, region string) (stackResources, error) {
+// findStack reads the stack's outputs, so nobody types an ARN.
+func findStack(ctx context.Context, api stackAPI, stack, region string) (stackResources, error) {
 	out, err := api.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(stack)})
 	if err != nil {
 		return stackResources{}, awsError(fmt.Sprintf("read stack %s in %s", stack, region), "cloudformation:DescribeStacks", err, func(code, msg string) error {
@@ -395,7 +395,7 @@ func localBackend(ep localenv.Endpoints) *backend {
 		maxSize = release.DefaultArtifactMaxSize
 	}
 	host := hostClient{url: ep.SFN}
-	return &backend{
+	b := &backend{
 		App: ep.App, Where: "the local engine", Region: ep.Region,
 		Bucket: ep.Bucket, Table: ep.Table, StateMachine: ep.StateMachine, RollbackStateMachine: ep.RollbackStateMachine,
 		ArtifactPrefix: prefix, ArtifactMaxSize: maxSize, Local: true,
@@ -420,6 +420,12 @@ func localBackend(ep localenv.Endpoints) *backend {
 			return out, err
 		},
 	}
+	if ep.DeliversUploads {
+		// `greenlight local --serve`: the upload itself starts the
+		// release, as on AWS.
+		b.deliver = nil
+	}
+	return b
 }
 
 func localUser() string {

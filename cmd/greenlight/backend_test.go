@@ -78,7 +78,7 @@ func TestDiscover(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := discover(context.Background(), c.api, "greenlight-shop", "eu-west-1")
+			got, err := findStack(context.Background(), c.api, "greenlight-shop", "eu-west-1")
 			if c.want == "" {
 				if err != nil {
 					t.Fatal(err)

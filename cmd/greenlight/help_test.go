@@ -25,7 +25,7 @@ const (
 
 // documented is the order docs/cli.md presents the commands in: an
 // operator's day first.
-var documented = []string{"release", "status", "approve", "reject", "abort", "promote", "rollback", "history", "lock", "lock status", "lock release", "validate", "local", "local invoke"}
+var documented = []string{"release", "status", "approve", "reject", "abort", "promote", "rollback", "history", "lock", "lock status", "lock release", "validate", "init", "doctor", "local", "local advance", "local invoke"}
 
 // cliReference is the CLI reference in docs/cli.md: each command's --help,
 // exactly as it prints.

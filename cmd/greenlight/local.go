@@ -4,6 +4,7 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +37,7 @@ type localFlags struct {
 	fleet      int
 	expect     string
 	listStates bool
+	serve      bool
 	json       bool
 	logFile    string
 }
@@ -76,7 +78,7 @@ a fleet launches in the zones that have capacity) (see --expect).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runLocal(cmd, f) },
 	}
-	cmd.AddCommand(newInvoke())
+	cmd.AddCommand(newInvoke(), newAdvance())
 	fl := cmd.Flags()
 	fl.StringVar(&f.config, "config", "", "config file (default greenlight.json, else greenlight.example.json)")
 	fl.StringVar(&f.artifact, "artifact", "", "release this .tar.gz instead of a generated sample")
@@ -93,6 +95,7 @@ a fleet launches in the zones that have capacity) (see --expect).`,
 	fl.BoolVar(&f.listStates, "list-states", false, "print the Task states --fail-at accepts, one per line, and exit; every fault kind applies to each, impaired, command-failed and no-capacity only where they say, alarm only with --traffic alb")
 	fl.BoolVar(&f.json, "json", false, "print one JSON summary on stdout instead of progress")
 	fl.StringVar(&f.logFile, "log", "", "write the handlers' JSON log lines to this file")
+	fl.BoolVar(&f.serve, "serve", false, "keep the simulated account up until interrupted: every upload to its bucket starts a release (approval prompt unless --approve says otherwise), every --local command works against it, and `greenlight local advance` moves its clock")
 	return cmd
 }
 
@@ -135,6 +138,9 @@ func runLocal(cmd *cobra.Command, f localFlags) error {
 			return withCode(exitUsage, fmt.Errorf("--fleet %d needs --traffic alb: an Elastic IP serves one instance", f.fleet))
 		}
 	}
+	if f.serve {
+		return serve(cmd, f, cfg, cfgPath)
+	}
 	body, version, err := localArtifact(f, cfg.App)
 	if err != nil {
 		return withCode(exitUsage, err)
@@ -149,21 +155,12 @@ func runLocal(cmd *cobra.Command, f localFlags) error {
 		return withCode(exitUsage, errors.New("--fault and --fail-call need --fail-at STATE (see --list-states)"))
 	}
 
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	tc, err := localrun.FindToolchain()
+	sess, err := openSession(cmd, f.logFile)
 	if err != nil {
 		return err
 	}
-	var logOut io.Writer
-	if f.logFile != "" {
-		lf, err := os.Create(f.logFile)
-		if err != nil {
-			return err
-		}
-		defer lf.Close()
-		logOut = lf
-	}
+	defer sess.close()
+	ctx, tc, logOut := sess.ctx, sess.tc, sess.log
 	progress := &progress{w: errOut, quiet: f.json}
 	if !f.json {
 		traffic := f.traffic
@@ -180,21 +177,15 @@ func runLocal(cmd *cobra.Command, f localFlags) error {
 	var unpublish func()
 	var env *localrun.Env
 	env, err = localrun.Start(ctx, localrun.Options{
-		Config:  cfg,
-		Asset:   localAsset(tc),
-		Approve: f.approve,
-		Traffic: f.traffic,
-		Fleet:   f.fleet,
-		Fault:   fault,
-		Log:     logOut,
-		OnEvent: progress.event,
-		OnApproval: func(id string) {
-			fmt.Fprintf(errOut, "\n  approval pending for %s. In another terminal run\n      greenlight approve --local %s\n  or  greenlight reject --local %s --reason \"...\"\n", id, id, id)
-			if links, err := env.ApprovalLinks(ctx, id); err == nil {
-				fmt.Fprintf(errOut, "  or open the notification's links in a browser:\n      approve: %s\n      reject:  %s\n", links.Approve, links.Reject)
-			}
-			fmt.Fprintln(errOut)
-		},
+		Config:     cfg,
+		Asset:      localAsset(tc),
+		Approve:    f.approve,
+		Traffic:    f.traffic,
+		Fleet:      f.fleet,
+		Fault:      fault,
+		Log:        logOut,
+		OnEvent:    progress.event,
+		OnApproval: func(id string) { askApproval(ctx, errOut, env, id) },
 	})
 	if err != nil {
 		return err
@@ -263,6 +254,45 @@ func runLocal(cmd *cobra.Command, f localFlags) error {
 		return withCode(exitFailed, fmt.Errorf("the release leaked %d resource(s): %v", len(res.LeakedResources), res.LeakedResources))
 	}
 	return nil
+}
+
+// session is what a local run and a served account share: a context that
+// ends on Ctrl-C, the toolchain, and the handlers' log file.
+type session struct {
+	ctx   context.Context
+	tc    localrun.Toolchain
+	log   io.Writer
+	close func()
+}
+
+func openSession(cmd *cobra.Command, logFile string) (*session, error) {
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	s := &session{ctx: ctx, close: stop}
+	tc, err := localrun.FindToolchain()
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	s.tc = tc
+	if logFile != "" {
+		lf, err := os.Create(logFile)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		s.log, s.close = lf, func() { lf.Close(); stop() }
+	}
+	return s, nil
+}
+
+// askApproval tells the person at the terminal how to answer a waiting
+// approval.
+func askApproval(ctx context.Context, w io.Writer, env *localrun.Env, id string) {
+	fmt.Fprintf(w, "\n  approval pending for %s. In another terminal run\n      greenlight approve --local %s\n  or  greenlight reject --local %s --reason \"...\"\n", id, id, id)
+	if links, err := env.ApprovalLinks(ctx, id); err == nil {
+		fmt.Fprintf(w, "  or open the notification's links in a browser:\n      approve: %s\n      reject:  %s\n", links.Approve, links.Reject)
+	}
+	fmt.Fprintln(w)
 }
 
 func setDataMode(c *release.Config, mode string) error {

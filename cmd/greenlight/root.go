@@ -21,6 +21,6 @@ to the local engine that 'greenlight local --approve prompt' runs.`,
 		SilenceErrors: true,
 	}
 	root.CompletionOptions.HiddenDefaultCmd = true
-	root.AddCommand(newRelease(), newStatus(), newApprove(), newReject(), newAbort(), newPromote(), newRollback(), newHistory(), newLock(), newValidate(), newLocal())
+	root.AddCommand(newRelease(), newStatus(), newApprove(), newReject(), newAbort(), newPromote(), newRollback(), newHistory(), newLock(), newValidate(), newInit(), newDoctor(), newLocal())
 	return root
 }

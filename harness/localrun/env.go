@@ -12,6 +12,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +28,8 @@ import (
 	"github.com/greenlight/greenlight/instance"
 	"github.com/greenlight/greenlight/internal/answer"
 	"github.com/greenlight/greenlight/internal/approvallink"
+	"github.com/greenlight/greenlight/internal/discover"
+	"github.com/greenlight/greenlight/internal/doctor"
 	"github.com/greenlight/greenlight/internal/ledger"
 	"github.com/greenlight/greenlight/internal/notify"
 	"github.com/greenlight/greenlight/internal/release"
@@ -80,6 +84,12 @@ type Options struct {
 	OnEvent func(execution string, ev Event)
 	// OnApproval is told when an approval waits for a person (prompt).
 	OnApproval func(releaseID string)
+	// DeliverUploads makes the environment an account that stays up
+	// (`greenlight local --serve`): an artifact any S3 client uploads to
+	// the release bucket starts a release, as the stack's EventBridge rule
+	// does on AWS; OnDelivered is told what each upload started.
+	DeliverUploads bool
+	OnDelivered    func(up sim.ObjectCreated, res start.Result, err error)
 	// AfterInvoke, for tests, runs after each invocation with its result.
 	AfterInvoke func(inv Invocation, out []byte, err error)
 	// Twice, for tests, runs every invocation a second time with the same
@@ -132,6 +142,8 @@ type Env struct {
 	// liveGroups are, per release, the target group that had the weight
 	// when it started.
 	liveGroups map[string]string
+	// fired is what each schedule's target returned, by schedule ARN.
+	fired      map[string]string
 	faultArmed bool
 	faultMiss  string
 	wg         sync.WaitGroup
@@ -193,28 +205,31 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	}
 	alarms := localAlarms(cfg)
 	e.Region, err = sim.New(sim.Options{
-		Region:         Region,
-		Account:        Account,
-		Start:          time.Now().UTC().Truncate(time.Second),
-		Latencies:      opts.Latencies,
-		App:            cfg.App,
-		AppPort:        cfg.HealthCheck.Port,
-		HealthPath:     cfg.HealthCheck.Path,
-		AMIParameter:   cfg.Candidate.AMIParameter,
-		DataVolume:     cfg.HasData(),
-		DataDevice:     cfg.Data.Device,
-		DataMountPoint: cfg.Data.MountPoint,
-		DataSnapshots:  1,
-		Encryption:     opts.Encryption,
-		Documents:      docs,
-		Executor:       e.scripts,
-		Buckets:        []string{bucketName(cfg.App)},
-		DynamoDB:       e.Dynamo.Client(),
-		ALB:            cfg.UsesALB(),
-		ALBRule:        cfg.UsesALB() && cfg.Traffic.ALB != nil && cfg.Traffic.ALB.RuleARN != "",
-		Alarms:         alarms,
-		Zones:          zones,
-		LiveFleet:      cfg.FleetSize(),
+		Region:       Region,
+		Account:      Account,
+		Start:        time.Now().UTC().Truncate(time.Second),
+		Latencies:    opts.Latencies,
+		App:          cfg.App,
+		AppPort:      cfg.HealthCheck.Port,
+		HealthPath:   cfg.HealthCheck.Path,
+		AMIParameter: cfg.Candidate.AMIParameter,
+		// The live instance runs as the config says candidates will.
+		LiveSecurityGroups:  cfg.Candidate.SecurityGroupIDs,
+		LiveInstanceProfile: cfg.Candidate.InstanceProfile,
+		DataVolume:          cfg.HasData(),
+		DataDevice:          cfg.Data.Device,
+		DataMountPoint:      cfg.Data.MountPoint,
+		DataSnapshots:       1,
+		Encryption:          opts.Encryption,
+		Documents:           docs,
+		Executor:            e.scripts,
+		Buckets:             []string{bucketName(cfg.App)},
+		DynamoDB:            e.Dynamo.Client(),
+		ALB:                 cfg.UsesALB(),
+		ALBRule:             cfg.UsesALB() && cfg.Traffic.ALB != nil && cfg.Traffic.ALB.RuleARN != "",
+		Alarms:              alarms,
+		Zones:               zones,
+		LiveFleet:           cfg.FleetSize(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start the simulated region: %w", err)
@@ -300,6 +315,25 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	}
 	e.Region.OnStartExecution(e.onStart)
 	e.Region.OnSchedule(e.onSchedule)
+	// The stack is deployed: the environment was bootstrapped (a
+	// current bootstrap stack), the stack subscribes notifications.emails,
+	// and the simulated people have confirmed.
+	e.Region.PutParameter(doctor.BootstrapParameter, "29")
+	for _, email := range e.Config.Notifications.Emails {
+		e.Region.Subscribe(e.Fixture.TopicARN, email, true)
+	}
+	e.host.Doctor = func(ctx context.Context) (any, error) { return e.Doctor(ctx), nil }
+	e.host.Discover = func(ctx context.Context, from discover.From) (any, error) {
+		return discover.Discover(ctx, e.Region.Clients(), from)
+	}
+	if opts.DeliverUploads {
+		s3, err := e.Region.S3()
+		if err != nil {
+			return nil, err
+		}
+		s3.OnObjectCreated(e.uploaded)
+		e.host.Advance = func(d time.Duration) (any, error) { return e.Advance(d) }
+	}
 	e.sched.AfterAdvance(func(from, to time.Time) {
 		if _, err := e.Region.RunDueSchedules(e.ctx); err != nil {
 			e.Deps.Log.Error("due schedules", "error", err)
@@ -637,7 +671,17 @@ func (e *Env) statusChanged(ex sim.Execution, status string) {
 // onSchedule invokes a schedule's target (the retire function) the way
 // EventBridge Scheduler would.
 func (e *Env) onSchedule(ctx context.Context, f sim.Firing) error {
-	_, err := e.Invoke(ctx, handlerOf(f.TargetARN), []byte(f.Input))
+	out, err := e.Invoke(ctx, handlerOf(f.TargetARN), []byte(f.Input))
+	e.mu.Lock()
+	if e.fired == nil {
+		e.fired = map[string]string{}
+	}
+	if err != nil {
+		e.fired[f.ARN] = "error: " + err.Error()
+	} else {
+		e.fired[f.ARN] = string(out)
+	}
+	e.mu.Unlock()
 	return err
 }
 
@@ -720,6 +764,97 @@ func (e *Env) Deliver(ctx context.Context, key, versionID string, size int64) (s
 		e.mu.Unlock()
 	}
 	return res, nil
+}
+
+// uploaded is the stack's ReleaseUploaded rule: an object created in the
+// release bucket under the artifact prefix with a .tar.gz name starts a
+// release (infra/events.go states the same pattern). A wildcard's "*"
+// matches any characters, "/" among them. Amazon EventBridge User Guide,
+// "Wildcard matching"
+// (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-create-pattern-operators.html#eb-filtering-wildcard-matching).
+func (e *Env) uploaded(up sim.ObjectCreated) {
+	if up.Bucket != bucketName(e.Config.App) || !ReleaseKey(e.Config.ArtifactPrefix, up.Key) {
+		return
+	}
+	e.wg.Add(1)
+	defer e.wg.Done()
+	res, err := e.Deliver(e.ctx, up.Key, up.VersionID, up.Size)
+	if e.opts.OnDelivered != nil {
+		e.opts.OnDelivered(up, res, err)
+	}
+}
+
+// ReleaseKey reports whether an object key matches the rule's
+// prefix*.tar.gz.
+func ReleaseKey(prefix, key string) bool {
+	return len(key) >= len(prefix)+len(".tar.gz") && strings.HasPrefix(key, prefix) && strings.HasSuffix(key, ".tar.gz")
+}
+
+// Advanced is what moving the simulated clock by hand did.
+type Advanced struct {
+	From  time.Time `json:"from"`
+	Now   time.Time `json:"now"`
+	Fired []Fired   `json:"fired"`
+}
+
+// Fired is a schedule that came due and ran.
+type Fired struct {
+	Schedule string    `json:"schedule"`
+	Due      time.Time `json:"due"`
+	Target   string    `json:"target"`
+	Input    string    `json:"input"`
+	// Result is what the target returned, or "error: ..." when it failed.
+	Result string `json:"result"`
+}
+
+// Advance moves the simulated clock by d while no execution runs, firing
+// the schedules that come due (the retirement of a kept side). While a
+// release runs, its waits move the clock: moving it under them would skip
+// steps' time, so it is refused.
+func (e *Env) Advance(d time.Duration) (Advanced, error) {
+	if d <= 0 {
+		return Advanced{}, fmt.Errorf("advance by %s: give a positive duration", d)
+	}
+	if running := e.Running(); len(running) > 0 {
+		return Advanced{}, fmt.Errorf("%s running: simulated time moves with it; advance once it has ended (greenlight status --local)", strings.Join(running, ", "))
+	}
+	before := len(e.Region.Firings())
+	from := e.Region.Now()
+	e.LetTimePass(d)
+	a := Advanced{From: from, Now: e.Region.Now(), Fired: []Fired{}}
+	for _, f := range e.Region.Firings()[before:] {
+		e.mu.Lock()
+		result := e.fired[f.ARN]
+		e.mu.Unlock()
+		a.Fired = append(a.Fired, Fired{Schedule: f.Name, Due: f.Due, Target: handlerOf(f.TargetARN), Input: f.Input, Result: result})
+	}
+	return a, nil
+}
+
+// Doctor runs greenlight doctor's checks against the simulated account,
+// as `greenlight doctor` does against a real one.
+func (e *Env) Doctor(ctx context.Context) doctor.Report {
+	r := doctor.Run(ctx, doctor.Input{
+		Config: e.Config, AWS: e.Region.Clients(), InstanceTypes: e.Region.EC2(), Subscriptions: e.Region.SNS(), TopicARN: e.Fixture.TopicARN,
+	})
+	r.Add(doctor.Result{Check: "stack", Status: doctor.Pass, Detail: "the local engine's stack, synthesized from the config"})
+	return r
+}
+
+// Running names the executions that have not ended.
+func (e *Env) Running() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var names []string
+	for name, r := range e.runs {
+		select {
+		case <-r.done:
+		default:
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names
 }
 
 // AfterAdvance runs f after every move of the simulated clock: a test

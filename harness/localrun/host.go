@@ -21,6 +21,7 @@ import (
 
 	"github.com/greenlight/greenlight/harness/sim"
 	"github.com/greenlight/greenlight/internal/awsapi"
+	"github.com/greenlight/greenlight/internal/discover"
 	"github.com/greenlight/greenlight/internal/release"
 	"github.com/greenlight/greenlight/lambdas/registry"
 )
@@ -72,6 +73,15 @@ type Host struct {
 	// SFN, when set, answers the Step Functions API on "/" for clients
 	// (the CLI) pointed at the host.
 	SFN awsapi.SFN
+	// Doctor, when set, serves POST /greenlight/doctor: greenlight
+	// doctor's checks against the simulated account.
+	Doctor func(ctx context.Context) (any, error)
+	// Discover, when set, serves POST /greenlight/init: greenlight init's
+	// read-only discovery of the live side in the simulated account.
+	Discover func(ctx context.Context, from discover.From) (any, error)
+	// Advance, when set, moves the simulated clock by hand (POST
+	// /greenlight/clock with advanceSeconds): `greenlight local --serve`.
+	Advance func(d time.Duration) (any, error)
 	// Deliver, when set, serves POST /greenlight/deliver: the S3 Object
 	// Created event of an artifact `greenlight release --local` uploaded,
 	// which on AWS EventBridge delivers.
@@ -199,8 +209,48 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.reply(w, out)
+	case path == "/greenlight/doctor" && h.Doctor != nil:
+		out, err := h.Doctor(r.Context())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		h.reply(w, out)
+	case path == "/greenlight/init" && h.Discover != nil:
+		var from discover.From
+		if err := json.Unmarshal(body, &from); err != nil {
+			http.Error(w, "want {elasticIp | instance | listener}", http.StatusBadRequest)
+			return
+		}
+		out, err := h.Discover(r.Context(), from)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusUnprocessableEntity)
+			return
+		}
+		h.reply(w, out)
 	case path == "/greenlight/clock":
-		h.reply(w, map[string]time.Time{"now": h.scheduler.Now().UTC()})
+		var req struct {
+			// AdvanceSeconds, when above 0, moves the clock (local --serve).
+			AdvanceSeconds float64 `json:"advanceSeconds"`
+		}
+		if err := json.Unmarshal(body, &req); err != nil {
+			http.Error(w, "want {} or {advanceSeconds}", http.StatusBadRequest)
+			return
+		}
+		if req.AdvanceSeconds == 0 {
+			h.reply(w, map[string]time.Time{"now": h.scheduler.Now().UTC()})
+			return
+		}
+		if h.Advance == nil {
+			http.Error(w, "this local environment moves its clock with its release only: start one that stays up with `greenlight local --serve`", http.StatusConflict)
+			return
+		}
+		out, err := h.Advance(time.Duration(req.AdvanceSeconds * float64(time.Second)))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
+			return
+		}
+		h.reply(w, out)
 	case path == "/greenlight/job":
 		h.mu.Lock()
 		j, ok := h.jobs[exec]

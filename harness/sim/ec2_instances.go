@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"strings"
 	"time"
 
@@ -83,6 +84,7 @@ type instance struct {
 	impaired     bool
 	impairedAt   time.Time
 	agentSeen    bool // the SSM agent has registered at least once
+	agentStopped bool // StopAgent: the instance runs, its agent does not
 	caller       string
 	// launchFails: a volume's KMS key could not be used, so the
 	// instance goes from pending to terminated (Client.InternalError).
@@ -109,7 +111,7 @@ func (i *instance) osUp(t time.Time, lat Latencies) bool {
 // setup-create-vpc.html). An instance that loses its Elastic IP and was
 // not launched with a public IP has neither.
 func (i *instance) agentOnline(t time.Time, lat Latencies) bool {
-	return i.state == stateRunning && !i.impaired && !t.Before(i.runningSince.Add(lat.SSMOnline)) && (i.publicIP != "" || i.privatePath)
+	return i.state == stateRunning && !i.impaired && !i.agentStopped && !t.Before(i.runningSince.Add(lat.SSMOnline)) && (i.publicIP != "" || i.privatePath)
 }
 
 // visible reports whether EC2 answers for the instance at t: not in the
@@ -1061,6 +1063,45 @@ func (r *Region) describeImage(img *image) ec2types.Image {
 		out.ImdsSupport = ec2types.ImdsSupportValues(img.imds)
 	}
 	return out
+}
+
+// DescribeInstanceTypes answers the architectures an instance type runs,
+// by EC2's naming convention: in the family (the part before the dot), the
+// letters after the generation digit name the processor, "g" AWS Graviton
+// (arm64); a1 is Graviton too; the rest run x86_64. Amazon EC2 Instance
+// Types, "Amazon EC2 instance type naming conventions"
+// (ec2/latest/instancetypes/instance-type-names.html). A name without a
+// size, or a family that does not exist, is InvalidInstanceType.
+func (e *EC2) DescribeInstanceTypes(ctx context.Context, in *ec2.DescribeInstanceTypesInput, _ ...func(*ec2.Options)) (*ec2.DescribeInstanceTypesOutput, error) {
+	return call(ctx, e.r, ServiceEC2, "DescribeInstanceTypes", in, func(string) (*ec2.DescribeInstanceTypesOutput, error) {
+		out := &ec2.DescribeInstanceTypesOutput{}
+		for _, t := range in.InstanceTypes {
+			arch, ok := instanceArchitecture(string(t))
+			if !ok {
+				return nil, apiErrorf(ServiceEC2, "InvalidInstanceType", "The following supplied instance types do not exist: [%s]", t)
+			}
+			out.InstanceTypes = append(out.InstanceTypes, ec2types.InstanceTypeInfo{
+				InstanceType:  t,
+				ProcessorInfo: &ec2types.ProcessorInfo{SupportedArchitectures: []ec2types.ArchitectureType{arch}},
+			})
+		}
+		return out, nil
+	})
+}
+
+// instanceFamily matches the type names the simulated region offers.
+var instanceFamily = regexp.MustCompile(`^(a1|[cmrt][1-8][a-z]*)\.(nano|micro|small|medium|large|[0-9]*xlarge)$`)
+
+func instanceArchitecture(t string) (ec2types.ArchitectureType, bool) {
+	m := instanceFamily.FindStringSubmatch(t)
+	if m == nil {
+		return "", false
+	}
+	family := m[1]
+	if family == "a1" || strings.Contains(strings.TrimLeft(family[1:], "0123456789"), "g") {
+		return ec2types.ArchitectureTypeArm64, true
+	}
+	return ec2types.ArchitectureTypeX8664, true
 }
 
 // DescribeSubnets lists the VPC's subnets, one per AZ.

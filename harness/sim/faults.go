@@ -220,6 +220,20 @@ func (r *Region) ImpairInstance(id string) error {
 	return nil
 }
 
+// StopAgent stops the SSM agent on an instance that keeps running (as
+// `systemctl stop amazon-ssm-agent` would): it goes ConnectionLost, and
+// commands cannot reach it.
+func (r *Region) StopAgent(id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	i, ok := r.instances[id]
+	if !ok {
+		return errUnknown("instance", id)
+	}
+	i.agentStopped = true
+	return nil
+}
+
 // CommandFault makes commands fail (or time out) on the instance instead
 // of running the executor: matching invocations get Outcome.
 type CommandFault struct {

@@ -110,12 +110,16 @@ func (r *Region) buildFixture() error {
 	live := &instance{
 		id: r.hexID("i"), reservationID: r.hexID("r"), imageID: img.id, instanceType: o.InstanceType,
 		subnetID: sn.id, az: sn.az, privateIP: r.privateIP(sn), autoPublicIP: !o.PrivateSubnets, privatePath: sn.privatePath,
-		tags:       tagSet{"Name": o.App, tagApp: o.App, tagRole: release.RoleLive, tagManaged: release.ManagedValue, tagVersion: o.LiveVersion},
-		metadata:   metadataOptions(img, &ec2types.InstanceMetadataOptionsRequest{HttpTokens: ec2types.HttpTokensStateRequired}),
-		rootDevice: img.rootDevice, devices: map[string]string{},
+		securityGroups: o.LiveSecurityGroups,
+		tags:           tagSet{"Name": o.App, tagApp: o.App, tagRole: release.RoleLive, tagManaged: release.ManagedValue, tagVersion: o.LiveVersion},
+		metadata:       metadataOptions(img, &ec2types.InstanceMetadataOptionsRequest{HttpTokens: ec2types.HttpTokensStateRequired}),
+		rootDevice:     img.rootDevice, devices: map[string]string{},
 		state: stateRunning, stateAt: launched, launchTime: launched, runningSince: launched, visibleAt: launched,
 		agentSeen: true,
 		app:       AppState{Version: o.LiveVersion, Running: true, Port: o.AppPort, HealthPath: o.HealthPath},
+	}
+	if o.LiveInstanceProfile != "" {
+		live.profileARN = "arn:aws:iam::" + o.Account + ":instance-profile/" + o.LiveInstanceProfile
 	}
 	r.instances[live.id] = live
 	r.instanceOrder = append(r.instanceOrder, live.id)
@@ -180,6 +184,7 @@ func (r *Region) addLive(first *instance, sn *subnet, rootSnapshot string) strin
 	i := &instance{
 		id: r.hexID("i"), reservationID: r.hexID("r"), imageID: first.imageID, instanceType: first.instanceType,
 		subnetID: sn.id, az: sn.az, privateIP: r.privateIP(sn), autoPublicIP: first.autoPublicIP, privatePath: sn.privatePath,
+		securityGroups: first.securityGroups, profileARN: first.profileARN,
 		tags: first.tags.clone(), metadata: first.metadata, rootDevice: first.rootDevice, devices: map[string]string{},
 		state: stateRunning, stateAt: first.stateAt, launchTime: first.launchTime, runningSince: first.runningSince, visibleAt: first.visibleAt,
 		agentSeen: true, app: first.app,

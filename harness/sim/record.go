@@ -23,6 +23,15 @@ func CallerFrom(ctx context.Context) string {
 	return s
 }
 
+// IAMPrefix is each simulated service's IAM action prefix: a call's
+// action is IAMPrefix[Service] + ":" + Operation, unless IAM authorizes
+// it as more.
+var IAMPrefix = map[string]string{
+	ServiceEC2: "ec2", ServiceSSM: "ssm", ServiceScheduler: "scheduler", ServiceSNS: "sns",
+	ServiceSFN: "states", ServiceS3: "s3", ServiceDynamoDB: "dynamodb", ServiceKMS: "kms",
+	ServiceELB: "elasticloadbalancing", ServiceCloudWatch: "cloudwatch", ServiceSecrets: "secretsmanager",
+}
+
 // Call is one API call the region answered.
 type Call struct {
 	Caller    string

@@ -47,6 +47,10 @@ type Options struct {
 	AppPort      int    // 8080
 	HealthPath   string // "/healthz"
 	InstanceType string // the live instance's type: "t4g.small"
+	// LiveSecurityGroups and LiveInstanceProfile (a name) are the live
+	// instance's, as the operator's config states them for candidates.
+	LiveSecurityGroups  []string
+	LiveInstanceProfile string
 	// The fixture's subnets are public subnets (an Elastic IP's home)
 	// without auto-assigned public IPs and without a NAT gateway or VPC
 	// endpoints: an instance reaches Systems Manager only through a
@@ -198,6 +202,7 @@ type Region struct {
 	firings       []Firing
 	onSchedule    func(context.Context, Firing) error
 	topics        map[string]bool
+	subscriptions map[string][]subscription // by topic ARN
 	messages      []Message
 	machines      map[string]bool
 	executions    map[string]*execution

@@ -3,7 +3,10 @@ package sim
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +25,9 @@ import (
 type S3 struct {
 	srv    *httptest.Server
 	client *s3.Client
+
+	mu        sync.Mutex
+	onCreated func(ObjectCreated)
 }
 
 // S3Options configure StartS3.
@@ -53,8 +59,9 @@ func StartS3(opts S3Options) (*S3, error) {
 	// The SDK signs with the real time while objects carry simulated
 	// time, so the skew check is off.
 	faker := gofakes3.New(backend, gofakes3.WithTimeSource(ts), gofakes3.WithTimeSkewLimit(0))
-	srv := httptest.NewServer(faker.Server())
-	s := &S3{srv: srv}
+	s := &S3{}
+	srv := httptest.NewServer(s.notifying(faker.Server()))
+	s.srv = srv
 	s.client = s3.New(s3.Options{
 		Region:       opts.Region,
 		BaseEndpoint: aws.String(srv.URL),
@@ -107,4 +114,107 @@ func (s *S3) CreateBucket(ctx context.Context, name string) error {
 		return fmt.Errorf("sim: enable versioning on %s: %w", name, err)
 	}
 	return nil
+}
+
+// ObjectCreated is what S3 tells EventBridge when a request creates an
+// object. Amazon S3 User Guide, "Using EventBridge"
+// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/EventBridge.html):
+// "Object Created: An object was created. The reason field in the event
+// message structure indicates which S3 API was used to create the object:
+// PutObject, POST Object, CopyObject, or CompleteMultipartUpload."
+type ObjectCreated struct {
+	Bucket, Key, VersionID string
+	Size                   int64
+	// Reason is the API that created it: PutObject, CopyObject or
+	// CompleteMultipartUpload (gofakes3 serves no browser POST upload).
+	Reason string
+}
+
+// OnObjectCreated registers what receives the emulator's Object Created
+// events. Like EventBridge it delivers them after the request has
+// answered, each on its own goroutine: the uploader never waits for the
+// target.
+func (s *S3) OnObjectCreated(f func(ObjectCreated)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onCreated = f
+}
+
+// statusRecorder keeps the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// notifying wraps the emulator's handler: a request that created an
+// object raises ObjectCreated.
+func (s *S3) notifying(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reason := creationReason(r)
+		if reason == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		s.mu.Lock()
+		f := s.onCreated
+		s.mu.Unlock()
+		// A handler that writes nothing answers 200.
+		if f == nil || (rec.status != 0 && rec.status != http.StatusOK) {
+			return
+		}
+		bucket, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		ev := ObjectCreated{Bucket: bucket, Key: key, VersionID: w.Header().Get("x-amz-version-id"), Reason: reason}
+		go func() {
+			// The event carries the object's size (detail.object.size).
+			if head, err := s.client.HeadObject(context.Background(), &s3.HeadObjectInput{
+				Bucket: aws.String(ev.Bucket), Key: aws.String(ev.Key), VersionId: aws.String(ev.VersionID),
+			}); err == nil {
+				ev.Size = aws.ToInt64(head.ContentLength)
+			}
+			f(ev)
+		}()
+	})
+}
+
+// creationReason names the API a request calls when it creates an object
+// (path-style addressing, as the emulator's clients use), else "".
+func creationReason(r *http.Request) string {
+	path := strings.TrimPrefix(r.URL.Path, "/")
+	if _, key, ok := strings.Cut(path, "/"); !ok || key == "" {
+		return ""
+	}
+	q := r.URL.Query()
+	switch {
+	case r.Method == http.MethodPost && q.Has("uploadId"):
+		return "CompleteMultipartUpload"
+	case r.Method != http.MethodPut || q.Has("uploadId") || q.Has("partNumber"):
+		return ""
+	}
+	// A PUT on a subresource (?tagging, ?acl, ?retention, ...) changes an
+	// object that exists; it creates none.
+	for k := range q {
+		if !strings.HasPrefix(k, "x-") && k != "versionId" {
+			return ""
+		}
+	}
+	if r.Header.Get("x-amz-copy-source") != "" {
+		return "CopyObject"
+	}
+	return "PutObject"
 }

@@ -79,6 +79,13 @@ func (r *Region) PutParameter(name, value string) {
 	r.putParameter(name, value, "text")
 }
 
+// DeleteParameter removes a parameter, as an operator might by mistake.
+func (r *Region) DeleteParameter(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.parameters, name)
+}
+
 func (r *Region) putParameter(name, value, dataType string) {
 	p, ok := r.parameters[name]
 	if !ok {

@@ -33,7 +33,11 @@ type Endpoints struct {
 	// config values `greenlight release` names and checks artifacts by.
 	ArtifactPrefix  string `json:"artifactPrefix"`
 	ArtifactMaxSize int    `json:"artifactMaxSize"`
-	PID             int    `json:"pid"`
+	// DeliversUploads: the environment starts a release from any upload
+	// to its bucket (`greenlight local --serve`), as EventBridge does on
+	// AWS, so `greenlight release` only uploads.
+	DeliversUploads bool `json:"deliversUploads,omitempty"`
+	PID             int  `json:"pid"`
 }
 
 // File is where a running `greenlight local` leaves its

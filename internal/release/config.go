@@ -53,7 +53,7 @@ type Launch struct {
 	SubnetID         string   `json:"subnetId,omitempty"`
 	SecurityGroupIDs []string `json:"securityGroupIds"`
 	InstanceProfile  string   `json:"instanceProfile"`
-	InstanceRole     string   `json:"instanceRole"`
+	InstanceRole     string   `json:"instanceRole,omitempty"`
 	KeyName          string   `json:"keyName,omitempty"`
 	UserData         string   `json:"userData,omitempty"`
 	ReadyTimeout     Duration `json:"readyTimeout"`
