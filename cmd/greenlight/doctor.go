@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
@@ -31,14 +32,16 @@ IP, or the ALB listener) and the live instances behind it, running; their
 SSM agent online; the candidates' subnet (and, with a data volume, its
 Availability Zone); their network path to Systems Manager; the data
 volume at data.device; the account's default EBS encryption key; the
-alarms of traffic.alarms; the email subscriptions confirmed.
+alarms of traffic.alarms; the release bucket's events reaching EventBridge;
+the email subscriptions confirmed.
 
 It makes only read-only calls (Describe, Get, List): your identity needs
 cloudformation:DescribeStacks, sts:GetCallerIdentity, ssm:GetParameter,
 ssm:DescribeInstanceInformation, ec2:DescribeImages,
 ec2:DescribeInstanceTypes, ec2:DescribeAddresses, ec2:DescribeInstances,
 ec2:DescribeSubnets, ec2:DescribeVolumes, ec2:GetEbsEncryptionByDefault,
-ec2:GetEbsDefaultKmsKeyId, sns:ListSubscriptionsByTopic and, behind an
+ec2:GetEbsDefaultKmsKeyId, s3:GetBucketNotification,
+sns:ListSubscriptionsByTopic and, behind an
 ALB or with alarms, elasticloadbalancing:DescribeLoadBalancers,
 DescribeListeners, DescribeRules (with traffic.alb.ruleArn) and
 DescribeTargetHealth, and cloudwatch:DescribeAlarms. Exit codes: 0
@@ -125,7 +128,8 @@ func doctorOnAWS(ctx context.Context, f targetFlags) (doctor.Report, error) {
 		first = append(first, doctor.Result{Check: "stack", Status: doctor.Pass, Detail: "stack " + stack + " deployed"})
 	}
 	rep := doctor.Run(ctx, doctor.Input{
-		Config: cfg, AWS: awsapi.New(awsCfg), InstanceTypes: ec2.NewFromConfig(awsCfg), Subscriptions: sns.NewFromConfig(awsCfg), TopicARN: found.Topic,
+		Config: cfg, AWS: awsapi.New(awsCfg), InstanceTypes: ec2.NewFromConfig(awsCfg), Subscriptions: sns.NewFromConfig(awsCfg),
+		Notifications: s3.NewFromConfig(awsCfg), Bucket: found.Bucket, TopicARN: found.Topic,
 	})
 	rep.Add(first...)
 	return rep, nil

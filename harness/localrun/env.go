@@ -326,12 +326,14 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	e.host.Discover = func(ctx context.Context, from discover.From) (any, error) {
 		return discover.Discover(ctx, e.Region.Clients(), from)
 	}
+	s3srv, err := e.Region.S3()
+	if err != nil {
+		return nil, err
+	}
+	// The stack turns on the release bucket's EventBridge notifications.
+	s3srv.SetEventBridge(bucketName(cfg.App), true)
 	if opts.DeliverUploads {
-		s3, err := e.Region.S3()
-		if err != nil {
-			return nil, err
-		}
-		s3.OnObjectCreated(e.uploaded)
+		s3srv.OnObjectCreated(e.uploaded)
 		e.host.Advance = func(d time.Duration) (any, error) { return e.Advance(d) }
 	}
 	e.sched.AfterAdvance(func(from, to time.Time) {
@@ -835,7 +837,8 @@ func (e *Env) Advance(d time.Duration) (Advanced, error) {
 // as `greenlight doctor` does against a real one.
 func (e *Env) Doctor(ctx context.Context) doctor.Report {
 	r := doctor.Run(ctx, doctor.Input{
-		Config: e.Config, AWS: e.Region.Clients(), InstanceTypes: e.Region.EC2(), Subscriptions: e.Region.SNS(), TopicARN: e.Fixture.TopicARN,
+		Config: e.Config, AWS: e.Region.Clients(), InstanceTypes: e.Region.EC2(), Subscriptions: e.Region.SNS(),
+		Notifications: e.Region.S3Client(), Bucket: e.Fixture.Bucket, TopicARN: e.Fixture.TopicARN,
 	})
 	r.Add(doctor.Result{Check: "stack", Status: doctor.Pass, Detail: "the local engine's stack, synthesized from the config"})
 	return r

@@ -8,6 +8,12 @@ import (
 	"strings"
 )
 
+// authorizedAs are the operations IAM authorizes under another action's
+// name. Amazon S3 API Reference, "GetBucketNotificationConfiguration"
+// (AmazonS3/latest/API/API_GetBucketNotificationConfiguration.html): "you
+// must have the s3:GetBucketNotification permission".
+var authorizedAs = map[string]string{ServiceS3 + ":GetBucketNotificationConfiguration": "GetBucketNotification"}
+
 // NotReadOnly lists the calls whose IAM action the Service Authorization
 // Reference does not classify as access level Read or List: a command that
 // promises to change nothing (greenlight doctor, greenlight init) must make
@@ -37,7 +43,11 @@ func NotReadOnly(calls []Call, dataDir string) ([]string, error) {
 			}
 			levels[prefix] = m
 		}
-		a, ok := levels[prefix][strings.ToLower(c.Operation)]
+		op := c.Operation
+		if alias, ok := authorizedAs[c.Service+":"+op]; ok {
+			op = alias
+		}
+		a, ok := levels[prefix][strings.ToLower(op)]
 		switch {
 		case !ok:
 			bad = append(bad, prefix+":"+c.Operation+" (not an IAM action)")

@@ -28,6 +28,8 @@ type S3 struct {
 
 	mu        sync.Mutex
 	onCreated func(ObjectCreated)
+	// eventBridge: the buckets that send their events to EventBridge.
+	eventBridge map[string]bool
 }
 
 // S3Options configure StartS3.
@@ -131,13 +133,44 @@ type ObjectCreated struct {
 }
 
 // OnObjectCreated registers what receives the emulator's Object Created
-// events. Like EventBridge it delivers them after the request has
+// events, for the buckets with EventBridge on (SetEventBridge). Like EventBridge it delivers them after the request has
 // answered, each on its own goroutine: the uploader never waits for the
 // target.
 func (s *S3) OnObjectCreated(f func(ObjectCreated)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.onCreated = f
+}
+
+// SetEventBridge turns a bucket's delivery of events to EventBridge on or
+// off, as its notification configuration's EventBridgeConfiguration does
+// (the stack turns it on for the release bucket). Off, S3 raises no Object
+// Created event for it.
+func (s *S3) SetEventBridge(bucket string, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.eventBridge == nil {
+		s.eventBridge = map[string]bool{}
+	}
+	s.eventBridge[bucket] = on
+}
+
+// serveNotification answers GetBucketNotificationConfiguration, which
+// gofakes3 does not serve: an EventBridgeConfiguration element when the
+// bucket sends its events to EventBridge. Amazon S3 API Reference,
+// "GetBucketNotificationConfiguration" and "EventBridgeConfiguration"
+// (AmazonS3/latest/API/API_EventBridgeConfiguration.html: "A container
+// for specifying the configuration for Amazon EventBridge").
+func (s *S3) serveNotification(w http.ResponseWriter, bucket string) {
+	s.mu.Lock()
+	on := s.eventBridge[bucket]
+	s.mu.Unlock()
+	inner := ""
+	if on {
+		inner = "<EventBridgeConfiguration></EventBridgeConfiguration>"
+	}
+	w.Header().Set("Content-Type", "application/xml")
+	fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><NotificationConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">%s</NotificationConfiguration>`, inner)
 }
 
 // statusRecorder keeps the status a handler wrote.
@@ -164,6 +197,10 @@ func (w *statusRecorder) Write(b []byte) (int, error) {
 // object raises ObjectCreated.
 func (s *S3) notifying(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if bucket := strings.Trim(r.URL.Path, "/"); r.Method == http.MethodGet && r.URL.Query().Has("notification") && bucket != "" && !strings.Contains(bucket, "/") {
+			s.serveNotification(w, bucket)
+			return
+		}
 		reason := creationReason(r)
 		if reason == "" {
 			next.ServeHTTP(w, r)

@@ -17,6 +17,7 @@ import (
 // the next event).
 func TestObjectCreatedEvents(t *testing.T) {
 	s := NewS3(t, "bucket")
+	s.SetEventBridge("bucket", true)
 	events := make(chan ObjectCreated, 8)
 	s.OnObjectCreated(func(ev ObjectCreated) { events <- ev })
 	ctx := context.Background()
@@ -93,5 +94,27 @@ func TestObjectCreatedEvents(t *testing.T) {
 	}
 	if ev := next(); ev.Key != "big.tar.gz" || ev.Reason != "CompleteMultipartUpload" || ev.VersionID != aws.ToString(done.VersionId) || ev.Size != 8 {
 		t.Errorf("CompleteMultipartUpload raised %+v", ev)
+	}
+
+	// With EventBridge off for the bucket, nothing is raised.
+	s.SetEventBridge("bucket", false)
+	put("releases/shop-2.0.0.tar.gz", "unseen")
+	s.SetEventBridge("bucket", true)
+	nothingBefore("an upload with EventBridge off")
+}
+
+// TestBucketNotificationConfiguration: GetBucketNotificationConfiguration
+// shows EventBridge on or off, as SetEventBridge left it.
+func TestBucketNotificationConfiguration(t *testing.T) {
+	s := NewS3(t, "bucket")
+	for _, on := range []bool{false, true} {
+		s.SetEventBridge("bucket", on)
+		out, err := s.Client().GetBucketNotificationConfiguration(context.Background(), &s3.GetBucketNotificationConfigurationInput{Bucket: aws.String("bucket")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := out.EventBridgeConfiguration != nil; got != on {
+			t.Errorf("EventBridge set %v, read %v", on, got)
+		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
@@ -84,15 +85,22 @@ type Subscriptions interface {
 	ListSubscriptionsByTopic(ctx context.Context, in *sns.ListSubscriptionsByTopicInput, optFns ...func(*sns.Options)) (*sns.ListSubscriptionsByTopicOutput, error)
 }
 
+// BucketNotifications is S3's GetBucketNotificationConfiguration.
+type BucketNotifications interface {
+	GetBucketNotificationConfiguration(ctx context.Context, in *s3.GetBucketNotificationConfigurationInput, optFns ...func(*s3.Options)) (*s3.GetBucketNotificationConfigurationOutput, error)
+}
+
 // Input is what the checks read: the config, the clients (only their
-// read-only calls are made) and the deployed stack's topic.
+// read-only calls are made) and the deployed stack's bucket and topic.
 type Input struct {
 	Config        release.Config
 	AWS           awsapi.Clients
 	InstanceTypes InstanceTypes
 	Subscriptions Subscriptions
-	// TopicARN is the stack's notification topic; "" skips the
-	// subscriptions check.
+	Notifications BucketNotifications
+	// Bucket is the stack's release bucket and TopicARN its notification
+	// topic; "" skips the check that reads it.
+	Bucket   string
 	TopicARN string
 }
 
@@ -111,7 +119,7 @@ func Run(ctx context.Context, in Input) Report {
 	var r Report
 	for _, check := range []func(context.Context) Result{
 		c.bootstrap, c.goldenAMI, c.architecture, c.front, c.liveInstances, c.agent,
-		c.candidateSubnet, c.publicIP, c.dataVolume, c.ebsDefaultKey, c.alarms, c.subscriptions,
+		c.candidateSubnet, c.publicIP, c.dataVolume, c.ebsDefaultKey, c.alarms, c.bucketEvents, c.subscriptions,
 	} {
 		r.Results = append(r.Results, check(ctx))
 	}
@@ -482,6 +490,22 @@ func (c *checker) alarms(ctx context.Context) Result {
 	return pass(check, fmt.Sprintf("%d alarm(s), none in ALARM", len(names)))
 }
 
+func (c *checker) bucketEvents(ctx context.Context) Result {
+	const check = "bucket-events"
+	if c.in.Bucket == "" {
+		return skip(check, "the stack's release bucket is unknown (see stack)")
+	}
+	out, err := c.in.Notifications.GetBucketNotificationConfiguration(ctx, &s3.GetBucketNotificationConfigurationInput{Bucket: aws.String(c.in.Bucket)})
+	if err != nil {
+		return callFailed(check, "s3:GetBucketNotification", err)
+	}
+	if out.EventBridgeConfiguration == nil {
+		return fail(check, "s3://"+c.in.Bucket+" does not send its events to EventBridge: an upload starts no release",
+			"make deploy turns it on again; by hand: aws s3api put-bucket-notification-configuration --bucket "+c.in.Bucket+` --notification-configuration '{"EventBridgeConfiguration":{}}' (it replaces the bucket's other notification settings)`)
+	}
+	return pass(check, "uploads to s3://"+c.in.Bucket+" reach EventBridge")
+}
+
 // pendingConfirmation is the SubscriptionArn SNS lists for an email
 // subscription not yet confirmed.
 const pendingConfirmation = "PendingConfirmation"
@@ -533,6 +557,7 @@ func (c *checker) subscriptions(ctx context.Context) Result {
 
 // Compile-time proof that the SDK clients answer the extra calls.
 var (
-	_ InstanceTypes = (*ec2.Client)(nil)
-	_ Subscriptions = (*sns.Client)(nil)
+	_ InstanceTypes       = (*ec2.Client)(nil)
+	_ Subscriptions       = (*sns.Client)(nil)
+	_ BucketNotifications = (*s3.Client)(nil)
 )

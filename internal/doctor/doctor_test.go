@@ -25,7 +25,8 @@ func run(t *testing.T, env *localrun.Env, cfg release.Config) doctor.Report {
 	t.Helper()
 	before := len(env.Region.Calls())
 	rep := doctor.Run(context.Background(), doctor.Input{
-		Config: cfg, AWS: env.Region.Clients(), InstanceTypes: env.Region.EC2(), Subscriptions: env.Region.SNS(), TopicARN: env.Fixture.TopicARN,
+		Config: cfg, AWS: env.Region.Clients(), InstanceTypes: env.Region.EC2(), Subscriptions: env.Region.SNS(),
+		Notifications: env.Region.S3Client(), Bucket: env.Fixture.Bucket, TopicARN: env.Fixture.TopicARN,
 	})
 	calls := env.Region.Calls()[before:]
 	readOnly(t, calls)
@@ -165,6 +166,13 @@ func TestProblems(t *testing.T) {
 		{name: "the listener does not exist", opts: localrun.Options{Traffic: release.TrafficALB}, config: func(c *release.Config, _ sim.Fixture) {
 			c.Traffic.ALB.ListenerARN = strings.Replace(c.Traffic.ALB.ListenerARN, "listener/app/", "listener/app/gone-", 1)
 		}, check: "front", status: doctor.Fail, fix: "set it to the front your users reach"},
+		{name: "the bucket's events do not reach EventBridge", world: func(t *testing.T, env *localrun.Env) {
+			s3srv, err := env.Region.S3()
+			if err != nil {
+				t.Fatal(err)
+			}
+			s3srv.SetEventBridge(env.Fixture.Bucket, false)
+		}, check: "bucket-events", status: doctor.Fail, fix: `--notification-configuration '{"EventBridgeConfiguration":{}}'`},
 		{name: "an email subscription is not confirmed", world: func(_ *testing.T, env *localrun.Env) {
 			env.Region.Subscribe(env.Fixture.TopicARN, env.Config.Notifications.Emails[0], false)
 		}, check: "notifications", status: doctor.Warn, fix: "AWS Notification - Subscription Confirmation"},
