@@ -108,7 +108,7 @@ func runInit(cmd *cobra.Command, f initFlags) error {
 		fmt.Fprintf(out, "  volume %s at %s, %d GiB\n", v.ID, v.Device, v.SizeGiB)
 	}
 
-	a, assumed, err := answers(cmd, f, found)
+	a, assumed, err := answers(f, found, prompter(cmd), interactive(cmd))
 	if err != nil {
 		return err
 	}
@@ -177,11 +177,11 @@ func discoverLive(ctx context.Context, f initFlags) (discover.Found, string, err
 	return found, awsCfg.Region, nil
 }
 
-// answers are the operator's decisions: the flags, then, on a terminal,
-// questions for the rest; off a terminal, defaults, each reported.
-func answers(cmd *cobra.Command, f initFlags, found discover.Found) (discover.Answers, []string, error) {
+// answers are the operator's decisions: the flags, then ask's answers for
+// the rest (on a terminal, questions; off one, the defaults, each reported
+// as assumed).
+func answers(f initFlags, found discover.Found, ask func(question, def string) string, onTerminal bool) (discover.Answers, []string, error) {
 	a := discover.Answers{App: f.app, Emails: f.emails, HealthPort: f.healthPort, HealthPath: f.healthPath, DataMode: f.dataMode, MountPoint: f.mountPoint}
-	ask := prompter(cmd)
 	var assumed []string
 	suggested := discover.AppName(found.Name)
 	if a.App == "" {
@@ -191,10 +191,9 @@ func answers(cmd *cobra.Command, f initFlags, found discover.Found) (discover.An
 		return a, nil, withCode(exitUsage, errors.New("the instance has no Name tag to name the app after: pass --app NAME"))
 	}
 	if len(a.Emails) == 0 {
-		if e := ask("emails of who approves releases (comma-separated)", ""); e != "" {
-			a.Emails = strings.Split(e, ",")
-			for i := range a.Emails {
-				a.Emails[i] = strings.TrimSpace(a.Emails[i])
+		for _, e := range strings.Split(ask("emails of who approves releases (comma-separated)", ""), ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				a.Emails = append(a.Emails, e)
 			}
 		}
 	}
@@ -205,13 +204,13 @@ func answers(cmd *cobra.Command, f initFlags, found discover.Found) (discover.An
 			return a, nil, withCode(exitUsage, fmt.Errorf("port %q is not a number", p))
 		}
 		a.HealthPort = port
-		if !interactive(cmd) {
+		if !onTerminal {
 			assumed = append(assumed, "healthCheck.port: 80 assumed; set it to the port the app answers on (--health-port)")
 		}
 	}
 	if a.HealthPath == "" {
 		a.HealthPath = ask("health check path", "/")
-		if !interactive(cmd) {
+		if !onTerminal {
 			assumed = append(assumed, "healthCheck.path: / assumed; set it to the app's health check path (--health-path)")
 		}
 	}
@@ -225,6 +224,14 @@ func answers(cmd *cobra.Command, f initFlags, found discover.Found) (discover.An
 		}
 		if a.DataMode == "" && a.MountPoint != "" {
 			a.DataMode = ask("data mode: restore (candidates get a copy) or move (the volume itself)", release.DataRestore)
+			if !onTerminal {
+				assumed = append(assumed, "data.mode: restore assumed (a copy of the volume for the candidate); move moves the volume itself (--data-mode)")
+			}
+		}
+		switch a.DataMode {
+		case "", release.DataNone, release.DataRestore, release.DataMove:
+		default:
+			return a, nil, withCode(exitUsage, fmt.Errorf("data mode %q is not one of none, restore, move", a.DataMode))
 		}
 	}
 	return a, assumed, nil
