@@ -95,7 +95,7 @@ func Read() (Endpoints, error) {
 	}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Endpoints{}, fmt.Errorf("no local environment is running: start one with `greenlight local --approve prompt` (it stays up while a release waits for you)")
+		return Endpoints{}, fmt.Errorf("no local environment is running: start one with `make local ARGS=--serve` (an account that stays up), or `greenlight local --approve prompt` (up while its release waits for you)")
 	}
 	if err != nil {
 		return Endpoints{}, err
@@ -105,7 +105,7 @@ func Read() (Endpoints, error) {
 		return Endpoints{}, fmt.Errorf("%s: %w", File, err)
 	}
 	if ep.PID > 0 && errors.Is(syscall.Kill(ep.PID, 0), syscall.ESRCH) {
-		return Endpoints{}, fmt.Errorf("the local environment that wrote %s (pid %d) has ended: start one with `greenlight local --approve prompt`", File, ep.PID)
+		return Endpoints{}, fmt.Errorf("the local environment that wrote %s (pid %d) has ended: start one with `make local ARGS=--serve`", File, ep.PID)
 	}
 	return ep, nil
 }
