@@ -143,7 +143,9 @@ type Env struct {
 	// when it started.
 	liveGroups map[string]string
 	// fired is what each schedule's target returned, by schedule ARN.
-	fired      map[string]string
+	fired map[string]string
+	// closing: Close has begun; no new work may join wg.
+	closing    bool
 	faultArmed bool
 	faultMiss  string
 	wg         sync.WaitGroup
@@ -423,6 +425,9 @@ func smokeTarget(c release.Config) string {
 // Close stops everything the environment started: runners, the host,
 // the region's app servers, dynalite.
 func (e *Env) Close() error {
+	e.mu.Lock()
+	e.closing = true
+	e.mu.Unlock()
 	if e.cancel != nil {
 		e.cancel()
 	}
@@ -778,7 +783,15 @@ func (e *Env) uploaded(up sim.ObjectCreated) {
 	if up.Bucket != bucketName(e.Config.App) || !ReleaseKey(e.Config.ArtifactPrefix, up.Key) {
 		return
 	}
+	// An upload that arrives as the environment closes is dropped, as
+	// Close may already be waiting for the work under way.
+	e.mu.Lock()
+	if e.closing {
+		e.mu.Unlock()
+		return
+	}
 	e.wg.Add(1)
+	e.mu.Unlock()
 	defer e.wg.Done()
 	res, err := e.Deliver(e.ctx, up.Key, up.VersionID, up.Size)
 	if e.opts.OnDelivered != nil {
