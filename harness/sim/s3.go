@@ -206,16 +206,17 @@ func (s *S3) notifying(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		// The bucket's configuration when the request arrives decides.
+		bucket, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		s.mu.Lock()
+		f, on := s.onCreated, s.eventBridge[bucket]
+		s.mu.Unlock()
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
-		s.mu.Lock()
-		f := s.onCreated
-		s.mu.Unlock()
 		// A handler that writes nothing answers 200.
-		if f == nil || (rec.status != 0 && rec.status != http.StatusOK) {
+		if f == nil || !on || (rec.status != 0 && rec.status != http.StatusOK) {
 			return
 		}
-		bucket, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 		ev := ObjectCreated{Bucket: bucket, Key: key, VersionID: w.Header().Get("x-amz-version-id"), Reason: reason}
 		go func() {
 			// The event carries the object's size (detail.object.size).
