@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -27,7 +28,9 @@ func newDoctor() *cobra.Command {
 		Long: `doctor reads the account the config points at, and the deployed stack, and
 prints each check as pass, warn or fail, with the exact fix: credentials
 and region; the stack deployed; the CDK bootstrap; the golden AMI (its parameter, the image,
-its architecture against candidate.instanceType); the front (the Elastic
+its architecture against candidate.instanceType); the candidates' instance
+profile, its role (as candidate.instanceRole names it) and the Systems
+Manager policy on it; the front (the Elastic
 IP, or the ALB listener) and the live instances behind it, running; their
 SSM agent online; the candidates' subnet (and, with a data volume, its
 Availability Zone); their network path to Systems Manager; the data
@@ -36,7 +39,8 @@ alarms of traffic.alarms; the release bucket's events reaching EventBridge;
 the email subscriptions confirmed.
 
 It makes only read-only calls (Describe, Get, List): your identity needs
-cloudformation:DescribeStacks, sts:GetCallerIdentity, ssm:GetParameter,
+cloudformation:DescribeStacks, sts:GetCallerIdentity, iam:GetInstanceProfile,
+iam:ListAttachedRolePolicies, ssm:GetParameter,
 ssm:DescribeInstanceInformation, ec2:DescribeImages,
 ec2:DescribeInstanceTypes, ec2:DescribeAddresses, ec2:DescribeInstances,
 ec2:DescribeSubnets, ec2:DescribeVolumes, ec2:GetEbsEncryptionByDefault,
@@ -129,7 +133,7 @@ func doctorOnAWS(ctx context.Context, f targetFlags) (doctor.Report, error) {
 	}
 	rep := doctor.Run(ctx, doctor.Input{
 		Config: cfg, AWS: awsapi.New(awsCfg), InstanceTypes: ec2.NewFromConfig(awsCfg), Subscriptions: sns.NewFromConfig(awsCfg),
-		Notifications: s3.NewFromConfig(awsCfg), Bucket: found.Bucket, TopicARN: found.Topic,
+		Notifications: s3.NewFromConfig(awsCfg), IAM: iam.NewFromConfig(awsCfg), Bucket: found.Bucket, TopicARN: found.Topic,
 	})
 	rep.Add(first...)
 	return rep, nil

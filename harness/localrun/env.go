@@ -851,7 +851,7 @@ func (e *Env) Advance(d time.Duration) (Advanced, error) {
 func (e *Env) Doctor(ctx context.Context) doctor.Report {
 	r := doctor.Run(ctx, doctor.Input{
 		Config: e.Config, AWS: e.Region.Clients(), InstanceTypes: e.Region.EC2(), Subscriptions: e.Region.SNS(),
-		Notifications: e.Region.S3Client(), Bucket: e.Fixture.Bucket, TopicARN: e.Fixture.TopicARN,
+		Notifications: e.Region.S3Client(), IAM: e.Region.IAM(), Bucket: e.Fixture.Bucket, TopicARN: e.Fixture.TopicARN,
 	})
 	r.Add(doctor.Result{Check: "stack", Status: doctor.Pass, Detail: "the local engine's stack, synthesized from the config"})
 	return r

@@ -120,6 +120,9 @@ func (r *Region) buildFixture() error {
 	}
 	if o.LiveInstanceProfile != "" {
 		live.profileARN = "arn:aws:iam::" + o.Account + ":instance-profile/" + o.LiveInstanceProfile
+		// Its role is named like it, with the Systems Manager policy.
+		r.profiles = map[string]string{o.LiveInstanceProfile: o.LiveInstanceProfile}
+		r.rolePolicies = map[string][]string{o.LiveInstanceProfile: {SSMCorePolicy}}
 	}
 	r.instances[live.id] = live
 	r.instanceOrder = append(r.instanceOrder, live.id)

@@ -30,6 +30,7 @@ var IAMPrefix = map[string]string{
 	ServiceEC2: "ec2", ServiceSSM: "ssm", ServiceScheduler: "scheduler", ServiceSNS: "sns",
 	ServiceSFN: "states", ServiceS3: "s3", ServiceDynamoDB: "dynamodb", ServiceKMS: "kms",
 	ServiceELB: "elasticloadbalancing", ServiceCloudWatch: "cloudwatch", ServiceSecrets: "secretsmanager",
+	ServiceIAM: "iam",
 }
 
 // Call is one API call the region answered.

@@ -203,6 +203,10 @@ type Region struct {
 	onSchedule    func(context.Context, Firing) error
 	topics        map[string]bool
 	subscriptions map[string][]subscription // by topic ARN
+	// profiles: instance profile → its role ("" none); rolePolicies: role
+	// → its attached managed policies (IAM).
+	profiles      map[string]string
+	rolePolicies  map[string][]string
 	messages      []Message
 	machines      map[string]bool
 	executions    map[string]*execution

@@ -20,6 +20,7 @@ import (
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -85,6 +86,13 @@ type Subscriptions interface {
 	ListSubscriptionsByTopic(ctx context.Context, in *sns.ListSubscriptionsByTopicInput, optFns ...func(*sns.Options)) (*sns.ListSubscriptionsByTopicOutput, error)
 }
 
+// InstanceProfiles is what doctor reads of IAM: the candidates' instance
+// profile, its role, and the role's managed policies.
+type InstanceProfiles interface {
+	GetInstanceProfile(ctx context.Context, in *iam.GetInstanceProfileInput, optFns ...func(*iam.Options)) (*iam.GetInstanceProfileOutput, error)
+	ListAttachedRolePolicies(ctx context.Context, in *iam.ListAttachedRolePoliciesInput, optFns ...func(*iam.Options)) (*iam.ListAttachedRolePoliciesOutput, error)
+}
+
 // BucketNotifications is S3's GetBucketNotificationConfiguration.
 type BucketNotifications interface {
 	GetBucketNotificationConfiguration(ctx context.Context, in *s3.GetBucketNotificationConfigurationInput, optFns ...func(*s3.Options)) (*s3.GetBucketNotificationConfigurationOutput, error)
@@ -98,6 +106,7 @@ type Input struct {
 	InstanceTypes InstanceTypes
 	Subscriptions Subscriptions
 	Notifications BucketNotifications
+	IAM           InstanceProfiles
 	// Bucket is the stack's release bucket and TopicARN its notification
 	// topic; "" skips the check that reads it.
 	Bucket   string
@@ -118,7 +127,7 @@ func Run(ctx context.Context, in Input) Report {
 	c := &checker{in: in}
 	var r Report
 	for _, check := range []func(context.Context) Result{
-		c.bootstrap, c.goldenAMI, c.architecture, c.front, c.liveInstances, c.agent,
+		c.bootstrap, c.goldenAMI, c.architecture, c.instanceProfile, c.front, c.liveInstances, c.agent,
 		c.candidateSubnet, c.publicIP, c.dataVolume, c.ebsDefaultKey, c.alarms, c.bucketEvents, c.subscriptions,
 	} {
 		r.Results = append(r.Results, check(ctx))
@@ -237,6 +246,42 @@ func (c *checker) architecture(ctx context.Context) Result {
 			fmt.Sprintf("set candidate.instanceType to a type that runs %s, or build the golden AMI for %s", c.image.Architecture, strings.Join(names, ", ")))
 	}
 	return pass(check, fmt.Sprintf("%s runs %s, as the golden AMI", t, c.image.Architecture))
+}
+
+// ssmCorePolicy is the AWS managed policy an instance needs for Systems
+// Manager (AWS Managed Policy Reference, "AmazonSSMManagedInstanceCore").
+const ssmCorePolicy = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+
+func (c *checker) instanceProfile(ctx context.Context) Result {
+	const check = "instance-profile"
+	l := c.in.Config.Candidate
+	out, err := c.in.IAM.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(l.InstanceProfile)})
+	if code(err) == "NoSuchEntity" {
+		return fail(check, "candidate.instanceProfile "+l.InstanceProfile+" does not exist in this account",
+			"set it to the live instance's profile, or create one whose role has AmazonSSMManagedInstanceCore and read access to the release bucket's artifact prefix")
+	}
+	if err != nil {
+		return callFailed(check, "iam:GetInstanceProfile", err)
+	}
+	if len(out.InstanceProfile.Roles) == 0 {
+		return fail(check, l.InstanceProfile+" holds no role", "add one: aws iam add-role-to-instance-profile --instance-profile-name "+l.InstanceProfile+" --role-name …")
+	}
+	role := aws.ToString(out.InstanceProfile.Roles[0].RoleName)
+	if role != l.InstanceRole {
+		return fail(check, fmt.Sprintf("%s holds the role %s, but candidate.instanceRole is %s", l.InstanceProfile, role, l.InstanceRole),
+			"set candidate.instanceRole to "+role+" and redeploy: the stack lets the launch step pass only the configured role (iam:PassRole), so every launch would be refused")
+	}
+	pols, err := c.in.IAM.ListAttachedRolePolicies(ctx, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String(role)})
+	if err != nil {
+		return callFailed(check, "iam:ListAttachedRolePolicies", err)
+	}
+	for _, p := range pols.AttachedPolicies {
+		if aws.ToString(p.PolicyArn) == ssmCorePolicy {
+			return pass(check, l.InstanceProfile+" with role "+role+", AmazonSSMManagedInstanceCore attached (its read access to the release bucket is not checked)")
+		}
+	}
+	return warn(check, "the role "+role+" has no AmazonSSMManagedInstanceCore attached",
+		"attach it (aws iam attach-role-policy --role-name "+role+" --policy-arn "+ssmCorePolicy+"), unless another policy grants the same: without it the candidates' agent never comes online")
 }
 
 func (c *checker) front(ctx context.Context) Result {
@@ -560,4 +605,5 @@ var (
 	_ InstanceTypes       = (*ec2.Client)(nil)
 	_ Subscriptions       = (*sns.Client)(nil)
 	_ BucketNotifications = (*s3.Client)(nil)
+	_ InstanceProfiles    = (*iam.Client)(nil)
 )

@@ -26,7 +26,7 @@ func run(t *testing.T, env *localrun.Env, cfg release.Config) doctor.Report {
 	before := len(env.Region.Calls())
 	rep := doctor.Run(context.Background(), doctor.Input{
 		Config: cfg, AWS: env.Region.Clients(), InstanceTypes: env.Region.EC2(), Subscriptions: env.Region.SNS(),
-		Notifications: env.Region.S3Client(), Bucket: env.Fixture.Bucket, TopicARN: env.Fixture.TopicARN,
+		Notifications: env.Region.S3Client(), IAM: env.Region.IAM(), Bucket: env.Fixture.Bucket, TopicARN: env.Fixture.TopicARN,
 	})
 	calls := env.Region.Calls()[before:]
 	readOnly(t, calls)
@@ -122,6 +122,14 @@ func TestProblems(t *testing.T) {
 		{name: "the parameter names a deregistered image", world: func(_ *testing.T, env *localrun.Env) {
 			env.Region.PutParameter(env.Fixture.AMIParameter, "ami-0000000000000dead")
 		}, check: "golden-ami", status: doctor.Fail, fix: "point the parameter " + "/greenlight/shop/golden-ami at your current golden AMI"},
+		{name: "the instance profile does not exist", config: func(c *release.Config, _ sim.Fixture) { c.Candidate.InstanceProfile = "shop-gone" },
+			check: "instance-profile", status: doctor.Fail, fix: "set it to the live instance's profile"},
+		{name: "the profile's role is not the configured role", world: func(_ *testing.T, env *localrun.Env) {
+			env.Region.PutInstanceProfile(env.Config.Candidate.InstanceProfile, "shop-instance", sim.SSMCorePolicy)
+		}, check: "instance-profile", status: doctor.Fail, fix: "set candidate.instanceRole to shop-instance and redeploy"},
+		{name: "the role lacks the Systems Manager policy", world: func(_ *testing.T, env *localrun.Env) {
+			env.Region.PutInstanceProfile(env.Config.Candidate.InstanceProfile, env.Config.Candidate.InstanceRole)
+		}, check: "instance-profile", status: doctor.Warn, fix: "aws iam attach-role-policy"},
 		{name: "an x86 instance type for an arm64 AMI", config: func(c *release.Config, _ sim.Fixture) { c.Candidate.InstanceType = "t3.small" },
 			check: "instance-type", status: doctor.Fail, fix: "set candidate.instanceType to a type that runs arm64"},
 		{name: "an instance type that does not exist", config: func(c *release.Config, _ sim.Fixture) { c.Candidate.InstanceType = "t9g.huge" },
