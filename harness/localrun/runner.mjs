@@ -54,6 +54,9 @@ function replaceToken(value, token) {
   return JSON.parse(JSON.stringify(value).replaceAll(TOKEN_PLACEHOLDER, token));
 }
 
+// The definitions that passed validation in this process.
+const validated = new Set();
+
 // runExecution runs one execution whose job the host holds.
 async function runExecution(execution) {
   let simTime = null; // the host's clock as of its last answer
@@ -178,7 +181,13 @@ async function runExecution(execution) {
   const waitTimeOverrides = {};
   for (const name of Object.keys(waits)) waitTimeOverrides[name] = 0;
 
-  const machine = new StateMachine(definition, { validationOptions: { checkArn: true, checkPaths: true } });
+  // Validating a definition compiles asl-validator's JSON schemas, which
+  // costs more than most executions: each distinct definition is validated
+  // on its first execution, and later ones run the definition that passed.
+  const key = JSON.stringify(definition);
+  const validationOptions = validated.has(key) ? { noValidate: true } : { checkArn: true, checkPaths: true };
+  const machine = new StateMachine(definition, { validationOptions });
+  validated.add(key);
   const run = machine.run(input, {
     overrides: { taskResourceLocalHandlers, waitTimeOverrides, retryIntervalOverrides },
     context,
