@@ -40,6 +40,14 @@ func Synthesize(tc Toolchain, cfg release.Config, asset string) (*Stack, error) 
 	if c, ok := synthCache[key]; ok {
 		return parseStack(c.template, c.findings)
 	}
+	disk := synthDiskCache(tc)
+	if asset != "" {
+		disk = diskCache{} // a built asset is named by its path and time: not shared
+	}
+	if c, ok := disk.load(key); ok {
+		synthCache[key] = c
+		return parseStack(c.template, c.findings)
+	}
 	UsePinnedNode(tc)
 	dir, err := os.MkdirTemp("", "greenlight-local-synth-")
 	if err != nil {
@@ -67,6 +75,7 @@ func Synthesize(tc Toolchain, cfg release.Config, asset string) (*Stack, error) 
 		return nil, err
 	}
 	synthCache[key] = synthesized{template: b, findings: syn.Findings}
+	disk.store(key, synthCache[key])
 	return parseStack(b, syn.Findings)
 }
 
