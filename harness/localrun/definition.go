@@ -466,8 +466,9 @@ func (m *Machine) Job(name string, input any, start time.Time) *Job {
 			},
 			"Task": map[string]any{"Token": TokenPlaceholder},
 		},
-		Tasks:    m.Tasks,
-		Waits:    waits,
-		Retrying: m.Retrying,
+		Tasks: m.Tasks,
+		Waits: waits,
+		// Never null: the runner iterates it (a machine may retry nothing).
+		Retrying: append([]string{}, m.Retrying...),
 	}
 }

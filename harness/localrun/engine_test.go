@@ -196,3 +196,45 @@ func TestValidatorRejectionCarriesItsMessage(t *testing.T) {
 		t.Fatalf("want the validator's message, got %v", err)
 	}
 }
+
+// TestRunnerRejectsAnInvalidDefinitionEveryTime: the runner validates a
+// definition on its first execution only once it passed; one the validator
+// rejects is rejected again on the next execution, not run unvalidated.
+func TestRunnerRejectsAnInvalidDefinitionEveryTime(t *testing.T) {
+	tc, err := FindToolchain()
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := map[string]any{"StartAt": "Only", "States": map[string]any{
+		"Only": map[string]any{"Type": "Pass", "InputPath": "not a path", "End": true},
+	}}
+	m, err := Analyze("invalid", def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	region := sim.NewTest(t, sim.Options{Start: epoch})
+	sched := NewScheduler(regionClock{region})
+	host := NewHost(map[string]any{}, sched, newSimTokens(region, sched, m.ExecutionARN), slog.New(slog.DiscardHandler))
+	if err := host.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	engine, err := tc.Start(context.Background(), host.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer engine.Close()
+	for _, name := range []string{"exec-1", "exec-2"} {
+		job := m.Job(name, map[string]any{}, epoch)
+		host.AddJob(job)
+		sched.Join(job.Name)
+		ex, err := engine.Run(context.Background(), job.Name, nil)
+		sched.Leave(job.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ex.Status != "FAILED" || !strings.Contains(ex.Cause, "InputPath") {
+			t.Errorf("%s: %s %s (%s), want FAILED naming the invalid InputPath", name, ex.Status, ex.Error, ex.Cause)
+		}
+	}
+}
