@@ -38,15 +38,12 @@ func Synthesize(tc Toolchain, cfg release.Config, asset string) (*Stack, error) 
 		return nil, err
 	}
 	if c, ok := synthCache[key]; ok {
-		return parseStack(c.template, c.findings)
+		return parseStack(c.Template, c.Findings)
 	}
-	disk := synthDiskCache(tc)
-	if asset != "" {
-		disk = diskCache{} // a built asset is named by its path and time: not shared
-	}
+	disk := synthDiskCache(tc, asset)
 	if c, ok := disk.load(key); ok {
 		synthCache[key] = c
-		return parseStack(c.template, c.findings)
+		return parseStack(c.Template, c.Findings)
 	}
 	UsePinnedNode(tc)
 	dir, err := os.MkdirTemp("", "greenlight-local-synth-")
@@ -74,7 +71,7 @@ func Synthesize(tc Toolchain, cfg release.Config, asset string) (*Stack, error) 
 	if err != nil {
 		return nil, err
 	}
-	synthCache[key] = synthesized{template: b, findings: syn.Findings}
+	synthCache[key] = synthesized{Template: b, Findings: syn.Findings}
 	disk.store(key, synthCache[key])
 	return parseStack(b, syn.Findings)
 }
@@ -84,9 +81,11 @@ func Synthesize(tc Toolchain, cfg release.Config, asset string) (*Stack, error) 
 // with the same config, each a few seconds of jsii otherwise.
 var synthCache = map[string]synthesized{}
 
+// synthesized is a template and its findings, as kept in memory and on
+// disk.
 type synthesized struct {
-	template []byte
-	findings []string
+	Template json.RawMessage `json:"template"`
+	Findings []string        `json:"findings"`
 }
 
 // synthKey is what a synthesis depends on: the config and the asset (its

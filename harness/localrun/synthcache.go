@@ -42,8 +42,12 @@ var (
 )
 
 // synthDiskCache returns the cache for this process, or one with an empty
-// dir when there is none.
-func synthDiskCache(tc Toolchain) diskCache {
+// dir when there is none. A built asset is named by its path and time, not
+// its sources: its templates are not shared.
+func synthDiskCache(tc Toolchain, asset string) diskCache {
+	if asset != "" {
+		return diskCache{}
+	}
 	synthDiskOnce.Do(func() {
 		if !testing.Testing() {
 			return
@@ -115,12 +119,6 @@ func fingerprint(root string, built int64) (string, bool) {
 
 var errNewerThanBinary = errors.New("a source is newer than the running binary")
 
-// cachedTemplate is a cache file's content.
-type cachedTemplate struct {
-	Template json.RawMessage `json:"template"`
-	Findings []string        `json:"findings"`
-}
-
 // path names the file for a synthesis key.
 func (c diskCache) path(key string) string {
 	sum := sha256.Sum256([]byte(key))
@@ -135,11 +133,11 @@ func (c diskCache) load(key string) (synthesized, bool) {
 	if err != nil {
 		return synthesized{}, false
 	}
-	var ct cachedTemplate
-	if json.Unmarshal(b, &ct) != nil || len(ct.Template) == 0 {
+	var got synthesized
+	if json.Unmarshal(b, &got) != nil || len(got.Template) == 0 {
 		return synthesized{}, false
 	}
-	return synthesized{template: ct.Template, findings: ct.Findings}, true
+	return got, true
 }
 
 // store writes atomically (test processes run side by side) and removes
@@ -149,7 +147,7 @@ func (c diskCache) store(key string, s synthesized) {
 	if c.dir == "" || os.MkdirAll(c.dir, 0o755) != nil {
 		return
 	}
-	b, err := json.Marshal(cachedTemplate{Template: s.template, Findings: s.findings})
+	b, err := json.Marshal(s)
 	if err != nil {
 		return
 	}

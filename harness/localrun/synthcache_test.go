@@ -54,15 +54,15 @@ func TestSynthCacheIsNamedByItsSources(t *testing.T) {
 
 	dir := filepath.Join(root, "build", "cache", "synth")
 	old := diskCache{dir: dir, fingerprint: first}
-	old.store("config", synthesized{template: []byte(`{"a":1}`), findings: []string{"f"}})
+	old.store("config", synthesized{Template: []byte(`{"a":1}`), Findings: []string{"f"}})
 	cur := diskCache{dir: dir, fingerprint: second}
 	if _, ok := cur.load("config"); ok {
 		t.Error("a template from other sources was loaded")
 	}
-	cur.store("config", synthesized{template: []byte(`{"a":2}`)})
+	cur.store("config", synthesized{Template: []byte(`{"a":2}`)})
 	got, ok := cur.load("config")
-	if !ok || string(got.template) != `{"a":2}` {
-		t.Errorf("load after store: %s %v", got.template, ok)
+	if !ok || string(got.Template) != `{"a":2}` {
+		t.Errorf("load after store: %s %v", got.Template, ok)
 	}
 	if _, ok := old.load("config"); ok {
 		t.Error("the old sources' template was not removed")
