@@ -79,24 +79,34 @@ func testMachine(t *testing.T, in engineInput, answer func(r *sim.Region, token 
 		}
 		return out, err
 	}
+	run := startEngine(t, tc, host, sched)
+	return run(m.Job("exec-1", in, epoch)), region.Now().Sub(epoch)
+}
+
+// startEngine starts host and a runner serving it, both closed when the
+// test ends; the function it returns runs one job to its end.
+func startEngine(t *testing.T, tc Toolchain, host *Host, sched *Scheduler) func(*Job) *Execution {
+	t.Helper()
 	if err := host.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer host.Close()
-	job := m.Job("exec-1", in, epoch)
-	host.AddJob(job)
-	sched.Join(job.Name)
-	defer sched.Leave(job.Name)
+	t.Cleanup(func() { host.Close() })
 	engine, err := tc.Start(context.Background(), host.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer engine.Close()
-	ex, err := engine.Run(context.Background(), job.Name, nil)
-	if err != nil {
-		t.Fatal(err)
+	t.Cleanup(func() { engine.Close() })
+	return func(job *Job) *Execution {
+		t.Helper()
+		host.AddJob(job)
+		sched.Join(job.Name)
+		defer sched.Leave(job.Name)
+		ex, err := engine.Run(context.Background(), job.Name, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ex
 	}
-	return ex, region.Now().Sub(epoch)
 }
 
 // Boom is a test error; its type name is what the Catch matches.
@@ -215,24 +225,9 @@ func TestRunnerRejectsAnInvalidDefinitionEveryTime(t *testing.T) {
 	region := sim.NewTest(t, sim.Options{Start: epoch})
 	sched := NewScheduler(regionClock{region})
 	host := NewHost(map[string]any{}, sched, newSimTokens(region, sched, m.ExecutionARN), slog.New(slog.DiscardHandler))
-	if err := host.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer host.Close()
-	engine, err := tc.Start(context.Background(), host.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer engine.Close()
+	run := startEngine(t, tc, host, sched)
 	for _, name := range []string{"exec-1", "exec-2"} {
-		job := m.Job(name, map[string]any{}, epoch)
-		host.AddJob(job)
-		sched.Join(job.Name)
-		ex, err := engine.Run(context.Background(), job.Name, nil)
-		sched.Leave(job.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ex := run(m.Job(name, map[string]any{}, epoch))
 		if ex.Status != "FAILED" || !strings.Contains(ex.Cause, "InputPath") {
 			t.Errorf("%s: %s %s (%s), want FAILED naming the invalid InputPath", name, ex.Status, ex.Error, ex.Cause)
 		}
