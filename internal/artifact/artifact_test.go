@@ -30,7 +30,7 @@ func TestInspectAcceptsTheSample(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(b)
-	if s.SHA256 != hex.EncodeToString(sum[:]) || s.CompressedSize != int64(len(b)) || s.Version != "1.4.2" || s.Files != 4 {
+	if s.SHA256 != hex.EncodeToString(sum[:]) || s.CompressedSize != int64(len(b)) || s.Version != "1.4.2" || s.Files != 5 {
 		t.Errorf("summary %+v", s)
 	}
 }

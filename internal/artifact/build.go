@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	_ "embed"
 	"fmt"
 	"time"
 )
@@ -55,15 +56,28 @@ func Build(entries []Entry) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// The sample release's app (sample/): a Node.js server using built-in
+// modules only, its entry point and its install hook.
+var (
+	//go:embed sample/server.js
+	sampleServer string
+	//go:embed sample/run
+	sampleRun string
+	//go:embed sample/install
+	sampleInstall string
+)
+
 // Sample is a small release of app at version in the layout the instance
-// scripts expect (instance/README.md): VERSION, the greenlight/run entry
-// point, an install hook, and a page.
+// scripts expect (instance/README.md): VERSION, APP, the greenlight/run
+// entry point that starts server.js with node, and an install hook.
 func Sample(app, version string) ([]byte, error) {
 	return Build([]Entry{
 		{Name: "VERSION", Body: version + "\n"},
+		{Name: "APP", Body: app + "\n"},
+		{Name: "server.js", Body: sampleServer},
 		{Name: "greenlight/", Type: tar.TypeDir, Mode: 0o755},
-		{Name: Entrypoint, Mode: 0o755, Body: "#!/bin/sh\n# " + app + " " + version + ": the sample app the local engine releases\nexec python3 -m http.server \"${PORT:-8080}\" --directory \"$(dirname \"$0\")/../public\"\n"},
-		{Name: "greenlight/hooks/install", Mode: 0o755, Body: "#!/bin/sh\necho installed " + app + " " + version + "\n"},
-		{Name: "public/index.html", Body: "<h1>" + app + " " + version + "</h1>\n"},
+		{Name: Entrypoint, Mode: 0o755, Body: sampleRun},
+		{Name: "greenlight/hooks/", Type: tar.TypeDir, Mode: 0o755},
+		{Name: "greenlight/hooks/install", Mode: 0o755, Body: sampleInstall},
 	})
 }
