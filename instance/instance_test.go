@@ -3,6 +3,7 @@ package instance_test
 import (
 	"github.com/greenlight/greenlight/harness/sandbox"
 	"github.com/greenlight/greenlight/instance"
+	"github.com/greenlight/greenlight/internal/artifact"
 
 	"archive/tar"
 	"bytes"
@@ -440,6 +441,31 @@ func TestDeployDetails(t *testing.T) {
 		}
 		assertClean(t, sb)
 	})
+}
+
+// The local engine's sample release passes the deploy script's checks
+// and its install hook runs.
+func TestDeployTheSample(t *testing.T) {
+	t.Parallel()
+	sb := box(t)
+	art, err := artifact.Sample(app, "1.0.r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = sb.SetHealth(200)
+	res := deploy(t, sb, "r1", art, nil)
+	if !res.OK() || !strings.Contains(res.Stderr, "installed shop 1.0.r1\n") {
+		t.Fatalf("exit %d: %s\nstderr:\n%s", res.ExitCode, res.Reason(), res.Stderr)
+	}
+	for _, f := range []string{"VERSION", "APP", "server.js", "greenlight/run"} {
+		if _, err := os.Stat(sb.Path("/opt/shop/current/" + f)); err != nil {
+			t.Error(err)
+		}
+	}
+	if started, release, _ := sb.Unit("shop.service"); !started || release != "releases/r1" {
+		t.Errorf("service active %v, last started %q", started, release)
+	}
+	assertClean(t, sb)
 }
 
 func TestDeployKeepsLastReleases(t *testing.T) {
