@@ -1,6 +1,7 @@
 // Package netfront is the local engine's network in front of the apps it
 // runs as processes on loopback: Front is the instance's nginx with
-// greenlight's maintenance snippet.
+// greenlight's maintenance snippet, AddressProxy is the Elastic IP that
+// sends each connection to the instance it points to.
 package netfront
 
 import (
