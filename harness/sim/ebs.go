@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -38,9 +39,11 @@ type volume struct {
 	// error state instead of available.
 	fails bool
 	// writes is the volume's content: a counter of writes since it was
-	// first created, carried from snapshot to restored volume.
+	// first created, carried from snapshot to restored volume. With
+	// Options.Disks the store holds the content (an app may write to it
+	// directly) and is read instead; Region.Write keeps both in step.
 	writes int64
-	// snapWrites is the counter at the last snapshot in this volume's
+	// snapWrites is the count at the last snapshot in this volume's
 	// lineage; -1 when there is none, so the next snapshot is full.
 	snapWrites int64
 }
@@ -61,7 +64,7 @@ type snapshot struct {
 	encrypted                           bool
 	tags                                tagSet
 	start, complete                     time.Time
-	writes                              int64 // the volume's counter at the call
+	writes                              int64 // the volume's count at the call
 	caller                              string
 }
 
@@ -91,8 +94,9 @@ type volumeSpec struct {
 
 // newVolume creates a volume, creating until Latencies.CreateVolume has
 // passed. A volume restored from a snapshot starts with the snapshot's
-// content. Called with r.mu held.
-func (r *Region) newVolume(spec volumeSpec) *volume {
+// content. An error is the content store's; the volume is then not made.
+// Called with r.mu held.
+func (r *Region) newVolume(spec volumeSpec) (*volume, error) {
 	now := r.now()
 	v := &volume{
 		id: r.hexID("vol"), az: spec.az, volumeType: spec.volumeType, snapshotID: spec.snapshotID, iops: spec.iops, throughput: spec.throughput,
@@ -103,8 +107,20 @@ func (r *Region) newVolume(spec volumeSpec) *volume {
 	if v.tags == nil {
 		v.tags = tagSet{}
 	}
-	if s, ok := r.snapshots[spec.snapshotID]; ok {
+	s, restored := r.snapshots[spec.snapshotID]
+	if restored {
 		v.writes, v.snapWrites = s.writes, s.writes
+	}
+	if d := r.opts.Disks; d != nil {
+		var err error
+		if restored {
+			err = d.Restore(v.id, s.id)
+		} else {
+			err = d.Empty(v.id)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("content of volume %s: %w", v.id, err)
+		}
 	}
 	if v.volumeType == "" {
 		v.volumeType = string(ec2types.VolumeTypeGp2)
@@ -114,10 +130,26 @@ func (r *Region) newVolume(spec volumeSpec) *volume {
 	}
 	r.volumes[v.id] = v
 	r.volumeOrder = append(r.volumeOrder, v.id)
-	return v
+	return v, nil
 }
 
-func (r *Region) deleteVolume(id string) { delete(r.volumes, id) }
+// deleteVolume deletes a volume and its content; when the content store
+// fails the volume stays. Called with r.mu held.
+func (r *Region) deleteVolume(id string) error {
+	if d := r.opts.Disks; d != nil {
+		if err := d.DeleteVolume(id); err != nil {
+			return fmt.Errorf("content of volume %s: %w", id, err)
+		}
+	}
+	delete(r.volumes, id)
+	return nil
+}
+
+// storeError is an AWS call failing because the content store did: AWS's
+// own fault, a 500, rather than content that silently diverges.
+func storeError(err error) error {
+	return apiErrorf(ServiceEC2, "InternalError", "An internal error has occurred (%v)", err)
+}
 
 func (r *Region) describeVolume(v *volume) ec2types.Volume {
 	out := ec2types.Volume{
@@ -224,7 +256,10 @@ func (e *EC2) CreateVolume(ctx context.Context, in *ec2.CreateVolumeInput, _ ...
 			return nil, err
 		}
 		spec.tags = tags
-		v := r.newVolume(spec)
+		v, err := r.newVolume(spec)
+		if err != nil {
+			return nil, storeError(err)
+		}
 		if !r.useKey(caller, "CreateVolume", keyUse{key: v.kmsKeyID, from: sourceKey(src), volumeID: v.id, create: true}) {
 			v.fails = true
 		}
@@ -408,7 +443,9 @@ func (e *EC2) DeleteVolume(ctx context.Context, in *ec2.DeleteVolumeInput, _ ...
 		if v.state != volAvailable && v.state != volError {
 			return nil, apiErrorf(ServiceEC2, "IncorrectState", "The volume '%s' is not in a state to be deleted.", v.id)
 		}
-		r.deleteVolume(v.id)
+		if err := r.deleteVolume(v.id); err != nil {
+			return nil, storeError(err)
+		}
 		return &ec2.DeleteVolumeOutput{}, nil
 	})
 }
@@ -512,29 +549,52 @@ func (e *EC2) CreateSnapshot(ctx context.Context, in *ec2.CreateSnapshotInput, _
 		if err != nil {
 			return nil, err
 		}
-		s := r.newSnapshot(v, aws.ToString(in.Description), tags, caller, r.now())
+		s, err := r.newSnapshot(v, aws.ToString(in.Description), tags, caller, r.now())
+		if err != nil {
+			return nil, storeError(err)
+		}
 		return createSnapshotOutput(r.describeSnapshot(s)), nil
 	})
 }
 
-// newSnapshot records a snapshot of v taken at t. Called with r.mu held.
-func (r *Region) newSnapshot(v *volume, description string, tags tagSet, caller string, t time.Time) *snapshot {
+// newSnapshot records a snapshot of v taken at t. An error is the
+// content store's; the snapshot is then not made. Called with r.mu held.
+func (r *Region) newSnapshot(v *volume, description string, tags tagSet, caller string, t time.Time) (*snapshot, error) {
+	id := r.hexID("snap")
+	writes := v.writes
+	if d := r.opts.Disks; d != nil {
+		// The content is copied now, at the call: "The snapshot includes
+		// only the data that was written to the volume at the time the
+		// snapshot was requested" (ebs/latest/userguide/
+		// ebs-creating-snapshot.html). What is written while it is
+		// pending is not in it.
+		if err := d.Snapshot(id, v.id); err != nil {
+			return nil, fmt.Errorf("content of snapshot %s of %s: %w", id, v.id, err)
+		}
+		// The copy's count, not the live volume's, which an app may
+		// have added to since.
+		n, err := d.SnapshotWrites(id)
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("content of snapshot %s: %w", id, err), d.DeleteSnapshot(id))
+		}
+		writes = n
+	}
 	changed := int64(v.size) << 30
 	if v.snapWrites >= 0 {
-		changed = (v.writes - v.snapWrites) * r.lat.BytesPerWrite
+		changed = (writes - v.snapWrites) * r.lat.BytesPerWrite
 	}
 	s := &snapshot{
-		id: r.hexID("snap"), volumeID: v.id, description: description, kmsKeyID: v.kmsKeyID,
+		id: id, volumeID: v.id, description: description, kmsKeyID: v.kmsKeyID,
 		sizeGiB: v.size, encrypted: v.encrypted, tags: tags, start: t,
-		complete: t.Add(r.lat.snapshotDuration(changed)), writes: v.writes, caller: caller,
+		complete: t.Add(r.lat.snapshotDuration(changed)), writes: writes, caller: caller,
 	}
 	if s.tags == nil {
 		s.tags = tagSet{}
 	}
-	v.snapWrites = v.writes
+	v.snapWrites = writes
 	r.snapshots[s.id] = s
 	r.snapshotOrder = append(r.snapshotOrder, s.id)
-	return s
+	return s, nil
 }
 
 func (r *Region) describeSnapshot(s *snapshot) ec2types.Snapshot {
@@ -632,6 +692,11 @@ func (e *EC2) DeleteSnapshot(ctx context.Context, in *ec2.DeleteSnapshotInput, _
 		for _, img := range r.images {
 			if img.snapshotID == id {
 				return nil, apiErrorf(ServiceEC2, "InvalidSnapshot.InUse", "The snapshot %s is currently in use by %s", id, img.id)
+			}
+		}
+		if d := r.opts.Disks; d != nil {
+			if err := d.DeleteSnapshot(id); err != nil {
+				return nil, storeError(fmt.Errorf("content of snapshot %s: %w", id, err))
 			}
 		}
 		delete(r.snapshots, id)

@@ -86,8 +86,9 @@ type instance struct {
 	agentSeen    bool // the SSM agent has registered at least once
 	agentStopped bool // StopAgent: the instance runs, its agent does not
 	caller       string
-	// launchFails: a volume's KMS key could not be used, so the
-	// instance goes from pending to terminated (Client.InternalError).
+	// launchFails: a volume's KMS key could not be used, or its content
+	// made (Options.Disks), so the instance goes from pending to
+	// terminated (Client.InternalError).
 	launchFails bool
 	// stateReason is the StateReason code of an instance EC2 shut down
 	// itself; "" for a user-initiated state change.
@@ -239,10 +240,17 @@ func (r *Region) runInstances(in *ec2.RunInstancesInput, caller string) (*ec2.Ru
 		r.instanceOrder = append(r.instanceOrder, i.id)
 		for _, m := range mappings {
 			encrypted, key := r.volumeKey(m.encrypted, m.kmsKeyID, m.src)
-			v := r.newVolume(volumeSpec{
+			v, err := r.newVolume(volumeSpec{
 				az: i.az, size: m.size, volumeType: m.volumeType, snapshotID: m.snapshotID,
 				encrypted: encrypted, kmsKeyID: key, tags: volTags.clone(), caller: caller,
 			})
+			if err != nil {
+				// The content store failed: like a volume EC2 cannot
+				// create, the instance never runs (launchFails) rather
+				// than running without it.
+				i.launchFails = true
+				continue
+			}
 			v.state, v.availableAt = volInUse, time.Time{}
 			v.att = &attachment{instanceID: i.id, device: m.device, state: attAttached, at: now, deleteOnTermination: m.deleteOnTermination}
 			i.devices[m.device] = v.id
@@ -873,7 +881,11 @@ func (r *Region) instanceTransition(i *instance) {
 				continue
 			}
 			if v.att != nil && v.att.deleteOnTermination {
-				r.deleteVolume(v.id)
+				if r.deleteVolume(v.id) != nil {
+					// The volume goes with the instance regardless:
+					// content the store kept is litter, not a volume.
+					delete(r.volumes, v.id)
+				}
 				continue
 			}
 			v.att, v.state = nil, volAvailable

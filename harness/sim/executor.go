@@ -247,9 +247,10 @@ func (h *Host) Unmount() {
 var ErrWriteRefused = errors.New("write refused")
 
 // Write makes the app on an instance write to its data volume: the
-// volume's counter goes up by one. It is refused unless the instance is
-// up, the app runs, maintenance is off, the filesystem is not frozen and
-// a data volume is mounted.
+// volume's counter goes up by one and, with Options.Disks, a line is
+// appended to its writes log. It is refused unless the instance is up,
+// the app runs, maintenance is off, the filesystem is not frozen and a
+// data volume is mounted.
 func (r *Region) Write(instanceID string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -275,11 +276,17 @@ func (r *Region) Write(instanceID string) error {
 	if v == nil || v.att == nil || v.att.instanceID != i.id {
 		return refuse("data volume is gone")
 	}
+	if d := r.opts.Disks; d != nil {
+		if err := d.Append(v.id, fmt.Sprintf("%s-%d", i.id, v.writes+1)); err != nil {
+			return fmt.Errorf("write on %s: %w", instanceID, err)
+		}
+	}
 	v.writes++
 	return nil
 }
 
-// VolumeWrites is a volume's content: how many writes it holds.
+// VolumeWrites is a volume's content: how many writes it holds, as
+// Options.Disks counts them when set.
 func (r *Region) VolumeWrites(volumeID string) (int64, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -287,16 +294,23 @@ func (r *Region) VolumeWrites(volumeID string) (int64, error) {
 	if !ok {
 		return 0, errUnknown("volume", volumeID)
 	}
+	if d := r.opts.Disks; d != nil {
+		return d.VolumeWrites(v.id)
+	}
 	return v.writes, nil
 }
 
-// SnapshotWrites is the content a snapshot captured.
+// SnapshotWrites is the content a snapshot captured, as Options.Disks
+// counts it when set.
 func (r *Region) SnapshotWrites(snapshotID string) (int64, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s, ok := r.snapshots[snapshotID]
 	if !ok {
 		return 0, errUnknown("snapshot", snapshotID)
+	}
+	if d := r.opts.Disks; d != nil {
+		return d.SnapshotWrites(s.id)
 	}
 	return s.writes, nil
 }

@@ -95,6 +95,12 @@ func (r *Region) buildFixture() error {
 	built := start.Add(-7 * 24 * time.Hour)
 	golden := &snapshot{id: r.hexID("snap"), description: "golden image root", sizeGiB: 8,
 		tags: tagSet{}, start: built, complete: built.Add(5 * time.Minute)}
+	if d := r.opts.Disks; d != nil {
+		// An empty root: the app's data is on the data volume.
+		if err := d.FillSnapshot(golden.id, 0); err != nil {
+			return fmt.Errorf("content of the golden image: %w", err)
+		}
+	}
 	r.snapshots[golden.id] = golden
 	r.snapshotOrder = append(r.snapshotOrder, golden.id)
 	img := &image{id: r.hexID("ami"), name: "greenlight-golden-al2023-arm64", rootDevice: "/dev/xvda",
@@ -126,7 +132,10 @@ func (r *Region) buildFixture() error {
 	}
 	r.instances[live.id] = live
 	r.instanceOrder = append(r.instanceOrder, live.id)
-	root := r.newVolume(volumeSpec{az: live.az, volumeType: "gp3", snapshotID: golden.id, size: 8})
+	root, err := r.newVolume(volumeSpec{az: live.az, volumeType: "gp3", snapshotID: golden.id, size: 8})
+	if err != nil {
+		return err
+	}
 	root.state, root.createdAt, root.availableAt = volInUse, launched, time.Time{}
 	root.att = &attachment{instanceID: live.id, device: img.rootDevice, state: attAttached, at: launched, deleteOnTermination: true}
 	live.devices[img.rootDevice] = root.id
@@ -142,22 +151,41 @@ func (r *Region) buildFixture() error {
 	f.AllocationID, f.PublicIP = eip.allocationID, eip.publicIP
 
 	if o.DataVolume {
-		v := r.newVolume(volumeSpec{az: live.az, volumeType: o.DataVolumeType, iops: o.DataIOPS, throughput: o.DataThroughput, size: o.DataSizeGiB, encrypted: true,
+		v, err := r.newVolume(volumeSpec{az: live.az, volumeType: o.DataVolumeType, iops: o.DataIOPS, throughput: o.DataThroughput, size: o.DataSizeGiB, encrypted: true,
 			tags: tagSet{"Name": o.App + "-data", tagApp: o.App, tagRole: release.RoleData, tagManaged: release.ManagedValue}})
+		if err != nil {
+			return err
+		}
 		v.state, v.createdAt, v.availableAt = volInUse, launched, time.Time{}
 		v.att = &attachment{instanceID: live.id, device: o.DataDevice, state: attAttached, at: launched}
 		live.devices[o.DataDevice] = v.id
 		live.app.MountedVolume, live.app.MountPoint = v.id, o.DataMountPoint
 		// Hourly backups, each holding a hundred more writes than the
 		// last, and fifty writes since the newest.
+		fill := func(writes int64) error {
+			v.writes = writes
+			if d := r.opts.Disks; d != nil {
+				if err := d.FillVolume(v.id, writes); err != nil {
+					return fmt.Errorf("content of the data volume: %w", err)
+				}
+			}
+			return nil
+		}
 		for k := 1; k <= o.DataSnapshots; k++ {
-			v.writes = int64(100 * k)
+			if err := fill(int64(100 * k)); err != nil {
+				return err
+			}
 			at := start.Add(-time.Duration(o.DataSnapshots-k+1) * time.Hour)
-			s := r.newSnapshot(v, fmt.Sprintf("%s data backup %d", o.App, k),
+			s, err := r.newSnapshot(v, fmt.Sprintf("%s data backup %d", o.App, k),
 				tagSet{tagApp: o.App, tagRole: release.RoleBackup, tagManaged: release.ManagedValue}, "", at)
+			if err != nil {
+				return err
+			}
 			f.DataSnapshots = append(f.DataSnapshots, s.id)
 		}
-		v.writes = int64(100*o.DataSnapshots + 50)
+		if err := fill(int64(100*o.DataSnapshots + 50)); err != nil {
+			return err
+		}
 		f.DataVolume, f.DataDevice, f.DataMountPoint = v.id, o.DataDevice, o.DataMountPoint
 	}
 
@@ -171,7 +199,11 @@ func (r *Region) buildFixture() error {
 
 	f.LiveInstances = []string{live.id}
 	for n := 1; n < o.LiveFleet; n++ {
-		f.LiveInstances = append(f.LiveInstances, r.addLive(live, r.subnets[n%len(r.subnets)], golden.id))
+		id, err := r.addLive(live, r.subnets[n%len(r.subnets)], golden.id)
+		if err != nil {
+			return err
+		}
+		f.LiveInstances = append(f.LiveInstances, id)
 	}
 
 	r.topics[o.TopicARN] = true
@@ -183,7 +215,7 @@ func (r *Region) buildFixture() error {
 
 // addLive adds an instance like first to the live side, in subnet sn, and
 // registers it wherever first is registered.
-func (r *Region) addLive(first *instance, sn *subnet, rootSnapshot string) string {
+func (r *Region) addLive(first *instance, sn *subnet, rootSnapshot string) (string, error) {
 	i := &instance{
 		id: r.hexID("i"), reservationID: r.hexID("r"), imageID: first.imageID, instanceType: first.instanceType,
 		subnetID: sn.id, az: sn.az, privateIP: r.privateIP(sn), autoPublicIP: first.autoPublicIP, privatePath: sn.privatePath,
@@ -197,7 +229,10 @@ func (r *Region) addLive(first *instance, sn *subnet, rootSnapshot string) strin
 	}
 	r.instances[i.id] = i
 	r.instanceOrder = append(r.instanceOrder, i.id)
-	root := r.newVolume(volumeSpec{az: i.az, volumeType: "gp3", snapshotID: rootSnapshot, size: 8})
+	root, err := r.newVolume(volumeSpec{az: i.az, volumeType: "gp3", snapshotID: rootSnapshot, size: 8})
+	if err != nil {
+		return "", err
+	}
 	root.state, root.createdAt, root.availableAt = volInUse, first.launchTime, time.Time{}
 	root.att = &attachment{instanceID: i.id, device: i.rootDevice, state: attAttached, at: first.launchTime, deleteOnTermination: true}
 	i.devices[i.rootDevice] = root.id
@@ -211,7 +246,7 @@ func (r *Region) addLive(first *instance, sn *subnet, rootSnapshot string) strin
 			}
 		}
 	}
-	return i.id
+	return i.id, nil
 }
 
 // regionShort abbreviates a region for AZ ids: eu-west-1 → euw1.

@@ -77,6 +77,10 @@ type Options struct {
 	// DataSnapshots is how many completed snapshots of the data volume
 	// exist, one an hour before the start, the newest last.
 	DataSnapshots int
+	// Disks holds the real content of every volume and snapshot (see
+	// NewDirDisks), for an app that writes files; nil keeps the content
+	// a counter of Region.Write calls.
+	Disks Disks
 
 	// Encryption is the account's EBS encryption: encryption by default,
 	// the default KMS key (the data volume and its snapshots are under
