@@ -36,6 +36,12 @@ type Scheduler struct {
 	// AfterAdvance hooks run, without the lock, each time the clock
 	// moves (schedules firing, the live app writing).
 	afterAdvance []func(from, to time.Time)
+	// whileHeld hooks run after each move with the clock held: no actor
+	// moves it again until they return, so what they do (the users'
+	// requests) happens at one simulated moment, never across a change
+	// of state. held counts the moves whose held hooks still run.
+	whileHeld []func(from, to time.Time)
+	held      int
 }
 
 type actor struct {
@@ -57,6 +63,15 @@ func (s *Scheduler) AfterAdvance(f func(from, to time.Time)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.afterAdvance = append(s.afterAdvance, f)
+}
+
+// WhileHeld registers a hook run after every clock move before any
+// AfterAdvance hook, with the clock held until it returns. It must not
+// wait on the clock.
+func (s *Scheduler) WhileHeld(f func(from, to time.Time)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.whileHeld = append(s.whileHeld, f)
 }
 
 // Join marks an execution as running.
@@ -150,6 +165,14 @@ type move struct{ from, to time.Time }
 // Called with the lock held; returns the moves for the hooks.
 func (s *Scheduler) step() []move {
 	var moves []move
+	if s.held > 0 {
+		return nil
+	}
+	defer func() {
+		if len(moves) > 0 && len(s.whileHeld) > 0 {
+			s.held++
+		}
+	}()
 	for {
 		var next time.Time
 		for _, a := range s.actors {
@@ -182,8 +205,23 @@ func (s *Scheduler) runHooks(moves []move) {
 		return
 	}
 	s.mu.Lock()
+	held := append([]func(from, to time.Time){}, s.whileHeld...)
 	hooks := append([]func(from, to time.Time){}, s.afterAdvance...)
 	s.mu.Unlock()
+	if len(held) > 0 {
+		for _, m := range moves {
+			for _, h := range held {
+				h(m.from, m.to)
+			}
+		}
+		// Every actor may have started waiting meanwhile: the clock
+		// moves on here if it can.
+		s.mu.Lock()
+		s.held--
+		more := s.step()
+		s.mu.Unlock()
+		defer s.runHooks(more)
+	}
 	for _, m := range moves {
 		for _, h := range hooks {
 			h(m.from, m.to)
@@ -204,6 +242,9 @@ func (s *Scheduler) AdvanceIdle(d time.Duration) {
 	s.mu.Lock()
 	from := s.clock.Now()
 	s.clock.Advance(d)
+	if len(s.whileHeld) > 0 {
+		s.held++
+	}
 	s.mu.Unlock()
 	s.runHooks([]move{{from, from.Add(d)}})
 }

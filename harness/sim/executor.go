@@ -130,6 +130,30 @@ func (h *Host) App() AppState {
 	return out
 }
 
+// InstanceApp is one instance's app as its processes should be now.
+type InstanceApp struct {
+	ID  string
+	App AppState
+	// Up: the instance runs and its OS has booted. Gone: terminated.
+	Up, Gone bool
+}
+
+// Apps is every instance's app state, by instance id.
+func (r *Region) Apps() []InstanceApp {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.settle()
+	now := r.now()
+	var out []InstanceApp
+	for _, i := range r.instances {
+		a := i.app
+		a.Releases = slices.Clone(i.app.Releases)
+		out = append(out, InstanceApp{ID: i.id, App: a, Up: i.osUp(now, r.lat), Gone: i.state == stateTerminated})
+	}
+	slices.SortFunc(out, func(a, b InstanceApp) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
 // App returns an instance's app state.
 func (r *Region) App(instanceID string) (AppState, error) {
 	if _, ok := r.instanceExists(instanceID); !ok {

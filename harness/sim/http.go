@@ -86,6 +86,24 @@ type fakeAddr string
 func (a fakeAddr) Network() string { return "tcp" }
 func (a fakeAddr) String() string  { return string(a) }
 
+// SetAppFronts makes the instances' apps real: a connection to an
+// instance that is up, on the app's port, goes to front(instanceID), the
+// loopback address of the process standing for it (nginx and the app
+// behind it), instead of the modelled app server. front reports false
+// for an instance it has nothing for: the connection is refused.
+func (r *Region) SetAppFronts(front func(instanceID string) (string, bool)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.appFront = front
+}
+
+// Route is where a connection from caller to host:port goes now: the
+// loopback address serving it, or the error the dial meets (a timeout
+// when nothing is there, connection refused when nothing listens).
+func (r *Region) Route(host string, port int, caller string) (string, error) {
+	return r.route(host, port, caller)
+}
+
 // route finds the loopback address serving host:port now, starting the
 // instance's app server on first use.
 func (r *Region) route(host string, port int, caller string) (string, error) {
@@ -111,6 +129,13 @@ func (r *Region) route(host string, port int, caller string) (string, error) {
 	switch {
 	case target == nil || !target.osUp(now, r.lat) || !r.reachable(caller, public):
 		return "", dialTimeout{addr: net.JoinHostPort(host, strconv.Itoa(port))}
+	case r.appFront != nil && target.app.Port == port:
+		// A real front (nginx's part) runs whenever the OS is up: it,
+		// not the model, answers for a stopped app or maintenance.
+		if addr, ok := r.appFront(target.id); ok {
+			return addr, nil
+		}
+		return "", syscall.ECONNREFUSED
 	case !target.app.Running || target.app.Version == "" || target.app.Port != port:
 		return "", syscall.ECONNREFUSED
 	}

@@ -235,6 +235,9 @@ type Region struct {
 	noCapacity map[string]bool
 
 	servers  map[string]*appServer
+	// appFront, when set, gives an instance's real front (the local
+	// engine's process behind its maintenance front): see SetAppFronts.
+	appFront func(instanceID string) (string, bool)
 	s3       *S3
 	s3Client *s3.Client
 	dynamo   awsapi.DynamoDB
