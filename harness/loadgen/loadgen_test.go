@@ -1,15 +1,20 @@
 package loadgen
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -163,6 +168,16 @@ func TestClassification(t *testing.T) {
 		}
 		conn.Close()
 	}
+	// reset closes with SO_LINGER 0, so the client gets a TCP reset, as
+	// from an Elastic IP remapped mid-request.
+	reset := func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			panic(err)
+		}
+		conn.(*net.TCPConn).SetLinger(0)
+		conn.Close()
+	}
 	cases := []struct {
 		name    string
 		handler http.HandlerFunc // nil: a closed listener
@@ -181,6 +196,8 @@ func TestClassification(t *testing.T) {
 		{name: "closed listener", want: Counts{Failed: 1}, reason: "connection refused"},
 		{name: "hang up on GET", handler: hangUp, want: Counts{Failed: 1}, reason: "EOF"},
 		{name: "hang up on POST", handler: hangUp, write: true, want: Counts{Failed: 1}, reason: "EOF"},
+		{name: "reset on GET", handler: reset, want: Counts{Failed: 1}, reason: "connection reset"},
+		{name: "reset on POST", handler: reset, write: true, want: Counts{Failed: 1}, reason: "connection reset"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -218,6 +235,27 @@ func TestClassification(t *testing.T) {
 				t.Errorf("errors %v, want %v", r.Errors, wantErrors)
 			}
 		})
+	}
+}
+
+func TestErrorKey(t *testing.T) {
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{&url.Error{Op: "Get", URL: "u", Err: &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}, "connection refused"},
+		{&url.Error{Op: "Get", URL: "u", Err: &net.OpError{Op: "read", Err: os.NewSyscallError("read", syscall.ECONNRESET)}}, "connection reset"},
+		{&url.Error{Op: "Post", URL: "u", Err: &net.OpError{Op: "write", Err: os.NewSyscallError("write", syscall.EPIPE)}}, "broken pipe"},
+		{&url.Error{Op: "Get", URL: "u", Err: io.EOF}, "EOF"},
+		{fmt.Errorf("body: %w", io.ErrUnexpectedEOF), "EOF"},
+		{&url.Error{Op: "Get", URL: "u", Err: context.DeadlineExceeded}, "timeout"},
+		{&url.Error{Op: "Get", URL: "u", Err: &net.DNSError{IsTimeout: true}}, "timeout"},
+		{errors.New("something else"), "other"},
+	}
+	for _, tc := range cases {
+		if got := errorKey(tc.err); got != tc.want {
+			t.Errorf("errorKey(%v) = %q, want %q", tc.err, got, tc.want)
+		}
 	}
 }
 
