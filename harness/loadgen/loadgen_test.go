@@ -748,3 +748,29 @@ func TestConfigValidation(t *testing.T) {
 		}
 	}
 }
+
+// countingTransport counts the requests that go through it.
+type countingTransport struct {
+	n    atomic.Int64
+	next http.RoundTripper
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.next.RoundTrip(r)
+}
+
+func TestUsesGivenTransport(t *testing.T) {
+	srv := serve(t, versionApp(fixed("1")))
+	inner := &http.Transport{}
+	defer inner.CloseIdleConnections()
+	rt := &countingTransport{next: inner}
+	g := newGen(t, Config{Base: srv.URL, Transport: rt, ReadsPerSecond: 3})
+	g.Tick(t0, at(1), "deploy")
+	if got := rt.n.Load(); got != 3 {
+		t.Errorf("%d requests through the given transport, want 3", got)
+	}
+	if g.own != nil {
+		t.Error("New made a transport of its own although Config gave one")
+	}
+}
