@@ -127,6 +127,24 @@ func (d *DirDisks) VolumeWrites(volumeID string) (int64, error) {
 	return countWrites(d.Dir(volumeID))
 }
 
+// VolumeWriteIDs are the complete lines of the volume's writes log: the
+// ids of the writes it holds, in order. No log is none.
+func (d *DirDisks) VolumeWriteIDs(volumeID string) ([]string, error) {
+	b, err := os.ReadFile(filepath.Join(d.Dir(volumeID), WritesLog))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		b = b[:i]
+	} else {
+		return nil, nil // a line the app is still writing is not a write yet
+	}
+	return strings.Split(string(b), "\n"), nil
+}
+
 // SnapshotWrites counts the lines of the snapshot's writes log.
 func (d *DirDisks) SnapshotWrites(snapshotID string) (int64, error) {
 	return countWrites(d.snapshotDir(snapshotID))

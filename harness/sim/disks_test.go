@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -191,5 +192,34 @@ func TestDisksErrorFailsTheCall(t *testing.T) {
 	wantCode(t, err, "InternalError")
 	if len(r.snapshots) != before {
 		t.Errorf("%d snapshots after the failed call, want %d", len(r.snapshots), before)
+	}
+}
+
+// VolumeWriteIDs reads the ids back in order, and a line still being
+// written (no newline yet) is not a write.
+func TestDisksVolumeWriteIDs(t *testing.T) {
+	d, err := NewDirDisks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(d.Dir("vol-1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := d.VolumeWriteIDs("vol-1"); err != nil || len(ids) != 0 {
+		t.Fatalf("an empty volume: %v, %v", ids, err)
+	}
+	for _, id := range []string{"u1-1", "u2-1"} {
+		if err := d.Append("vol-1", id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := os.OpenFile(filepath.Join(d.Dir("vol-1"), WritesLog), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = f.WriteString("u3-")
+	f.Close()
+	if ids, err := d.VolumeWriteIDs("vol-1"); err != nil || !slices.Equal(ids, []string{"u1-1", "u2-1"}) {
+		t.Fatalf("ids %v, %v: want u1-1 and u2-1, not the half-written line", ids, err)
 	}
 }

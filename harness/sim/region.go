@@ -234,7 +234,7 @@ type Region struct {
 	// InsufficientInstanceCapacity (NoCapacityIn).
 	noCapacity map[string]bool
 
-	servers  map[string]*appServer
+	servers map[string]*appServer
 	// appFront, when set, gives an instance's real front (the local
 	// engine's process behind its maintenance front): see SetAppFronts.
 	appFront func(instanceID string) (string, bool)
