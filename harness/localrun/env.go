@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -69,6 +70,18 @@ type Options struct {
 	Approve string
 	// Fault, when set, fails the next invocation of a Task state.
 	Fault *Fault
+	// Users runs the app for real: every instance's release a real
+	// process behind a real front (the artifact must run on this machine,
+	// as the sample does), volumes real directories, and users a load
+	// generator through the Elastic IP or the load balancer; Traffic and
+	// UserWrites report what they saw. Without it the app is modelled.
+	Users bool
+	// ReadsPerSecond and WritesPerSecond are the users' load per
+	// simulated second (both 0: 2 reads, and 1 write with a data volume).
+	ReadsPerSecond, WritesPerSecond float64
+	// AppFault, with Users, makes the released version misbehave once
+	// users reach it: AppFaultErrors or AppFaultCrash.
+	AppFault string
 	// Latencies overrides the simulated region's reference latencies.
 	Latencies *sim.Latencies
 	// Encryption is the simulated account's EBS encryption: encryption by
@@ -125,9 +138,15 @@ type Env struct {
 
 	mu     sync.Mutex
 	writes Writes
-	// users and albRequests: the users behind the load balancer, alb mode.
-	users       *albUsers
+	// albModel and albRequests: the modelled users behind the load
+	// balancer, alb mode without Options.Users.
+	albModel    *albUsers
 	albRequests ALBRequests
+	// users, apps and disks: the real users, app processes and volumes
+	// (Options.Users).
+	users *users
+	apps  *apps
+	disks *sim.DirDisks
 	// writeClock is the time since the users' last write (under a second).
 	writeClock  time.Duration
 	runs        map[string]*run
@@ -147,6 +166,8 @@ type Env struct {
 	// closing: Close has begun; no new work may join wg.
 	closing    bool
 	faultArmed bool
+	closeOnce  sync.Once
+	closeErr   error
 	faultMiss  string
 	wg         sync.WaitGroup
 }
@@ -197,8 +218,20 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		return nil, fmt.Errorf("start dynalite: %w", err)
 	}
 	model := &sim.ModelExecutor{}
-	if e.scripts, err = newScriptExecutor(model); err != nil {
+	if e.scripts, err = newScriptExecutor(model, cfg.App); err != nil {
 		return nil, err
+	}
+	var disks sim.Disks
+	if opts.Users {
+		if opts.AppFault != "" && appFaultContent[opts.AppFault] == "" {
+			return nil, fmt.Errorf("app fault %q is not one of %s, %s", opts.AppFault, AppFaultErrors, AppFaultCrash)
+		}
+		if e.disks, err = sim.NewDirDisks(filepath.Join(e.scripts.dir, "disks")); err != nil {
+			return nil, err
+		}
+		disks = e.disks
+	} else if opts.AppFault != "" {
+		return nil, fmt.Errorf("app fault %s needs the real app (Options.Users)", opts.AppFault)
 	}
 	docs := map[string]sim.DocumentKind{
 		instance.DocumentName(cfg.App, instance.Deploy):      sim.DocumentDeploy,
@@ -232,6 +265,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		Alarms:              alarms,
 		Zones:               zones,
 		LiveFleet:           cfg.FleetSize(),
+		Disks:               disks,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start the simulated region: %w", err)
@@ -350,12 +384,20 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		}
 		e.writes.Baseline = baseline
 	}
-	if e.Config.UsesALB() {
-		if e.users, err = newALBUsers(e); err != nil {
+	switch {
+	case opts.Users:
+		if err := e.startApps(ctx); err != nil {
 			return nil, err
 		}
-	}
-	if cfg.HasData() || e.Config.UsesALB() {
+		if err := e.startUsers(); err != nil {
+			return nil, err
+		}
+	case e.Config.UsesALB():
+		if e.albModel, err = newALBUsers(e); err != nil {
+			return nil, err
+		}
+		e.sched.AfterAdvance(e.userTraffic)
+	case cfg.HasData():
 		e.sched.AfterAdvance(e.userTraffic)
 	}
 	ok = true
@@ -423,8 +465,14 @@ func smokeTarget(c release.Config) string {
 }
 
 // Close stops everything the environment started: runners, the host,
-// the region's app servers, dynalite.
+// the region's app servers, the real apps and users, dynalite. Calling it
+// again returns the first call's error.
 func (e *Env) Close() error {
+	e.closeOnce.Do(func() { e.closeErr = e.close() })
+	return e.closeErr
+}
+
+func (e *Env) close() error {
 	e.mu.Lock()
 	e.closing = true
 	e.mu.Unlock()
@@ -433,6 +481,12 @@ func (e *Env) Close() error {
 	}
 	e.wg.Wait()
 	var errs []error
+	if e.users != nil {
+		e.users.close()
+	}
+	if e.apps != nil {
+		e.apps.Close()
+	}
 	if e.engine != nil {
 		errs = append(errs, e.engine.Close())
 	}
@@ -478,6 +532,7 @@ func (e *Env) around(ctx context.Context, inv Invocation, invoke func(context.Co
 		e.faultArmed = true
 	}
 	e.mu.Unlock()
+	e.notePhase(inv)
 	before := len(e.Region.Calls())
 	var out []byte
 	var err error

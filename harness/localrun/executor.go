@@ -4,9 +4,12 @@ import (
 	"github.com/greenlight/greenlight/harness/sandbox"
 
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -20,22 +23,27 @@ import (
 // in a sandbox per simulated instance, so that an artifact the instance
 // would refuse fails a local run with the script's own reason. When the
 // script succeeds, the model executor applies its effect to the simulated
-// instance (the version installed, the app restarted) and its timing; the
-// maintenance and data documents are modelled only.
+// instance (the version installed, the app restarted) and its timing.
+// The maintenance document's script runs for real too, so the flag the
+// instance's front tests is the one maintenance.sh writes; the data
+// document is modelled only. After each command, changed (when set) lets
+// the real app processes follow the instance.
 type scriptExecutor struct {
-	model *sim.ModelExecutor
-	dir   string
+	model   *sim.ModelExecutor
+	dir     string
+	app     string
+	changed func()
 
 	mu    sync.Mutex
 	boxes map[string]*sandbox.Sandbox
 }
 
-func newScriptExecutor(model *sim.ModelExecutor) (*scriptExecutor, error) {
+func newScriptExecutor(model *sim.ModelExecutor, app string) (*scriptExecutor, error) {
 	dir, err := os.MkdirTemp("", "greenlight-instances-")
 	if err != nil {
 		return nil, err
 	}
-	return &scriptExecutor{model: model, dir: dir, boxes: map[string]*sandbox.Sandbox{}}, nil
+	return &scriptExecutor{model: model, dir: dir, app: app, boxes: map[string]*sandbox.Sandbox{}}, nil
 }
 
 // Close removes the sandboxes.
@@ -51,27 +59,76 @@ func (x *scriptExecutor) sandbox(instanceID string) (*sandbox.Sandbox, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The golden AMI's nginx includes the maintenance snippet, as
+	// instance/README.md asks: maintenance.sh refuses to turn on a flag
+	// no nginx configuration looks at.
+	site := sb.Path("/etc/nginx/sites-enabled/" + x.app + ".conf")
+	if err := os.MkdirAll(filepath.Dir(site), 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(site, []byte("server {\n\tinclude /etc/nginx/snippets/greenlight-maintenance.conf;\n}\n"), 0o644); err != nil {
+		return nil, err
+	}
 	x.boxes[instanceID] = sb
 	return sb, nil
 }
 
 // Execute runs one invocation.
 func (x *scriptExecutor) Execute(ctx context.Context, inv sim.Invocation) sim.Outcome {
-	if inv.Kind != sim.DocumentDeploy {
-		return x.model.Execute(ctx, inv)
+	out := x.execute(ctx, inv)
+	if x.changed != nil {
+		x.changed()
 	}
-	failed := func(format string, args ...any) sim.Outcome {
-		return sim.Outcome{Status: ssmtypes.CommandInvocationStatusFailed, ResponseCode: 1, Stdout: fmt.Sprintf(format, args...) + "\n", Duration: time.Second}
-	}
-	sb, err := x.sandbox(inv.InstanceID)
-	if err != nil {
-		return failed("local engine: %v", err)
-	}
+	return out
+}
+
+func (x *scriptExecutor) execute(ctx context.Context, inv sim.Invocation) sim.Outcome {
 	params := map[string]string{}
 	for k, v := range inv.Parameters {
 		if len(v) > 0 {
 			params[k] = v[0]
 		}
+	}
+	switch inv.Kind {
+	case sim.DocumentDeploy:
+		return x.deploy(ctx, inv, params)
+	case sim.DocumentMaintenance:
+		return x.script(ctx, inv, instance.Maintenance, params)
+	}
+	return x.model.Execute(ctx, inv)
+}
+
+func failedOutcome(format string, args ...any) sim.Outcome {
+	return sim.Outcome{Status: ssmtypes.CommandInvocationStatusFailed, ResponseCode: 1, Stdout: fmt.Sprintf(format, args...) + "\n", Duration: time.Second}
+}
+
+// script runs a document's real script in the instance's sandbox; on
+// success the model applies its effect and timing.
+func (x *scriptExecutor) script(ctx context.Context, inv sim.Invocation, doc string, params map[string]string) sim.Outcome {
+	sb, err := x.sandbox(inv.InstanceID)
+	if err != nil {
+		return failedOutcome("local engine: %v", err)
+	}
+	res, err := sandbox.Run(ctx, sandbox.Spec{Document: doc, Params: params, Sandbox: sb, Timeout: 2 * time.Minute})
+	if err != nil {
+		return failedOutcome("local engine: %v", err)
+	}
+	if !res.OK() {
+		return sim.Outcome{Status: ssmtypes.CommandInvocationStatusFailed, Stdout: res.Stdout, Stderr: res.Stderr,
+			ResponseCode: int32(res.ExitCode), Duration: time.Second}
+	}
+	out := x.model.Execute(ctx, inv)
+	if out.Status == ssmtypes.CommandInvocationStatusSuccess {
+		out.Stdout = res.Stdout
+	}
+	return out
+}
+
+func (x *scriptExecutor) deploy(ctx context.Context, inv sim.Invocation, params map[string]string) sim.Outcome {
+	failed := failedOutcome
+	sb, err := x.sandbox(inv.InstanceID)
+	if err != nil {
+		return failed("local engine: %v", err)
 	}
 	bucket, key, version := params[instance.ParamBucket], params[instance.ParamKey], params[instance.ParamVersionID]
 	// What `aws s3api get-object` on the instance would download.
@@ -97,4 +154,40 @@ func (x *scriptExecutor) Execute(ctx context.Context, inv sim.Invocation) sim.Ou
 		out.Stdout = res.Stdout
 	}
 	return out
+}
+
+// installed is the bucket the live instances' first release comes from:
+// the environment starts with the app already installed, as an operator's
+// instance is before greenlight's first release.
+const installedBucket = "greenlight-local-installed"
+
+// install puts a release on an instance with deploy.sh, outside any
+// command: the fixture's live instances serve version before the first
+// release.
+func (x *scriptExecutor) install(ctx context.Context, instanceID, releaseID, version string, art []byte, port int, healthPath string) error {
+	sb, err := x.sandbox(instanceID)
+	if err != nil {
+		return err
+	}
+	key := x.app + "-" + version + ".tar.gz"
+	if err := sb.PutObject(installedBucket, key, "installed", art); err != nil {
+		return err
+	}
+	if err := sb.SetHealth(200); err != nil {
+		return err
+	}
+	sum := sha256.Sum256(art)
+	res, err := sandbox.Run(ctx, sandbox.Spec{Document: instance.Deploy, Sandbox: sb, Timeout: 2 * time.Minute, Params: map[string]string{
+		instance.ParamApp: x.app, instance.ParamReleaseID: releaseID, instance.ParamVersion: version,
+		instance.ParamBucket: installedBucket, instance.ParamKey: key, instance.ParamVersionID: "installed",
+		instance.ParamSha256: hex.EncodeToString(sum[:]), instance.ParamHealthPort: strconv.Itoa(port),
+		instance.ParamHealthPath: healthPath, instance.ParamHealthTimeout: "10", instance.ParamKeepReleases: "5",
+	}})
+	if err != nil {
+		return err
+	}
+	if !res.OK() {
+		return fmt.Errorf("install %s %s on %s: %s", x.app, version, instanceID, res.Reason())
+	}
+	return nil
 }

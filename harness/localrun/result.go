@@ -63,6 +63,11 @@ type Result struct {
 	// ALBRequests, in alb mode: the users' requests through the load
 	// balancer, by outcome and by the version that answered.
 	ALBRequests *ALBRequests `json:"albRequests,omitempty"`
+	// Traffic, with Options.Users: what the users saw since the
+	// environment started; UserWrites whether their acknowledged writes
+	// are in the data that serves.
+	Traffic    *Traffic    `json:"traffic,omitempty"`
+	UserWrites *UserWrites `json:"userWrites,omitempty"`
 	// Window is the maintenance window split along the cutover's
 	// critical path (data.WindowParts).
 	Window      []data.WindowPart `json:"maintenanceWindowParts,omitempty"`
@@ -156,7 +161,7 @@ func (e *Env) summarize(started start.Result, ex *Execution, wall time.Time) *Re
 		res.Warning = doc.Record.Warning()
 	}
 	res.FaultMissed = e.FaultMissed()
-	if e.Config.HasData() {
+	if e.Config.HasData() && e.users == nil {
 		w := e.Writes()
 		res.Writes = &w
 	}
@@ -167,6 +172,12 @@ func (e *Env) summarize(started start.Result, ex *Execution, wall time.Time) *Re
 		res.Weights = e.weights(started.ReleaseID)
 	}
 	res.ALBRequests = e.ALBRequests()
+	res.Traffic = e.Traffic()
+	if w, err := e.UserWrites(); err != nil {
+		res.Error, res.Cause = "local engine", err.Error()
+	} else {
+		res.UserWrites = w
+	}
 	res.LiveInstanceID, res.LiveVersion = e.live(), e.liveVersion()
 	res.LiveInstanceIDs = e.liveSide()
 	res.LiveServing = e.liveServing()
@@ -314,15 +325,16 @@ func (e *Env) liveServing() bool {
 	}
 	hc := e.Config.HealthCheck
 	url := fmt.Sprintf("http://%s:%d%s", e.Fixture.PublicIP, hc.Port, hc.Path)
-	if e.users != nil {
-		url = e.users.url + hc.Path
+	host := ""
+	if e.Config.UsesALB() {
+		url, host = "http://"+e.Fixture.LoadBalancerDNS+hc.Path, e.albHost()
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return false
 	}
-	if e.users != nil {
-		req.Host = e.users.host
+	if host != "" {
+		req.Host = host
 	}
 	resp, err := e.Region.HTTPClient().Do(req)
 	if err != nil {

@@ -94,10 +94,7 @@ type albUsers struct {
 }
 
 func newALBUsers(e *Env) (*albUsers, error) {
-	u := &albUsers{url: "http://" + e.Fixture.LoadBalancerDNS, host: e.Fixture.LoadBalancerDNS}
-	if e.Config.Traffic.ALB.RuleARN != "" {
-		u.host = e.Fixture.RuleHost
-	}
+	u := &albUsers{url: "http://" + e.Fixture.LoadBalancerDNS, host: e.albHost()}
 	u.newSession = func() (*http.Client, error) {
 		jar, err := cookiejar.New(nil)
 		if err != nil {
@@ -124,7 +121,7 @@ func newALBUsers(e *Env) (*albUsers, error) {
 func (e *Env) albRequest() {
 	now := e.Region.Now()
 	e.mu.Lock()
-	u := e.users
+	u := e.albModel
 	i := u.next % len(u.sessions)
 	u.next++
 	switch {
@@ -177,7 +174,7 @@ func (e *Env) albRequest() {
 // ALBRequests are the counts of the users' requests through the load
 // balancer so far; nil outside alb mode.
 func (e *Env) ALBRequests() *ALBRequests {
-	if !e.Config.UsesALB() {
+	if !e.Config.UsesALB() || e.albModel == nil {
 		return nil
 	}
 	e.mu.Lock()
@@ -188,6 +185,15 @@ func (e *Env) ALBRequests() *ALBRequests {
 		out.ByVersion[v] = n
 	}
 	return &out
+}
+
+// albHost is the Host header that reaches the app through the load
+// balancer: the rule's host name when the config names a rule.
+func (e *Env) albHost() string {
+	if a := e.Config.Traffic.ALB; a != nil && a.RuleARN != "" {
+		return e.Fixture.RuleHost
+	}
+	return e.Fixture.LoadBalancerDNS
 }
 
 // albARN is the listener, or the rule, the config manages.

@@ -56,7 +56,7 @@ func (e *Env) userTraffic(from, to time.Time) {
 		n = maxWritesPerAdvance
 	}
 	for i := 0; i < n; i++ {
-		if e.users != nil {
+		if e.albModel != nil {
 			e.albRequest()
 			continue
 		}
