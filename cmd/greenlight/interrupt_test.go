@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -65,6 +66,17 @@ func TestLocalLeavesNoProcessBehind(t *testing.T) {
 			children := sandbox.Descendants(cmd.Process.Pid)
 			if len(children) < 2 {
 				t.Fatalf("want dynalite and the runner among the children, found %v", children)
+			}
+			// The live instance's app and the candidate's, waiting for
+			// the approval, are real processes too.
+			apps := 0
+			for _, pid := range children {
+				if b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline")); err == nil && strings.Contains(string(b), "server.js") {
+					apps++
+				}
+			}
+			if apps < 2 {
+				t.Fatalf("want the live and the candidate's app among the children, found %d app processes in %v", apps, children)
 			}
 			exits := watchExits(t, children)
 			if err := cmd.Process.Signal(sig); err != nil {

@@ -40,6 +40,9 @@ type localFlags struct {
 	serve      bool
 	json       bool
 	logFile    string
+	modelApp   bool
+	reads      float64
+	writes     float64
 }
 
 func newLocal() *cobra.Command {
@@ -54,11 +57,22 @@ Elastic IP, SSM, Scheduler, SNS in memory; S3 on gofakes3; DynamoDB on
 dynalite). Wait states run on the simulated clock, so a release takes
 seconds while the summary shows modelled AWS time.
 
+Real app, real users: every simulated instance runs its release for
+real (greenlight/run, behind a front that serves the maintenance page
+when maintenance.sh has set its flag), data volumes are directories, and
+users are a load generator paced on the simulated clock (--reads-per-second,
+--writes-per-second; writes only with a data volume) reaching the app
+through the Elastic IP, a TCP proxy remapped as the region remaps the
+address, or through the load balancer. The summary counts what they saw:
+ok, maintenance pages, failures, versions by phase, sticky flips, the
+longest outage, and acknowledged writes missing from the data that serves
+at the end. --model-app models the app instead (an artifact that cannot
+run on this machine).
+
 Traffic: --traffic alb puts the simulated region's Application Load
 Balancer in front of the app and points traffic.alb at it; the users then
-make one request a simulated second through its DNS name, as a few
-sessions each keeping its cookies, and the summary counts them by outcome
-and by the version that answered. --fleet N (with --traffic alb) makes
+reach it through its DNS name, as a few sessions each keeping its
+cookies. --fleet N (with --traffic alb) makes
 each side N instances: the region spans three zones, the live side starts
 with N instances and the release launches N candidates across them.
 
@@ -67,7 +81,10 @@ invocation. --fault error fails one of its AWS calls (the first, or the
 K-th with --fail-call K); --fault error-after lets every call succeed and
 then fails the step, as if its last call had failed; --fault alarm (alb
 mode) puts the first of traffic.alarms in ALARM; throttle, not-found and
-timeout are transient and must be survived.
+timeout are transient and must be survived. Without --fail-at, --fault
+app-errors makes the new version answer 500 to every second request once
+users reach it, and --fault app-crash makes it exit on each request: the
+bake must catch it and roll back (expected RolledBack).
 
 It exits 0 when the release ends as expected: Released, or RolledBack when
 the approval is refused or a hard fault is injected before the commit
@@ -95,6 +112,9 @@ a fleet launches in the zones that have capacity) (see --expect).`,
 	fl.BoolVar(&f.listStates, "list-states", false, "print the Task states --fail-at accepts, one per line, and exit; every fault kind applies to each, impaired, command-failed and no-capacity only where they say, alarm only with --traffic alb")
 	fl.BoolVar(&f.json, "json", false, "print one JSON summary on stdout instead of progress")
 	fl.StringVar(&f.logFile, "log", "", "write the handlers' JSON log lines to this file")
+	fl.BoolVar(&f.modelApp, "model-app", false, "model the app instead of running each instance's release for real (for an artifact that cannot run here); users are then modelled too")
+	fl.Float64Var(&f.reads, "reads-per-second", 0, "users' reads per simulated second (default 2)")
+	fl.Float64Var(&f.writes, "writes-per-second", 0, "users' writes per simulated second, with a data volume (default 1)")
 	fl.BoolVar(&f.serve, "serve", false, "keep the simulated account up until interrupted: every upload to its bucket starts a release (approval prompt unless --approve says otherwise), every --local command works against it, and `greenlight local advance` moves its clock")
 	return cmd
 }
@@ -146,13 +166,25 @@ func runLocal(cmd *cobra.Command, f localFlags) error {
 		return withCode(exitUsage, err)
 	}
 	var fault *localrun.Fault
+	appFault := ""
 	if f.failCall != 0 && !cmd.Flags().Changed("fault") {
 		f.fault = localrun.FaultError
 	}
-	if f.failAt != "" {
+	if f.reads < 0 || f.writes < 0 {
+		return withCode(exitUsage, errors.New("--reads-per-second and --writes-per-second must be 0 or more"))
+	}
+	if f.fault == localrun.AppFaultErrors || f.fault == localrun.AppFaultCrash {
+		switch {
+		case f.failAt != "":
+			return withCode(exitUsage, fmt.Errorf("--fault %s needs no --fail-at: the new version misbehaves from the moment users reach it", f.fault))
+		case f.modelApp:
+			return withCode(exitUsage, fmt.Errorf("--fault %s needs the real app: drop --model-app", f.fault))
+		}
+		appFault = f.fault
+	} else if f.failAt != "" {
 		fault = &localrun.Fault{State: f.failAt, Kind: f.fault, Call: f.failCall}
 	} else if f.failCall != 0 || cmd.Flags().Changed("fault") {
-		return withCode(exitUsage, errors.New("--fault and --fail-call need --fail-at STATE (see --list-states)"))
+		return withCode(exitUsage, fmt.Errorf("--fault and --fail-call need --fail-at STATE (see --list-states), except --fault %s or %s", localrun.AppFaultErrors, localrun.AppFaultCrash))
 	}
 
 	sess, err := openSession(cmd, f.logFile)
@@ -177,15 +209,19 @@ func runLocal(cmd *cobra.Command, f localFlags) error {
 	var unpublish func()
 	var env *localrun.Env
 	env, err = localrun.Start(ctx, localrun.Options{
-		Config:     cfg,
-		Asset:      localAsset(tc),
-		Approve:    f.approve,
-		Traffic:    f.traffic,
-		Fleet:      f.fleet,
-		Fault:      fault,
-		Log:        logOut,
-		OnEvent:    progress.event,
-		OnApproval: func(id string) { askApproval(ctx, errOut, env, id) },
+		Config:          cfg,
+		Asset:           localAsset(tc),
+		Approve:         f.approve,
+		Traffic:         f.traffic,
+		Fleet:           f.fleet,
+		Fault:           fault,
+		Log:             logOut,
+		OnEvent:         progress.event,
+		OnApproval:      func(id string) { askApproval(ctx, errOut, env, id) },
+		Users:           !f.modelApp,
+		AppFault:        appFault,
+		ReadsPerSecond:  f.reads,
+		WritesPerSecond: f.writes,
 	})
 	if err != nil {
 		return err
@@ -237,6 +273,9 @@ func runLocal(cmd *cobra.Command, f localFlags) error {
 	expect := f.expect
 	if expect == "" {
 		expect = localrun.Expected(f.approve, fault, env.Config)
+		if appFault != "" {
+			expect = release.RolledBack
+		}
 	}
 	if f.json {
 		b, err := res.JSON()
@@ -435,6 +474,16 @@ func summarize(w io.Writer, r *localrun.Result) {
 		fmt.Fprintf(w, "  user writes:  %d accepted, %d refused under maintenance, %s (%s holds %d)\n",
 			wr.Accepted, wr.Refused, verdict, wr.LiveVolume, wr.OnLiveVolume)
 	}
+	if t := r.Traffic; t != nil {
+		fmt.Fprintf(w, "  users:        %s\n", usersLine(t))
+	}
+	if uw := r.UserWrites; uw != nil {
+		verdict := "none lost"
+		if uw.Lost != 0 {
+			verdict = fmt.Sprintf("%d LOST (%s)", uw.Lost, strings.Join(uw.Missing, ", "))
+		}
+		fmt.Fprintf(w, "  user writes:  %d acknowledged, %s (read from %s)\n", uw.Acknowledged, verdict, strings.Join(uw.Volumes, ", "))
+	}
 	if a := r.ALBRequests; a != nil {
 		versions := make([]string, 0, len(a.ByVersion))
 		for v := range a.ByVersion {
@@ -488,4 +537,31 @@ func trafficSteps(steps []release.TrafficStep) string {
 		}
 	}
 	return strings.Join(parts, " → ")
+}
+
+// usersLine is the users' report in one line: outcomes, the longest
+// outage, sticky flips and the versions each phase served.
+func usersLine(t *localrun.Traffic) string {
+	var phases []string
+	for _, p := range localrun.Phases {
+		seen := t.VersionsSeen[p]
+		if len(seen) == 0 {
+			continue
+		}
+		var vs []string
+		for v, n := range seen {
+			vs = append(vs, fmt.Sprintf("%s %d", v, n))
+		}
+		sort.Strings(vs)
+		phases = append(phases, p+" "+strings.Join(vs, "+"))
+	}
+	line := fmt.Sprintf("%d requests: %d ok, %d maintenance, %d failed; longest outage %s; %d sticky flips",
+		t.Requests, t.OK, t.Maintenance, t.Failed, secs(t.LongestFailureSeconds), t.StickyFlips)
+	if t.CutAtRemap > 0 {
+		line += fmt.Sprintf("; %d connections cut by remaps", t.CutAtRemap)
+	}
+	if len(phases) > 0 {
+		line += "; served " + strings.Join(phases, ", ")
+	}
+	return line
 }

@@ -14,7 +14,8 @@ import (
 
 // --traffic alb starts the local engine behind the simulated load
 // balancer (its config validates); --fault alarm is refused without it,
-// and an unknown mode is a usage error.
+// and an unknown mode is a usage error. The app faults take no --fail-at
+// and need the real app.
 func TestLocalTrafficFlag(t *testing.T) {
 	for _, c := range []struct {
 		args []string
@@ -24,6 +25,12 @@ func TestLocalTrafficFlag(t *testing.T) {
 		{[]string{"local", "--traffic", "alb", "--list-states"}, exitOK, "DeployRelease"},
 		{[]string{"local", "--traffic", "nlb"}, exitUsage, `--traffic "nlb" is not one of elasticIp, alb`},
 		{[]string{"local", "--traffic", "elasticIp", "--fail-at", "DeployRelease", "--fault", "alarm"}, exitUsage, "run with --traffic alb"},
+		{[]string{"local", "--fail-at", "DeployRelease", "--fault", "app-errors"}, exitUsage, "--fault app-errors needs no --fail-at"},
+		{[]string{"local", "--model-app", "--fault", "app-crash"}, exitUsage, "--fault app-crash needs the real app: drop --model-app"},
+		{[]string{"local", "--reads-per-second", "-1"}, exitUsage, "--reads-per-second and --writes-per-second must be 0 or more"},
+		// The bake catches the new version's 500s: RolledBack is what was
+		// expected, and the users who met them are counted.
+		{[]string{"local", "--fault", "app-errors", "--json"}, exitOK, `"status 500":`},
 	} {
 		var out, errOut bytes.Buffer
 		code := execute(context.Background(), c.args, strings.NewReader(""), &out, &errOut)

@@ -63,6 +63,7 @@ func serve(cmd *cobra.Command, f localFlags, cfg release.Config, cfgPath string)
 		OnEvent:        progress.event,
 		OnApproval:     func(id string) { askApproval(ctx, errOut, env, id) },
 		DeliverUploads: true,
+		Users:          true,
 		OnDelivered: func(up sim.ObjectCreated, res start.Result, err error) {
 			progress.delivered(up, res, err)
 		},

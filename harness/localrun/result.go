@@ -53,9 +53,10 @@ type Result struct {
 	// FaultMissed says why an injected fault never landed.
 	FaultMissed     string         `json:"faultMissed,omitempty"`
 	LeakedResources []sim.Resource `json:"leakedResources"`
-	// Writes, with a data volume: every write users made, and whether
+	// ModelledWrites, with a data volume and the modelled app (no
+	// Options.Users): every write the modelled users made, and whether
 	// each is on the live data volume.
-	Writes *Writes `json:"writes,omitempty"`
+	Writes *Writes `json:"modelledWrites,omitempty"`
 	// TrafficSteps, behind an ALB, are the release's traffic steps as it
 	// left them; Weights the final shares of traffic.
 	TrafficSteps []release.TrafficStep `json:"trafficSteps,omitempty"`
@@ -67,7 +68,7 @@ type Result struct {
 	// environment started; UserWrites whether their acknowledged writes
 	// are in the data that serves.
 	Traffic    *Traffic    `json:"traffic,omitempty"`
-	UserWrites *UserWrites `json:"userWrites,omitempty"`
+	UserWrites *UserWrites `json:"writes,omitempty"`
 	// Window is the maintenance window split along the cutover's
 	// critical path (data.WindowParts).
 	Window      []data.WindowPart `json:"maintenanceWindowParts,omitempty"`
