@@ -18,6 +18,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/greenlight/greenlight/harness/localrun"
 	"github.com/greenlight/greenlight/internal/release"
 )
 
@@ -194,6 +195,16 @@ func printReleases(w io.Writer, rows []Row) []string {
 	}
 	tw.Flush()
 
+	fmt.Fprintf(w, "\nWhat users saw (real requests to the real apps; writes read back from the serving volume)\n\n")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "scenario\trequests\tfailed\tmaintenance\tin flight\tlongest outage\tsticky flips\twrites acknowledged\tlost writes")
+	for _, r := range rows {
+		u := r.Users
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.1f s\t%d\t%d\t%d\n", r.Scenario, u.Requests, u.Failed, u.Maintenance, u.InFlight,
+			u.LongestFailureSeconds, u.StickyFlips, u.Acknowledged, u.Lost)
+	}
+	tw.Flush()
+
 	fmt.Fprintf(w, "\nAWS API calls by operation\n\n")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	header := []string{"operation"}
@@ -252,9 +263,21 @@ func printReleases(w io.Writer, rows []Row) []string {
 		fmt.Fprintf(w, "  %s %s\n", verdict, fmt.Sprintf(format, args...))
 	}
 	for _, r := range rows {
+		check(r.Users.Requests > 0 && r.Users.Lost == 0, "%s: %d of %d acknowledged writes lost, %d requests (budget: none lost, users present)",
+			r.Scenario, r.Users.Lost, r.Users.Acknowledged, r.Users.Requests)
+		if r.Fault != "" && strings.HasPrefix(r.Scenario, localrun.AppFaultErrors) {
+			check(r.Outcome == release.RolledBack, "%s: %s, %d requests failed before the rollback (want RolledBack)", r.Scenario, r.Outcome, r.Users.Failed)
+		}
 		if !happy(r) {
 			continue
 		}
+		failedBudget, why := 0, "none: every answer but the maintenance page is OK"
+		if r.Traffic == release.TrafficALB {
+			check(r.Users.StickyFlips == 0, "%s: %d sticky flips (budget 0)", r.Scenario, r.Users.StickyFlips)
+		} else if r.DataMode == release.DataNone {
+			failedBudget, why = r.Users.InFlight, "the requests in flight at the remap"
+		}
+		check(r.Users.Failed <= failedBudget, "%s: %d failed requests (budget %d, %s)", r.Scenario, r.Users.Failed, failedBudget, why)
 		transitions := transitionBudget(r)
 		check(r.StateTransitions <= transitions, "%s: %d state transitions (budget %d)", r.Scenario, r.StateTransitions, transitions)
 		check(r.PollingOverheadShare <= BudgetPollingOverhead, "%s: polling overhead %.1f %% of the lead time (budget %.0f %%)",

@@ -225,32 +225,43 @@ func TestCostAtListPrices(t *testing.T) {
 
 // TestBudgetsFlagWhatIsOver: each happy-path budget is checked against its
 // own row (transitions with and without data, through the Elastic IP or
-// the load balancer, the window against its floor, the move window), and
-// what is over is returned for -strict; fault rows have no budget.
+// the load balancer, the window against its floor, the move window, the
+// users' failed requests and sticky flips), and what is over is returned
+// for -strict; fault rows have only the users' budgets: users present,
+// no write lost, and an app fault rolled back.
 func TestBudgetsFlagWhatIsOver(t *testing.T) {
+	users := Users{Requests: 100, InFlight: 4}
+	withData := Users{Requests: 100, InFlight: 4, Maintenance: 20, Acknowledged: 30}
+	cut := users
+	cut.Failed = 4 // the requests in flight at the remap, no more
 	ok := []Row{
-		{Scenario: "happy/none", DataMode: "none", Traffic: "elasticIp", StateTransitions: 40},
-		{Scenario: "happy/restore", DataMode: "restore", Traffic: "elasticIp", StateTransitions: 60, MaintenanceWindowSeconds: 62, MaintenanceWindowFloorSeconds: 48},
-		{Scenario: "happy/move", DataMode: "move", Traffic: "elasticIp", StateTransitions: 31, MaintenanceWindowSeconds: 30, MaintenanceWindowFloorSeconds: 26},
-		{Scenario: "error@DeployRelease", DataMode: "none", Traffic: "elasticIp", StateTransitions: 99},
-		{Scenario: "alb/none", DataMode: "none", Traffic: "alb", StateTransitions: 60, PollingOverheadShare: 0.05},
-		{Scenario: "alb/move", DataMode: "move", Traffic: "alb", StateTransitions: 60, MaintenanceWindowSeconds: 30, MaintenanceWindowFloorSeconds: 28},
-		{Scenario: "alarm@ShiftTraffic", DataMode: "none", Traffic: "alb", StateTransitions: 120, PollingOverheadShare: 0.5},
+		{Scenario: "happy/none", DataMode: "none", Traffic: "elasticIp", StateTransitions: 40, Users: cut},
+		{Scenario: "happy/restore", DataMode: "restore", Traffic: "elasticIp", StateTransitions: 60, MaintenanceWindowSeconds: 62, MaintenanceWindowFloorSeconds: 48, Users: withData},
+		{Scenario: "happy/move", DataMode: "move", Traffic: "elasticIp", StateTransitions: 31, MaintenanceWindowSeconds: 30, MaintenanceWindowFloorSeconds: 26, Users: withData},
+		{Scenario: "error@DeployRelease", DataMode: "none", Traffic: "elasticIp", StateTransitions: 99, Users: users},
+		{Scenario: "app-errors/none", DataMode: "none", Traffic: "elasticIp", Fault: "app-errors", Outcome: "RolledBack", Users: Users{Requests: 100, Failed: 30}},
+		{Scenario: "alb/none", DataMode: "none", Traffic: "alb", StateTransitions: 60, PollingOverheadShare: 0.05, Users: users},
+		{Scenario: "alb/move", DataMode: "move", Traffic: "alb", StateTransitions: 60, MaintenanceWindowSeconds: 30, MaintenanceWindowFloorSeconds: 28, Users: withData},
+		{Scenario: "alarm@ShiftTraffic", DataMode: "none", Traffic: "alb", StateTransitions: 120, PollingOverheadShare: 0.5, Users: users},
 	}
 	if over := printReleases(io.Discard, ok); len(over) != 0 {
 		t.Fatalf("rows within budget flagged: %v", over)
 	}
 	bad := []Row{
-		{Scenario: "happy/none", DataMode: "none", StateTransitions: 41, PollingOverheadShare: 0.06},
-		{Scenario: "happy/restore", DataMode: "restore", StateTransitions: 61, MaintenanceWindowSeconds: 63, MaintenanceWindowFloorSeconds: 48},
-		{Scenario: "happy/move", DataMode: "move", StateTransitions: 31, MaintenanceWindowSeconds: 30.5, MaintenanceWindowFloorSeconds: 20},
-		{Scenario: "alb/none", DataMode: "none", Traffic: "alb", StateTransitions: 61, PollingOverheadShare: 0.06},
-		{Scenario: "alb/move", DataMode: "move", Traffic: "alb", StateTransitions: 61, MaintenanceWindowSeconds: 30.5, MaintenanceWindowFloorSeconds: 28},
+		{Scenario: "happy/none", DataMode: "none", StateTransitions: 41, PollingOverheadShare: 0.06, Users: Users{Requests: 10, InFlight: 4, Failed: 5}},
+		{Scenario: "happy/restore", DataMode: "restore", StateTransitions: 61, MaintenanceWindowSeconds: 63, MaintenanceWindowFloorSeconds: 48, Users: Users{Requests: 10, Failed: 1}},
+		{Scenario: "happy/move", DataMode: "move", StateTransitions: 31, MaintenanceWindowSeconds: 30.5, MaintenanceWindowFloorSeconds: 20, Users: users},
+		{Scenario: "alb/none", DataMode: "none", Traffic: "alb", StateTransitions: 61, PollingOverheadShare: 0.06, Users: Users{Requests: 10, StickyFlips: 1}},
+		{Scenario: "alb/move", DataMode: "move", Traffic: "alb", StateTransitions: 61, MaintenanceWindowSeconds: 30.5, MaintenanceWindowFloorSeconds: 28, Users: Users{Requests: 10, Acknowledged: 5, Lost: 1}},
+		{Scenario: "app-errors/none", DataMode: "none", Fault: "app-errors", Outcome: "Released"},
 	}
 	over := printReleases(io.Discard, bad)
-	want := []string{"happy/none: 41 state transitions", "happy/none: polling overhead", "happy/restore: 61 state transitions",
-		"happy/restore: maintenance window 63.0 s = 1.31 ×", "happy/move: maintenance window 30.5 s = 1.52 ×", "happy/move: maintenance window 30.5 s (budget 30 s)",
-		"alb/none: 61 state transitions (budget 60)", "alb/none: polling overhead 6.0 %", "alb/move: 61 state transitions (budget 60)", "alb/move: maintenance window 30.5 s (budget 30 s)"}
+	want := []string{"happy/none: 5 failed requests (budget 4", "happy/none: 41 state transitions", "happy/none: polling overhead",
+		"happy/restore: 1 failed requests (budget 0", "happy/restore: 61 state transitions", "happy/restore: maintenance window 63.0 s = 1.31 ×",
+		"happy/move: maintenance window 30.5 s = 1.52 ×", "happy/move: maintenance window 30.5 s (budget 30 s)",
+		"alb/none: 1 sticky flips (budget 0)", "alb/none: 61 state transitions (budget 60)", "alb/none: polling overhead 6.0 %",
+		"alb/move: 1 of 5 acknowledged writes lost", "alb/move: 61 state transitions (budget 60)", "alb/move: maintenance window 30.5 s (budget 30 s)",
+		"app-errors/none: 0 of 0 acknowledged writes lost, 0 requests", "app-errors/none: Released"}
 	if len(over) != len(want) {
 		t.Fatalf("over budget: %q, want %d findings", over, len(want))
 	}

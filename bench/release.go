@@ -24,6 +24,9 @@ type scenario struct {
 	// Fleet is fleet.size behind the load balancer (0: the config's).
 	Fleet int
 	Fault *localrun.Fault
+	// AppFault makes the new version misbehave once users reach it
+	// (localrun.AppFaultErrors): the bake must roll it back.
+	AppFault string
 }
 
 // fleets are the sizes the fleet scenarios release, behind the load
@@ -58,9 +61,15 @@ func scenarios() []scenario {
 	for _, f := range faults {
 		out = append(out, scenario{Name: f.Kind + "@" + f.State, Data: release.DataNone, Traffic: release.TrafficElasticIP, Fault: &f})
 	}
+	// The new version answers 500s once users reach it: rolled back
+	// after the switch, without data and with the data moved back.
+	for _, mode := range []string{release.DataNone, release.DataMove} {
+		out = append(out, scenario{Name: localrun.AppFaultErrors + "/" + mode, Data: mode, Traffic: release.TrafficElasticIP, AppFault: localrun.AppFaultErrors})
+	}
 	for _, mode := range []string{release.DataNone, release.DataMove} {
 		out = append(out, scenario{Name: "alb/" + mode, Data: mode, Traffic: release.TrafficALB})
 	}
+	out = append(out, scenario{Name: localrun.AppFaultErrors + "/alb", Data: release.DataNone, Traffic: release.TrafficALB, AppFault: localrun.AppFaultErrors})
 	out = append(out, scenario{Name: albAlarm.Kind + "@" + albAlarm.State, Data: release.DataNone, Traffic: release.TrafficALB, Fault: &albAlarm})
 	for _, n := range fleets {
 		out = append(out, scenario{Name: fmt.Sprintf("fleet/%d", n), Data: release.DataNone, Traffic: release.TrafficALB, Fleet: n})
@@ -94,7 +103,25 @@ type Row struct {
 	PollingOverheadSeconds        float64      `json:"pollingOverheadSeconds"`
 	PollingOverheadShare          float64      `json:"pollingOverheadShare"`
 	Cost                          Cost         `json:"cost"`
-	WallSeconds                   float64      `json:"wallSeconds"`
+	// Users: what the load generator's users saw during the release
+	// (real requests to the real apps), and the acknowledged writes
+	// missing from the data that serves at the end.
+	Users       Users   `json:"users"`
+	WallSeconds float64 `json:"wallSeconds"`
+}
+
+// Users are a release's figures from its users' side.
+type Users struct {
+	Requests    int `json:"requests"`
+	Failed      int `json:"failed"`
+	Maintenance int `json:"maintenance"`
+	// InFlight is the most requests the users had in flight at once: a
+	// remap can cut no more.
+	InFlight              int     `json:"inFlight"`
+	StickyFlips           int     `json:"stickyFlips"`
+	LongestFailureSeconds float64 `json:"longestFailureSeconds"`
+	Acknowledged          int     `json:"acknowledgedWrites"`
+	Lost                  int     `json:"lostWrites"`
 }
 
 // TrafficStep is one step of a shift: the candidate's share, the rounds
@@ -142,7 +169,7 @@ func runReleases(ctx context.Context, cfg release.Config, asset string, progress
 		c.Data.Mode = k.data
 		counter := &invocationCounter{counts: map[string]int{}}
 		progress(fmt.Sprintf("starting a local environment (traffic %s, data mode %s, fleet %d)", k.traffic, k.data, max(k.fleet, 1)))
-		env, err := localrun.Start(ctx, localrun.Options{Config: c, Traffic: k.traffic, Fleet: k.fleet, Asset: asset, AfterInvoke: counter.after})
+		env, err := localrun.Start(ctx, localrun.Options{Config: c, Traffic: k.traffic, Fleet: k.fleet, Asset: asset, AfterInvoke: counter.after, Users: true})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -197,6 +224,10 @@ func measure(ctx context.Context, env *localrun.Env, s scenario, version string,
 	}
 	env.SetFault(s.Fault)
 	defer env.SetFault(nil)
+	if err := env.SetAppFault(s.AppFault); err != nil {
+		return Row{}, err
+	}
+	defer func() { _ = env.SetAppFault("") }()
 	calls0, commands0 := len(env.Region.Calls()), len(env.Region.Commands())
 	counter.take()
 	res, err := env.Release(ctx, version, nil)
@@ -221,6 +252,16 @@ func measure(ctx context.Context, env *localrun.Env, s scenario, version string,
 	}
 	if s.Fault != nil {
 		row.Fault = s.Fault.Kind + " at " + s.Fault.State
+	}
+	if s.AppFault != "" {
+		row.Fault = s.AppFault + " once users reach the new version"
+	}
+	if t := res.Traffic; t != nil {
+		row.Users = Users{Requests: t.Requests, Failed: t.Failed, Maintenance: t.Maintenance, InFlight: t.Concurrency,
+			StickyFlips: t.StickyFlips, LongestFailureSeconds: t.LongestFailureSeconds}
+	}
+	if w := res.UserWrites; w != nil {
+		row.Users.Acknowledged, row.Users.Lost = w.Acknowledged, w.Lost
 	}
 	for _, n := range invocations {
 		row.LambdaInvocations += n

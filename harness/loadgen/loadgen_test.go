@@ -774,3 +774,33 @@ func TestUsesGivenTransport(t *testing.T) {
 		t.Error("New made a transport of its own although Config gave one")
 	}
 }
+
+// NewReport counts a new release from zero, failure runs and flips
+// included, but keeps the acknowledged writes the data must still hold.
+func TestNewReportKeepsAcknowledgedWrites(t *testing.T) {
+	var failing atomic.Bool
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		versionApp(fixed("1"))(w, r)
+	})
+	g := newGen(t, Config{Base: srv.URL, ReadsPerSecond: 1, WritesPerSecond: 1})
+	g.Tick(at(0), at(2), "deploy")
+	failing.Store(true)
+	g.Tick(at(2), at(12), "cutover")
+	if r := g.Report(); r.Requests != 24 || r.Failed != 20 {
+		t.Fatalf("before: %+v", r)
+	}
+	g.NewReport()
+	failing.Store(false)
+	g.Tick(at(12), at(13), "deploy")
+	r := g.Report()
+	if r.Requests != 2 || r.Failed != 0 || len(r.Errors) != 0 || r.LongestFailureSeconds != 0 || r.ByPhase["cutover"].Requests != 0 || r.Concurrency != 4 {
+		t.Errorf("after NewReport: %+v, want only the last Tick's 2 requests", r)
+	}
+	if n := len(g.Acknowledged()); n != 3 {
+		t.Errorf("%d acknowledged writes, want the 3 of both reports", n)
+	}
+}

@@ -248,6 +248,21 @@ func (g *Generator) Report() Report {
 	return r
 }
 
+// NewReport starts the report again from zero (a new release begins):
+// counts, failure runs and sticky flips. The acknowledged writes stay, as
+// the data must keep every one of them, and so do the users' sessions.
+func (g *Generator) NewReport() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.report = newReport(g.report.Concurrency)
+	g.failures = failureSpans{}
+	for _, s := range g.sessions {
+		if s != nil {
+			s.flipped = false
+		}
+	}
+}
+
 // Acknowledged returns the writes answered 201, in the order the answers
 // came; safe while a Tick runs.
 func (g *Generator) Acknowledged() []Write {

@@ -64,9 +64,9 @@ type Result struct {
 	// ALBRequests, in alb mode: the users' requests through the load
 	// balancer, by outcome and by the version that answered.
 	ALBRequests *ALBRequests `json:"albRequests,omitempty"`
-	// Traffic, with Options.Users: what the users saw since the
-	// environment started; UserWrites whether their acknowledged writes
-	// are in the data that serves.
+	// Traffic, with Options.Users: what the users saw since this release
+	// was delivered; UserWrites whether every write they had acknowledged
+	// since the environment started is in the data that serves.
 	Traffic    *Traffic    `json:"traffic,omitempty"`
 	UserWrites *UserWrites `json:"writes,omitempty"`
 	// Window is the maintenance window split along the cutover's

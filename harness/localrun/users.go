@@ -156,6 +156,20 @@ func (e *Env) armAppFault() {
 // order: "idle" is before the first release starts.
 var Phases = []string{"idle", "deploy", "approval", "cutover", "verify", "done", "rollback"}
 
+// SetAppFault changes the app fault for the next release ("" for none).
+func (e *Env) SetAppFault(kind string) error {
+	if kind != "" && (e.users == nil || appFaultContent[kind] == "") {
+		return fmt.Errorf("app fault %q: want %s or %s, with the real app (Options.Users)", kind, AppFaultErrors, AppFaultCrash)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.opts.AppFault = kind
+	if e.users != nil {
+		e.users.faulted = false
+	}
+	return nil
+}
+
 // phaseOf names the part of a release a Task state belongs to, for the
 // users' report.
 func phaseOf(state string) string {
