@@ -161,7 +161,7 @@ func TestALBAlarmAtEachStepRollsBack(t *testing.T) {
 // behind the load balancer: one step to 100 %, no write lost, and a
 // measured maintenance window.
 func TestALBDataMove(t *testing.T) {
-	env := localrun.NewTestEnv(t, localrun.Options{}, func(c *release.Config) {
+	env := localrun.NewTestEnv(t, realUsers, func(c *release.Config) {
 		withData(release.DataMove)(c)
 		withALB()(c)
 	})
@@ -178,8 +178,9 @@ func TestALBDataMove(t *testing.T) {
 	if res.ModelSeconds.MaintenanceWindow <= 0 || len(res.Window) == 0 {
 		t.Errorf("maintenance window %v s (%+v), want measured", res.ModelSeconds.MaintenanceWindow, res.Window)
 	}
-	if res.Writes == nil || res.Writes.Lost != 0 || res.Writes.Accepted == 0 {
-		t.Errorf("writes %+v, want some accepted and none lost", res.Writes)
+	assertNoWriteLost(t, res)
+	if tr := res.Traffic; tr.Failed != 0 || tr.StickyFlips != 0 || tr.Maintenance == 0 {
+		t.Errorf("users %+v: want the maintenance page in the window, and no failure or sticky flip", tr)
 	}
 	t.Logf("window %.1f s: %+v", res.ModelSeconds.MaintenanceWindow, res.Window)
 }

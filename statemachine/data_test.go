@@ -2,6 +2,7 @@ package statemachine_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,8 +18,9 @@ import (
 	"github.com/greenlight/greenlight/internal/release"
 )
 
-// Data-volume scenarios: users write once a simulated second through the
-// Elastic IP while releases run, and no accepted write may be lost.
+// Data-volume scenarios: the real apps run and users write through the
+// Elastic IP while releases run (Options.Users); no write the app
+// acknowledged may be missing from the data that serves at the end.
 
 func withData(mode string) func(*release.Config) {
 	return func(c *release.Config) { c.Data.Mode = mode }
@@ -29,7 +31,7 @@ var dataModes = []string{release.DataRestore, release.DataMove}
 func TestDataCutoverReleases(t *testing.T) {
 	for _, mode := range dataModes {
 		t.Run(mode, func(t *testing.T) {
-			env := localrun.NewTestEnv(t, localrun.Options{}, withData(mode))
+			env := localrun.NewTestEnv(t, realUsers, withData(mode))
 			res, err := env.Release(ctxT(t), "2.0.0", nil)
 			if err != nil {
 				t.Fatal(err)
@@ -41,8 +43,8 @@ func TestDataCutoverReleases(t *testing.T) {
 				release.StateRunSmokeTests, release.StateAwaitApproval, release.StateKeepPrevious, cutoverWait, release.StateSwitchTraffic, bake,
 				release.StateRecordRelease, release.Released))
 			assertNoWriteLost(t, res)
-			if res.Writes.Refused == 0 {
-				t.Error("no write met the maintenance page: the window was not measured under load")
+			if res.Traffic.ByPhase["cutover"].Maintenance == 0 || res.Traffic.Failed != 0 {
+				t.Errorf("users %+v: want the maintenance page met during the cutover, under load, and no other failure", res.Traffic)
 			}
 			w := res.ModelSeconds.MaintenanceWindow
 			if w <= 0 {
@@ -55,25 +57,32 @@ func TestDataCutoverReleases(t *testing.T) {
 				t.Errorf("leaked %+v", res.LeakedResources)
 			}
 			live := env.Region.Host(res.LiveInstanceID).App()
-			if !live.Running || live.Maintenance || live.Frozen || live.MountedVolume != res.Writes.LiveVolume {
+			if !live.Running || live.Maintenance || live.Frozen || !slices.Equal(res.UserWrites.Volumes, []string{live.MountedVolume}) {
 				t.Errorf("the new live app: %+v", live)
 			}
 			rec, _ := env.Deps.Ledger().Get(context.Background(), env.Config.App, res.ReleaseID)
 			if rec.MaintenanceWindowSeconds != w {
 				t.Errorf("ledger window %.1f, result %.1f", rec.MaintenanceWindowSeconds, w)
 			}
-			t.Logf("%s: window %.1fs, %d transitions, writes %+v", mode, w, res.StateTransitions, *res.Writes)
+			t.Logf("%s: window %.1fs, %d transitions, writes %+v", mode, w, res.StateTransitions, *res.UserWrites)
 		})
 	}
 }
 
+// realUsers runs the real apps and users.
+var realUsers = localrun.Options{Users: true}
+
+// assertNoWriteLost checks the users wrote and every write acknowledged
+// since the environment started is in the data that serves, read from
+// the volume's files.
 func assertNoWriteLost(t *testing.T, res *localrun.Result) {
 	t.Helper()
-	if res.Writes == nil {
+	w := res.UserWrites
+	if w == nil {
 		t.Fatal("no write accounting")
 	}
-	if w := res.Writes; w.Lost != 0 {
-		t.Errorf("writes %+v: %d accepted write(s) lost", *w, w.Lost)
+	if w.Acknowledged == 0 || w.Lost != 0 {
+		t.Errorf("writes %+v: want some acknowledged and none lost", *w)
 	}
 }
 
@@ -85,8 +94,8 @@ func assertOldLiveServesItsData(t *testing.T, env *localrun.Env, res *localrun.R
 	assertClean(t, env, res)
 	assertNoWriteLost(t, res)
 	app := env.Region.Host(env.Fixture.LiveInstance).App()
-	if !app.Running || app.Maintenance || app.Frozen || app.MountedVolume == "" || app.MountedVolume != res.Writes.LiveVolume {
-		t.Errorf("the old live app after the rollback: %+v (live volume %s)", app, res.Writes.LiveVolume)
+	if !app.Running || app.Maintenance || app.Frozen || app.MountedVolume == "" || !slices.Equal(res.UserWrites.Volumes, []string{app.MountedVolume}) {
+		t.Errorf("the old live app after the rollback: %+v (writes read from %v)", app, res.UserWrites.Volumes)
 	}
 }
 
@@ -95,7 +104,7 @@ func assertOldLiveServesItsData(t *testing.T, env *localrun.Env, res *localrun.R
 func TestDataStepsRollBack(t *testing.T) {
 	for _, mode := range dataModes {
 		t.Run(mode, func(t *testing.T) {
-			env := localrun.NewTestEnv(t, localrun.Options{}, withData(mode))
+			env := localrun.NewTestEnv(t, realUsers, withData(mode))
 			for i, state := range []string{release.StatePrepareTestData, release.StateAttachTestData, release.StateCutover} {
 				t.Run(state, func(t *testing.T) {
 					env.SetFault(&localrun.Fault{State: state, Kind: localrun.FaultError})
@@ -142,7 +151,7 @@ func TestDataFailuresInsideTheWindow(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			env := localrun.NewTestEnv(t, localrun.Options{}, withData(c.mode))
+			env := localrun.NewTestEnv(t, realUsers, withData(c.mode))
 			// The hook runs on the scheduler's goroutine.
 			var injected atomic.Bool
 			// Once the maintenance page is up, in the middle of the
@@ -189,26 +198,27 @@ func candidateOf(env *localrun.Env) string {
 }
 
 // TestDataVerifyFailureAfterTheSwitch breaks the new version after the
-// switch: the data, with the writes made on the candidate meanwhile, goes
-// back to the old instance under maintenance, then traffic.
+// switch: the data, with the writes users made on the candidate
+// meanwhile, goes back to the old instance under maintenance, then
+// traffic.
 func TestDataVerifyFailureAfterTheSwitch(t *testing.T) {
 	for _, mode := range dataModes {
 		t.Run(mode, func(t *testing.T) {
 			var env *localrun.Env
-			var onCandidate int64
-			env = localrun.NewTestEnv(t, localrun.Options{AfterInvoke: func(inv localrun.Invocation, out []byte, err error) {
-				// The first bake round with traffic on the candidate:
-				// break it after it took some writes.
-				if inv.State == release.StateVerifyLive && err == nil && strings.Contains(string(out), `"trafficAt":"2`) && onCandidate == 0 {
-					cand := candidateOf(env)
-					for i := 0; i < 5; i++ {
-						if env.Region.Write(cand) == nil {
-							onCandidate++
-						}
-					}
-					env.Region.Host(cand).StopApp()
+			var broken atomic.Bool
+			opts := realUsers
+			opts.AfterInvoke = func(inv localrun.Invocation, out []byte, err error) {
+				// A bake round once users have written on the candidate:
+				// stop its app.
+				if inv.State != release.StateVerifyLive || err != nil || broken.Load() {
+					return
 				}
-			}}, withData(mode))
+				if w, err := env.UserWrites(); err == nil && w.ByVersion["5.0.0"] > 0 {
+					broken.Store(true)
+					env.Region.Host(candidateOf(env)).StopApp()
+				}
+			}
+			env = localrun.NewTestEnv(t, opts, withData(mode))
 			res, err := env.Release(ctxT(t), "5.0.0", nil)
 			if err != nil {
 				t.Fatal(err)
@@ -217,18 +227,16 @@ func TestDataVerifyFailureAfterTheSwitch(t *testing.T) {
 				t.Fatalf("status %s: %s", res.Status, res.Cause)
 			}
 			assertPath(t, res, failedAt(t, routeForward, mode, release.StateVerifyLive))
-			if onCandidate != 5 {
-				t.Fatalf("%d writes reached the candidate, want 5", onCandidate)
+			if !broken.Load() || res.UserWrites.ByVersion["5.0.0"] == 0 {
+				t.Fatalf("writes %+v: want some acknowledged by the candidate (5.0.0) before it broke", res.UserWrites)
 			}
-			// Those five are not in the environment's own count: add them.
-			res.Writes.Lost += onCandidate
 			assertOldLiveServesItsData(t, env, res)
 			if mode == release.DataRestore {
 				// The stale original volume was set aside, detached.
 				out, err := env.Region.EC2().DescribeVolumes(context.Background(), &ec2.DescribeVolumesInput{VolumeIds: []string{env.Fixture.DataVolume}})
 				if err != nil || len(out.Volumes) != 1 || len(out.Volumes[0].Attachments) != 0 {
 					t.Errorf("the original volume: %+v %v", out, err)
-				} else if aws.ToString(out.Volumes[0].VolumeId) == res.Writes.LiveVolume {
+				} else if slices.Contains(res.UserWrites.Volumes, aws.ToString(out.Volumes[0].VolumeId)) {
 					t.Error("the stale original volume is serving")
 				}
 			}
@@ -242,7 +250,7 @@ func TestDataVerifyFailureAfterTheSwitch(t *testing.T) {
 func TestDataRollbackMovesDataBack(t *testing.T) {
 	for _, mode := range dataModes {
 		t.Run(mode, func(t *testing.T) {
-			env := localrun.NewTestEnv(t, localrun.Options{}, withData(mode))
+			env := localrun.NewTestEnv(t, realUsers, withData(mode))
 			ctx := ctxT(t)
 			rel, err := env.Release(ctx, "6.0.0", nil)
 			if err != nil || rel.Status != release.Released {
@@ -299,7 +307,7 @@ func tagValue(tags []ec2types.Tag, key string) string {
 func TestLongNamesRelease(t *testing.T) {
 	for _, mode := range dataModes {
 		t.Run(mode, func(t *testing.T) {
-			env := localrun.NewTestEnv(t, localrun.Options{}, func(c *release.Config) {
+			env := localrun.NewTestEnv(t, realUsers, func(c *release.Config) {
 				c.Data.Mode = mode
 				old := c.App
 				c.App = "a-very-long-application-name-31"

@@ -280,6 +280,10 @@ type UserWrites struct {
 	Volumes []string `json:"volumes"`
 	// Missing are up to ten of the lost writes' ids.
 	Missing []string `json:"missing,omitempty"`
+	// ByVersion counts the acknowledged writes by the version that
+	// acknowledged them: a rollback after the switch must keep the new
+	// version's too.
+	ByVersion map[string]int `json:"byVersion"`
 }
 
 // UserWrites checks the acknowledged writes against the serving data;
@@ -289,7 +293,7 @@ func (e *Env) UserWrites() (*UserWrites, error) {
 		return nil, nil
 	}
 	acked := e.users.gen.Acknowledged()
-	out := &UserWrites{Acknowledged: len(acked), Volumes: []string{}}
+	out := &UserWrites{Acknowledged: len(acked), Volumes: []string{}, ByVersion: map[string]int{}}
 	have := map[string]bool{}
 	serving := map[string]bool{}
 	for _, id := range e.liveSide() {
@@ -309,6 +313,7 @@ func (e *Env) UserWrites() (*UserWrites, error) {
 		}
 	}
 	for _, w := range acked {
+		out.ByVersion[w.Version]++
 		if !have[w.ID] {
 			out.Lost++
 			if len(out.Missing) < 10 {
