@@ -58,6 +58,17 @@ func TestNginxMaintenancePage(t *testing.T) {
 	if code != 503 || h.Get("Retry-After") != "120" || !strings.Contains(body, "be right back") || !strings.HasPrefix(h.Get("Content-Type"), "text/html") {
 		t.Errorf("maintenance on: %d %v\n%s", code, h, body)
 	}
+	// A write meets the same page, not 405: nginx serves an error_page URI
+	// to every method.
+	resp, err := http.Post("http://"+addr+"/write", "text/plain", strings.NewReader("u1-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "120" || !strings.Contains(string(b), "be right back") {
+		t.Errorf("a POST under maintenance: %d %v\n%s", resp.StatusCode, resp.Header, b)
+	}
 	maintenance("off")
 	if code, body, _ := get("/"); code != 200 || body != "app" {
 		t.Errorf("after: %d %q", code, body)

@@ -187,7 +187,7 @@ func TestClassification(t *testing.T) {
 	}{
 		{name: "200", handler: versionApp(fixed("1")), want: Counts{OK: 1}},
 		{name: "503 with Retry-After", handler: status(503, true), want: Counts{Maintenance: 1}},
-		{name: "405 with Retry-After", handler: status(405, true), write: true, want: Counts{Maintenance: 1}},
+		{name: "405 with Retry-After", handler: status(405, true), write: true, want: Counts{Failed: 1}, reason: "status 405"},
 		{name: "503 without Retry-After", handler: status(503, false), want: Counts{Failed: 1}, reason: "status 503"},
 		{name: "405 without Retry-After", handler: status(405, false), write: true, want: Counts{Failed: 1}, reason: "status 405"},
 		{name: "500 with Retry-After", handler: status(500, true), want: Counts{Failed: 1}, reason: "status 500"},

@@ -17,7 +17,7 @@ import (
 type Report struct {
 	Requests    int `json:"requests"`
 	OK          int `json:"ok"`          // 2xx
-	Maintenance int `json:"maintenance"` // 503 or 405 with Retry-After
+	Maintenance int `json:"maintenance"` // 503 with Retry-After
 	Failed      int `json:"failed"`      // connection errors, timeouts, any other non-2xx
 
 	ByPhase map[string]Counts `json:"byPhase"`
@@ -91,9 +91,11 @@ func classify(a answer) (outcome, string) {
 		return failed, errorKey(a.err)
 	case a.status/100 == 2:
 		return ok, ""
-	// nginx's maintenance answers 503 to GET and 405 to other methods,
-	// both with Retry-After; without it a 503 is the app's own refusal.
-	case (a.status == http.StatusServiceUnavailable || a.status == http.StatusMethodNotAllowed) && a.retryAfter:
+	// The maintenance page is 503 with Retry-After, to every method
+	// (instance/nginx/greenlight-maintenance.conf); without Retry-After a
+	// 503 is the app's own refusal, and a 405 is a front that refuses a
+	// write instead of asking to come back.
+	case a.status == http.StatusServiceUnavailable && a.retryAfter:
 		return maintenance, ""
 	default:
 		return failed, fmt.Sprintf("status %d", a.status)

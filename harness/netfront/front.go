@@ -162,6 +162,14 @@ func (f *Front) Close() error {
 }
 
 func (f *Front) serve(w http.ResponseWriter, r *http.Request) {
+	if f.answer.page != "" && r.URL.Path == f.answer.page {
+		// The page's location is internal: nginx serves it only to its
+		// own redirect, flag or not, and answers 404 from that location,
+		// with its headers.
+		f.addHeaders(w)
+		nginxError(w, http.StatusNotFound, "Not Found")
+		return
+	}
 	// nginx's -f: a regular file, symbolic links followed.
 	if fi, err := os.Stat(f.flag); err == nil && fi.Mode().IsRegular() {
 		f.maintenance(w, r)
@@ -170,12 +178,18 @@ func (f *Front) serve(w http.ResponseWriter, r *http.Request) {
 	f.proxy.ServeHTTP(w, r)
 }
 
+// addHeaders adds the page location's `add_header … always` headers.
+func (f *Front) addHeaders(w http.ResponseWriter) {
+	for k, v := range f.answer.header {
+		w.Header()[k] = append([]string(nil), v...)
+	}
+}
+
 func (f *Front) maintenance(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	for k, v := range f.answer.header {
-		h[k] = append([]string(nil), v...)
-	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	f.addHeaders(w)
+	if f.answer.page == "" && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		// A named location keeps the method: the static module refuses.
 		nginxError(w, http.StatusMethodNotAllowed, "Not Allowed")
 		return
 	}

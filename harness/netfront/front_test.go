@@ -97,7 +97,7 @@ func ask(t *testing.T, addr, method, path string, header http.Header) answer {
 		}
 	}
 	// The test app answers none of these itself: they are the proxy's.
-	if a.status == 405 || a.status == 502 || a.status == 504 {
+	if a.status == 404 || a.status == 405 || a.status == 502 || a.status == 504 {
 		if m := nginxTitle.FindStringSubmatch(a.body); m != nil {
 			a.body = m[1]
 		}
@@ -169,15 +169,21 @@ func TestFrontMatchesNginx(t *testing.T) {
 	same("GET", "/drop", nil, answer{status: 502, body: "502 Bad Gateway"})
 	same("GET", "/slow", nil, answer{status: 504, body: "504 Gateway Time-out"})
 
-	// Flag on: the page for GET and HEAD, 405 for the rest, the app unasked.
+	// The page's own URI is internal, flag or not (nginx's 404 comes from
+	// the page's location, with its headers).
+	same("GET", "/greenlight-maintenance.html", nil, answer{status: 404, retryAfter: "120", body: "404 Not Found"})
+
+	// Flag on: the page for every method (a write gets 503 and
+	// Retry-After too, not 405), the app unasked.
 	setFlag(true)
 	for _, path := range []string{"/", "/busy"} {
 		same("GET", path, nil, answer{status: 503, retryAfter: "120", body: string(page)})
 	}
 	same("HEAD", "/", nil, answer{status: 503, retryAfter: "120"})
 	for _, method := range []string{"POST", "PUT", "DELETE", "PATCH"} {
-		same(method, "/", nil, answer{status: 405, retryAfter: "120", body: "405 Not Allowed"})
+		same(method, "/", nil, answer{status: 503, retryAfter: "120", body: string(page)})
 	}
+	same("GET", "/greenlight-maintenance.html", nil, answer{status: 404, retryAfter: "120", body: "404 Not Found"})
 
 	// A directory is not the flag.
 	setFlag(false)

@@ -13,6 +13,12 @@ type maintenance struct {
 	status      int         // the if block's `return`
 	header      http.Header // the error_page location's `add_header … always`
 	contentType string      // its default_type
+	// page is error_page's URI, "" for a named location. nginx redirects
+	// to a URI with the method changed to GET (for all methods but GET
+	// and HEAD), so every method gets the page; to a named location it
+	// keeps the method, and the static module answers 405 to the others.
+	// The page's own location is internal: 404 to a request from outside.
+	page string
 }
 
 // directive is one nginx statement with the blocks it sits in, outermost
@@ -52,16 +58,20 @@ func parseSnippet(conf string) (maintenance, error) {
 			}
 		}
 	}
-	if !strings.HasPrefix(location, "@") {
-		return maintenance{}, fmt.Errorf("netfront: snippet: no error_page %d to a named location", m.status)
+	switch {
+	case strings.HasPrefix(location, "/"):
+		m.page = location
+	case !strings.HasPrefix(location, "@"):
+		return maintenance{}, fmt.Errorf("netfront: snippet: no error_page %d to a named location or a URI", m.status)
 	}
 	found := false
 	for _, d := range dirs {
 		if len(d.blocks) == 0 {
 			continue
 		}
+		// location @name, or location = /uri for error_page's URI.
 		b := d.blocks[len(d.blocks)-1]
-		if len(b) != 2 || b[0] != "location" || b[1] != location {
+		if b[0] != "location" || b[len(b)-1] != location || len(b) != 2 && !(len(b) == 3 && b[1] == "=") {
 			continue
 		}
 		found = true
