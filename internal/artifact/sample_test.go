@@ -80,14 +80,7 @@ var listening = regexp.MustCompile(`^\S+ ` + regexp.QuoteMeta(version) + ` liste
 // env sets it) and waits until its health path answers.
 func start(t *testing.T, env ...string) *app {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node is not on PATH")
-	}
-	dir := unpack(t)
-	cmd := exec.Command(filepath.Join(dir, "greenlight", "run"))
-	cmd.Dir = dir
-	cmd.Env = append([]string{"PATH=" + filepath.Dir(node) + ":/usr/bin:/bin", "PORT=0"}, env...)
+	cmd := command(t, append([]string{"PORT=0"}, env...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -405,16 +398,25 @@ func TestSampleAppStopsOnSIGTERM(t *testing.T) {
 	}
 }
 
-func TestSampleAppRefusesABadPort(t *testing.T) {
-	t.Parallel()
+// command is the unpacked sample's greenlight/run, in its directory, with
+// node's directory on PATH and env (later entries win); the test skips
+// without node.
+func command(t *testing.T, env ...string) *exec.Cmd {
+	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Skip("node is not on PATH")
 	}
 	dir := unpack(t)
 	cmd := exec.Command(filepath.Join(dir, "greenlight", "run"))
-	cmd.Env = []string{"PATH=" + filepath.Dir(node) + ":/usr/bin:/bin", "PORT=80a"}
-	out, err := cmd.CombinedOutput()
+	cmd.Dir = dir
+	cmd.Env = append([]string{"PATH=" + filepath.Dir(node) + ":/usr/bin:/bin"}, env...)
+	return cmd
+}
+
+func TestSampleAppRefusesABadPort(t *testing.T) {
+	t.Parallel()
+	out, err := command(t, "PORT=80a").CombinedOutput()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), `PORT "80a" is not a port number`) {
 		t.Errorf("exit %v: %s", err, out)
