@@ -209,16 +209,21 @@ func runLocal(cmd *cobra.Command, f localFlags) error {
 	var unpublish func()
 	var env *localrun.Env
 	env, err = localrun.Start(ctx, localrun.Options{
-		Config:          cfg,
-		Asset:           localAsset(tc),
-		Approve:         f.approve,
-		Traffic:         f.traffic,
-		Fleet:           f.fleet,
-		Fault:           fault,
-		Log:             logOut,
-		OnEvent:         progress.event,
-		OnApproval:      func(id string) { askApproval(ctx, errOut, env, id) },
-		Users:           !f.modelApp,
+		Config:     cfg,
+		Asset:      localAsset(tc),
+		Approve:    f.approve,
+		Traffic:    f.traffic,
+		Fleet:      f.fleet,
+		Fault:      fault,
+		Log:        logOut,
+		OnEvent:    progress.event,
+		OnApproval: func(id string) { askApproval(ctx, errOut, env, id) },
+		Users:      !f.modelApp,
+		OnAppProblem: func(id, why string) {
+			if !f.json {
+				fmt.Fprintf(errOut, "  the app on %s did not start: %s\n  (an artifact that cannot run on this machine: --model-app models it)\n", id, why)
+			}
+		},
 		AppFault:        appFault,
 		ReadsPerSecond:  f.reads,
 		WritesPerSecond: f.writes,

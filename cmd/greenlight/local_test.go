@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/greenlight/greenlight/harness/localrun"
 	"github.com/greenlight/greenlight/internal/release"
 )
 
@@ -56,5 +57,17 @@ func TestTrafficStepsInTheSummary(t *testing.T) {
 	}
 	if got := trafficSteps([]release.TrafficStep{{Weight: 100, StartedAt: at}}); got != "100 % under way" {
 		t.Errorf("a step under way: %q", got)
+	}
+}
+
+// The users' line: outcomes, the longest outage, flips, cut connections
+// and the versions each phase served, phases in release order.
+func TestUsersLine(t *testing.T) {
+	tr := &localrun.Traffic{CutAtRemap: 4}
+	tr.Requests, tr.OK, tr.Maintenance, tr.Failed, tr.LongestFailureSeconds = 10, 7, 2, 1, 28.1
+	tr.VersionsSeen = map[string]map[string]int{"verify": {"2.0.0": 3}, "deploy": {"1.0.0": 4}}
+	want := "10 requests: 7 ok, 2 maintenance, 1 failed; longest outage 28.1s; 0 sticky flips; 4 connections cut by remaps; served deploy 1.0.0 4, verify 2.0.0 3"
+	if got := usersLine(tr); got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }

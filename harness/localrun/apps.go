@@ -35,6 +35,9 @@ type apps struct {
 	disks   *sim.DirDisks
 	sandbox func(instanceID string) (*sandbox.Sandbox, error)
 	log     *slog.Logger
+	// problem, when set, is told once per new reason when an app does not
+	// start (the operator's artifact may not run on this machine).
+	problem func(instanceID, why string)
 
 	mu     sync.Mutex
 	procs  map[string]*appProc
@@ -200,6 +203,9 @@ func (a *apps) run(id string, p *appProc, app sim.AppState) {
 		if msg := err.Error(); msg != p.failed {
 			a.log.Error("local app did not start", "instance", id, "release", filepath.Base(release), "error", err)
 			p.failed = msg
+			if a.problem != nil {
+				a.problem(id, msg)
+			}
 		}
 		return
 	}

@@ -82,6 +82,9 @@ type Options struct {
 	// AppFault, with Users, makes the released version misbehave once
 	// users reach it: AppFaultErrors or AppFaultCrash.
 	AppFault string
+	// OnAppProblem, with Users, is told when an instance's app does not
+	// start (greenlight/run exits or says nothing), once per reason.
+	OnAppProblem func(instanceID, why string)
 	// Latencies overrides the simulated region's reference latencies.
 	Latencies *sim.Latencies
 	// Encryption is the simulated account's EBS encryption: encryption by

@@ -231,6 +231,7 @@ func (e *Env) startApps(ctx context.Context) error {
 		mount = e.Config.Data.MountPoint
 	}
 	e.apps = newApps(e.Config.App, e.Config.HealthCheck.Path, mount, filepath.Dir(e.tc.Node()), e.disks, e.scripts.sandbox, e.Deps.Log)
+	e.apps.problem = e.opts.OnAppProblem
 	e.Region.SetAppFronts(e.apps.Front)
 	for _, s := range e.Region.Apps() {
 		if s.Gone || s.App.Version == "" {

@@ -1,12 +1,16 @@
 package localrun
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/greenlight/greenlight/internal/artifact"
 	"github.com/greenlight/greenlight/internal/release"
 )
 
@@ -171,4 +175,41 @@ func TestInterruptedRunLeavesNoProcess(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	assertNoProcessLeft(t, e)
+}
+
+// An artifact whose app cannot start here: the operator is told why, the
+// front answers 502, and the smoke tests roll the release back.
+func TestAnAppThatDoesNotStart(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var told []string
+	e := NewTestEnv(t, Options{Users: true, OnAppProblem: func(id, why string) {
+		mu.Lock()
+		defer mu.Unlock()
+		told = append(told, id+": "+why)
+	}}, nil)
+	art, err := artifact.Build([]artifact.Entry{
+		{Name: "VERSION", Body: "2.0.0\n"},
+		{Name: "APP", Body: "shop\n"},
+		{Name: "greenlight/", Type: tar.TypeDir, Mode: 0o755},
+		{Name: artifact.Entrypoint, Mode: 0o755, Body: "#!/bin/sh\necho 'needs a JVM' >&2\nexit 3\n"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Release(context.Background(), "2.0.0", art)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != release.RolledBack || !strings.Contains(res.Cause, "502") || res.LiveVersion != "1.0.0" || !res.LiveServing {
+		t.Fatalf("%s (%s), live %s: want RolledBack by the smoke tests' 502s, 1.0.0 serving", res.Status, res.Cause, res.LiveVersion)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(told) == 0 || !strings.Contains(told[0], "needs a JVM") {
+		t.Errorf("told %q: want the app's own words", told)
+	}
+	if res.Traffic.Failed != 0 {
+		t.Errorf("users met %d failures: the candidate never served them", res.Traffic.Failed)
+	}
 }
