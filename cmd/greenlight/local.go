@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"errors"
@@ -43,6 +44,7 @@ type localFlags struct {
 	modelApp   bool
 	reads      float64
 	writes     float64
+	usersLog   string
 }
 
 func newLocal() *cobra.Command {
@@ -115,6 +117,7 @@ a fleet launches in the zones that have capacity) (see --expect).`,
 	fl.BoolVar(&f.modelApp, "model-app", false, "model the app instead of running each instance's release for real (for an artifact that cannot run here); users are then modelled too")
 	fl.Float64Var(&f.reads, "reads-per-second", 0, "users' reads per simulated second (default 2)")
 	fl.Float64Var(&f.writes, "writes-per-second", 0, "users' writes per simulated second, with a data volume (default 1)")
+	fl.StringVar(&f.usersLog, "users-log", "", "write every user request to this file as a JSON line: simulated time, phase, session, method, path, status, version, outcome, error")
 	fl.BoolVar(&f.serve, "serve", false, "keep the simulated account up until interrupted: every upload to its bucket starts a release (approval prompt unless --approve says otherwise), every --local command works against it, and `greenlight local advance` moves its clock")
 	return cmd
 }
@@ -193,6 +196,20 @@ func runLocal(cmd *cobra.Command, f localFlags) error {
 	}
 	defer sess.close()
 	ctx, tc, logOut := sess.ctx, sess.tc, sess.log
+	var usersLog io.Writer
+	if f.usersLog != "" {
+		if f.modelApp {
+			return withCode(exitUsage, errors.New("--users-log logs the real users: drop --model-app"))
+		}
+		file, err := os.Create(f.usersLog)
+		if err != nil {
+			return withCode(exitUsage, fmt.Errorf("--users-log: %w", err))
+		}
+		defer file.Close()
+		buf := bufio.NewWriter(file)
+		defer buf.Flush()
+		usersLog = buf
+	}
 	progress := &progress{w: errOut, quiet: f.json}
 	if !f.json {
 		traffic := f.traffic
@@ -227,6 +244,7 @@ func runLocal(cmd *cobra.Command, f localFlags) error {
 		AppFault:        appFault,
 		ReadsPerSecond:  f.reads,
 		WritesPerSecond: f.writes,
+		UsersLog:        usersLog,
 	})
 	if err != nil {
 		return err

@@ -5,10 +5,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/greenlight/greenlight/harness/loadgen"
 	"github.com/greenlight/greenlight/harness/localrun"
 	"github.com/greenlight/greenlight/internal/release"
 )
@@ -69,5 +73,31 @@ func TestUsersLine(t *testing.T) {
 	want := "10 requests: 7 ok, 2 maintenance, 1 failed; longest outage 28.1s; 0 sticky flips; 4 connections cut by remaps; served deploy 1.0.0 4, verify 2.0.0 3"
 	if got := usersLine(tr); got != want {
 		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
+// --users-log writes every user request as a JSON line, as many as the
+// summary counts.
+func TestLocalUsersLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.jsonl")
+	var out, errOut bytes.Buffer
+	if code := execute(context.Background(), []string{"local", "--json", "--users-log", path}, strings.NewReader(""), &out, &errOut); code != exitOK {
+		t.Fatalf("exit %d\n%s", code, errOut.String())
+	}
+	var res localrun.Result
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil || res.Traffic == nil {
+		t.Fatalf("summary %v: %s", err, out.String())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != res.Traffic.Requests {
+		t.Fatalf("%d lines, the summary counts %d requests", len(lines), res.Traffic.Requests)
+	}
+	var r loadgen.Request
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil || r.Outcome != "ok" || r.Version == "" || r.At.IsZero() || r.Phase == "" {
+		t.Errorf("last line %s: %+v %v", lines[len(lines)-1], r, err)
 	}
 }

@@ -49,6 +49,25 @@ type Config struct {
 	Concurrency     int               // requests in flight at once, default 4
 	MaxPerTick      int               // cap on requests one Tick makes, default 300
 	Timeout         time.Duration     // wall-clock timeout per request, default 5s
+	// Record, when set, is told every answered request (from the Tick's
+	// workers, one call at a time): the per-request log behind the report.
+	Record func(Request)
+}
+
+// Request is one user request as it was answered.
+type Request struct {
+	At      time.Time `json:"at"` // simulated: the Tick's end, when the world is as it answered
+	Phase   string    `json:"phase"`
+	Session int       `json:"session"`
+	Method  string    `json:"method"`
+	Path    string    `json:"path"`
+	WriteID string    `json:"writeId,omitempty"`
+	Status  int       `json:"status,omitempty"` // 0: no answer
+	Version string    `json:"version,omitempty"`
+	// Outcome is "ok", "maintenance" or "failed"; Error the failure's
+	// reason, as Report.Errors names it.
+	Outcome string `json:"outcome"`
+	Error   string `json:"error,omitempty"`
 }
 
 // Generator makes the users' requests and keeps the report. Tick, Report,
@@ -62,6 +81,8 @@ type Generator struct {
 	// tickMu makes Ticks take turns: the carried fractions and the
 	// session rotation are only meaningful in clock order.
 	tickMu sync.Mutex
+	// recordMu makes the calls to Config.Record take turns.
+	recordMu sync.Mutex
 
 	// mu guards everything below, so that Report and Acknowledged can
 	// read while a Tick's requests are being answered.
@@ -305,12 +326,21 @@ type answer struct {
 	err        error  // no complete answer: dial, connection or timeout
 }
 
+// request is the job's method and path: a read of the version or a write.
+func (j job) request() (method, path string) {
+	if j.write {
+		return http.MethodPost, "write"
+	}
+	return http.MethodGet, "version"
+}
+
 // do makes one request and reads a little of the answer, closing the
 // body so the connection can be reused.
 func (g *Generator) do(j job) answer {
-	method, path, body := http.MethodGet, "version", io.Reader(nil)
+	method, path := j.request()
+	var body io.Reader
 	if j.write {
-		method, path, body = http.MethodPost, "write", strings.NewReader(j.id)
+		body = strings.NewReader(j.id)
 	}
 	req, err := http.NewRequest(method, g.base.JoinPath(path).String(), body)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -705,7 +706,7 @@ func TestDefaults(t *testing.T) {
 	}
 	got := g.cfg
 	got.Transport = nil
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("defaults %+v, want %+v", got, want)
 	}
 	if g.Report().Concurrency != 4 {
@@ -802,5 +803,67 @@ func TestNewReportKeepsAcknowledgedWrites(t *testing.T) {
 	}
 	if n := len(g.Acknowledged()); n != 3 {
 		t.Errorf("%d acknowledged writes, want the 3 of both reports", n)
+	}
+}
+
+// Record hears every request with its simulated time, phase, session,
+// status, version and outcome, and the report counts the same.
+func TestRecordEveryRequest(t *testing.T) {
+	var mode atomic.Int32 // 0 ok, 1 maintenance, 2 down
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		switch mode.Load() {
+		case 1:
+			w.Header().Set("Retry-After", "120")
+			w.WriteHeader(http.StatusServiceUnavailable)
+		case 2:
+			w.WriteHeader(http.StatusBadGateway)
+		default:
+			versionApp(fixed("7"))(w, r)
+		}
+	})
+	var mu sync.Mutex
+	var got []Request
+	g := newGen(t, Config{Base: srv.URL, ReadsPerSecond: 2, WritesPerSecond: 1, Record: func(r Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, r)
+	}})
+	for i, phase := range []string{"deploy", "cutover", "verify"} {
+		mode.Store(int32(i))
+		g.Tick(at(float64(2*i)), at(float64(2*i+2)), phase)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	r := g.Report()
+	if len(got) != r.Requests || r.Requests != 18 {
+		t.Fatalf("recorded %d, report %d requests, want 18 each", len(got), r.Requests)
+	}
+	count := map[string]int{}
+	for _, q := range got {
+		count[q.Phase+" "+q.Outcome]++
+		if q.Session == 0 || (q.Method == "POST") != (q.WriteID != "") || (q.Method == "POST") != (q.Path == "/write") {
+			t.Errorf("request %+v: want a session, and a write id exactly on POST /write", q)
+		}
+		want := map[string]time.Time{"deploy": at(2), "cutover": at(4), "verify": at(6)}[q.Phase]
+		if !q.At.Equal(want) {
+			t.Errorf("request %+v: at %v, want the Tick's end %v", q, q.At, want)
+		}
+		switch q.Outcome {
+		case "ok":
+			if q.Status/100 != 2 || q.Version != "7" {
+				t.Errorf("ok request %+v", q)
+			}
+		case "maintenance":
+			if q.Status != 503 {
+				t.Errorf("maintenance request %+v", q)
+			}
+		case "failed":
+			if q.Status != 502 || q.Error != "status 502" {
+				t.Errorf("failed request %+v", q)
+			}
+		}
+	}
+	if count["deploy ok"] != 6 || count["cutover maintenance"] != 6 || count["verify failed"] != 6 {
+		t.Errorf("recorded by phase and outcome: %v", count)
 	}
 }

@@ -129,12 +129,27 @@ func newReport(concurrency int) Report {
 	}
 }
 
-// record adds one answer, got at simulated time at, to the report.
+// outcomeNames are the outcomes as Request.Outcome gives them.
+var outcomeNames = map[outcome]string{ok: "ok", maintenance: "maintenance", failed: "failed"}
+
+// record adds one answer, got at simulated time at, to the report, and
+// tells Config.Record.
 func (g *Generator) record(j job, a answer, at time.Time, phase string) {
+	result, reason := classify(a)
+	if g.cfg.Record != nil {
+		method, path := j.request()
+		req := Request{At: at, Phase: phase, Session: j.s.serial, Method: method, Path: "/" + path, Status: a.status,
+			Version: a.version, Outcome: outcomeNames[result], Error: reason}
+		if j.write {
+			req.WriteID = j.id
+		}
+		g.recordMu.Lock()
+		g.cfg.Record(req)
+		g.recordMu.Unlock()
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	r := &g.report
-	result, reason := classify(a)
 
 	c := r.ByPhase[phase]
 	r.Requests++

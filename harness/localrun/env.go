@@ -82,6 +82,10 @@ type Options struct {
 	// AppFault, with Users, makes the released version misbehave once
 	// users reach it: AppFaultErrors or AppFaultCrash.
 	AppFault string
+	// UsersLog, with Users, receives every user request as a JSON line
+	// (loadgen.Request: simulated time, phase, session, status, version,
+	// outcome, error).
+	UsersLog io.Writer
 	// OnAppProblem, with Users, is told when an instance's app does not
 	// start (greenlight/run exits or says nothing), once per reason.
 	OnAppProblem func(instanceID, why string)

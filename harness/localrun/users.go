@@ -71,6 +71,14 @@ func (e *Env) startUsers() error {
 			c.WritesPerSecond = defaultWritesPerSecond
 		}
 	}
+	if w := e.opts.UsersLog; w != nil {
+		enc := json.NewEncoder(w)
+		c.Record = func(r loadgen.Request) {
+			if err := enc.Encode(r); err != nil {
+				e.Deps.Log.Error("users log", "error", err)
+			}
+		}
+	}
 	u := &users{phase: "idle"}
 	if e.Config.UsesALB() {
 		c.Base, c.Host = "http://"+e.Fixture.LoadBalancerDNS, e.albHost()
