@@ -223,3 +223,16 @@ func TestDisksVolumeWriteIDs(t *testing.T) {
 		t.Fatalf("ids %v, %v: want u1-1 and u2-1, not the half-written line", ids, err)
 	}
 }
+
+// A nil *DirDisks (a caller's unset store) is no store, as a nil Disks.
+func TestNilDirDisksIsNoStore(t *testing.T) {
+	var d *DirDisks
+	r, err := New(Options{DataVolume: true, Disks: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if n, err := r.VolumeWrites(r.Fixture().DataVolume); err != nil || n == 0 {
+		t.Errorf("the live volume's writes: %d, %v; want the modelled history", n, err)
+	}
+}

@@ -133,6 +133,9 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
+	if d, ok := o.Disks.(*DirDisks); ok && d == nil {
+		o.Disks = nil // a nil *DirDisks in the interface is no store
+	}
 	def := func(s *string, v string) {
 		if *s == "" {
 			*s = v
