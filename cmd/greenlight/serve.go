@@ -103,9 +103,10 @@ func serve(cmd *cobra.Command, f localFlags, cfg release.Config, cfgPath string)
     undo     greenlight rollback --local
     list     greenlight history --local
     time     make local ARGS="advance %dd"   (retires the side kept for retentionDays)
+    browse   %s   (the app as users reach it; curl it during a release)
   (greenlight: go run ./cmd/greenlight, or any build of it)
 
-`, rel(samples[0]), ep.Region, ep.S3, rel(samples[1]), ep.Bucket, cfg.ArtifactPrefix, cfg.RetentionDays+1)
+`, rel(samples[0]), ep.Region, ep.S3, rel(samples[1]), ep.Bucket, cfg.ArtifactPrefix, cfg.RetentionDays+1, ep.AppURL)
 	<-ctx.Done()
 	fmt.Fprintln(errOut, "\ninterrupted: stopping the runner, the region and dynalite")
 	return nil

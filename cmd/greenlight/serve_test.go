@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -48,6 +50,11 @@ func TestServe(t *testing.T) {
 	if !ep.DeliversUploads {
 		t.Fatal("the endpoints file does not say uploads start releases")
 	}
+	// The app answers where the output says, as users reach it.
+	contains(t, "the serve output", log.String(), "browse   "+ep.AppURL)
+	if v := appVersion(t, ep.AppURL); v != "1.0.0" {
+		t.Fatalf("the app at %s serves %q, want the live 1.0.0", ep.AppURL, v)
+	}
 
 	// Before anything: the simulated account is healthy.
 	r := o.expect(0, "doctor", "--local")
@@ -72,6 +79,9 @@ func TestServe(t *testing.T) {
 	first := release.ReleaseID("shop", "1.1.0", ep.Bucket, key, aws.ToString(put.VersionId))
 	o.awaitOutput(log, "release "+first+" started")
 	o.expect(0, "status", first, "--local", "--watch")
+	if v := appVersion(t, ep.AppURL); v != "1.1.0" {
+		t.Errorf("after the first release the app serves %q, want 1.1.0", v)
+	}
 
 	// An object outside the rule's pattern starts nothing.
 	if _, err := client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(ep.Bucket), Key: aws.String("notes/readme.txt"), Body: strings.NewReader("hi")}); err != nil {
@@ -89,6 +99,9 @@ func TestServe(t *testing.T) {
 	if n := strings.Count(log.String(), "release "+second+" started"); n != 1 {
 		t.Errorf("the upload of 1.2.0 started %d releases:\n%s", n, log)
 	}
+	if v := appVersion(t, ep.AppURL); v != "1.2.0" {
+		t.Errorf("after the second release the app serves %q, want 1.2.0", v)
+	}
 
 	// 3. Back to the first.
 	o.expect(0, "rollback", "--local", "--to", first, "--reason", "1.2.0 misbehaves", "--wait")
@@ -97,6 +110,9 @@ func TestServe(t *testing.T) {
 		t.Fatalf("after the rollback, serving is %+v", serving)
 	}
 	kept := serving.PreviousInstances
+	if v := appVersion(t, ep.AppURL); v != "1.1.0" {
+		t.Errorf("after the rollback the app serves %q, want 1.1.0 again", v)
+	}
 
 	// 4. History: both releases and the rollback.
 	var hist struct {
@@ -147,4 +163,19 @@ func TestServe(t *testing.T) {
 	if _, err := localenv.Read(); err == nil {
 		t.Error("the endpoints file outlived the environment")
 	}
+}
+
+// appVersion asks the app its version through the front users reach.
+func appVersion(t *testing.T, url string) string {
+	t.Helper()
+	if url == "" {
+		t.Fatal("no app URL in the endpoints file")
+	}
+	resp, err := http.Get(url + "/version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return strings.TrimSpace(string(b))
 }

@@ -24,7 +24,7 @@ func (e *Env) Endpoints() (Endpoints, error) {
 	}
 	return Endpoints{
 		App: e.Config.App, Region: Region, Table: tableName(e.Config.App), DynamoDB: e.Dynamo.Endpoint(),
-		Bucket: bucketName(e.Config.App), S3: s3.URL(), StateMachine: e.Stack.Release.ARN(), RollbackStateMachine: e.Stack.SwitchBack.ARN(), SFN: e.host.URL(),
+		Bucket: bucketName(e.Config.App), S3: s3.URL(), StateMachine: e.Stack.Release.ARN(), RollbackStateMachine: e.Stack.SwitchBack.ARN(), SFN: e.host.URL(), AppURL: e.AppURL(),
 		ArtifactPrefix: e.Config.ArtifactPrefix, ArtifactMaxSize: e.Config.ArtifactMaxSize, DeliversUploads: e.opts.DeliverUploads, PID: os.Getpid(),
 	}, nil
 }

@@ -4,7 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log"
+	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -43,7 +48,11 @@ const (
 // balancer, to the instances' real fronts and apps.
 type users struct {
 	gen *loadgen.Generator
+	// url is the front door users reach: the Elastic IP's proxy, or the
+	// load balancer's listener on loopback (alb).
+	url string
 	eip *netfront.AddressProxy
+	alb *http.Server
 	// cut counts the connections the Elastic IP's remaps reset.
 	cut int
 	// phase is the release's phase now (see phaseOf); candidate the
@@ -81,17 +90,20 @@ func (e *Env) startUsers() error {
 	}
 	u := &users{phase: "idle"}
 	if e.Config.UsesALB() {
-		c.Base, c.Host = "http://"+e.Fixture.LoadBalancerDNS, e.albHost()
-		c.Transport = callerTransport{e.Region.HTTPClient().Transport}
+		alb, addr, err := e.serveALB()
+		if err != nil {
+			return err
+		}
+		u.alb, u.url = alb, "http://"+addr
 	} else {
 		port := e.Config.HealthCheck.Port
 		eip, err := netfront.NewAddressProxy(func() (string, error) { return e.Region.Route(e.Fixture.PublicIP, port, Users) })
 		if err != nil {
 			return err
 		}
-		u.eip = eip
-		c.Base = "http://" + eip.Addr()
+		u.eip, u.url = eip, "http://"+eip.Addr()
 	}
+	c.Base = u.url
 	gen, err := loadgen.New(c)
 	if err != nil {
 		return fmt.Errorf("users: %w", err)
@@ -221,12 +233,48 @@ func (e *Env) notePhase(inv Invocation) {
 	}
 }
 
-// close stops the users and the Elastic IP's proxy.
+// close stops the users and the front door.
 func (u *users) close() {
 	u.gen.Close()
 	if u.eip != nil {
 		_ = u.eip.Close()
 	}
+	if u.alb != nil {
+		_ = u.alb.Close()
+	}
+}
+
+// serveALB puts the load balancer's listener on a loopback port: each
+// request goes, as the users', to the load balancer's DNS name (with the
+// rule's host name when the config names a rule) through the region,
+// which routes it by the weights, the stickiness cookie and the targets'
+// health to the chosen instance's real front.
+func (e *Env) serveALB() (*http.Server, string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
+	}
+	dns, host := e.Fixture.LoadBalancerDNS, e.albHost()
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(&url.URL{Scheme: "http", Host: dns})
+			pr.Out.Host = host
+		},
+		Transport: callerTransport{e.Region.HTTPClient().Transport},
+		ErrorLog:  log.New(io.Discard, "", 0), // the users' report says what failed
+	}
+	srv := &http.Server{Handler: proxy, ReadHeaderTimeout: time.Minute}
+	go func() { _ = srv.Serve(ln) }()
+	return srv, ln.Addr().String(), nil
+}
+
+// AppURL is where the app answers as users reach it (the Elastic IP, or
+// the load balancer), on loopback; "" without Options.Users.
+func (e *Env) AppURL() string {
+	if e.users == nil {
+		return ""
+	}
+	return e.users.url
 }
 
 // startApps runs the instances' apps for real: the live instances get the

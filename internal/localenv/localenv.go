@@ -29,6 +29,9 @@ type Endpoints struct {
 	// CLI only, POST /greenlight/deliver (the S3 event EventBridge would
 	// send) and POST /greenlight/clock (the simulated time).
 	SFN string `json:"sfn"`
+	// AppURL is the app as users reach it (through the Elastic IP or the
+	// load balancer), on loopback, when the real apps run.
+	AppURL string `json:"appUrl,omitempty"`
 	// ArtifactPrefix and ArtifactMaxSize (MiB) are the environment's
 	// config values `greenlight release` names and checks artifacts by.
 	ArtifactPrefix  string `json:"artifactPrefix"`
