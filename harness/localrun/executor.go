@@ -93,7 +93,7 @@ func (x *scriptExecutor) execute(ctx context.Context, inv sim.Invocation) sim.Ou
 	case sim.DocumentDeploy:
 		return x.deploy(ctx, inv, params)
 	case sim.DocumentMaintenance:
-		return x.script(ctx, inv, instance.Maintenance, params)
+		return x.script(ctx, inv, instance.Maintenance, params, nil, time.Second)
 	}
 	return x.model.Execute(ctx, inv)
 }
@@ -102,12 +102,19 @@ func failedOutcome(format string, args ...any) sim.Outcome {
 	return sim.Outcome{Status: ssmtypes.CommandInvocationStatusFailed, ResponseCode: 1, Stdout: fmt.Sprintf(format, args...) + "\n", Duration: time.Second}
 }
 
-// script runs a document's real script in the instance's sandbox; on
-// success the model applies its effect and timing.
-func (x *scriptExecutor) script(ctx context.Context, inv sim.Invocation, doc string, params map[string]string) sim.Outcome {
+// script runs a document's real script in the instance's sandbox, after
+// prepare (when set) readied the sandbox; on success the model applies
+// its effect and timing. A script that fails took failedAfter.
+func (x *scriptExecutor) script(ctx context.Context, inv sim.Invocation, doc string, params map[string]string,
+	prepare func(*sandbox.Sandbox) error, failedAfter time.Duration) sim.Outcome {
 	sb, err := x.sandbox(inv.InstanceID)
 	if err != nil {
 		return failedOutcome("local engine: %v", err)
+	}
+	if prepare != nil {
+		if err := prepare(sb); err != nil {
+			return failedOutcome("local engine: %v", err)
+		}
 	}
 	res, err := sandbox.Run(ctx, sandbox.Spec{Document: doc, Params: params, Sandbox: sb, Timeout: 2 * time.Minute})
 	if err != nil {
@@ -115,7 +122,7 @@ func (x *scriptExecutor) script(ctx context.Context, inv sim.Invocation, doc str
 	}
 	if !res.OK() {
 		return sim.Outcome{Status: ssmtypes.CommandInvocationStatusFailed, Stdout: res.Stdout, Stderr: res.Stderr,
-			ResponseCode: int32(res.ExitCode), Duration: time.Second}
+			ResponseCode: int32(res.ExitCode), Duration: failedAfter}
 	}
 	out := x.model.Execute(ctx, inv)
 	if out.Status == ssmtypes.CommandInvocationStatusSuccess {
@@ -124,36 +131,20 @@ func (x *scriptExecutor) script(ctx context.Context, inv sim.Invocation, doc str
 	return out
 }
 
+// deploy runs deploy.sh with the artifact where `aws s3api get-object`
+// on the instance finds it, and the health check answering (the stubbed
+// curl's), as the app does once restarted.
 func (x *scriptExecutor) deploy(ctx context.Context, inv sim.Invocation, params map[string]string) sim.Outcome {
-	failed := failedOutcome
-	sb, err := x.sandbox(inv.InstanceID)
-	if err != nil {
-		return failed("local engine: %v", err)
-	}
-	bucket, key, version := params[instance.ParamBucket], params[instance.ParamKey], params[instance.ParamVersionID]
-	// What `aws s3api get-object` on the instance would download.
-	if body, err := x.model.Fetch(ctx, bucket, key, version); err == nil {
-		if err := sb.PutObject(bucket, key, version, body); err != nil {
-			return failed("local engine: %v", err)
+	prepare := func(sb *sandbox.Sandbox) error {
+		bucket, key, version := params[instance.ParamBucket], params[instance.ParamKey], params[instance.ParamVersionID]
+		if body, err := x.model.Fetch(ctx, bucket, key, version); err == nil {
+			if err := sb.PutObject(bucket, key, version, body); err != nil {
+				return err
+			}
 		}
+		return sb.SetHealth(200)
 	}
-	// The simulated app answers its health check once restarted.
-	if err := sb.SetHealth(200); err != nil {
-		return failed("local engine: %v", err)
-	}
-	res, err := sandbox.Run(ctx, sandbox.Spec{Document: instance.Deploy, Params: params, Sandbox: sb, Timeout: 2 * time.Minute})
-	if err != nil {
-		return failed("local engine: %v", err)
-	}
-	if !res.OK() {
-		return sim.Outcome{Status: ssmtypes.CommandInvocationStatusFailed, Stdout: res.Stdout, Stderr: res.Stderr,
-			ResponseCode: int32(res.ExitCode), Duration: sim.DefaultDeployRunTime}
-	}
-	out := x.model.Execute(ctx, inv)
-	if out.Status == ssmtypes.CommandInvocationStatusSuccess {
-		out.Stdout = res.Stdout
-	}
-	return out
+	return x.script(ctx, inv, instance.Deploy, params, prepare, sim.DefaultDeployRunTime)
 }
 
 // installed is the bucket the live instances' first release comes from:
