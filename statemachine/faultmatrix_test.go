@@ -179,6 +179,16 @@ var matrix = []matrixRow{
 const albMode = "alb"
 
 // matrixConfig is a matrix environment's config for a row mode.
+// matrixUsers runs the real apps and a few users: every cell then checks
+// that no acknowledged write is lost, read from the serving volume.
+func matrixUsers(mode string) localrun.Options {
+	o := localrun.Options{Users: true, ReadsPerSecond: 0.2}
+	if mode == release.DataRestore || mode == release.DataMove {
+		o.WritesPerSecond = 0.2
+	}
+	return o
+}
+
 func matrixConfig(mode string) func(*release.Config) {
 	return func(c *release.Config) {
 		c.Data.Mode = release.DataNone
@@ -339,7 +349,7 @@ func TestFaultMatrix(t *testing.T) {
 		for g, routes := range groups {
 			t.Run(cmp.Or(mode, release.DataNone)+"/"+strings.Join(routes, ","), func(t *testing.T) {
 				t.Parallel()
-				env := localrun.NewTestEnv(t, localrun.Options{}, matrixConfig(mode))
+				env := localrun.NewTestEnv(t, matrixUsers(mode), matrixConfig(mode))
 				if (mode == "" || mode == albMode) && g == 0 {
 					checkCoverage(t, env.Stack)
 				}
@@ -595,8 +605,14 @@ func check(t *testing.T, env *localrun.Env, row matrixRow, c cell, want string, 
 	} else if len(res.LeakedResources) > 0 {
 		t.Errorf("leaked: %+v", res.LeakedResources)
 	}
-	if res.Writes != nil && res.Writes.Lost > 0 {
-		t.Errorf("%d user writes lost (%+v)", res.Writes.Lost, *res.Writes)
+	// Every write the app acknowledged, in this release or before, is in
+	// the data that serves, read from the volume's files.
+	w := res.UserWrites
+	switch {
+	case (row.mode == release.DataRestore || row.mode == release.DataMove) && (w == nil || w.Acknowledged == 0):
+		t.Errorf("no acknowledged write to check (%+v): the users did not write", w)
+	case w != nil && w.Lost > 0:
+		t.Errorf("%d acknowledged writes lost (%+v)", w.Lost, *w)
 	}
 	assertUnlocked(t, env)
 	return last
