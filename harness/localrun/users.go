@@ -69,15 +69,19 @@ func (t callerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.next.RoundTrip(req.WithContext(sim.WithCaller(req.Context(), Users)))
 }
 
-// startUsers starts the real apps' users: the instances' apps first (the
-// live ones run the sample at version Fixture.Version), then the front
-// door and the load generator, paced on the simulated clock.
+// startUsers starts the users of the real apps (startApps runs those):
+// the front door and the load generator, paced on the simulated clock.
+// Users write only with a data volume: without one the app has nowhere
+// to keep a write.
 func (e *Env) startUsers() error {
 	c := loadgen.Config{ReadsPerSecond: e.opts.ReadsPerSecond, WritesPerSecond: e.opts.WritesPerSecond}
 	if c.ReadsPerSecond == 0 && c.WritesPerSecond == 0 {
-		c.ReadsPerSecond = defaultReadsPerSecond
-		if e.Config.HasData() {
-			c.WritesPerSecond = defaultWritesPerSecond
+		c.ReadsPerSecond, c.WritesPerSecond = defaultReadsPerSecond, defaultWritesPerSecond
+	}
+	if !e.Config.HasData() {
+		c.WritesPerSecond = 0
+		if c.ReadsPerSecond == 0 {
+			c.ReadsPerSecond = defaultReadsPerSecond
 		}
 	}
 	if w := e.opts.UsersLog; w != nil {
