@@ -5,31 +5,22 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/greenlight/greenlight/harness/sim"
 )
 
-type manualClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// simClock is the simulator's clock as a Scheduler's Clock (its Advance
+// returns the new time, which the scheduler does not need).
+type simClock struct{ *sim.Clock }
 
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func (c simClock) Advance(d time.Duration) { c.Clock.Advance(d) }
 
 // While a WhileHeld hook runs (the users' requests of one moment), no
 // actor moves the clock, however it waits; once it returns, the clock
 // moves on by itself.
 func TestTheClockStaysWhileHeldHooksRun(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	clock := &manualClock{now: t0}
+	clock := simClock{sim.NewClock(t0)}
 	s := NewScheduler(clock)
 	blocked, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
