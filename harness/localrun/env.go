@@ -197,6 +197,9 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	if opts.Approve == "" {
 		opts.Approve = ApproveAuto
 	}
+	if err := checkAppFault(opts.AppFault, opts.Users); err != nil {
+		return nil, err
+	}
 	tc, err := FindToolchain()
 	if err != nil {
 		return nil, err
@@ -230,15 +233,10 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	}
 	var disks sim.Disks
 	if opts.Users {
-		if opts.AppFault != "" && appFaultContent[opts.AppFault] == "" {
-			return nil, fmt.Errorf("app fault %q is not one of %s, %s", opts.AppFault, AppFaultErrors, AppFaultCrash)
-		}
 		if e.disks, err = sim.NewDirDisks(filepath.Join(e.scripts.dir, "disks")); err != nil {
 			return nil, err
 		}
 		disks = e.disks
-	} else if opts.AppFault != "" {
-		return nil, fmt.Errorf("app fault %s needs the real app (Options.Users)", opts.AppFault)
 	}
 	docs := map[string]sim.DocumentKind{
 		instance.DocumentName(cfg.App, instance.Deploy):      sim.DocumentDeploy,

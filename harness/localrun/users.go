@@ -180,10 +180,24 @@ func (e *Env) armAppFault() {
 // order: "idle" is before the first release starts.
 var Phases = []string{"idle", "deploy", "approval", "cutover", "verify", "done", "rollback"}
 
+// checkAppFault refuses an app fault that is unknown, or that has no real
+// app to misbehave ("" is none).
+func checkAppFault(kind string, realApp bool) error {
+	switch {
+	case kind == "":
+		return nil
+	case appFaultContent[kind] == "":
+		return fmt.Errorf("app fault %q is not one of %s, %s", kind, AppFaultErrors, AppFaultCrash)
+	case !realApp:
+		return fmt.Errorf("app fault %s needs the real app (Options.Users)", kind)
+	}
+	return nil
+}
+
 // SetAppFault changes the app fault for the next release ("" for none).
 func (e *Env) SetAppFault(kind string) error {
-	if kind != "" && (e.users == nil || appFaultContent[kind] == "") {
-		return fmt.Errorf("app fault %q: want %s or %s, with the real app (Options.Users)", kind, AppFaultErrors, AppFaultCrash)
+	if err := checkAppFault(kind, e.users != nil); err != nil {
+		return err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
