@@ -147,10 +147,10 @@ func maintenanceFlag(app string) string { return "/var/lib/greenlight/" + app + 
 // app without a data directory, so it refuses writes (503) rather than
 // write where no volume is.
 func (a *apps) mountData(p *appProc, app sim.AppState) error {
-	if a.disks == nil || a.mountPoint == "" {
+	link := a.dataDir(p)
+	if link == "" {
 		return nil
 	}
-	link := p.box.Path(a.mountPoint)
 	want := ""
 	if app.MountedVolume != "" && !app.Frozen {
 		want = a.disks.Dir(app.MountedVolume)
@@ -177,6 +177,15 @@ func (a *apps) mountData(p *appProc, app sim.AppState) error {
 		return err
 	}
 	return os.Symlink(want, link)
+}
+
+// dataDir is the instance's data mount point in its sandbox, "" when the
+// app has no data volume.
+func (a *apps) dataDir(p *appProc) string {
+	if a.disks == nil || a.mountPoint == "" {
+		return ""
+	}
+	return p.box.Path(a.mountPoint)
 }
 
 // run starts, restarts or stops the instance's app process.
@@ -219,14 +228,10 @@ var listeningLine = regexp.MustCompile(` listening on (\S+) `)
 func (a *apps) start(p *appProc, release string) error {
 	cmd := exec.Command(filepath.Join(release, "greenlight", "run"))
 	cmd.Dir = release
-	mount := ""
-	if a.disks != nil && a.mountPoint != "" {
-		mount = p.box.Path(a.mountPoint)
-	}
 	cmd.Env = []string{"PATH=" + a.path, "PORT=0", "GREENLIGHT_LISTEN_HOST=127.0.0.1", "GREENLIGHT_APP=" + a.app,
 		"GREENLIGHT_HEALTH_PATH=" + a.healthPath, "GREENLIGHT_FAULT_FILE=" + faultFile(p.box), "HOME=" + p.box.Path("/root"), "LANG=C.UTF-8"}
-	if mount != "" {
-		cmd.Env = append(cmd.Env, "GREENLIGHT_DATA_DIR="+mount)
+	if dir := a.dataDir(p); dir != "" {
+		cmd.Env = append(cmd.Env, "GREENLIGHT_DATA_DIR="+dir)
 	}
 	// Its own process group, killed with it; and killed with the engine
 	// if the engine dies without closing.
@@ -247,7 +252,7 @@ func (a *apps) start(p *appProc, release string) error {
 	a.pids = append(a.pids, cmd.Process.Pid)
 	exited := make(chan struct{})
 	first := make(chan string, 1)
-	var tail []string
+	var firstLines []string // why it exited, if it does at once
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for n := 0; sc.Scan(); n++ { // read on, so the app never blocks on stderr
@@ -257,7 +262,7 @@ func (a *apps) start(p *appProc, release string) error {
 				first <- line
 			}
 			if n < 5 {
-				tail = append(tail, line)
+				firstLines = append(firstLines, line)
 			}
 		}
 		close(first)
@@ -274,7 +279,7 @@ func (a *apps) start(p *appProc, release string) error {
 		}
 		<-exited
 		p.cmd, p.release = nil, ""
-		return fmt.Errorf("%s exited: %s", filepath.Join("greenlight", "run"), strings.Join(tail, "; "))
+		return fmt.Errorf("%s exited: %s", filepath.Join("greenlight", "run"), strings.Join(firstLines, "; "))
 	case <-time.After(appStartTimeout):
 		a.kill(p)
 		return fmt.Errorf("%s said nothing within %s", filepath.Join("greenlight", "run"), appStartTimeout)
